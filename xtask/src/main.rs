@@ -1,0 +1,51 @@
+//! Project tasks, run as `cargo xtask <task>`.
+//!
+//! Every task a contributor or CI needs is here, in Rust, so that a fresh machine needs
+//! nothing but `cargo`: `proto` regenerates the committed wire types, `test` provisions
+//! what the tests need and runs them all.
+
+#![forbid(unsafe_code)]
+
+mod proto;
+mod provision;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
+                    with --check, fail if the committed file is stale instead
+  test              provision what the tests need, check generated code, run every test
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("proto") => proto::run(&args[1..]),
+        Some("test") => test::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{USAGE}")),
+        None => Err(anyhow::anyhow!("no task given\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, found from this crate's manifest directory.
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}

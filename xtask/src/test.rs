@@ -1,0 +1,28 @@
+//! `cargo xtask test`: the project's one test command.
+//!
+//! It provisions what the tests need (the `llvm-cov` oracle, a real LCOV consumer),
+//! checks that the committed generated code is fresh, then runs every test in the
+//! workspace. Tests that need a tool fail when it is missing; none is skipped.
+
+use std::process::Command;
+
+use crate::provision;
+
+/// Runs the task with its command-line arguments (passed on to `cargo test`).
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    let llvm_tools = provision::ensure_llvm_tools()?;
+    provision::ensure_debian_programs(&[("genhtml", "lcov"), ("xmllint", "libxml2-utils")])?;
+
+    let root = crate::workspace_root();
+    crate::proto::check_fresh(&root)?;
+    println!("proto: generated code is fresh");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    provision::run(
+        Command::new(cargo)
+            .current_dir(&root)
+            .args(["test", "--workspace", "--locked"])
+            .args(args)
+            .env("COV_LLVM_TOOLS", &llvm_tools),
+    )
+}
