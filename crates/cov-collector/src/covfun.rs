@@ -8,7 +8,7 @@
 //! llvm-cov rejects is rejected here with an error, and nothing can panic.
 
 use crate::bytes::Cursor;
-use crate::error::MappingError;
+use crate::decode_error::MappingError;
 use crate::mapping::{Counter, Expression, ExpressionKind, MappingRegion, RegionKind};
 
 const WHAT: &str = "function coverage record";

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::bytes::{Cursor, md5_low64};
-use crate::error::MappingError;
+use crate::decode_error::MappingError;
 use crate::names::inflate;
 
 /// The covmap format version stored in headers for LLVM's `Version7` (LLVM 16 to 22):

@@ -20,7 +20,7 @@ mod bytes;
 pub mod covfun;
 pub mod covmap;
 pub mod engine;
-pub mod error;
+pub mod decode_error;
 pub mod lcov;
 pub mod mapping;
 pub mod names;
@@ -30,6 +30,6 @@ pub mod sections;
 pub mod segments;
 
 pub use engine::{Engine, FileId};
-pub use error::{MappingError, ProfileError};
+pub use decode_error::{MappingError, ProfileError};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::covfun::{FunctionRecordHeader, decode_function_records, decode_regions, is_dummy};
 use crate::covmap::decode_covmap;
-use crate::error::MappingError;
+use crate::decode_error::MappingError;
 use crate::names::NameTable;
 use crate::sections::CoverageSections;
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use crate::bytes::{Cursor, md5_low64};
-use crate::error::MappingError;
+use crate::decode_error::MappingError;
 
 /// Every name of a names blob, keyed by its name ref.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
 use crate::engine::Engine;
-use crate::error::{MappingError, ProfileError};
+use crate::decode_error::{MappingError, ProfileError};
 use crate::lcov::{LcovSummary, write_lcov};
 use crate::mapping::CoverageMapping;
 use crate::profraw::RawProfile;

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::bytes::Cursor;
-use crate::error::ProfileError;
+use crate::decode_error::ProfileError;
 use crate::names::decode_names;
 
 /// LLVM's raw profile magic for 64-bit little-endian profiles (`\xffprofr\x81`).

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection};
 
-use crate::error::MappingError;
+use crate::decode_error::MappingError;
 
 /// Name of the section holding the per-translation-unit filename tables.
 pub const COVMAP_SECTION: &str = "__llvm_covmap";

@@ -1,4 +1,6 @@
 //! Errors of the offline decoders: the coverage mapping in the executable and raw profiles.
+//!
+//! (The collector's own error type lives in `error.rs`, next to the runtime binding.)
 
 use std::path::PathBuf;
 
