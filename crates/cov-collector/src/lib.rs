@@ -19,8 +19,8 @@
 mod bytes;
 pub mod covfun;
 pub mod covmap;
-pub mod engine;
 pub mod decode_error;
+pub mod engine;
 pub mod lcov;
 pub mod mapping;
 pub mod names;
@@ -29,7 +29,7 @@ pub mod profraw;
 pub mod sections;
 pub mod segments;
 
-pub use engine::{Engine, FileId};
 pub use decode_error::{MappingError, ProfileError};
+pub use engine::{Engine, FileId};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};
