@@ -29,12 +29,16 @@ enum Kind {
     Gap,
     Skipped,
     Branch,
+    /// Expands to the function-local file id in `counter`.
+    Expansion,
 }
 
 /// A hand-built region: kind, start and end, and its counter(s) as counter ids (`None` is
 /// the constant zero counter).
 #[derive(Clone, Debug)]
 struct Region {
+    /// Function-local file id.
+    file_id: u32,
     kind: Kind,
     start: (u32, u32),
     end: (u32, u32),
@@ -45,6 +49,9 @@ struct Region {
 /// A hand-built function: its regions and the values of its counters.
 #[derive(Clone, Debug)]
 struct Function {
+    /// Translation-unit filename index of each function-local file id (1 = `src/lib.rs`,
+    /// 2 = `src/macros.rs`).
+    files: Vec<u64>,
     regions: Vec<Region>,
     counts: Vec<u64>,
 }
@@ -71,51 +78,60 @@ fn encode_counter(counter: Option<u32>) -> u64 {
     counter.map_or(0, |id| (u64::from(id) << 2) | 1)
 }
 
-/// Encodes one function's mapping data: one file, no expressions, regions sorted by start.
+/// Encodes one function's mapping data: its file ids, no expressions, and per file id
+/// its regions sorted by start.
 fn encode_mapping(function: &Function) -> Vec<u8> {
     let mut out = Vec::new();
-    uleb(1, &mut out); // one file id
-    uleb(1, &mut out); // -> filename index 1
+    uleb(function.files.len() as u64, &mut out);
+    for &file in &function.files {
+        uleb(file, &mut out);
+    }
     uleb(0, &mut out); // no expressions
-    let mut regions = function.regions.clone();
-    regions.sort_by_key(|region| region.start);
-    uleb(regions.len() as u64, &mut out);
-    let mut previous_line = 0;
-    for region in &regions {
-        match region.kind {
-            Kind::Code | Kind::Gap => {
-                let encoded = encode_counter(region.counter);
-                // A zero counter with a zero tag must still say "code region" (kind 0).
-                uleb(encoded, &mut out);
+    for file_id in 0..function.files.len() as u32 {
+        let mut regions: Vec<&Region> = function
+            .regions
+            .iter()
+            .filter(|region| region.file_id == file_id)
+            .collect();
+        regions.sort_by_key(|region| region.start);
+        uleb(regions.len() as u64, &mut out);
+        let mut previous_line = 0;
+        for region in regions {
+            match region.kind {
+                Kind::Code | Kind::Gap => uleb(encode_counter(region.counter), &mut out),
+                Kind::Skipped => uleb(2 << 3, &mut out),
+                Kind::Branch => {
+                    uleb(4 << 3, &mut out);
+                    uleb(encode_counter(region.counter), &mut out);
+                    uleb(encode_counter(region.false_counter), &mut out);
+                }
+                Kind::Expansion => {
+                    let expanded = u64::from(region.counter.expect("expansions name a file"));
+                    uleb((expanded << 3) | 0b100, &mut out);
+                }
             }
-            Kind::Skipped => uleb(2 << 3, &mut out),
-            Kind::Branch => {
-                uleb(4 << 3, &mut out);
-                uleb(encode_counter(region.counter), &mut out);
-                uleb(encode_counter(region.false_counter), &mut out);
+            uleb(u64::from(region.start.0 - previous_line), &mut out);
+            uleb(u64::from(region.start.1), &mut out);
+            uleb(u64::from(region.end.0 - region.start.0), &mut out);
+            let mut column_end = u64::from(region.end.1);
+            if region.kind == Kind::Gap {
+                column_end |= 1 << 31;
             }
+            uleb(column_end, &mut out);
+            previous_line = region.start.0;
         }
-        uleb(u64::from(region.start.0 - previous_line), &mut out);
-        uleb(u64::from(region.start.1), &mut out);
-        uleb(u64::from(region.end.0 - region.start.0), &mut out);
-        let mut column_end = u64::from(region.end.1);
-        if region.kind == Kind::Gap {
-            column_end |= 1 << 31;
-        }
-        uleb(column_end, &mut out);
-        previous_line = region.start.0;
     }
     out
 }
 
 fn filenames_blob() -> Vec<u8> {
     let mut body = Vec::new();
-    for name in ["/fixture", "src/lib.rs"] {
+    for name in ["/fixture", "src/lib.rs", "src/macros.rs"] {
         uleb(name.len() as u64, &mut body);
         body.extend_from_slice(name.as_bytes());
     }
     let mut blob = Vec::new();
-    uleb(2, &mut blob);
+    uleb(3, &mut blob);
     uleb(body.len() as u64, &mut blob);
     uleb(0, &mut blob);
     blob.extend(body);
@@ -274,6 +290,7 @@ fn assert_matches_llvm_cov(functions: &[Function]) {
 
 fn code(start: (u32, u32), end: (u32, u32), counter: u32) -> Region {
     Region {
+        file_id: 0,
         kind: Kind::Code,
         start,
         end,
@@ -304,6 +321,7 @@ fn branch(
     on_false: Option<u32>,
 ) -> Region {
     Region {
+        file_id: 0,
         kind: Kind::Branch,
         start,
         end,
@@ -321,6 +339,7 @@ fn nested_regions_with_a_gap_line() {
     //     b();
     // }
     assert_matches_llvm_cov(&[Function {
+        files: vec![1],
         regions: vec![
             code((1, 1), (9, 2), 0),
             code((2, 10), (4, 6), 1),
@@ -334,6 +353,7 @@ fn nested_regions_with_a_gap_line() {
 #[test]
 fn skipped_region_and_zero_length_regions() {
     assert_matches_llvm_cov(&[Function {
+        files: vec![1],
         regions: vec![
             code((1, 1), (10, 2), 0),
             skipped((3, 1), (5, 1)),
@@ -347,6 +367,7 @@ fn skipped_region_and_zero_length_regions() {
 #[test]
 fn instantiations_of_one_location_are_summed() {
     let instance = |counts: Vec<u64>| Function {
+        files: vec![1],
         regions: vec![
             code((1, 1), (6, 2), 0),
             code((3, 5), (4, 6), 1),
@@ -364,6 +385,7 @@ fn instantiations_of_one_location_are_summed() {
 #[test]
 fn unexecuted_and_folded_branches() {
     assert_matches_llvm_cov(&[Function {
+        files: vec![1],
         regions: vec![
             code((1, 1), (8, 2), 0),
             branch((2, 8), (2, 14), Some(1), Some(2)),
@@ -375,11 +397,15 @@ fn unexecuted_and_folded_branches() {
     }]);
 }
 
-/// A random region inside lines 1..=12, columns 1..=9.
-fn region_strategy(num_counters: u32) -> impl Strategy<Value = Region> {
+/// A random region of file id `file_id` starting on one of `lines`, columns 1..=9.
+fn region_strategy(
+    num_counters: u32,
+    file_id: u32,
+    lines: std::ops::RangeInclusive<u32>,
+) -> impl Strategy<Value = Region> {
     (
         0..10_u8,
-        1..=12_u32,
+        lines,
         1..=9_u32,
         0..=3_u32,
         1..=9_u32,
@@ -400,6 +426,7 @@ fn region_strategy(num_counters: u32) -> impl Strategy<Value = Region> {
                     end = start;
                 }
                 Region {
+                    file_id,
                     kind,
                     start,
                     end,
@@ -418,13 +445,84 @@ fn function_strategy() -> impl Strategy<Value = Function> {
     (1..=4_u32).prop_flat_map(|num_counters| {
         (
             // The first region is the function body, like every compiler emits.
-            proptest::collection::vec(region_strategy(num_counters), 0..8),
+            proptest::collection::vec(region_strategy(num_counters, 0, 1..=12), 0..8),
             proptest::collection::vec(0..4_u64, num_counters as usize),
         )
             .prop_map(|(mut regions, counts)| {
                 regions.insert(0, code((1, 1), (14, 2), 0));
-                Function { regions, counts }
+                Function {
+                    files: vec![1],
+                    regions,
+                    counts,
+                }
             })
+    })
+}
+
+/// A function that expands a macro (file id 1) which may expand another (file id 2); each
+/// macro lives in `src/lib.rs` or `src/macros.rs`.
+fn macro_function_strategy() -> impl Strategy<Value = Function> {
+    (1..=4_u32).prop_flat_map(|num_counters| {
+        (
+            proptest::collection::vec(region_strategy(num_counters, 0, 1..=12), 0..5),
+            proptest::collection::vec(region_strategy(num_counters, 1, 20..=25), 0..5),
+            proptest::collection::vec(region_strategy(num_counters, 2, 30..=33), 0..4),
+            (2..=12_u32, 1..=6_u32, 20..=25_u32, 1..=6_u32),
+            (1..=2_u64, 1..=2_u64, any::<bool>()),
+            proptest::collection::vec(0..4_u64, num_counters as usize),
+            0..num_counters,
+        )
+            .prop_map(
+                |(
+                    mut main,
+                    mut first,
+                    mut second,
+                    sites,
+                    (file1, file2, nested),
+                    counts,
+                    counter,
+                )| {
+                    let (site_line, site_column, nested_line, nested_column) = sites;
+                    let mut regions = vec![code((1, 1), (14, 2), 0)];
+                    regions.append(&mut main);
+                    regions.push(Region {
+                        file_id: 0,
+                        kind: Kind::Expansion,
+                        start: (site_line, site_column),
+                        end: (site_line, site_column + 8),
+                        counter: Some(1),
+                        false_counter: None,
+                    });
+                    // The expanded file starts with a code region, as compilers emit.
+                    regions.push(Region {
+                        file_id: 1,
+                        ..code((20, 1), (26, 2), counter)
+                    });
+                    regions.append(&mut first);
+                    let mut files = vec![1, file1];
+                    if nested {
+                        regions.push(Region {
+                            file_id: 1,
+                            kind: Kind::Expansion,
+                            start: (nested_line, nested_column),
+                            end: (nested_line, nested_column + 5),
+                            counter: Some(2),
+                            false_counter: None,
+                        });
+                        regions.push(Region {
+                            file_id: 2,
+                            ..code((30, 1), (34, 2), counter)
+                        });
+                        regions.append(&mut second);
+                        files.push(file2);
+                    }
+                    Function {
+                        files,
+                        regions,
+                        counts,
+                    }
+                },
+            )
     })
 }
 
@@ -433,6 +531,13 @@ proptest! {
 
     #[test]
     fn random_region_lists_match_llvm_cov(functions in proptest::collection::vec(function_strategy(), 1..=3)) {
+        assert_matches_llvm_cov(&functions);
+    }
+
+    #[test]
+    fn random_macro_expansions_match_llvm_cov(
+        functions in proptest::collection::vec(prop_oneof![function_strategy(), macro_function_strategy()], 1..=3)
+    ) {
         assert_matches_llvm_cov(&functions);
     }
 }
