@@ -527,7 +527,7 @@ fn macro_function_strategy() -> impl Strategy<Value = Function> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn random_region_lists_match_llvm_cov(functions in proptest::collection::vec(function_strategy(), 1..=3)) {
