@@ -603,14 +603,19 @@ struct FunctionCounts {
     branches: Vec<(u64, u64)>,
 }
 
-/// llvm-cov's `getFuncNameWithoutPrefix`: drops a leading `<file>:` or `<file>;`.
+/// llvm-cov's `getFuncNameWithoutPrefix`: a name starting with the function's first file
+/// name loses it and the separator after it (`:` or `;` for local symbols).
 fn name_without_prefix<'a>(name: &'a str, file: &str) -> &'a str {
     if file.is_empty() {
         return name;
     }
     match name.strip_prefix(file) {
-        Some(rest) if rest.starts_with([':', ';']) => &rest[1..],
-        _ => name,
+        Some(rest) => {
+            let mut chars = rest.chars();
+            chars.next();
+            chars.as_str()
+        }
+        None => name,
     }
 }
 
