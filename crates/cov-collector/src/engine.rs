@@ -306,15 +306,41 @@ impl Engine {
             return FileCoverage::default();
         };
         let mut scratch = Scratch::default();
-        // Evaluate every contributing function once.
-        let mut evaluated: HashMap<u32, FunctionCounts> =
-            HashMap::with_capacity(plan.functions.len());
-        for &function in &plan.functions {
-            evaluated.insert(
-                function,
-                self.evaluate_function(function, counters, &mut scratch),
-            );
-        }
+        // Evaluate every contributing function once, into two flat buffers.
+        let mut region_counts: Vec<u64> = Vec::new();
+        let mut branch_counts: Vec<(u64, u64)> = Vec::new();
+        let evaluated: Vec<Evaluated> = plan
+            .functions
+            .iter()
+            .map(|&function| {
+                let (region_start, branch_start) = (region_counts.len(), branch_counts.len());
+                let active = self.evaluate_into(
+                    function,
+                    counters,
+                    &mut scratch,
+                    &mut region_counts,
+                    &mut branch_counts,
+                );
+                Evaluated {
+                    active,
+                    region_start,
+                    branch_start,
+                }
+            })
+            .collect();
+        // `plan.functions` is sorted, so a function's counts are found by binary search.
+        let counts_of = |function: u32| -> FunctionView<'_> {
+            let local = plan
+                .functions
+                .binary_search(&function)
+                .expect("plan members refer to plan functions");
+            let evaluated = &evaluated[local];
+            FunctionView {
+                active: evaluated.active,
+                regions: &region_counts[evaluated.region_start.min(region_counts.len())..],
+                branches: &branch_counts[evaluated.branch_start.min(branch_counts.len())..],
+            }
+        };
 
         // Lines: combine each group over the active members, then segment.
         let mut combined: Vec<CountedRegion> = Vec::with_capacity(plan.groups.len());
@@ -324,7 +350,7 @@ impl Engine {
             for &(function, region) in
                 &plan.members[group.members.start as usize..group.members.end as usize]
             {
-                let counts = &evaluated[&function];
+                let counts = counts_of(function);
                 if !counts.active {
                     continue;
                 }
@@ -350,16 +376,16 @@ impl Engine {
             }
         }
         let segments = build_segments(&combined);
-        let mut lines = BTreeMap::new();
-        for_each_mapped_line(&segments, |line, count| {
-            lines.insert(line, count);
-        });
+        let mut mapped = Vec::with_capacity(segments.len());
+        for_each_mapped_line(&segments, |line, count| mapped.push((line, count)));
+        // Lines arrive in order, which `BTreeMap` builds in bulk.
+        let lines: BTreeMap<u32, u64> = mapped.into_iter().collect();
 
         // Branches: merge consecutive items with the same nesting path.
         let mut branches: Vec<Branch> = Vec::new();
         let mut previous_path: Option<&[(u32, u32)]> = None;
         for item in &plan.branches {
-            let counts = &evaluated[&item.function];
+            let counts = counts_of(item.function);
             if !counts.active {
                 continue;
             }
@@ -388,7 +414,7 @@ impl Engine {
         // Functions defined in this file.
         let mut functions: Vec<Function> = Vec::with_capacity(plan.defined_functions.len());
         for &function in &plan.defined_functions {
-            let counts = &evaluated[&function];
+            let counts = counts_of(function);
             if !counts.active {
                 continue;
             }
@@ -520,6 +546,27 @@ impl Engine {
         counters: &[u64],
         scratch: &mut Scratch,
     ) -> FunctionCounts {
+        let mut regions = Vec::new();
+        let mut branches = Vec::new();
+        let active = self.evaluate_into(function, counters, scratch, &mut regions, &mut branches);
+        FunctionCounts {
+            active,
+            regions,
+            branches,
+        }
+    }
+
+    /// Appends the counts of one function's regions and branch regions to `regions` and
+    /// `branches`; returns false (appending nothing) when llvm-cov would skip the function
+    /// for these counts (a placeholder whose function ran).
+    fn evaluate_into(
+        &self,
+        function: u32,
+        counters: &[u64],
+        scratch: &mut Scratch,
+        regions: &mut Vec<u64>,
+        branches: &mut Vec<(u64, u64)>,
+    ) -> bool {
         let record = &self.functions[function as usize];
         let counter_value = |id: u32| -> u64 {
             match &record.source {
@@ -533,13 +580,8 @@ impl Engine {
                 }),
             }
         };
-        let active = !(record.zero_placeholder && counter_value(0) > 0);
-        if !active {
-            return FunctionCounts {
-                active,
-                regions: Vec::new(),
-                branches: Vec::new(),
-            };
+        if record.zero_placeholder && counter_value(0) > 0 {
+            return false;
         }
         scratch.expression_values.clear();
         scratch
@@ -568,19 +610,14 @@ impl Engine {
                 Counter::Expression(id) => scratch.expression_values[id as usize] as u64,
             }
         };
-        FunctionCounts {
-            active,
-            regions: record
-                .regions
-                .iter()
-                .map(|region| evaluate(region.count))
-                .collect(),
-            branches: record
+        regions.extend(record.regions.iter().map(|region| evaluate(region.count)));
+        branches.extend(
+            record
                 .branch_regions
                 .iter()
-                .map(|region| (evaluate(region.count), evaluate(region.false_count)))
-                .collect(),
-        }
+                .map(|region| (evaluate(region.count), evaluate(region.false_count))),
+        );
+        true
     }
 }
 
@@ -591,6 +628,21 @@ fn merge_outcome(sum: Option<u64>, outcome: Option<u64>, count: u64) -> Option<u
         (None, None) => None,
         (sum, _) => Some(sum.unwrap_or(0).wrapping_add(count)),
     }
+}
+
+/// Where one function's counts are in the flat buffers of a query.
+struct Evaluated {
+    active: bool,
+    region_start: usize,
+    branch_start: usize,
+}
+
+/// One function's counts within the flat buffers (slices starting at its first region and
+/// its first branch region).
+struct FunctionView<'a> {
+    active: bool,
+    regions: &'a [u64],
+    branches: &'a [(u64, u64)],
 }
 
 /// The evaluated counts of one function.
