@@ -9,7 +9,7 @@
 //! functions: the work that depends on counts.
 //!
 //! Counter arrays are indexed like `__llvm_prf_cnts` (the live array, or a raw profile's);
-//! each [`DataRecord`](crate::profraw::DataRecord) says which slice belongs to which
+//! each [`DataRecord`] says which slice belongs to which
 //! function.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -160,7 +160,7 @@ impl Engine {
                         .collect();
                     // llvm-profdata refuses to merge records whose counter counts differ.
                     if ranges.iter().any(|range| range.len() != ranges[0].len()) {
-                        tracing::warn!(name = %function.name, "profile records disagree on the number of counters; function skipped");
+                        tracing::warn!(name = %rustc_demangle::demangle(&function.name), "profile records disagree on the number of counters; function skipped");
                         continue;
                     }
                     CounterSource::Records(ranges)
@@ -189,7 +189,7 @@ impl Engine {
                 expression_order(&function.expressions, &function.regions, num_counters)
             else {
                 // llvm-cov silently drops a function whose counters cannot be evaluated.
-                tracing::debug!(name = %function.name, "counters cannot be evaluated; function skipped");
+                tracing::debug!(name = %rustc_demangle::demangle(&function.name), "counters cannot be evaluated; function skipped");
                 continue;
             };
             let first_file = function
