@@ -59,6 +59,14 @@ pub fn render(view: &CoverageView) -> String {
     out
 }
 
+/// Writes the report to `writer`: the same text as [`render`].
+pub fn write<W: std::io::Write + ?Sized>(
+    view: &CoverageView,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    writer.write_all(render(view).as_bytes())
+}
+
 /// `Coverage: X% lines (c/t)[, Y% branches (c/t)] across N files`, without newline.
 pub fn headline(totals: &Totals) -> String {
     let mut line = format!(
