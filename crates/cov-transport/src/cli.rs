@@ -288,11 +288,13 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
+    let (closed_sender, closed) = watch::channel(false);
     let frames = FrameSender::spawn(
         Box::new(write_half),
         endpoint.clone(),
         options.max_frame_len,
         options.write_timeout,
+        closed.clone(),
     );
     let mut incoming: Incoming = FramedRead::new(
         Box::new(read_half),
@@ -343,7 +345,6 @@ where
     );
 
     let pending = Arc::new(Mutex::new(Some(HashMap::new())));
-    let (closed_sender, closed) = watch::channel(false);
     let reader = tokio::spawn(route_replies(
         incoming,
         Arc::clone(&pending),
@@ -406,7 +407,9 @@ async fn route_replies(
             }
         }
     }
-    // Waiters see their sender dropped, i.e. `Closed`; later requests are refused.
+    // Waiters see their sender dropped, i.e. `Closed`; later requests are refused; the
+    // writer stops and closes the socket, as the Tusk CLI closes a connection it cannot
+    // read.
     lock(&pending).take();
     closed.send_replace(true);
 }

@@ -9,6 +9,7 @@ use cov_proto::{
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use crate::endpoint::Endpoint;
@@ -144,12 +145,14 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
+    let (ended, shutdown) = watch::channel(false);
     let sender = SdkSender {
         frames: FrameSender::spawn(
             Box::new(write_half),
             endpoint.clone(),
             options.max_frame_len,
             options.write_timeout,
+            shutdown,
         ),
     };
     let mut receiver = CliReceiver {
@@ -158,6 +161,7 @@ where
             SdkCodec::with_max_frame_len(options.max_frame_len),
         ),
         endpoint: endpoint.clone(),
+        ended,
     };
     let request_id = new_request_id();
     let hello = SdkMessage {
@@ -284,6 +288,8 @@ impl SdkSender {
 pub struct CliReceiver {
     frames: FramedRead<Box<dyn AsyncRead + Send + Unpin>, SdkCodec>,
     endpoint: Endpoint,
+    /// Set when the CLI's stream ended or broke: the writer then closes the connection.
+    ended: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for CliReceiver {
@@ -304,9 +310,16 @@ impl CliReceiver {
     /// Tusk CLI does; messages of unknown type are returned as they are (dispatch on
     /// `type`/`payload` and ignore what you do not handle). A close in the middle of a
     /// frame and I/O errors are errors, after which the receiver returns `Ok(None)`.
+    /// Once the stream ended or broke, the connection's writer stops too and the socket is
+    /// closed, as the Tusk CLI closes a connection it cannot read; sends then fail with
+    /// [`TransportError::Closed`].
     /// Cancel-safe: usable in `tokio::select!` without losing messages.
     pub async fn recv(&mut self) -> Result<Option<CliMessage>, TransportError> {
-        match self.frames.next().await {
+        let next = self.frames.next().await;
+        if !matches!(next, Some(Ok(_))) {
+            self.ended.send_replace(true);
+        }
+        match next {
             Some(Ok(message)) => Ok(Some(message)),
             Some(Err(source)) => Err(TransportError::frame(&self.endpoint, source)),
             None => Ok(None),

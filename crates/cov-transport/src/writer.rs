@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::io::AsyncWrite;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::FramedWrite;
 
 use crate::endpoint::Endpoint;
@@ -41,18 +41,27 @@ impl std::fmt::Debug for WriteRequest {
 }
 
 impl FrameSender {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer task on the current tokio runtime. It stops, closing the write
+    /// half, when every `FrameSender` is gone, after a failed write, or when `shutdown`
+    /// becomes `true` (the reading side saw the connection end).
     pub(crate) fn spawn(
         write_half: BoxWrite,
         endpoint: Endpoint,
         max_frame_len: usize,
         write_timeout: Duration,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (queue, requests) = mpsc::channel(WRITE_QUEUE_LEN);
         let codec = FrameCodec::with_max_frame_len(max_frame_len);
         let max_frame_len = codec.max_frame_len();
         let sink = FramedWrite::new(write_half, codec);
-        tokio::spawn(run_writer(sink, requests, endpoint.clone(), write_timeout));
+        tokio::spawn(run_writer(
+            sink,
+            requests,
+            shutdown,
+            endpoint.clone(),
+            write_timeout,
+        ));
         FrameSender {
             queue,
             endpoint,
@@ -100,10 +109,26 @@ impl FrameSender {
 async fn run_writer(
     mut sink: FramedWrite<BoxWrite, FrameCodec>,
     mut requests: mpsc::Receiver<WriteRequest>,
+    mut shutdown: watch::Receiver<bool>,
     endpoint: Endpoint,
     write_timeout: Duration,
 ) {
-    while let Some(request) = requests.recv().await {
+    let shut_down = async move {
+        // A dropped signal sender is no shutdown request: keep writing.
+        if shutdown.wait_for(|shut_down| *shut_down).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(shut_down);
+    loop {
+        let request = tokio::select! {
+            biased;
+            () = &mut shut_down => break,
+            request = requests.recv() => match request {
+                Some(request) => request,
+                None => break,
+            },
+        };
         let result = match tokio::time::timeout(write_timeout, sink.send(request.payload)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(TransportError::frame(&endpoint, source)),
