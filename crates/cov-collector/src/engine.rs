@@ -37,13 +37,42 @@ impl FileId {
     }
 }
 
-/// Where a function's counts come from.
+/// Where a function's counts come from, and whether llvm-cov would see them.
+///
+/// The oracle merges raw profiles with `llvm-profdata merge -sparse`, which leaves out every
+/// function *name* whose records are all zero. llvm-cov then treats such a function as
+/// unknown (all counts zero, sized by its largest counter) instead of using its records,
+/// and a function whose name is present but never with its hash as a hash mismatch (left
+/// out). Whether a name is present depends on the counts, so it is decided per query.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum CounterSource {
-    /// The sum of these slices of the counter array (normally exactly one).
-    Records(Vec<Range<usize>>),
-    /// No profile data: every counter is zero (llvm-cov's "unknown function").
-    Zeros,
+struct CounterSource {
+    /// The records with the function's name ref and hash: their sum is its counts.
+    bound: Vec<Range<usize>>,
+    /// Every record with the function's name ref, whatever its hash.
+    same_name: Vec<Range<usize>>,
+}
+
+impl CounterSource {
+    /// Whether `llvm-profdata merge -sparse` would keep the function's name: some record
+    /// of that name has a non-zero counter.
+    fn name_present(&self, counters: &[u64]) -> bool {
+        self.same_name.iter().any(|range| {
+            counters
+                .get(range.clone())
+                .is_some_and(|values| values.iter().any(|&value| value != 0))
+        })
+    }
+
+    /// The value of counter `id` of the function: the sum over its bound records.
+    fn value(&self, counters: &[u64], id: u32) -> u64 {
+        self.bound.iter().fold(0_u64, |sum, range| {
+            let value = counters
+                .get(range.start + id as usize)
+                .copied()
+                .unwrap_or(0);
+            sum.wrapping_add(value)
+        })
+    }
 }
 
 /// A function as llvm-cov keeps it after loading (a `FunctionRecord`).
@@ -65,6 +94,23 @@ struct EngineFunction {
     main_file_id: Option<u32>,
     /// A single zero region: skipped whenever its first counter is non-zero.
     zero_placeholder: bool,
+    /// Whether llvm-cov can evaluate the regions with the bound records' counters.
+    valid_with_data: bool,
+}
+
+impl EngineFunction {
+    /// Whether llvm-cov would report this function for these counts.
+    fn is_active(&self, counters: &[u64]) -> bool {
+        if !self.source.name_present(counters) {
+            // Unknown to the profile: all counts zero, always shown.
+            return true;
+        }
+        if self.source.bound.is_empty() {
+            // The name has data, but never with this hash: a hash mismatch.
+            return false;
+        }
+        self.valid_with_data && !(self.zero_placeholder && self.source.value(counters, 0) > 0)
+    }
 }
 
 /// A member of a combined region: `(function index, region index)`.
@@ -134,64 +180,46 @@ impl Engine {
     /// regions refer to counters it does not have is dropped, and only the first function
     /// of a given name and file set is kept.
     pub fn new(mapping: &CoverageMapping, records: &[DataRecord]) -> Engine {
-        let mut by_name_and_hash: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
-        let mut names_with_data: HashSet<u64> = HashSet::new();
+        let mut by_name: HashMap<u64, Vec<usize>> = HashMap::new();
         for (index, record) in records.iter().enumerate() {
-            by_name_and_hash
-                .entry((record.name_ref, record.func_hash))
-                .or_default()
-                .push(index);
-            names_with_data.insert(record.name_ref);
+            by_name.entry(record.name_ref).or_default().push(index);
         }
 
         let files: Vec<String> = mapping.files.clone();
         let mut functions: Vec<EngineFunction> = Vec::new();
         let mut record_files: Vec<Vec<FileId>> = vec![Vec::new(); records.len()];
         let mut seen: HashSet<(Vec<u32>, String)> = HashSet::new();
-        let mut hash_mismatches = 0_usize;
 
         for function in &mapping.functions {
-            let bound = by_name_and_hash.get(&(function.name_ref, function.func_hash));
-            let source = match bound {
-                Some(indices) => {
-                    let ranges: Vec<Range<usize>> = indices
-                        .iter()
-                        .map(|&index| records[index].counters.clone())
-                        .collect();
-                    // llvm-profdata refuses to merge records whose counter counts differ.
-                    if ranges.iter().any(|range| range.len() != ranges[0].len()) {
-                        tracing::warn!(name = %rustc_demangle::demangle(&function.name), "profile records disagree on the number of counters; function skipped");
-                        continue;
-                    }
-                    CounterSource::Records(ranges)
-                }
-                None if names_with_data.contains(&function.name_ref) => {
-                    hash_mismatches += 1;
-                    continue;
-                }
-                None => CounterSource::Zeros,
-            };
+            let same_name: &[usize] = by_name.get(&function.name_ref).map_or(&[], Vec::as_slice);
+            let bound: Vec<Range<usize>> = same_name
+                .iter()
+                .filter(|&&index| records[index].func_hash == function.func_hash)
+                .map(|&index| records[index].counters.clone())
+                .collect();
+            // llvm-profdata refuses to merge records whose counter counts differ.
+            if bound.iter().any(|range| range.len() != bound[0].len()) {
+                tracing::warn!(name = %rustc_demangle::demangle(&function.name), "profile records disagree on the number of counters; function skipped");
+                continue;
+            }
             if function.regions.is_empty() {
                 continue;
             }
-            let num_counters = match &source {
-                CounterSource::Records(ranges) => ranges[0].len(),
-                // llvm-cov sizes the zero counts by the largest counter the regions'
-                // (true) counters refer to.
-                CounterSource::Zeros => {
-                    match max_counter_id(&function.expressions, &function.regions) {
-                        Some(max) => max as usize + 1,
-                        None => continue,
-                    }
-                }
-            };
-            let Some(expression_order) =
-                expression_order(&function.expressions, &function.regions, num_counters)
+            let Some(expression_order) = expression_order(&function.expressions, &function.regions)
             else {
-                // llvm-cov silently drops a function whose counters cannot be evaluated.
-                tracing::debug!(name = %rustc_demangle::demangle(&function.name), "counters cannot be evaluated; function skipped");
+                tracing::debug!(name = %rustc_demangle::demangle(&function.name), "cyclic counter expressions; function skipped");
                 continue;
             };
+            let Some(max_used) = max_used_counter(&function.expressions, &function.regions) else {
+                continue;
+            };
+            // llvm-cov drops a function whose regions refer to counters its profile record
+            // does not have. Without a record, llvm-cov 22 evaluates every counter as zero
+            // and keeps the function (checked in `tests/llvm_cov_differential.rs`).
+            let valid_with_data = bound
+                .first()
+                .is_some_and(|range| max_used.is_none_or(|max| (max as usize) < range.len()));
+
             let first_file = function
                 .files
                 .first()
@@ -208,31 +236,33 @@ impl Engine {
                 .filter(|region| region.kind != RegionKind::McdcDecision)
                 .partition(|region| region.is_branch());
             let main_file_id = main_file_id(&regions, file_ids.len());
-            if let Some(indices) = bound {
-                let mut touched: Vec<FileId> = file_ids.clone();
-                touched.sort_unstable();
-                touched.dedup();
-                for &index in indices {
-                    record_files[index] = touched.clone();
-                }
+            // Any record of the name can change what the function shows.
+            let mut touched: Vec<FileId> = file_ids.clone();
+            touched.sort_unstable();
+            touched.dedup();
+            for &index in same_name {
+                record_files[index].extend_from_slice(&touched);
+                record_files[index].sort_unstable();
+                record_files[index].dedup();
             }
             functions.push(EngineFunction {
                 name,
-                source,
+                source: CounterSource {
+                    bound,
+                    same_name: same_name
+                        .iter()
+                        .map(|&index| records[index].counters.clone())
+                        .collect(),
+                },
                 expressions: function.expressions.clone(),
                 expression_order,
                 zero_placeholder: function.is_zero_placeholder(),
+                valid_with_data,
                 regions,
                 branch_regions,
                 files: file_ids,
                 main_file_id,
             });
-        }
-        if hash_mismatches > 0 {
-            tracing::warn!(
-                count = hash_mismatches,
-                "functions have mismatched data (hash mismatch); they are left out, as llvm-cov does"
-            );
         }
 
         let plans = build_plans(&files, &functions);
@@ -270,6 +300,19 @@ impl Engine {
             .collect();
         ids.sort_by(|a, b| self.files[a.index()].cmp(&self.files[b.index()]));
         ids
+    }
+
+    /// Whether llvm-cov lists `file` for these counts: some function in it is loaded.
+    ///
+    /// [`Engine::covered_files`] is decided once; a file whose every function is left out
+    /// for particular counts (hash mismatches, unevaluable records, placeholders) has
+    /// empty coverage then, and llvm-cov does not list it.
+    pub fn is_reported(&self, file: FileId, counters: &[u64]) -> bool {
+        self.plans.get(file.index()).is_some_and(|plan| {
+            plan.functions
+                .iter()
+                .any(|&function| self.functions[function as usize].is_active(counters))
+        })
     }
 
     /// The reported files that `filter` selects, in path order. Call it once and keep the
@@ -568,21 +611,18 @@ impl Engine {
         branches: &mut Vec<(u64, u64)>,
     ) -> bool {
         let record = &self.functions[function as usize];
-        let counter_value = |id: u32| -> u64 {
-            match &record.source {
-                CounterSource::Zeros => 0,
-                CounterSource::Records(ranges) => ranges.iter().fold(0_u64, |sum, range| {
-                    let value = counters
-                        .get(range.start + id as usize)
-                        .copied()
-                        .unwrap_or(0);
-                    sum.wrapping_add(value)
-                }),
-            }
-        };
-        if record.zero_placeholder && counter_value(0) > 0 {
+        if !record.is_active(counters) {
             return false;
         }
+        // Without the name in the profile, llvm-cov's counts are all zero.
+        let present = record.source.name_present(counters);
+        let counter_value = |id: u32| -> u64 {
+            if present {
+                record.source.value(counters, id)
+            } else {
+                0
+            }
+        };
         scratch.expression_values.clear();
         scratch
             .expression_values
@@ -688,14 +728,9 @@ fn main_file_id(regions: &[MappingRegion], num_files: usize) -> Option<u32> {
 }
 
 /// An evaluation order for the expressions reachable from the regions' counters, with
-/// operands before the expressions using them; `None` when an expression refers to a
-/// counter the function does not have (`num_counters`, if known) or expressions form a
-/// cycle, in which case llvm-cov cannot evaluate the function either.
-fn expression_order(
-    expressions: &[Expression],
-    regions: &[MappingRegion],
-    num_counters: usize,
-) -> Option<Vec<u32>> {
+/// operands before the expressions using them; `None` when expressions form a cycle, which
+/// llvm-cov cannot evaluate either.
+fn expression_order(expressions: &[Expression], regions: &[MappingRegion]) -> Option<Vec<u32>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         New,
@@ -704,18 +739,11 @@ fn expression_order(
     }
     let mut state = vec![State::New; expressions.len()];
     let mut order = Vec::new();
-    let counter_ok = |counter: Counter| match counter {
-        Counter::Counter(id) => (id as usize) < num_counters,
-        _ => true,
-    };
     for region in regions
         .iter()
         .filter(|region| region.kind != RegionKind::McdcDecision)
     {
         for root in [region.count, region.false_count] {
-            if !counter_ok(root) {
-                return None;
-            }
             let Counter::Expression(root) = root else {
                 continue;
             };
@@ -737,9 +765,6 @@ fn expression_order(
                 stack.push((index, true));
                 let expression = expressions[index as usize];
                 for operand in [expression.rhs, expression.lhs] {
-                    if !counter_ok(operand) {
-                        return None;
-                    }
                     if let Counter::Expression(operand) = operand {
                         match state.get(operand as usize).copied()? {
                             State::Done => {}
@@ -754,29 +779,33 @@ fn expression_order(
     Some(order)
 }
 
-/// llvm-cov's `getMaxCounterID` over the regions' (true) counters; `None` on a cycle.
-fn max_counter_id(expressions: &[Expression], regions: &[MappingRegion]) -> Option<u32> {
-    let mut max = 0_u32;
-    let mut memo: Vec<Option<u32>> = vec![None; expressions.len()];
-    for region in regions {
-        max = max.max(max_of(region.count, expressions, &mut memo, 0)?);
+/// The largest counter id the regions' true and false counters reach (what llvm-cov
+/// evaluates), `Some(None)` when they use no counter, `None` on a cycle.
+fn max_used_counter(expressions: &[Expression], regions: &[MappingRegion]) -> Option<Option<u32>> {
+    let mut memo: Vec<Option<Option<u32>>> = vec![None; expressions.len()];
+    let mut max: Option<u32> = None;
+    for region in regions
+        .iter()
+        .filter(|region| region.kind != RegionKind::McdcDecision)
+    {
+        for counter in [region.count, region.false_count] {
+            max = max.max(used_in(counter, expressions, &mut memo, 0)?);
+        }
     }
     Some(max)
 }
 
-fn max_of(
+fn used_in(
     counter: Counter,
     expressions: &[Expression],
-    memo: &mut [Option<u32>],
+    memo: &mut [Option<Option<u32>>],
     depth: usize,
-) -> Option<u32> {
+) -> Option<Option<u32>> {
     match counter {
-        Counter::Zero => Some(0),
-        Counter::Counter(id) => Some(id),
+        Counter::Zero => Some(None),
+        Counter::Counter(id) => Some(Some(id)),
         Counter::Expression(id) => {
-            let Some(expression) = expressions.get(id as usize) else {
-                return Some(0);
-            };
+            let expression = expressions.get(id as usize)?;
             if let Some(known) = memo[id as usize] {
                 return Some(known);
             }
@@ -784,7 +813,7 @@ fn max_of(
             if depth > expressions.len() {
                 return None;
             }
-            let value = max_of(expression.lhs, expressions, memo, depth + 1)?.max(max_of(
+            let value = used_in(expression.lhs, expressions, memo, depth + 1)?.max(used_in(
                 expression.rhs,
                 expressions,
                 memo,
@@ -997,12 +1026,12 @@ mod tests {
             ),
         ];
         let regions = [code_region(Counter::Expression(0))];
+        assert_eq!(expression_order(&expressions, &regions), Some(vec![1, 0]));
+        assert_eq!(max_used_counter(&expressions, &regions), Some(Some(2)));
         assert_eq!(
-            expression_order(&expressions, &regions, 3),
-            Some(vec![1, 0])
+            max_used_counter(&expressions, &[code_region(Counter::Zero)]),
+            Some(None)
         );
-        // Counter 2 does not exist when the function has two counters.
-        assert_eq!(expression_order(&expressions, &regions, 2), None);
     }
 
     #[test]
@@ -1020,22 +1049,8 @@ mod tests {
             ),
         ];
         let regions = [code_region(Counter::Expression(0))];
-        assert_eq!(expression_order(&expressions, &regions, 1), None);
-        assert_eq!(max_counter_id(&expressions, &regions), None);
-    }
-
-    #[test]
-    fn zero_counts_are_sized_by_the_largest_true_counter() {
-        let expressions = vec![expression(
-            ExpressionKind::Add,
-            Counter::Counter(4),
-            Counter::Counter(2),
-        )];
-        let mut branch = code_region(Counter::Counter(1));
-        branch.kind = RegionKind::Branch;
-        branch.false_count = Counter::Counter(9);
-        let regions = [code_region(Counter::Expression(0)), branch];
-        assert_eq!(max_counter_id(&expressions, &regions), Some(4));
+        assert_eq!(expression_order(&expressions, &regions), None);
+        assert_eq!(max_used_counter(&expressions, &regions), None);
     }
 
     #[test]

@@ -44,6 +44,9 @@ impl OfflineCoverage {
         let engine = Engine::new(mapping, &profile.records);
         let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);
         for file in engine.covered_files() {
+            if !engine.is_reported(file, &profile.counters) {
+                continue;
+            }
             snapshot.files.insert(
                 engine.path(file).to_owned(),
                 engine.file_coverage(file, &profile.counters),
@@ -73,6 +76,7 @@ impl OfflineCoverage {
             .engine
             .covered_files()
             .into_iter()
+            .filter(|&file| self.engine.is_reported(file, &self.counters))
             .map(|file| {
                 (
                     self.engine.path(file).to_owned(),
