@@ -315,6 +315,22 @@ impl Engine {
         })
     }
 
+    /// The names of the functions defined in `file` (as in [`FileCoverage::functions`]) in
+    /// llvm-cov's load order, which is the order of its `FN` lines.
+    pub fn function_order(&self, file: FileId, counters: &[u64]) -> Vec<String> {
+        self.plans
+            .get(file.index())
+            .map(|plan| {
+                plan.defined_functions
+                    .iter()
+                    .map(|&function| &self.functions[function as usize])
+                    .filter(|function| function.is_active(counters) && !function.regions.is_empty())
+                    .map(|function| function.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The reported files that `filter` selects, in path order. Call it once and keep the
     /// result: filtering then costs nothing per snapshot.
     pub fn select_files(&self, filter: impl Fn(&str) -> bool) -> Vec<FileId> {
