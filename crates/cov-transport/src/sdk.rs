@@ -63,26 +63,6 @@ impl SdkOptions {
         self.max_frame_len = max_frame_len;
         self
     }
-
-    /// The current connect timeout.
-    pub fn get_connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// The current handshake timeout.
-    pub fn get_handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// The current write timeout.
-    pub fn get_write_timeout(&self) -> Duration {
-        self.write_timeout
-    }
-
-    /// The current maximum frame length.
-    pub fn get_max_frame_len(&self) -> usize {
-        self.max_frame_len
-    }
 }
 
 /// Connects to the CLI at `endpoint` and completes the handshake.
@@ -278,7 +258,9 @@ impl SdkSender {
         self.frames.endpoint()
     }
 
-    /// Whether the writer has stopped (after a failed write); sends then fail.
+    /// Whether the writer has stopped: after a failed write, or once the receiver saw the
+    /// CLI's stream end. Sends then fail with [`TransportError::Closed`]; the SDK should
+    /// drop the connection and, if it wants, connect again.
     pub fn is_closed(&self) -> bool {
         self.frames.is_closed()
     }
@@ -315,6 +297,9 @@ impl CliReceiver {
     /// [`TransportError::Closed`].
     /// Cancel-safe: usable in `tokio::select!` without losing messages.
     pub async fn recv(&mut self) -> Result<Option<CliMessage>, TransportError> {
+        if *self.ended.borrow() {
+            return Ok(None);
+        }
         let next = self.frames.next().await;
         if !matches!(next, Some(Ok(_))) {
             self.ended.send_replace(true);

@@ -571,3 +571,45 @@ async fn send_frame_writes_raw_payloads_for_hostile_peer_tests() {
     sdk_stream.read_exact(&mut received).await.unwrap();
     assert_eq!(&received, b"\x00\x00\x00\x0F\xFF\xFE not protobuf");
 }
+
+#[tokio::test(start_paused = true)]
+async fn write_times_out_when_the_sdk_never_reads() {
+    let (cli_end, sdk_end) = tokio::io::duplex(256);
+    let mut sdk = Framed::new(sdk_end, SdkCodec::default());
+    sdk.send(SdkMessage {
+        r#type: MessageType::SdkConnect as i32,
+        request_id: "hello".to_owned(),
+        payload: Some(sdk_message::Payload::ConnectRequest(connect_request())),
+    })
+    .await
+    .unwrap();
+    let mut options = CliOptions::default();
+    options.write_timeout(Duration::from_secs(5));
+    let connection = cli::handshake(
+        cli_end,
+        Endpoint::unix("/test/sdk"),
+        &options,
+        TIMEOUT,
+        |_| Ok(()),
+    )
+    .await
+    .unwrap();
+    // The SDK never reads again; a large request fills the 256-byte pipe.
+    let request = CliMessage {
+        r#type: MessageType::CoverageSnapshot as i32,
+        request_id: "r".repeat(4096),
+        payload: None,
+    };
+    let error = connection
+        .request(request, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, TransportError::WriteTimeout { timeout, .. } if timeout == Duration::from_secs(5)),
+        "{error:?}"
+    );
+    assert!(connection.is_closed());
+    let error = connection.snapshot(true, TIMEOUT).await.unwrap_err();
+    assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
+    drop(sdk);
+}

@@ -258,6 +258,45 @@ async fn connect_to_closed_tcp_port_names_endpoint_and_cause() {
 }
 
 #[tokio::test]
+async fn connect_timeout_names_endpoint() {
+    // A listener with a backlog of 0 whose queue is full: Linux drops further SYNs (with
+    // the default tcp_abort_on_overflow = 0), so the next connect hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let mut full = false;
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
+            Ok(stream) => queued.push(stream),
+            Err(_) => {
+                full = true;
+                break;
+            }
+        }
+    }
+    assert!(full, "could not fill the listen backlog of {address}");
+    let endpoint = Endpoint::tcp("127.0.0.1", address.port());
+    let mut options = SdkOptions::default();
+    options.connect_timeout(Duration::from_millis(300));
+    let error = sdk::connect(&endpoint, connect_request(), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, TransportError::ConnectTimeout { timeout, .. } if timeout == Duration::from_millis(300)),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "timed out after 300ms connecting to tcp 127.0.0.1:{}",
+            address.port()
+        )
+    );
+}
+
+#[tokio::test]
 async fn receives_requests_and_sends_replies() {
     let (mut connection, mut cli) = connected(&SdkOptions::default(), 4096).await;
     cli.send(snapshot_request("coverage-7", false))
