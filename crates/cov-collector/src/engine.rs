@@ -518,7 +518,9 @@ impl Engine {
                 let Some(main) = record.main_file_id else {
                     continue;
                 };
-                execution_count = execution_count.wrapping_add(counts.regions[0]);
+                // llvm-cov's execution count is the first non-branch region's (0 without one).
+                execution_count =
+                    execution_count.wrapping_add(counts.regions.first().copied().unwrap_or(0));
                 let mut regions: Vec<CountedRegion> = record
                     .regions
                     .iter()
