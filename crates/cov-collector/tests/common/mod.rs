@@ -4,11 +4,10 @@
 
 #![allow(dead_code, unreachable_pub)] // Each test binary uses a different part.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cov_core::{Branch, CoverageSnapshot, FileCoverage, Function, SnapshotKind};
-use cov_testkit::{BuildOptions, Lcov, LcovFile, ProfileRun};
+use cov_testkit::{BuildOptions, Lcov, ProfileRun};
 
 /// Builds `fixtures/inprocess` with instrumentation (shared between tests and runs).
 pub fn inprocess_binary(options: &BuildOptions) -> PathBuf {
@@ -181,38 +180,10 @@ pub fn sum_snapshots(snapshots: &[CoverageSnapshot]) -> CoverageSnapshot {
     total
 }
 
-/// The `DA` and `BRDA` entries of a cumulative snapshot, numbered as
-/// `llvm-cov export -format=lcov` numbers them: per line, the branches in order, each
-/// unfolded branch giving two entries (true, false), `-` when neither outcome was taken.
+/// A cumulative snapshot as LCOV, written by the crate's llvm-cov-compatible writer
+/// (its `BRDA` numbering is llvm-cov's, checked by the offline oracle tests).
 pub fn to_lcov(snapshot: &CoverageSnapshot) -> Lcov {
-    let mut lcov = Lcov::default();
-    for (path, coverage) in &snapshot.files {
-        let mut file = LcovFile {
-            lines: coverage.lines.clone(),
-            ..LcovFile::default()
-        };
-        let mut per_line: BTreeMap<u32, Vec<&Branch>> = BTreeMap::new();
-        for branch in &coverage.branches {
-            if branch.true_count.is_some() || branch.false_count.is_some() {
-                per_line.entry(branch.line).or_default().push(branch);
-            }
-        }
-        for (line, branches) in per_line {
-            for (pair_idx, branch) in branches.iter().enumerate() {
-                let true_count = branch.true_count.unwrap_or(0);
-                let false_count = branch.false_count.unwrap_or(0);
-                let not_executed = true_count == 0 && false_count == 0;
-                for (outcome_idx, count) in [true_count, false_count].into_iter().enumerate() {
-                    file.branches.insert(
-                        (line, pair_idx as u32, (2 * pair_idx + outcome_idx) as u32),
-                        (!not_executed).then_some(count),
-                    );
-                }
-            }
-        }
-        lcov.files.insert(path.clone(), file);
-    }
-    lcov
+    Lcov::parse(&cov_collector::lcov::write_lcov(snapshot, None))
 }
 
 /// Asserts that `snapshot` and the oracle agree on every file, `DA` line and `BRDA` outcome.
