@@ -202,10 +202,14 @@ impl Collector {
             let settled =
                 self.profile
                     .read_function(record, &mut state.current_counters, &mut state.scratch);
-            if !settled {
-                n_unsettled += 1;
-            }
             let range = record.counters.clone();
+            if !settled {
+                // A torn read could overstate an expression; the previous reading is an
+                // instant. The function's recent activity goes to a later snapshot.
+                n_unsettled += 1;
+                state.current_counters[range.clone()]
+                    .copy_from_slice(&state.previous_counters[range.clone()]);
+            }
             if state.current_counters[range.clone()] != state.previous_counters[range] {
                 for file in self.engine.record_files(record_idx) {
                     changed_files[file.index()] = true;
@@ -215,7 +219,7 @@ impl Collector {
         if n_unsettled > 0 {
             tracing::debug!(
                 n_unsettled,
-                "counters of some functions kept changing while read; their last reads are used"
+                "counters of some functions kept changing while read; deferred to a later snapshot"
             );
         }
         let mut snapshot = CoverageSnapshot::new(kind);

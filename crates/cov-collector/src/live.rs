@@ -81,19 +81,28 @@ impl LiveProfile {
         into: &mut [u64],
         scratch: &mut Vec<u64>,
     ) -> bool {
-        let live = &self.runtime.counters[record.counters.clone()];
-        let target = &mut into[record.counters.clone()];
-        load_all(live, target);
-        for _ in 1..MAX_READ_ATTEMPTS {
-            scratch.clear();
-            scratch.extend(live.iter().map(|counter| counter.load(Ordering::Acquire)));
-            if scratch.as_slice() == target {
-                return true;
-            }
-            target.copy_from_slice(scratch);
-        }
-        false
+        read_consistent(
+            &self.runtime.counters[record.counters.clone()],
+            &mut into[record.counters.clone()],
+            scratch,
+        )
     }
+}
+
+/// Reads `live` into `target` until two successive passes agree (at most
+/// [`MAX_READ_ATTEMPTS`] double reads) and returns whether they did. When they never do,
+/// `target` holds the last pass.
+fn read_consistent(live: &[AtomicU64], target: &mut [u64], scratch: &mut Vec<u64>) -> bool {
+    load_all(live, target);
+    for _ in 1..=MAX_READ_ATTEMPTS {
+        scratch.clear();
+        scratch.extend(live.iter().map(|counter| counter.load(Ordering::Acquire)));
+        if scratch.as_slice() == target {
+            return true;
+        }
+        target.copy_from_slice(scratch);
+    }
+    false
 }
 
 /// Loads every counter with an acquire load, in order: no later load of the same reader
@@ -107,6 +116,54 @@ fn load_all(live: &[AtomicU64], into: &mut [u64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settled_reads_are_consistent_instants_while_a_writer_runs() {
+        // The writer increments the counters in order, round after round (with pauses), so at every
+        // instant they are non-increasing and the first exceeds the last by at most one.
+        // A read that is not one instant can break that (it sees later counters after
+        // more rounds than earlier ones); an accepted double read never may.
+        const N_COUNTERS: usize = 64;
+        let counters: &'static [AtomicU64] =
+            Box::leak((0..N_COUNTERS).map(|_| AtomicU64::new(0)).collect());
+        let stop: &'static std::sync::atomic::AtomicBool =
+            Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+        let writer = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for counter in counters {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                // Pauses let reads settle; rounds make torn reads possible.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        });
+        let is_an_instant = |values: &[u64]| {
+            values.windows(2).all(|pair| pair[0] >= pair[1])
+                && values[0] - values[N_COUNTERS - 1] <= 1
+        };
+        let (mut target, mut scratch) = (vec![0; N_COUNTERS], Vec::new());
+        let (mut n_settled, mut n_unsettled) = (0, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < deadline {
+            if read_consistent(counters, &mut target, &mut scratch) {
+                n_settled += 1;
+                assert!(
+                    is_an_instant(&target),
+                    "a settled read is not an instant: {target:?}"
+                );
+            } else {
+                n_unsettled += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().expect("writer thread");
+        assert!(n_settled > 0, "no read settled ({n_unsettled} did not)");
+        assert!(
+            read_consistent(counters, &mut target, &mut scratch),
+            "a quiescent read settles at once"
+        );
+        assert!(is_an_instant(&target));
+    }
 
     #[test]
     fn version_10_is_accepted_with_variant_flags() {
