@@ -27,8 +27,11 @@ type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Built with [`Collector::builder`]. [`Collector::baseline`] reports every coverable line
 /// of the selected files with its count since the process started; [`Collector::delta`]
 /// reports what ran since the previous snapshot. Snapshots are differences against the
-/// previously reported cumulative coverage, never counter resets, so a baseline plus all
-/// later deltas equals the coverage of the whole run, even while other threads run.
+/// previously reported cumulative coverage, never counter resets: nothing that runs between
+/// or during snapshots is lost or counted twice, and a baseline plus all later deltas equals
+/// llvm-cov's coverage of the whole run when the snapshots are taken while no thread is
+/// inside the selected code (threads caught in flight can make a delta overstate a line
+/// whose count is a subtraction; see `docs/coverage.md`).
 ///
 /// `Collector` is `Send + Sync`; concurrent snapshots are serialized.
 ///
@@ -39,8 +42,6 @@ pub struct Collector {
     engine: Engine,
     /// The selected files, in path order.
     selected: Vec<FileId>,
-    /// Per file index: whether it is selected.
-    is_selected: Vec<bool>,
     state: Mutex<SnapshotState>,
     _at_exit_write: AtExitWrite,
 }
@@ -118,10 +119,6 @@ impl CollectorBuilder {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
         };
-        let mut is_selected = vec![false; engine.files().len()];
-        for file in &selected {
-            is_selected[file.index()] = true;
-        }
         tracing::debug!(
             n_records = profile.records().len(),
             n_counters = profile.n_counters(),
@@ -140,7 +137,6 @@ impl CollectorBuilder {
             profile,
             engine,
             selected,
-            is_selected,
             _at_exit_write: at_exit_write,
         })
     }
@@ -196,7 +192,7 @@ impl Collector {
     }
 
     fn snapshot_locked(&self, kind: SnapshotKind, state: &mut SnapshotState) -> CoverageSnapshot {
-        let mut changed_files = vec![false; self.is_selected.len()];
+        let mut changed_files = vec![false; self.engine.files().len()];
         let mut n_unsettled = 0_usize;
         for (record_idx, record) in self.profile.records().iter().enumerate() {
             let settled =
