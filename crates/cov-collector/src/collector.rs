@@ -357,6 +357,30 @@ mod tests {
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
+    fn binding_failures_become_precise_errors() {
+        let unsupported = runtime_error(ffi::RuntimeError::UnsupportedPlatform).to_string();
+        assert!(
+            unsupported.contains("not supported on this platform")
+                && unsupported.contains(std::env::consts::ARCH),
+            "{unsupported}"
+        );
+        let not_instrumented = runtime_error(ffi::RuntimeError::NotInstrumented).to_string();
+        assert!(
+            not_instrumented.contains("RUSTFLAGS=\"-C instrument-coverage\""),
+            "{not_instrumented}"
+        );
+        let malformed = runtime_error(ffi::RuntimeError::Malformed {
+            section: "__llvm_prf_cnts",
+            problem: "is misaligned",
+        })
+        .to_string();
+        assert!(
+            malformed.contains("__llvm_prf_cnts is misaligned"),
+            "{malformed}"
+        );
+    }
+
+    #[test]
     fn collector_is_send_and_sync() {
         assert_send_sync::<Collector>();
         assert_send_sync::<CollectorBuilder>();

@@ -114,7 +114,23 @@ pub(crate) fn is_linked() -> bool {
 
 /// The running program's profile runtime, or why there is none.
 pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
-    let symbols = weak::symbols().ok_or(RuntimeError::UnsupportedPlatform)?;
+    // SAFETY: `weak::symbols` returns the linker-resolved addresses of the runtime's own
+    // symbols (or null), in the documented order, with the bound functions already called.
+    unsafe { runtime_from(weak::symbols()) }
+}
+
+/// The profile runtime described by a symbol table in [`weak::symbols`]'s layout.
+///
+/// # Safety
+///
+/// Every non-null entry must be what [`weak::symbols`] documents for its position: the
+/// section bounds of this process's profile data and the addresses of the runtime's
+/// functions. `None` (unsupported platform) and tables whose required entries are null
+/// are always safe.
+unsafe fn runtime_from(
+    symbols: Option<[*const u8; weak::N_SYMBOLS]>,
+) -> Result<ProfileRuntime, RuntimeError> {
+    let symbols = symbols.ok_or(RuntimeError::UnsupportedPlatform)?;
     let [
         begin_data,
         end_data,
@@ -220,7 +236,7 @@ mod weak {
     //! The weak references, emitted as assembly so that stable Rust can declare them.
 
     /// Number of entries in the table, in the order of [`symbols`]'s result.
-    const N_SYMBOLS: usize = 10;
+    pub(super) const N_SYMBOLS: usize = 10;
     /// The first entries, which every supported runtime has; the last two are
     /// compiler-rt internals (stable since LLVM 11) used only to undo the at-exit
     /// suppression.
@@ -308,11 +324,13 @@ mod weak {
 mod weak {
     //! No binding on this target.
 
+    /// Number of entries of the table on supported targets.
+    pub(super) const N_SYMBOLS: usize = 10;
     /// Entries every supported runtime has.
     pub(super) const N_REQUIRED: usize = 8;
 
     /// Always `None`: this target is unsupported.
-    pub(super) fn symbols() -> Option<[*const u8; 10]> {
+    pub(super) fn symbols() -> Option<[*const u8; N_SYMBOLS]> {
         None
     }
 }
@@ -320,6 +338,28 @@ mod weak {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_table_means_an_unsupported_platform() {
+        // SAFETY: `None` is always safe: nothing is dereferenced.
+        let result = unsafe { runtime_from(None) };
+        assert_eq!(result.err(), Some(RuntimeError::UnsupportedPlatform));
+    }
+
+    #[test]
+    fn null_required_symbols_mean_not_instrumented() {
+        let mut table = [std::ptr::null::<u8>(); weak::N_SYMBOLS];
+        // SAFETY: a table whose required entries are null is always safe.
+        let result = unsafe { runtime_from(Some(table)) };
+        assert_eq!(result.err(), Some(RuntimeError::NotInstrumented));
+        // The optional internals alone do not make a runtime.
+        let byte = 0u8;
+        table[weak::N_SYMBOLS - 1] = &raw const byte;
+        table[weak::N_SYMBOLS - 2] = &raw const byte;
+        // SAFETY: the required entries are still null, so nothing is dereferenced.
+        let result = unsafe { runtime_from(Some(table)) };
+        assert_eq!(result.err(), Some(RuntimeError::NotInstrumented));
+    }
 
     #[test]
     fn byte_range_rejects_reversed_and_misaligned_bounds() {
