@@ -108,8 +108,8 @@ fn eight_threads_deltas_at_quiescent_points_equal_the_oracle() {
     assert_matches_oracle(&oracle, &sum_snapshots(&snapshots));
 }
 
-/// Eight threads run the workload while the main thread takes deltas as fast as it can; a
-/// final delta after joining. Nothing is lost: every line's sum is at least the oracle's.
+/// Eight threads run the workload while two threads take deltas concurrently, as fast as
+/// they can (the collector serializes them); a final delta after joining. Nothing is lost: every line's sum is at least the oracle's.
 /// Lines that no subtraction-expression region touches are exact; the others may be
 /// overstated by threads caught in flight (see `docs/coverage.md`), never understated.
 #[test]
