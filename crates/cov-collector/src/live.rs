@@ -20,19 +20,35 @@ pub(crate) const SUPPORTED_PROFILE_VERSION: u32 = 10;
 /// used as it is.
 pub(crate) const MAX_READ_ATTEMPTS: usize = 8;
 
+/// Variant flag (`InstrProfData.inc`): counters are single bytes, not `u64`.
+const VARIANT_MASK_BYTE_COVERAGE: u64 = 1 << 60;
+/// Variant flag: profile data and names live in debug info instead of the sections.
+const VARIANT_MASK_DBG_CORRELATE: u64 = 1 << 59;
+
 /// Checks the value of `__llvm_profile_get_version()`: the raw profile version is its low
-/// 32 bits (the high bits are variant flags) and must be [`SUPPORTED_PROFILE_VERSION`].
+/// 32 bits and must be [`SUPPORTED_PROFILE_VERSION`]; of the variant flags above them, those
+/// that change the layout this crate reads (byte counters, debug-info correlation) are
+/// refused as well. rustc sets neither.
 pub(crate) fn check_profile_version(raw: u64) -> Result<(), CollectorError> {
     let version = (raw & 0xffff_ffff) as u32;
-    if version == SUPPORTED_PROFILE_VERSION {
-        Ok(())
-    } else {
-        Err(CollectorError::UnsupportedProfileVersion {
+    if version != SUPPORTED_PROFILE_VERSION {
+        return Err(CollectorError::UnsupportedProfileVersion {
             version,
             raw,
             supported: SUPPORTED_PROFILE_VERSION,
-        })
+        });
     }
+    if raw & VARIANT_MASK_BYTE_COVERAGE != 0 {
+        return Err(CollectorError::UnsupportedProfileVariant(
+            "single-byte counters (function entry coverage)",
+        ));
+    }
+    if raw & VARIANT_MASK_DBG_CORRELATE != 0 {
+        return Err(CollectorError::UnsupportedProfileVariant(
+            "debug-info correlation (no data records in memory)",
+        ));
+    }
+    Ok(())
 }
 
 /// The running program's profile: its functions and live access to their counters.
@@ -166,9 +182,21 @@ mod tests {
     }
 
     #[test]
-    fn version_10_is_accepted_with_variant_flags() {
+    fn version_10_is_accepted_with_harmless_variant_flags() {
         assert!(check_profile_version(10).is_ok());
-        assert!(check_profile_version(0xff00_0000_0000_000a).is_ok());
+        // IR-level instrumentation (bit 56), as rustc sets it, and context-sensitive IR.
+        assert!(check_profile_version((1 << 56) | (1 << 57) | 10).is_ok());
+    }
+
+    #[test]
+    fn layout_changing_variants_are_refused() {
+        for raw in [(1_u64 << 60) | 10, (1_u64 << 59) | 10] {
+            let error = check_profile_version(raw).expect_err("refused");
+            assert!(
+                matches!(error, CollectorError::UnsupportedProfileVariant(_)),
+                "{error:?}"
+            );
+        }
     }
 
     #[test]
