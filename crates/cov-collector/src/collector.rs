@@ -35,8 +35,8 @@ type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 ///
 /// `Collector` is `Send + Sync`; concurrent snapshots are serialized.
 ///
-/// While a collector exists the profile runtime does not write `default_*.profraw` at exit,
-/// unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
+/// Once a collector has been built the profile runtime no longer writes `default_*.profraw`
+/// at exit, unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
 pub struct Collector {
     profile: LiveProfile,
     engine: Engine,
@@ -281,27 +281,14 @@ fn runtime_error(error: ffi::RuntimeError) -> CollectorError {
     }
 }
 
-/// The collectors currently suppressing the runtime's at-exit profile write.
+/// The runtime's at-exit profile write, suppressed from the first collector on.
+///
+/// The flag is process-wide and stays set when the collector is dropped: an application
+/// (or the SDK, when the CLI disconnects) may drop its collector long before exit, and the
+/// point is that an application collecting coverage in-process does not litter its
+/// working directory with `default_*.profraw`.
 #[derive(Debug)]
-struct Suppression {
-    /// How many live collectors suppress the write.
-    n_collectors: usize,
-    /// Whether the first of them found the write enabled, so the last one re-enables it.
-    restore: bool,
-}
-
-/// Shared by every collector of the process: the runtime's flag is process-wide.
-static AT_EXIT_SUPPRESSION: Mutex<Suppression> = Mutex::new(Suppression {
-    n_collectors: 0,
-    restore: false,
-});
-
-/// Keeps the runtime from writing `default_*.profraw` at exit while a collector exists.
-#[derive(Debug)]
-struct AtExitWrite {
-    /// The runtime, when this collector takes part in the suppression.
-    suppressing: Option<ffi::ProfileRuntime>,
-}
+struct AtExitWrite;
 
 impl AtExitWrite {
     /// Suppresses the at-exit write unless `LLVM_PROFILE_FILE` asks for one (a non-empty
@@ -311,36 +298,10 @@ impl AtExitWrite {
             std::env::var_os("LLVM_PROFILE_FILE").is_some_and(|value| !value.is_empty());
         if requested {
             tracing::debug!("LLVM_PROFILE_FILE is set: the runtime writes its profile at exit");
-            return AtExitWrite { suppressing: None };
+        } else {
+            profile.runtime().set_dumped();
         }
-        let runtime = *profile.runtime();
-        let mut suppression = AT_EXIT_SUPPRESSION
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if suppression.n_collectors == 0 {
-            // Re-enable the write later only if it was enabled before and can be.
-            suppression.restore = runtime.is_dumped() == Some(false);
-            runtime.set_dumped();
-        }
-        suppression.n_collectors += 1;
-        AtExitWrite {
-            suppressing: Some(runtime),
-        }
-    }
-}
-
-impl Drop for AtExitWrite {
-    fn drop(&mut self) {
-        let Some(runtime) = self.suppressing else {
-            return;
-        };
-        let mut suppression = AT_EXIT_SUPPRESSION
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        suppression.n_collectors = suppression.n_collectors.saturating_sub(1);
-        if suppression.n_collectors == 0 && suppression.restore {
-            runtime.clear_dumped();
-        }
+        AtExitWrite
     }
 }
 
