@@ -92,6 +92,44 @@ fn sequence_in_a_release_build_sums_to_the_oracle() {
     });
 }
 
+/// A delta taken before any baseline covers everything since the process started: exactly
+/// the executed lines of the whole-run oracle, with their counts.
+#[test]
+fn a_delta_before_any_baseline_covers_the_run_since_start() {
+    let binary = inprocess_binary(&BuildOptions::default());
+    let (run, snapshots) = run_scenario(&binary, "quiet");
+    let [delta] = snapshots.as_slice() else {
+        panic!("one delta expected, got {}", snapshots.len());
+    };
+    assert_eq!(delta.kind, SnapshotKind::Delta);
+    let oracle = workload_oracle(&binary, &run);
+    for (path, oracle_file) in &oracle.files {
+        let executed: Vec<(u32, u64)> = oracle_file
+            .lines
+            .iter()
+            .filter(|&(_, &count)| count > 0)
+            .map(|(&line, &count)| (line, count))
+            .collect();
+        let reported: Vec<(u32, u64)> = delta
+            .files
+            .get(path)
+            .map(|file| {
+                file.lines
+                    .iter()
+                    .map(|(&line, &count)| (line, count))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(reported, executed, "{path}");
+    }
+    assert!(
+        delta
+            .files
+            .keys()
+            .all(|path| oracle.files.contains_key(path))
+    );
+}
+
 /// Eight threads run the workload and, after each round, the thread a barrier elects takes
 /// a delta while the others wait outside the workload; a final delta after joining:
 /// baseline + all deltas equal the oracle of the whole run exactly, every line.
