@@ -37,6 +37,25 @@ type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 ///
 /// Once a collector has been built the profile runtime no longer writes `default_*.profraw`
 /// at exit, unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
+///
+/// ```no_run
+/// use cov_collector::{Collector, CollectorError};
+///
+/// fn collect() -> Result<(), CollectorError> {
+///     // Fails with `NotInstrumented` (and the RUSTFLAGS to use) in a normal build.
+///     let collector = Collector::builder()
+///         .file_filter(|path| path.contains("/src/") && !path.contains("/.cargo/"))
+///         .build()?;
+///     let baseline = collector.baseline()?; // every coverable line, 0 where not run
+///     // ... run one test against the service ...
+///     let delta = collector.delta()?; // only what ran since the baseline
+///     for (path, file) in &delta.files {
+///         println!("{path}: {} lines ran", file.lines.len());
+///     }
+///     # let _ = baseline;
+///     Ok(())
+/// }
+/// ```
 pub struct Collector {
     profile: LiveProfile,
     engine: Engine,
