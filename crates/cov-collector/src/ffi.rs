@@ -118,25 +118,32 @@ unsafe fn runtime_from(
     if symbols.iter().any(|address| address.is_null()) {
         return Err(RuntimeError::NotInstrumented);
     }
-    let data = byte_range(begin_data, end_data, 8, "__llvm_prf_data")?;
-    let names = byte_range(begin_names, end_names, 1, "__llvm_prf_names")?;
-    let counter_bytes = byte_range(begin_counters, end_counters, 8, "__llvm_prf_cnts")?;
-    if !counter_bytes.len().is_multiple_of(8) {
+    let data_len = section_len(begin_data, end_data, 8, "__llvm_prf_data")?;
+    let names_len = section_len(begin_names, end_names, 1, "__llvm_prf_names")?;
+    let counters_len = section_len(begin_counters, end_counters, 8, "__llvm_prf_cnts")?;
+    if !counters_len.is_multiple_of(8) {
         return Err(RuntimeError::Malformed {
             section: "__llvm_prf_cnts",
             problem: "is not a whole number of 64-bit counters",
         });
     }
-    // SAFETY: `begin_counters..end_counters` is `__llvm_prf_cnts`, a writable section of this
-    // executable that lives as long as the process, 8-aligned (checked above) and a whole
-    // number of u64 counters long. `AtomicU64` has the size and alignment of `u64`, and
-    // an `AtomicU64` slice may alias memory that other code mutates: instrumented code
+    // SAFETY: per this function's contract, each `begin..end` pair here and below is the
+    // linker-provided `__start_`/`__stop_` bounds of one of this executable's loaded
+    // sections (returned by the runtime's `__llvm_profile_begin_*`/`end_*`), checked above
+    // to be ordered and aligned; the sections are mapped for the whole life of the process.
+    // `__llvm_prf_data` is never written after relocation (rustc uses no value profiling)
+    // and `__llvm_prf_names` is read-only, so shared byte slices are sound.
+    let data = unsafe { std::slice::from_raw_parts(begin_data, data_len) };
+    // SAFETY: as above.
+    let names = unsafe { std::slice::from_raw_parts(begin_names, names_len) };
+    // SAFETY: as above, for `__llvm_prf_cnts`: writable, 8-aligned and a whole number of
+    // u64 counters long. `AtomicU64` has the size and alignment of `u64`, and an
+    // `AtomicU64` slice may alias memory that other code mutates: instrumented code
     // increments these counters with atomic read-modify-write instructions (rustc emits
-    // `lock inc` on x86_64) and we only ever load them atomically, so no access is
-    // a non-atomic race on our side.
-    let counters = unsafe {
-        std::slice::from_raw_parts(begin_counters.cast::<AtomicU64>(), counter_bytes.len() / 8)
-    };
+    // `lock inc` on x86_64) and we only ever load them atomically, so no access is a
+    // non-atomic race on our side.
+    let counters =
+        unsafe { std::slice::from_raw_parts(begin_counters.cast::<AtomicU64>(), counters_len / 8) };
     // SAFETY: `get_version` is the address of `__llvm_profile_get_version`, declared in
     // compiler-rt as `uint64_t __llvm_profile_get_version(void)`, which matches this type.
     let get_version: unsafe extern "C" fn() -> u64 = unsafe { std::mem::transmute(get_version) };
@@ -156,13 +163,13 @@ unsafe fn runtime_from(
     })
 }
 
-/// The bytes between two section bounds of this executable.
-fn byte_range(
+/// The length in bytes between two section bounds, checked to be ordered and aligned.
+fn section_len(
     begin: *const u8,
     end: *const u8,
     alignment: usize,
     section: &'static str,
-) -> Result<&'static [u8], RuntimeError> {
+) -> Result<usize, RuntimeError> {
     let (begin_address, end_address) = (begin as usize, end as usize);
     if end_address < begin_address {
         return Err(RuntimeError::Malformed {
@@ -176,13 +183,7 @@ fn byte_range(
             problem: "is misaligned",
         });
     }
-    // SAFETY: `begin..end` are the linker-provided `__start_`/`__stop_` bounds of one of this
-    // executable's loaded sections (returned by the runtime's `__llvm_profile_begin_*` and
-    // `__llvm_profile_end_*`), checked to be ordered above; the section is mapped for the
-    // whole life of the process. `__llvm_prf_names` is read-only and `__llvm_prf_data` is
-    // never written after relocation (rustc uses no value profiling), so a shared borrow is
-    // sound.
-    Ok(unsafe { std::slice::from_raw_parts(begin, end_address - begin_address) })
+    Ok(end_address - begin_address)
 }
 
 #[cfg(all(
@@ -305,23 +306,20 @@ mod tests {
     }
 
     #[test]
-    fn byte_range_rejects_reversed_and_misaligned_bounds() {
+    fn section_len_rejects_reversed_and_misaligned_bounds() {
         let bytes = [0u64; 4];
         let range = bytes.as_ptr_range();
         let (begin, end) = (range.start.cast::<u8>(), range.end.cast::<u8>());
+        assert_eq!(section_len(begin, end, 8, "__llvm_prf_data"), Ok(32));
         assert_eq!(
-            byte_range(begin, end, 8, "__llvm_prf_data").map(<[u8]>::len),
-            Ok(32)
-        );
-        assert_eq!(
-            byte_range(end, begin, 8, "__llvm_prf_data"),
+            section_len(end, begin, 8, "__llvm_prf_data"),
             Err(RuntimeError::Malformed {
                 section: "__llvm_prf_data",
                 problem: "ends before it starts"
             })
         );
         assert_eq!(
-            byte_range(begin.wrapping_add(1), end, 8, "__llvm_prf_cnts"),
+            section_len(begin.wrapping_add(1), end, 8, "__llvm_prf_cnts"),
             Err(RuntimeError::Malformed {
                 section: "__llvm_prf_cnts",
                 problem: "is misaligned"
