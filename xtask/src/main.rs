@@ -9,6 +9,8 @@
 mod proto;
 mod provision;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 
