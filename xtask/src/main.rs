@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod demo;
 mod proto;
 mod provision;
 mod test;
@@ -16,6 +17,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
+  demo [--tcp] [--out DIR] [--build-only]
+                    build the instrumented demo service, replay scripted tests against
+                    it as the Tusk CLI does, and write per-test coverage reports
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
   test              provision what the tests need, check generated code, run every test
@@ -24,6 +28,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
