@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod lcov;
 mod proto;
 mod provision;
 mod test;
@@ -20,6 +21,9 @@ tasks:
   demo [--tcp] [--out DIR] [--build-only]
                     build the instrumented demo service, replay scripted tests against
                     it as the Tusk CLI does, and write per-test coverage reports
+  lcov --binary BIN --profraw FILE [-o OUT]
+                    LCOV for one run of an instrumented program, computed offline by
+                    cov-collector (as `llvm-cov export -format=lcov` writes it)
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
   test              provision what the tests need, check generated code, run every test
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
+        Some("lcov") => lcov::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
