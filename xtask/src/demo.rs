@@ -451,6 +451,10 @@ fn rfc3339_utc(unix_seconds: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use cov_testkit::{Lcov, oracle_lcov};
+
     use super::*;
 
     #[test]
@@ -459,5 +463,182 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    /// The demo end to end, checked against `llvm-cov`.
+    ///
+    /// The service's profile is written at exit, so it also holds what ran after the last
+    /// snapshot (the `POST /shutdown` handler and the shutdown path). A second, idle run
+    /// (baseline, then straight to shutdown, over TCP this time) measures exactly that
+    /// remainder: its oracle minus its baseline. So for every line of every service file:
+    ///
+    /// `oracle(full run) = baseline + sum of per-test deltas + (oracle(idle) − baseline(idle))`
+    #[test]
+    fn demo_run_agrees_with_the_llvm_cov_oracle_and_its_reports_parse() {
+        let root = crate::workspace_root();
+        let canonical_root = root.canonicalize().expect("the workspace root exists");
+        let binary = service::build(&root, true).expect("the instrumented demo service builds");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+
+        let full = replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: dir.path().join("full"),
+                tcp: false,
+                steps: STEPS.to_vec(),
+                progress: false,
+            },
+        )
+        .expect("the demo runs over a unix socket");
+        assert!(full.failures.is_empty(), "{:#?}", full.failures);
+        let idle = replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: dir.path().join("idle"),
+                tcp: true,
+                steps: Vec::new(),
+                progress: false,
+            },
+        )
+        .expect("the demo runs over TCP");
+
+        let service_prefix = "examples/demo-service/src/";
+        let oracle = |run: &Outcome| -> BTreeMap<String, BTreeMap<u32, u64>> {
+            Lcov::parse(&oracle_lcov(&binary, &[&run.profraw]))
+                .files
+                .into_iter()
+                .filter_map(|(path, file)| {
+                    let relative = Path::new(&path)
+                        .strip_prefix(&canonical_root)
+                        .ok()?
+                        .display()
+                        .to_string();
+                    relative
+                        .starts_with(service_prefix)
+                        .then_some((relative, file.lines))
+                })
+                .collect()
+        };
+        let oracle_full = oracle(&full);
+        let oracle_idle = oracle(&idle);
+        let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
+        let baseline_idle = idle.aggregate.baseline().expect("a baseline arrived");
+
+        let our_files: BTreeSet<&String> = full.view.files.keys().collect();
+        let oracle_files: BTreeSet<&String> = oracle_full.keys().collect();
+        assert_eq!(
+            our_files, oracle_files,
+            "the SDK reports exactly the service's own files"
+        );
+        assert!(our_files.len() >= 5, "{our_files:?}");
+
+        let mut mismatches = Vec::new();
+        for (path, oracle_lines) in &oracle_full {
+            let mut ours: BTreeMap<u32, u64> = baseline_full[path].lines.clone();
+            for test in full.aggregate.tests() {
+                if let Some(file) = test.coverage.files.get(path) {
+                    for (line, count) in &file.lines {
+                        *ours.entry(*line).or_default() += count;
+                    }
+                }
+            }
+            for (line, &count) in &oracle_idle[path] {
+                let before = baseline_idle[path].lines.get(line).copied().unwrap_or(0);
+                let after_last_snapshot = count.checked_sub(before).unwrap_or_else(|| {
+                    panic!("{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})")
+                });
+                if after_last_snapshot > 0 {
+                    *ours.entry(*line).or_default() += after_last_snapshot;
+                }
+            }
+            let lines: BTreeSet<u32> = oracle_lines.keys().chain(ours.keys()).copied().collect();
+            for line in lines {
+                let expected = oracle_lines.get(&line);
+                let actual = ours.get(&line);
+                if expected != actual {
+                    mismatches.push(format!(
+                        "{path}:{line}: llvm-cov {expected:?}, baseline + tests + shutdown {actual:?}"
+                    ));
+                }
+            }
+        }
+        assert!(
+            mismatches.is_empty(),
+            "{} lines differ from the oracle:\n{}",
+            mismatches.len(),
+            mismatches.join("\n")
+        );
+
+        // Different tests cover different code.
+        let test_files = |id: &str| -> BTreeSet<String> {
+            let test = full.view.tests.iter().find(|test| test.id == id).expect(id);
+            test.files.keys().cloned().collect()
+        };
+        let pricing = format!("{service_prefix}pricing.rs");
+        let orders = format!("{service_prefix}orders.rs");
+        assert!(test_files("order-save10").contains(&pricing));
+        assert!(!test_files("health").contains(&orders));
+        assert!(!test_files("list-coffee").contains(&pricing));
+
+        check_reports(&full);
+    }
+
+    /// The four reports parse and say what the view says.
+    fn check_reports(run: &Outcome) {
+        let out_dir = run.profraw.parent().expect("the profile is in the output directory");
+        let read = |name: &str| {
+            std::fs::read_to_string(out_dir.join(name))
+                .unwrap_or_else(|error| panic!("reading {name}: {error}"))
+        };
+        let totals = run.view.totals();
+
+        let lcov = Lcov::parse(&read("coverage.lcov"));
+        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
+            lcov.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
+            run.view.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        assert_eq!(lcov_lines, view_lines);
+
+        let json: serde_json::Value =
+            serde_json::from_str(&read("coverage.json")).expect("coverage.json parses");
+        let aggregate = &json["summary"]["aggregate"];
+        assert_eq!(aggregate["total_covered_lines"], totals.covered_lines);
+        assert_eq!(aggregate["total_coverable_lines"], totals.lines);
+        assert_eq!(aggregate["covered_branches"], totals.covered_branches);
+        assert_eq!(
+            json["summary"]["per_test"].as_array().map(Vec::len),
+            Some(STEPS.len())
+        );
+
+        let cobertura = read("cobertura.xml");
+        let mut reader = quick_xml::Reader::from_str(&cobertura);
+        let mut lines_covered = None;
+        loop {
+            match reader.read_event().expect("cobertura.xml is well-formed") {
+                quick_xml::events::Event::Start(element)
+                    if element.name().as_ref() == b"coverage" =>
+                {
+                    let value = element
+                        .try_get_attribute("lines-covered")
+                        .expect("attributes parse")
+                        .expect("lines-covered is present");
+                    lines_covered = Some(String::from_utf8_lossy(&value.value).into_owned());
+                }
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(lines_covered, Some(totals.covered_lines.to_string()));
+
+        let index = read("html/index.html");
+        for path in run.view.files.keys() {
+            assert!(index.contains(path.as_str()), "the index lists {path}");
+        }
+        let pages = std::fs::read_dir(out_dir.join("html/files"))
+            .expect("html/files exists")
+            .count();
+        assert_eq!(pages, run.view.files.len());
     }
 }
