@@ -11,6 +11,8 @@ mod lcov;
 mod proto;
 mod provision;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 

@@ -85,25 +85,103 @@ fn generate(root: &Path) -> anyhow::Result<String> {
     let files = proto_files(&include)?;
     let descriptors = protox::compile(&files, [&include]).context("compiling .proto files")?;
 
-    let out_dir = std::env::temp_dir().join(format!("cov-proto-gen-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir)?;
-    let result = prost_build::Config::new()
-        .out_dir(&out_dir)
+    // A fresh directory per call: the freshness tests generate concurrently in one process.
+    let out_dir = tempfile::tempdir().context("creating a directory for prost-build")?;
+    prost_build::Config::new()
+        .out_dir(out_dir.path())
         .compile_fds(descriptors)
-        .context("generating Rust from descriptors");
-    let generated = result.and_then(|()| {
-        let file = out_dir.join(format!("{PACKAGE}.rs"));
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))
-    });
-    let _ = std::fs::remove_dir_all(&out_dir);
-    Ok(format!("{HEADER}{}", generated?))
+        .context("generating Rust from descriptors")?;
+    let file = out_dir.path().join(format!("{PACKAGE}.rs"));
+    let generated =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(format!("{HEADER}{generated}"))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use super::{output_path, proto_dir};
+
     /// The committed wire types are what the `.proto` files generate today.
     #[test]
     fn generated_proto_code_is_fresh() {
         super::check_fresh(&crate::workspace_root()).unwrap();
+    }
+
+    /// Copies the `.proto` files and the committed generated code into a scratch root.
+    fn scratch_copy() -> tempfile::TempDir {
+        let root = crate::workspace_root();
+        let scratch = tempfile::tempdir().unwrap();
+        copy_tree(&proto_dir(&root), &proto_dir(scratch.path()));
+        std::fs::create_dir_all(output_path(scratch.path()).parent().unwrap()).unwrap();
+        std::fs::copy(output_path(&root), output_path(scratch.path())).unwrap();
+        scratch
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// Editing the generated file by hand makes the check fail, naming that file.
+    #[test]
+    fn check_fails_naming_an_edited_generated_file() {
+        let scratch = scratch_copy();
+        super::check_fresh(scratch.path()).expect("an unedited copy is fresh");
+
+        let generated = output_path(scratch.path());
+        let text = std::fs::read_to_string(&generated).unwrap();
+        let edited = text.replacen("tag = \"1\"", "tag = \"11\"", 1);
+        assert_ne!(edited, text);
+        std::fs::write(&generated, edited).unwrap();
+
+        let message = format!("{:#}", super::check_fresh(scratch.path()).unwrap_err());
+        assert!(
+            message.contains(&generated.display().to_string()) && message.contains("stale"),
+            "{message}"
+        );
+    }
+
+    /// Changing a `.proto` file without regenerating makes the check fail as well.
+    #[test]
+    fn check_fails_when_a_proto_file_changed() {
+        let scratch = scratch_copy();
+        let proto = proto_dir(scratch.path()).join("tusk/drift/core/v1/communication.proto");
+        let text = std::fs::read_to_string(&proto).unwrap();
+        let edited = text.replace(
+            "bool baseline = 1;",
+            "bool baseline = 1;\n  string label = 2;",
+        );
+        assert_ne!(edited, text);
+        std::fs::write(&proto, edited).unwrap();
+
+        let message = format!("{:#}", super::check_fresh(scratch.path()).unwrap_err());
+        assert!(
+            message.contains(&output_path(scratch.path()).display().to_string()),
+            "{message}"
+        );
+    }
+
+    /// A missing generated file is an error that names it, not a pass.
+    #[test]
+    fn check_fails_naming_a_missing_generated_file() {
+        let scratch = scratch_copy();
+        let generated = output_path(scratch.path());
+        std::fs::remove_file(&generated).unwrap();
+
+        let message = format!("{:#}", super::check_fresh(scratch.path()).unwrap_err());
+        assert!(
+            message.contains(&generated.display().to_string()),
+            "{message}"
+        );
     }
 }

@@ -49,15 +49,19 @@ pub(crate) fn ensure_debian_programs(wanted: &[(&str, &str)]) -> anyhow::Result<
     eprintln!("provision: installing {} with apt-get", missing.join(" "));
     let sudo = !is_root();
     let apt = |args: &[&str]| {
+        // `env` rather than `Command::env`: sudo resets the environment it is given.
         let mut command = if sudo {
-            Command::new("sudo")
+            let mut command = Command::new("sudo");
+            command.arg("env");
+            command
         } else {
-            Command::new("apt-get")
+            Command::new("env")
         };
-        if sudo {
-            command.arg("apt-get");
-        }
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+        // Another `cargo xtask test` (or any apt run) may hold the dpkg and list locks:
+        // wait for them instead of failing.
+        command.args(["-o", "DPkg::Lock::Timeout=600"]);
+        command.args(args);
         run(&mut command)
     };
     apt(&["update", "-qq"])?;
