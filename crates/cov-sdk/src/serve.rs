@@ -113,6 +113,10 @@ pub(crate) async fn session(
     collect: bool,
     mut stop: watch::Receiver<bool>,
 ) {
+    #[cfg(test)]
+    if builder.panic_on_start {
+        panic!("injected by a test");
+    }
     let source = if collect {
         match source_filter(&builder, &environment) {
             Ok(filter) => start_collector(filter),
