@@ -24,7 +24,7 @@ use crate::builder::Builder;
 use crate::env::Environment;
 use crate::gate::COVERAGE_NOT_ENABLED;
 use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
-use crate::runner::current_dispatch;
+use crate::runner::SdkLog;
 use crate::{tusk_config, wire};
 
 /// The answer to every time-travel request: the CLI sends them only to Python SDKs, and
@@ -77,16 +77,17 @@ impl Source {
             Source::NotEnabled => Err(COVERAGE_NOT_ENABLED.to_owned()),
             Source::Ready(snapshots) => Ok(Arc::clone(snapshots)),
             Source::Unavailable(error) => Err(error.clone()),
-            Source::Pending(_) => unreachable!("resolved above"),
+            // Resolved just above; answered rather than asserted, so no path can panic.
+            Source::Pending(_) => Err("the coverage collector is still being created".to_owned()),
         }
     }
 }
 
 /// Builds the collector for the files `filter` selects, on the blocking thread.
 fn start_collector(filter: SourceFilter) -> Source {
-    let dispatch = current_dispatch();
+    let log = SdkLog::current();
     Source::Pending(tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || {
+        log.scope(|| {
             let started = std::time::Instant::now();
             let built = cov_collector::Collector::builder()
                 .file_filter(move |path: &str| filter.matches(path))
@@ -341,12 +342,10 @@ async fn snapshot(
         Err(error) => return snapshot_reply(request_id, wire::failure(error)),
     };
     let cache = Arc::clone(cache);
-    let dispatch = current_dispatch();
+    let log = SdkLog::current();
     let failed_id = request_id.clone();
     let task = tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || {
-            respond(&*snapshots, baseline, &cache, request_id, max_frame_len)
-        })
+        log.scope(|| respond(&*snapshots, baseline, &cache, request_id, max_frame_len))
     });
     match task.await {
         Ok(reply) => reply,
