@@ -16,6 +16,10 @@
 //! - and what no Tusk SDK offers: for every line, the tests that executed it
 //!   ([`CoverageView::covered_by`]).
 //!
+//! The two merge rules are [`FileRecord::merge_baseline`] and [`FileRecord::merge_test`].
+//! The CLI's suite-status filter (draft tests left out of the aggregate) has no counterpart:
+//! a driver adds only the tests it wants counted.
+//!
 //! Paths are normalised once, when a record comes in ([`PathNormalizer`]), exactly where the
 //! CLI normalises them. Records are kept as received and merged on demand, so a baseline
 //! that arrives after some tests (a service restart) is merged in the CLI's order: all
@@ -92,19 +96,7 @@ impl Aggregate {
         let record = self.normalize(record);
         let merged = self.baseline.get_or_insert_with(BTreeMap::new);
         for (path, file) in record.files {
-            let existing = merged.entry(path).or_default();
-            for (line, count) in file.lines {
-                let slot = existing.lines.entry(line).or_insert(count);
-                if *slot == 0 {
-                    *slot = count;
-                }
-            }
-            for (line, branches) in file.branches {
-                let slot = existing.branches.entry(line).or_insert(branches);
-                if branches.total > slot.total {
-                    *slot = branches;
-                }
-            }
+            merged.entry(path).or_default().merge_baseline(&file);
         }
     }
 
@@ -139,7 +131,7 @@ impl Aggregate {
         let mut files = self.baseline.clone().unwrap_or_default();
         for test in &self.tests {
             for (path, file) in &test.coverage.files {
-                merge_test_file(files.entry(path.clone()).or_default(), file);
+                files.entry(path.clone()).or_default().merge_test(file);
             }
         }
         if !self.patterns.is_empty() {
@@ -188,22 +180,6 @@ impl Aggregate {
             return record;
         }
         record.map_paths(|path| self.normalizer.normalize(path))
-    }
-}
-
-/// Adds one test's record of a file into the merged file, with the CLI's union semantics.
-fn merge_test_file(merged: &mut FileRecord, file: &FileRecord) {
-    for (&line, &count) in &file.lines {
-        let slot = merged.lines.entry(line).or_default();
-        *slot = slot.saturating_add(count);
-    }
-    for (&line, branches) in &file.branches {
-        let slot = merged.branches.entry(line).or_default();
-        slot.total = slot.total.max(branches.total);
-        slot.covered = slot
-            .covered
-            .saturating_add(branches.covered)
-            .min(slot.total);
     }
 }
 
