@@ -166,15 +166,22 @@ pub(crate) async fn session(
     }
 }
 
-/// The service id: the builder's, else `.tusk/config.yaml`'s, else `"unknown"`.
+/// The service id: the builder's, else `.tusk/config.yaml`'s (found from the current
+/// directory), else `"unknown"`.
 fn service_id(builder: &Builder) -> String {
-    if let Some(service_id) = &builder.service_id {
-        return service_id.clone();
+    let directory = std::env::current_dir();
+    resolve_service_id(builder.service_id.as_deref(), directory.as_deref().ok())
+}
+
+fn resolve_service_id(configured: Option<&str>, directory: Option<&std::path::Path>) -> String {
+    if let Some(service_id) = configured {
+        return service_id.to_owned();
     }
-    let from_file = std::env::current_dir()
-        .map_err(|error| format!("cannot read the current directory: {error}"))
-        .and_then(|directory| tusk_config::service_id_from(&directory));
-    match from_file {
+    let Some(directory) = directory else {
+        tracing::debug!("no service id: the current directory cannot be read");
+        return UNKNOWN_SERVICE.to_owned();
+    };
+    match tusk_config::service_id_from(directory) {
         Ok(Some(service_id)) => service_id,
         Ok(None) => UNKNOWN_SERVICE.to_owned(),
         Err(reason) => {
@@ -553,6 +560,27 @@ mod tests {
         // Exactly at the limit, it is sent.
         let reply = respond(&snapshots, true, &cache, "big".into(), limit + 1);
         assert!(response_is_success(reply));
+    }
+
+    #[test]
+    fn the_service_id_comes_from_the_builder_then_the_project_file_then_unknown() {
+        let project = tempfile::tempdir().unwrap();
+        let nested = project.path().join("src");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
+        assert_eq!(resolve_service_id(None, None), "unknown");
+
+        std::fs::create_dir_all(project.path().join(".tusk")).unwrap();
+        std::fs::write(
+            project.path().join(".tusk/config.yaml"),
+            "service:\n  id: from-file\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "from-file");
+        assert_eq!(resolve_service_id(Some("built"), Some(&nested)), "built");
+
+        std::fs::write(project.path().join(".tusk/config.yaml"), "service: [").unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
     }
 
     fn response_is_success(reply: SdkMessage) -> bool {
