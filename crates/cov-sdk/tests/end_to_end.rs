@@ -706,3 +706,168 @@ fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
     let exit = child.child.wait().unwrap();
     assert!(exit.success());
 }
+
+/// Per line, `(outcomes, outcomes taken)` from an LCOV file's `BRDA` entries.
+fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+    let root = service_dir();
+    lcov.files
+        .iter()
+        .filter(|(path, _)| Path::new(path).starts_with(&root))
+        .map(|(path, file)| {
+            let mut per_line: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+            for (&(line, _, _), count) in &file.branches {
+                let entry = per_line.entry(line).or_default();
+                entry.0 += 1;
+                if count.is_some_and(|count| count > 0) {
+                    entry.1 += 1;
+                }
+            }
+            (path.clone(), per_line)
+        })
+        .filter(|(_, per_line)| !per_line.is_empty())
+        .collect()
+}
+
+/// Per line, `(total, covered)` from a record.
+fn record_branches(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+    record
+        .files
+        .iter()
+        .map(|(path, file)| {
+            let per_line = file
+                .branches
+                .iter()
+                .map(|(&line, branches)| (line, (branches.total, branches.covered)))
+                .collect::<BTreeMap<_, _>>();
+            (path.clone(), per_line)
+        })
+        .filter(|(_, per_line)| !per_line.is_empty())
+        .collect()
+}
+
+#[test]
+fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
+    let binary = build_instrumented(
+        "demo-service",
+        "demo-service",
+        &BuildOptions {
+            release: false,
+            branch: true,
+        },
+    );
+
+    // The tail after the last snapshot, alone: its lines and branch lines are compared
+    // only as far as the tail cannot touch them.
+    let tail_cli = Cli::unix();
+    let tail_service = Service::start(&binary, &replay_with_coverage(&tail_cli));
+    let tail_connection = tail_cli.accept(WAIT).unwrap();
+    let tail_baseline = tail_cli.record(&tail_connection, true);
+    let (tail_profraw, _tail_profile) = tail_service.stop();
+    let tail_oracle = Lcov::parse(&oracle_lcov(&binary, &[&tail_profraw]));
+    let tail_lines = service_lines(&tail_oracle);
+    let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
+        .iter()
+        .flat_map(|(path, lines)| {
+            let before = &tail_baseline.files[path].lines;
+            lines
+                .iter()
+                .filter(|(line, count)| **count != before[line])
+                .map(|(line, _)| (path.clone(), *line))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let cli = Cli::unix();
+    let service = Service::start(&binary, &replay_with_coverage(&cli));
+    let connection = cli.accept(WAIT).unwrap();
+    let (baseline, per_test) = replay(&cli, &connection, &service);
+    check_replay(&baseline, &per_test);
+    // Asked again at the end, a baseline is cumulative: everything since start.
+    let cumulative = cli.record(&connection, true);
+    let (profraw, _profile) = service.stop();
+    let oracle = Lcov::parse(&oracle_lcov(&binary, &[&profraw]));
+    let oracle_branches = lcov_branches(&oracle);
+    assert!(
+        !oracle_branches.is_empty(),
+        "a branch build of the demo service has branches"
+    );
+
+    // The structure: every branch line of llvm-cov, with as many outcomes, in the
+    // baseline; per-test snapshots keep those totals.
+    let structure = |branches: &BTreeMap<String, BTreeMap<u32, (u32, u32)>>| {
+        branches
+            .iter()
+            .map(|(path, lines)| {
+                let totals: BTreeMap<u32, u32> = lines
+                    .iter()
+                    .map(|(line, (total, _))| (*line, *total))
+                    .collect();
+                (path.clone(), totals)
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let baseline_structure = structure(&record_branches(&baseline));
+    assert_eq!(baseline_structure, structure(&oracle_branches));
+    for record in &per_test {
+        for (path, lines) in structure(&record_branches(record)) {
+            for (line, total) in lines {
+                assert_eq!(
+                    Some(&total),
+                    baseline_structure[&path].get(&line),
+                    "{path}:{line}: a per-test snapshot changed the branch total"
+                );
+            }
+        }
+    }
+
+    // The counts: the cumulative snapshot agrees with llvm-cov on every line and branch
+    // line the shutdown tail does not run.
+    let mut differences = Vec::new();
+    let cumulative_lines = lines_of(&cumulative);
+    for (path, lines) in service_lines(&oracle) {
+        for (line, count) in lines {
+            if touched_by_tail.contains(&(path.clone(), line)) {
+                continue;
+            }
+            let ours = cumulative_lines
+                .get(&path)
+                .and_then(|lines| lines.get(&line));
+            if ours != Some(&count) {
+                differences.push(format!("{path}:{line}: llvm-cov DA {count}, SDK {ours:?}"));
+            }
+        }
+    }
+    let oracle_lines = service_lines(&oracle);
+    for (path, lines) in &cumulative_lines {
+        for line in lines.keys() {
+            if !oracle_lines
+                .get(path)
+                .is_some_and(|lines| lines.contains_key(line))
+            {
+                differences.push(format!("{path}:{line}: not a line llvm-cov reports"));
+            }
+        }
+    }
+    let cumulative_branches = record_branches(&cumulative);
+    for (path, lines) in &oracle_branches {
+        for (line, outcomes) in lines {
+            if touched_by_tail.contains(&(path.clone(), *line)) {
+                continue;
+            }
+            let ours = cumulative_branches
+                .get(path)
+                .and_then(|lines| lines.get(line));
+            if ours != Some(outcomes) {
+                differences.push(format!(
+                    "{path}:{line}: llvm-cov (outcomes, taken) {outcomes:?}, SDK {ours:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} differences from llvm-cov:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
