@@ -118,6 +118,18 @@ pub(crate) async fn session(
     if builder.panic_on_start {
         panic!("injected by a test");
     }
+    let endpoint = match &builder.endpoint {
+        Some(endpoint) => endpoint.clone(),
+        None => match Endpoint::from_lookup(environment.lookup()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                tracing::warn!("coverage SDK not connecting to the Tusk CLI: {error}");
+                return;
+            }
+        },
+    };
+    // The collector (decoding the mapping can take seconds) is built on the blocking
+    // thread while the handshake proceeds; the first snapshot request waits for it.
     let source = if collect {
         match source_filter(&builder, &environment) {
             Ok(filter) => start_collector(filter),
@@ -128,16 +140,6 @@ pub(crate) async fn session(
         }
     } else {
         Source::NotEnabled
-    };
-    let endpoint = match &builder.endpoint {
-        Some(endpoint) => endpoint.clone(),
-        None => match Endpoint::from_lookup(environment.lookup()) {
-            Ok(endpoint) => endpoint,
-            Err(error) => {
-                tracing::warn!("coverage SDK not connecting to the Tusk CLI: {error}");
-                return;
-            }
-        },
     };
     let service_id = service_id(&builder);
     let request = handshake::connect_request(&service_id, &Toolchain::of_current_exe());
