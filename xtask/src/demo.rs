@@ -138,11 +138,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
-    let html_dir = out_dir.join("html");
-    if html_dir.is_dir() {
-        std::fs::remove_dir_all(&html_dir)
-            .with_context(|| format!("cannot remove the old {}", html_dir.display()))?;
-    }
+    remove_old_html_report(&out_dir.join("html"))?;
     let progress = |text: &str| {
         if options.progress {
             eprintln!("demo: {text}");
@@ -374,6 +370,25 @@ fn socket_path() -> PathBuf {
     ))
 }
 
+/// Removes the HTML report of an earlier run, so no page of a file that is gone stays
+/// behind; a directory that does not hold our report is an error, never deleted.
+fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
+    if !html_dir.exists() {
+        return Ok(());
+    }
+    let marker = format!("content=\"{}\"", cov_core::report::html::GENERATOR);
+    let ours = std::fs::read_to_string(html_dir.join("index.html"))
+        .is_ok_and(|index| index.contains(&marker));
+    if !ours {
+        bail!(
+            "{} exists and does not hold a report of ours; choose another --out directory",
+            html_dir.display()
+        );
+    }
+    std::fs::remove_dir_all(html_dir)
+        .with_context(|| format!("cannot remove the old {}", html_dir.display()))
+}
+
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -430,6 +445,26 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let html = dir.path().join("html");
+        remove_old_html_report(&html).expect("nothing to remove");
+
+        std::fs::create_dir_all(html.join("files")).unwrap();
+        std::fs::write(html.join("index.html"), "<p>someone else's</p>").unwrap();
+        let error = remove_old_html_report(&html).expect_err("a foreign directory is refused");
+        assert!(error.to_string().contains("--out"), "{error}");
+        assert!(html.join("index.html").is_file());
+
+        let view = Aggregate::new().view();
+        for (relative, contents) in HtmlReport::new().render(&view, |_| None) {
+            std::fs::write(html.join(relative), contents).unwrap();
+        }
+        remove_old_html_report(&html).expect("our own report is replaced");
+        assert!(!html.exists());
     }
 
     /// The demo end to end, checked against `llvm-cov`.

@@ -715,6 +715,7 @@ fn page_start(html: &mut String, title: &str) {
         html,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
+         <meta name=\"generator\" content=\"{GENERATOR}\" />\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape(title)
     );
@@ -723,6 +724,10 @@ fn page_start(html: &mut String, title: &str) {
 fn page_end(html: &mut String) {
     html.push_str("</main>\n</body>\n</html>\n");
 }
+
+/// The `generator` meta tag of every page, so a tool can tell a directory holds this report
+/// before it replaces it.
+pub const GENERATOR: &str = "cov-core html report";
 
 /// The one stylesheet, inlined into every page.
 const STYLE: &str = r#"
