@@ -133,7 +133,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 /// Plays the Tusk CLI against the instrumented `binary`: handshake, baseline, one snapshot
 /// per step, shutdown; then aggregates and writes the reports into `options.out_dir`.
 pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
-    let out_dir = &options.out_dir;
+    // Absolute, because the service runs in another directory and writes its profile here.
+    let out_dir = &std::path::absolute(&options.out_dir)
+        .with_context(|| format!("cannot resolve {}", options.out_dir.display()))?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
@@ -194,6 +196,10 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     ));
     let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
     let client = script::Client::new(&address);
+    // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
+    // we. Besides, once a request has been served, the start-up work the server spawned
+    // has run, so it lands in the baseline and not in the first test.
+    wait_until_ready(&client, &mut service)?;
 
     let mut aggregate = Aggregate::new();
     let mut normalizer = PathNormalizer::new();
@@ -291,6 +297,25 @@ async fn accept_while_running(
                 }
             }
         }
+    }
+}
+
+/// Polls `GET /health` until it answers 200.
+fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let last = match client.request("GET", "/health", None) {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(error) => format!("{error:#}"),
+        };
+        if let Some(status) = service.try_exit_status() {
+            bail!("the service exited ({status}) before it was ready");
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the service was not ready within {HANDSHAKE_TIMEOUT:?}: GET /health: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
