@@ -15,13 +15,25 @@
 //!   built once and queried with any counter array; [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file.
+//!
+//! The live half:
+//! - [`Collector`] (`collector.rs`) takes baseline and delta snapshots of the running
+//!   program: it decodes the mapping once, reads the live counters (`live.rs`, through the
+//!   profile runtime binding in `ffi.rs`, the crate's only `unsafe`), re-evaluates only the
+//!   files of functions whose counters changed, and reports differences of llvm-cov's
+//!   cumulative counts (`difference.rs`). [`is_instrumented`] says whether it can work.
 
 mod bytes;
+mod collector;
 pub mod covfun;
 pub mod covmap;
 pub mod decode_error;
+mod difference;
 pub mod engine;
+mod error;
+mod ffi;
 pub mod lcov;
+mod live;
 pub mod mapping;
 pub mod names;
 pub mod offline;
@@ -29,7 +41,9 @@ pub mod profraw;
 pub mod sections;
 pub mod segments;
 
+pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId};
+pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};

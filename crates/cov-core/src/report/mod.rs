@@ -8,7 +8,10 @@
 //! - [`json`]: `{summary, aggregate, per_test}` in the Tusk CLI's exact shape;
 //! - [`cobertura`]: Cobertura XML (GitLab, Jenkins, Codecov), valid against
 //!   `coverage-04.dtd`;
-//! - [`terminal`]: the human summary: totals, then per-file and per-test tables.
+//! - [`terminal`]: the human summary: totals, then per-file and per-test tables;
+//! - [`html`]: a self-contained HTML site (index and one page per file, with who covers
+//!   each line); it needs the source text, so it takes a lookup function and returns the
+//!   files to write.
 //!
 //! Paths appear as the view holds them: make them repo-relative when the records come in
 //! ([`Aggregate::set_path_normalizer`](crate::aggregate::Aggregate::set_path_normalizer)),
@@ -19,6 +22,7 @@
 //! [`percent`]: crate::aggregate::percent
 
 pub mod cobertura;
+pub mod html;
 pub mod json;
 pub mod lcov;
 pub mod terminal;
