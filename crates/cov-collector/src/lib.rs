@@ -27,11 +27,16 @@ pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
 
 mod bytes;
+mod collector;
 pub mod covfun;
 pub mod covmap;
-pub mod engine;
 pub mod decode_error;
+mod difference;
+pub mod engine;
+mod error;
+mod ffi;
 pub mod lcov;
+mod live;
 pub mod mapping;
 pub mod names;
 pub mod offline;
@@ -39,7 +44,9 @@ pub mod profraw;
 pub mod sections;
 pub mod segments;
 
-pub use engine::{Engine, FileId};
+pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode_error::{MappingError, ProfileError};
+pub use engine::{Engine, FileId};
+pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};
