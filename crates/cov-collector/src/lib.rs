@@ -16,16 +16,6 @@
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file.
 
-mod collector;
-#[allow(dead_code)] // Skeleton: used once the mapping engine is integrated.
-mod difference;
-mod error;
-mod ffi;
-mod live;
-
-pub use collector::{Collector, CollectorBuilder, is_instrumented};
-pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
-
 mod bytes;
 mod collector;
 pub mod covfun;
