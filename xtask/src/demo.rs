@@ -21,10 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use cov_core::report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_core::{
-    Aggregate, CoverageView, LineBranches, PathNormalizer, SnapshotKind, SnapshotRecord,
-};
-use cov_proto::CoverageSnapshotResponse;
+use cov_core::{Aggregate, CoverageView, PathNormalizer, SnapshotKind, SnapshotRecord};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
@@ -316,38 +313,8 @@ fn snapshot(
                 if baseline { "baseline" } else { "per-test" }
             )
         })?;
-    record_from_response(kind, &response)
-}
-
-/// The record a `CoverageSnapshotResponse` carries.
-// TODO(demo): switch to `cov_sdk::wire` once the sdk helper's module lands on main.
-fn record_from_response(
-    kind: SnapshotKind,
-    response: &CoverageSnapshotResponse,
-) -> anyhow::Result<SnapshotRecord> {
-    let mut record = SnapshotRecord::new(kind);
-    for (path, data) in &response.coverage {
-        let file = record.files.entry(path.clone()).or_default();
-        for (line, &count) in &data.lines {
-            let line: u32 = line
-                .parse()
-                .with_context(|| format!("{path}: line key `{line}` is not a number"))?;
-            let count = u64::try_from(count)
-                .with_context(|| format!("{path}:{line}: negative count {count}"))?;
-            file.lines.insert(line, count);
-        }
-        for (line, info) in &data.branches {
-            let line: u32 = line
-                .parse()
-                .with_context(|| format!("{path}: branch key `{line}` is not a number"))?;
-            let total = u32::try_from(info.total)
-                .with_context(|| format!("{path}:{line}: negative branch total"))?;
-            let covered = u32::try_from(info.covered)
-                .with_context(|| format!("{path}:{line}: negative covered branches"))?;
-            file.branches.insert(line, LineBranches { total, covered });
-        }
-    }
-    Ok(record)
+    cov_sdk::wire::from_response(&response, kind)
+        .context("the SDK's snapshot is not valid coverage")
 }
 
 /// Writes the four reports and returns their paths.
@@ -547,7 +514,9 @@ mod tests {
             for (line, &count) in &oracle_idle[path] {
                 let before = baseline_idle[path].lines.get(line).copied().unwrap_or(0);
                 let after_last_snapshot = count.checked_sub(before).unwrap_or_else(|| {
-                    panic!("{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})")
+                    panic!(
+                        "{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})"
+                    )
                 });
                 if after_last_snapshot > 0 {
                     *ours.entry(*line).or_default() += after_last_snapshot;
@@ -587,7 +556,10 @@ mod tests {
 
     /// The four reports parse and say what the view says.
     fn check_reports(run: &Outcome) {
-        let out_dir = run.profraw.parent().expect("the profile is in the output directory");
+        let out_dir = run
+            .profraw
+            .parent()
+            .expect("the profile is in the output directory");
         let read = |name: &str| {
             std::fs::read_to_string(out_dir.join(name))
                 .unwrap_or_else(|error| panic!("reading {name}: {error}"))
@@ -595,10 +567,17 @@ mod tests {
         let totals = run.view.totals();
 
         let lcov = Lcov::parse(&read("coverage.lcov"));
-        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
-            lcov.files.iter().map(|(path, file)| (path, &file.lines)).collect();
-        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
-            run.view.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = lcov
+            .files
+            .iter()
+            .map(|(path, file)| (path, &file.lines))
+            .collect();
+        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = run
+            .view
+            .files
+            .iter()
+            .map(|(path, file)| (path, &file.lines))
+            .collect();
         assert_eq!(lcov_lines, view_lines);
 
         let json: serde_json::Value =

@@ -252,7 +252,9 @@ impl HtmlReport {
         html.push_str(
             "<p class=\"legend\"><span class=\"key covered\">covered</span>\
              <span class=\"key partial\">branch partly taken</span>\
-             <span class=\"key uncovered\">not covered</span></p>\n",
+             <span class=\"key uncovered\">not covered</span>\
+             <span class=\"hint\">Branches: outcomes taken/total; <i>1–2/2</i> when the per-test \
+             snapshots cannot tell which (the totals count the upper end, as the Tusk CLI does).</span></p>\n",
         );
         if source.is_none() {
             html.push_str(
@@ -281,7 +283,11 @@ impl HtmlReport {
             if source.is_none() && count.is_none() {
                 continue;
             }
-            let branches = file.branches.get(&line).copied();
+            let branches = file
+                .branches
+                .get(&line)
+                .filter(|branches| branches.total > 0)
+                .map(|&merged| BranchTally::of(view, path, line, merged));
             let status = LineStatus::of(count, branches);
             let _ = write!(
                 html,
@@ -292,22 +298,8 @@ impl HtmlReport {
                 let _ = write!(html, "{count}");
             }
             html.push_str("</td><td class=\"br\">");
-            if let Some(branches) = branches.filter(|branches| branches.total > 0) {
-                let _ = write!(
-                    html,
-                    "<span class=\"brs {}\" title=\"{} of {} branch outcomes taken\">{}/{}</span>",
-                    if branches.covered >= branches.total {
-                        "full"
-                    } else if branches.covered == 0 {
-                        "none"
-                    } else {
-                        "some"
-                    },
-                    branches.covered,
-                    branches.total,
-                    branches.covered,
-                    branches.total,
-                );
+            if let Some(tally) = branches {
+                tally.write_cell(&mut html);
             }
             html.push_str("</td><td class=\"tests\">");
             if let Some(test_indices) = covered_by.and_then(|lines| lines.get(&line)) {
@@ -339,11 +331,11 @@ enum LineStatus {
 }
 
 impl LineStatus {
-    fn of(count: Option<u64>, branches: Option<LineBranches>) -> Self {
+    fn of(count: Option<u64>, branches: Option<BranchTally>) -> Self {
         match count {
             None => LineStatus::NotCoverable,
             Some(0) => LineStatus::Uncovered,
-            Some(_) if branches.is_some_and(|branches| branches.covered < branches.total) => {
+            Some(_) if branches.is_some_and(|tally| tally.lower < tally.total) => {
                 LineStatus::Partial
             }
             Some(_) => LineStatus::Covered,
@@ -356,6 +348,66 @@ impl LineStatus {
             LineStatus::Uncovered => "uncovered",
             LineStatus::Partial => "partial",
             LineStatus::Covered => "covered",
+        }
+    }
+}
+
+/// The branch outcomes of one line across the run, as far as the snapshots tell.
+///
+/// Snapshots carry per line only how many outcomes there are and how many were taken, not
+/// which, so when several snapshots took some, the union is known only within bounds. The
+/// Tusk CLI (and the aggregate, the other reports and the percentages here) counts the
+/// upper bound, `min(sum, total)`; a line page shows the range, so a condition that every
+/// test evaluated the same way is not shown as fully taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BranchTally {
+    /// Outcomes on the line.
+    total: u32,
+    /// At least this many were taken: the most any single test took (or, when no test
+    /// evaluated the condition, the merged count, which is then the baseline's alone).
+    lower: u32,
+    /// At most this many: the merged count, the Tusk CLI's figure.
+    upper: u32,
+}
+
+impl BranchTally {
+    fn of(view: &CoverageView, path: &str, line: u32, merged: LineBranches) -> Self {
+        let most_by_one_test = view
+            .tests
+            .iter()
+            .filter_map(|test| test.files.get(path)?.branches.get(&line))
+            .map(|branches| branches.covered)
+            .max();
+        let upper = merged.covered.min(merged.total);
+        let lower = most_by_one_test.map_or(upper, |covered| covered.min(upper));
+        Self {
+            total: merged.total,
+            lower,
+            upper,
+        }
+    }
+
+    fn write_cell(self, html: &mut String) {
+        let class = if self.lower >= self.total {
+            "full"
+        } else if self.upper == 0 {
+            "none"
+        } else {
+            "some"
+        };
+        if self.lower == self.upper {
+            let _ = write!(
+                html,
+                "<span class=\"brs {class}\" title=\"{} of {} branch outcomes taken\">{}/{}</span>",
+                self.upper, self.total, self.upper, self.total,
+            );
+        } else {
+            let _ = write!(
+                html,
+                "<span class=\"brs {class}\" title=\"between {} and {} of {} branch outcomes taken: \
+                 the per-test snapshots do not say which (the Tusk CLI counts {})\">{}–{}/{}</span>",
+                self.lower, self.upper, self.total, self.upper, self.lower, self.upper, self.total,
+            );
         }
     }
 }
@@ -564,6 +616,7 @@ table.summary th, table.summary td { padding: 6px 12px; border-bottom: 1px solid
 table.summary thead th { background: var(--panel); font-size: 12px; color: var(--muted); font-weight: 600; }
 table.summary tbody tr:hover { background: var(--panel); }
 table.summary tfoot td { font-weight: 600; background: var(--panel); }
+table.summary tfoot td.name { font-family: inherit; font-size: 14px; }
 table.summary td.name { font-family: var(--mono); font-size: 13px; width: 100%; white-space: normal; word-break: break-all; }
 table.tests td.name { font-family: inherit; font-size: 14px; }
 table.summary .pct, table.summary .count { text-align: right; font-variant-numeric: tabular-nums; }
@@ -572,6 +625,7 @@ td.empty { color: var(--muted); text-align: center; }
 .tag { display: inline-block; min-width: 2.4em; padding: 0 6px; border-radius: 10px; background: #ddf4ff; color: #0550ae;
   font-size: 11px; font-weight: 600; text-align: center; font-variant-numeric: tabular-nums; }
 .muted { color: var(--muted); }
+p.legend .hint { margin-left: 8px; }
 ul.test-list { list-style: none; padding: 0; margin: 16px 0 0; display: flex; flex-wrap: wrap; gap: 6px 18px; }
 p.legend { margin: 18px 0 8px; color: var(--muted); font-size: 12px; }
 .key { display: inline-block; padding: 0 8px; margin-right: 8px; border-left: 4px solid; border-radius: 2px; }
@@ -638,8 +692,9 @@ mod tests {
         record
     }
 
-    /// A small run: `src/shop.rs` with an `if` on line 3 of which only one side ran,
-    /// `src/a b.rs` and `src/a_b.rs` (whose page names collide) without source.
+    /// A small run: `src/shop.rs` with an `if` on line 3 that both tests took one side of
+    /// (the Tusk CLI's merge says 2/2, the page says 1–2/2), `src/a b.rs` and `src/a_b.rs`
+    /// (whose page names collide) without source.
     fn sample_view() -> CoverageView {
         let mut aggregate = Aggregate::new();
         aggregate.add_baseline(record(
@@ -668,7 +723,7 @@ mod tests {
             record(
                 SnapshotKind::Delta,
                 &[
-                    ("src/shop.rs", &[(2, 2), (3, 2), (4, 2)], &[]),
+                    ("src/shop.rs", &[(2, 2), (3, 2), (4, 2)], &[(3, 2, 1)]),
                     ("src/a b.rs", &[(1, 1)], &[]),
                 ],
             ),
@@ -804,9 +859,9 @@ fn main() {
             "\
 : src/a b.rs |  | 50.0% | 1/2 |  | – | – | 1
 : src/a_b.rs |  | 0.0% | 0/1 |  | – | – | 0
-: src/shop.rs |  | 66.7% | 4/6 |  | 50.0% | 1/2 | 2
+: src/shop.rs |  | 66.7% | 4/6 |  | 100.0% | 2/2 | 2
 : T1 | GET /price?<b>&\"x\" | 3 | 1/2 | 1
-: T2 | trace-2 | 4 | 0/0 | 2
+: T2 | trace-2 | 4 | 1/2 | 2
 "
         );
         assert!(index.contains("<title>Shop &lt;coverage&gt;</title>"));
@@ -821,7 +876,7 @@ fn main() {
             table_digest(page, "source"),
             r#"L1 covered: 1 | 1 |  |  | fn main() {
 L2 covered: 2 | 3 |  | T1 T2 |     let price = parse("<10>");
-L3 partial: 3 | 3 | 1/2 | T1 T2 |     if price > 5 && 'x' != 'y' {
+L3 partial: 3 | 3 | 1–2/2 | T1 T2 |     if price > 5 && 'x' != 'y' {
 L4 covered: 4 | 3 |  | T1 T2 |         expensive(&price);
 L5 uncovered: 5 | 0 |  |  |     } else {
 L6 plain: 6 |  |  |  |         cheap();
@@ -846,6 +901,46 @@ L8 plain: 8 |  |  |  | }
         assert_eq!(
             table_digest(&pages["files/src_a_b.rs-2.html"], "source"),
             "L1 uncovered: 1 | 0 |  |  |\n"
+        );
+    }
+
+    #[test]
+    fn branch_tally_is_exact_when_one_snapshot_took_the_outcomes() {
+        let mut aggregate = Aggregate::new();
+        aggregate.add_baseline(record(
+            SnapshotKind::Baseline,
+            &[(
+                "a.rs",
+                &[(1, 1), (2, 0), (3, 0)],
+                &[(1, 2, 1), (2, 2, 0), (3, 4, 0)],
+            )],
+        ));
+        aggregate.add_test(
+            "t1",
+            "",
+            record(
+                SnapshotKind::Delta,
+                &[("a.rs", &[(2, 1), (3, 1)], &[(2, 2, 1), (3, 4, 1)])],
+            ),
+        );
+        aggregate.add_test(
+            "t2",
+            "",
+            record(SnapshotKind::Delta, &[("a.rs", &[(3, 1)], &[(3, 4, 3)])]),
+        );
+        let view = aggregate.view();
+        let tally =
+            |line: u32| BranchTally::of(&view, "a.rs", line, view.files["a.rs"].branches[&line]);
+        let bounds = |line: u32| {
+            let tally = tally(line);
+            (tally.lower, tally.upper, tally.total)
+        };
+        assert_eq!(bounds(1), (1, 1, 2), "only the baseline took it: exact");
+        assert_eq!(bounds(2), (1, 1, 2), "one test took it: exact");
+        assert_eq!(
+            bounds(3),
+            (3, 4, 4),
+            "two tests: at least the larger, at most the sum"
         );
     }
 
