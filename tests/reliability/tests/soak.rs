@@ -156,7 +156,9 @@ impl Run {
     }
 }
 
-/// One client's endless mix of requests, each with the status it must get.
+/// One client's endless mix of requests, each with the status it must get. Every order
+/// is cancelled before the next, so eight clients hold at most 24 of product 1's 40
+/// units and 96 of product 2's 200: stock never runs out and every status is certain.
 fn client_loop(
     service_address: std::net::SocketAddr,
     client: usize,
@@ -190,8 +192,9 @@ fn client_loop(
             http.post(
                 "/orders",
                 &format!(
-                    r#"{{"customer":"client-{client}","items":[{{"product_id":2,"quantity":{}}}],"discount_code":"{discount}"}}"#,
-                    1 + round % 12
+                    r#"{{"customer":"client-{client}","items":[{{"product_id":1,"quantity":{}}},{{"product_id":2,"quantity":{}}}],"discount_code":"{discount}"}}"#,
+                    1 + round % 3,
+                    10 + round % 3
                 ),
             ),
             expected,
