@@ -133,16 +133,14 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 /// Plays the Tusk CLI against the instrumented `binary`: handshake, baseline, one snapshot
 /// per step, shutdown; then aggregates and writes the reports into `options.out_dir`.
 pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
-    let out_dir = &options.out_dir;
+    // Absolute, because the service runs in another directory and writes its profile here.
+    let out_dir = &std::path::absolute(&options.out_dir)
+        .with_context(|| format!("cannot resolve {}", options.out_dir.display()))?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
-    let html_dir = out_dir.join("html");
-    if html_dir.is_dir() {
-        std::fs::remove_dir_all(&html_dir)
-            .with_context(|| format!("cannot remove the old {}", html_dir.display()))?;
-    }
+    remove_old_html_report(&out_dir.join("html"))?;
     let progress = |text: &str| {
         if options.progress {
             eprintln!("demo: {text}");
@@ -198,6 +196,10 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     ));
     let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
     let client = script::Client::new(&address);
+    // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
+    // we. Besides, once a request has been served, the start-up work the server spawned
+    // has run, so it lands in the baseline and not in the first test.
+    wait_until_ready(&client, &mut service)?;
 
     let mut aggregate = Aggregate::new();
     let mut normalizer = PathNormalizer::new();
@@ -298,6 +300,25 @@ async fn accept_while_running(
     }
 }
 
+/// Polls `GET /health` until it answers 200.
+fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let last = match client.request("GET", "/health", None) {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(error) => format!("{error:#}"),
+        };
+        if let Some(status) = service.try_exit_status() {
+            bail!("the service exited ({status}) before it was ready");
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the service was not ready within {HANDSHAKE_TIMEOUT:?}: GET /health: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Asks for a snapshot and converts the reply to a cov-core record.
 fn snapshot(
     runtime: &tokio::runtime::Runtime,
@@ -374,6 +395,25 @@ fn socket_path() -> PathBuf {
     ))
 }
 
+/// Removes the HTML report of an earlier run, so no page of a file that is gone stays
+/// behind; a directory that does not hold our report is an error, never deleted.
+fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
+    if !html_dir.exists() {
+        return Ok(());
+    }
+    let marker = format!("content=\"{}\"", cov_core::report::html::GENERATOR);
+    let ours = std::fs::read_to_string(html_dir.join("index.html"))
+        .is_ok_and(|index| index.contains(&marker));
+    if !ours {
+        bail!(
+            "{} exists and does not hold a report of ours; choose another --out directory",
+            html_dir.display()
+        );
+    }
+    std::fs::remove_dir_all(html_dir)
+        .with_context(|| format!("cannot remove the old {}", html_dir.display()))
+}
+
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -430,6 +470,26 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let html = dir.path().join("html");
+        remove_old_html_report(&html).expect("nothing to remove");
+
+        std::fs::create_dir_all(html.join("files")).unwrap();
+        std::fs::write(html.join("index.html"), "<p>someone else's</p>").unwrap();
+        let error = remove_old_html_report(&html).expect_err("a foreign directory is refused");
+        assert!(error.to_string().contains("--out"), "{error}");
+        assert!(html.join("index.html").is_file());
+
+        let view = Aggregate::new().view();
+        for (relative, contents) in HtmlReport::new().render(&view, |_| None) {
+            std::fs::write(html.join(relative), contents).unwrap();
+        }
+        remove_old_html_report(&html).expect("our own report is replaced");
+        assert!(!html.exists());
     }
 
     /// The demo end to end, checked against `llvm-cov`.
