@@ -34,9 +34,10 @@ tasks:
                     cov-collector (as `llvm-cov export -format=lcov` writes it)
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
-  soak [--seconds N]
+  soak [--seconds N] [--flood N]
                     the demo service under 8 clients for N seconds (20 by default) with a
-                    snapshot every 10 ms; baseline + deltas must equal llvm-cov exactly
+                    snapshot every 10 ms; baseline + deltas must equal llvm-cov exactly;
+                    with --flood, also a flood of N real snapshot requests
   test              provision what the tests need, check generated code, run every test
 ";
 

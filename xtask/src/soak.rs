@@ -1,8 +1,10 @@
-//! `cargo xtask soak [--seconds N]`: the long conservation run of `tests/reliability`
-//! (`tests/soak.rs`): the demo service under 8 concurrent clients for N seconds (20 by
-//! default) while the driver snapshots every 10 ms, then baseline + deltas compared with
-//! the `llvm-cov` oracle of the whole run, line by line. `cargo xtask test` runs the same
-//! test for 3 s.
+//! `cargo xtask soak [--seconds N] [--flood N]`: the long runs of `tests/reliability`.
+//!
+//! The conservation run (`tests/soak.rs`): the demo service under 8 concurrent clients for
+//! N seconds (20 by default) while the driver snapshots every 10 ms, then baseline +
+//! deltas compared with the `llvm-cov` oracle of the whole run, line by line. With
+//! `--flood N`, also the hostile flood of N real snapshot requests (`tests/hostile.rs`;
+//! 100,000 is the full flood). `cargo xtask test` runs both short: 3 s and 2,000 requests.
 
 use std::process::Command;
 
@@ -16,6 +18,7 @@ const DEFAULT_SECONDS: u64 = 20;
 /// Runs the task.
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut seconds = DEFAULT_SECONDS;
+    let mut flood: Option<u64> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -25,25 +28,48 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
                     .parse()
                     .with_context(|| format!("--seconds {value:?} is not a number"))?;
             }
-            other => bail!("unknown option {other:?} (soak [--seconds N])"),
+            "--flood" => {
+                let value = args.next().context("--flood needs a number")?;
+                flood = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("--flood {value:?} is not a number"))?,
+                );
+            }
+            other => bail!("unknown option {other:?} (soak [--seconds N] [--flood N])"),
         }
     }
     let llvm_tools = provision::ensure_llvm_tools()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    provision::run(
-        Command::new(cargo)
-            .current_dir(crate::workspace_root())
+    let root = crate::workspace_root();
+    let reliability_test = |test: &str, filter: Option<&str>| {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&root)
             .args([
                 "test",
                 "--locked",
                 "-p",
                 "cov-reliability",
                 "--test",
-                "soak",
+                test,
                 "--",
-                "--nocapture",
             ])
+            .args(filter)
+            .arg("--nocapture")
             .env("COV_SOAK_SECONDS", seconds.to_string())
-            .env("COV_LLVM_TOOLS", &llvm_tools),
-    )
+            .env("COV_LLVM_TOOLS", &llvm_tools);
+        if let Some(flood) = flood {
+            command.env("COV_FLOOD_SNAPSHOTS", flood.to_string());
+        }
+        command
+    };
+    provision::run(&mut reliability_test("soak", None))?;
+    if flood.is_some() {
+        provision::run(&mut reliability_test(
+            "hostile",
+            Some("a_flood_of_real_snapshot_requests"),
+        ))?;
+    }
+    Ok(())
 }

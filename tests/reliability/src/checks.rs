@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use cov_collector::covfun::{decode_function_records, decode_regions, is_dummy};
 use cov_collector::covmap::{decode_covmap, decode_filenames};
 use cov_collector::mapping::Counter;
-use cov_collector::names::NameTable;
+use cov_collector::names::{NameTable, decode_names};
 use cov_collector::offline::OfflineCoverage;
 use cov_collector::sections::CoverageSections;
 use cov_collector::{CoverageMapping, RawProfile};
@@ -92,10 +92,29 @@ fn check_regions(data: &[u8], num_tu_files: usize) {
     }
 }
 
-/// The `__llvm_prf_names` decoder.
+/// The `__llvm_prf_names` decoders: the list and the table agree, and every name is
+/// found by its MD5 reference (the low 8 bytes, little-endian, as LLVM computes it).
 pub fn names(data: &[u8]) {
-    if let Ok(table) = NameTable::decode(data) {
-        assert_eq!(table.is_empty(), table.len() == 0);
+    use md5::{Digest, Md5};
+    match (decode_names(data), NameTable::decode(data)) {
+        (Ok(names), Ok(table)) => {
+            assert!(table.len() <= names.len(), "more table entries than names");
+            for name in &names {
+                let digest = Md5::digest(name.as_bytes());
+                let mut low = [0_u8; 8];
+                low.copy_from_slice(&digest[..8]);
+                assert!(
+                    table.get(u64::from_le_bytes(low)).is_some(),
+                    "name {name:?} missing from the table"
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (list, table) => panic!(
+            "the list and the table disagree: {:?} vs {:?}",
+            list.map(|names| names.len()),
+            table.map(|table| table.len())
+        ),
     }
 }
 

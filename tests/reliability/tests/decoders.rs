@@ -54,11 +54,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     // Positions are fractions of the length, so they fit any seed.
     let at = any::<usize>();
     prop_oneof![
-        4 => (at.clone(), 1_u8..).prop_map(|(at, bits)| Mutation::Flip { at, bits }),
-        1 => at.clone().prop_map(|at| Mutation::Truncate { at }),
-        1 => (at.clone(), vec(any::<u8>(), 1..16))
+        4 => (at, 1_u8..).prop_map(|(at, bits)| Mutation::Flip { at, bits }),
+        1 => at.prop_map(|at| Mutation::Truncate { at }),
+        1 => (at, vec(any::<u8>(), 1..16))
             .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
-        1 => (at.clone(), 1_usize..64).prop_map(|(at, len)| Mutation::Remove { at, len }),
+        1 => (at, 1_usize..64).prop_map(|(at, len)| Mutation::Remove { at, len }),
         2 => (
             at,
             prop::sample::select(vec![

@@ -191,7 +191,11 @@ fn flood_snapshots() -> usize {
 /// replies, checking order, HTTP latency and memory meanwhile.
 fn flood(session: &mut Session, requests: usize, expect_success: bool) {
     let before = session.service.rss_kib();
-    let mut writer = session.peer.stream().try_clone().expect("cloning the socket");
+    let mut writer = session
+        .peer
+        .stream()
+        .try_clone()
+        .expect("cloning the socket");
     let flood = std::thread::spawn(move || {
         let mut batch = Vec::new();
         for index in 0..requests {
@@ -216,11 +220,19 @@ fn flood(session: &mut Session, requests: usize, expect_success: bool) {
             .peer
             .read_message()
             .unwrap_or_else(|| panic!("the SDK stopped answering after {index} replies"));
-        assert_eq!(reply.request_id, format!("flood-{index}"), "replies out of order");
+        assert_eq!(
+            reply.request_id,
+            format!("flood-{index}"),
+            "replies out of order"
+        );
         let Some(sdk_message::Payload::CoverageSnapshotResponse(response)) = reply.payload else {
             panic!("reply {index} is not a snapshot response");
         };
-        assert_eq!(response.success, expect_success, "reply {index}: {}", response.error);
+        assert_eq!(
+            response.success, expect_success,
+            "reply {index}: {}",
+            response.error
+        );
         if last_check.elapsed() > Duration::from_millis(250) {
             let http = Instant::now();
             session.service.get_ok("/health");

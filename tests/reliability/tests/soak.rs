@@ -217,7 +217,7 @@ fn client_loop(
             )?;
             requests += 3;
         }
-        if round % 16 == 0 {
+        if round.is_multiple_of(16) {
             check(
                 "POST /products/1/restock",
                 http.post("/products/1/restock", r#"{"quantity":5}"#),
@@ -335,8 +335,13 @@ fn baseline_plus_deltas_equal_llvm_cov_under_load() {
             compared += 1;
             total_count += want.unwrap_or(0);
             if want != got {
+                let kind = match (want, got) {
+                    (Some(want), Some(got)) if got > want => "counted, never executed (over)",
+                    (Some(_), Some(_)) => "executions lost (under)",
+                    _ => "line sets differ",
+                };
                 differences.push(format!(
-                    "{path}:{line}: llvm-cov {want:?}, snapshots (+ shutdown tail) {got:?}"
+                    "{path}:{line}: llvm-cov {want:?}, snapshots (+ shutdown tail) {got:?}: {kind}"
                 ));
             }
         }
