@@ -64,12 +64,14 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         }
         command
     };
-    provision::run(&mut reliability_test("soak", None))?;
-    if flood.is_some() {
-        provision::run(&mut reliability_test(
+    // Both runs, whatever the first one's outcome; the first failure is returned.
+    let soak = provision::run(&mut reliability_test("soak", None));
+    let flooded = match flood {
+        Some(_) => provision::run(&mut reliability_test(
             "hostile",
             Some("a_flood_of_real_snapshot_requests"),
-        ))?;
-    }
-    Ok(())
+        )),
+        None => Ok(()),
+    };
+    soak.and(flooded)
 }

@@ -13,12 +13,24 @@ use cov_reliability::checks;
 use cov_reliability::seeds::Material;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// Cases per test for arbitrary bytes; cheap, so many.
 const RANDOM_CASES: u32 = 4096;
 /// Cases per test for mutated real seeds (each decodes a whole real section).
 const SEED_CASES: u32 = 2048;
+
+/// Proptest's settings: `cases` per test, failures kept next to this file (the default
+/// location needs a `lib.rs` beside the test).
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/decoders.proptest-regressions",
+        ))),
+        ..Config::default()
+    }
+}
 
 fn material() -> &'static Material {
     static MATERIAL: OnceLock<Material> = OnceLock::new();
@@ -145,7 +157,7 @@ fn unmutated_seeds_decode() {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(RANDOM_CASES))]
+    #![proptest_config(config(RANDOM_CASES))]
 
     #[test]
     fn covmap_any_bytes(data in vec(any::<u8>(), 0..512)) {
@@ -207,7 +219,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(SEED_CASES))]
+    #![proptest_config(config(SEED_CASES))]
 
     #[test]
     fn covmap_mutated(pick in any::<usize>(), mutations in vec(mutation(), 1..4)) {
