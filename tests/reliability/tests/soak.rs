@@ -12,15 +12,23 @@
 //! `serve` and `main`), which no snapshot can see. A calibration run with no load (start,
 //! baseline, one delta, SIGTERM) measures exactly that tail; the loaded run must then
 //! satisfy `oracle = baseline + Σ deltas + tail` for every line, and the tail must lie
-//! entirely in `main.rs`. A lost, duplicated or misattributed count anywhere under load
-//! breaks the equality.
+//! entirely in `main.rs`.
+//!
+//! One exception, measured and reported rather than hidden: a line whose count comes from
+//! a subtractive counter expression reads one too high while a request is between the
+//! counters it combines, and a delta cannot be negative, so such a line can end a few
+//! counts over (docs/coverage.md, "Threads in flight"; docs/reliability.md, "Known
+//! problem"). Every other line must be exact; no line may ever be under; and the
+//! over-count may not exceed one per client per snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use cov_collector::CoverageMapping;
+use cov_collector::mapping::{Counter, ExpressionKind};
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::http::HttpClient;
 use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
@@ -61,6 +69,54 @@ fn add(counts: &mut Counts, response: &CoverageSnapshotResponse) {
             *lines.entry(line).or_default() += count as u64;
         }
     }
+}
+
+/// The lines of the service's files that some region with a subtractive counter
+/// expression covers: while a request is inside such a region's function, its count can
+/// read one too high (docs/coverage.md, "Threads in flight").
+fn subtractive_lines(binary: &Path) -> BTreeMap<String, BTreeSet<u32>> {
+    let mapping = CoverageMapping::from_executable(binary).expect("the demo's mapping");
+    let root = demo_dir().join("src");
+    let mut lines: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for function in &mapping.functions {
+        let subtracts = |counter: Counter| {
+            let mut pending = vec![counter];
+            let mut steps = 0;
+            while let Some(counter) = pending.pop() {
+                steps += 1;
+                if steps > 10_000 {
+                    return true;
+                }
+                if let Counter::Expression(index) = counter
+                    && let Some(expression) = function.expressions.get(index as usize)
+                {
+                    if expression.kind == ExpressionKind::Subtract {
+                        return true;
+                    }
+                    pending.push(expression.lhs);
+                    pending.push(expression.rhs);
+                }
+            }
+            false
+        };
+        for region in &function.regions {
+            if !(subtracts(region.count) || subtracts(region.false_count)) {
+                continue;
+            }
+            let Some(&file) = function.files.get(region.file_id as usize) else {
+                continue;
+            };
+            let path = &mapping.files[file as usize];
+            if !Path::new(path).starts_with(&root) {
+                continue;
+            }
+            lines
+                .entry(path.clone())
+                .or_default()
+                .extend(region.line_start..=region.line_end);
+        }
+    }
+    lines
 }
 
 /// The oracle's line counts for the service's own files.
@@ -317,16 +373,20 @@ fn baseline_plus_deltas_equal_llvm_cov_under_load() {
     assert!(failures.is_empty(), "snapshots failed: {failures:?}");
 
     let oracle = oracle_counts(&binary, &stopped);
+    let subtractive = subtractive_lines(&binary);
     let mut compared = 0_usize;
     let mut total_count = 0_u64;
-    let mut differences = Vec::new();
-    let files: std::collections::BTreeSet<&String> = oracle.keys().chain(counts.keys()).collect();
+    // Lines whose sum differs from the oracle: the failures, and the over-counts of lines
+    // with a subtractive count, which in-flight requests can cause (reported, bounded).
+    let mut failures = Vec::new();
+    let mut in_flight_overcounts = Vec::new();
+    let files: BTreeSet<&String> = oracle.keys().chain(counts.keys()).collect();
     for path in files {
         let empty = BTreeMap::new();
         let expected = oracle.get(path).unwrap_or(&empty);
         let seen = counts.get(path).unwrap_or(&empty);
         let tail = tail.get(path).unwrap_or(&empty);
-        let lines: std::collections::BTreeSet<&u32> = expected.keys().chain(seen.keys()).collect();
+        let lines: BTreeSet<&u32> = expected.keys().chain(seen.keys()).collect();
         for line in lines {
             let want = expected.get(line).copied();
             let got = seen
@@ -334,32 +394,54 @@ fn baseline_plus_deltas_equal_llvm_cov_under_load() {
                 .map(|count| count + tail.get(line).copied().unwrap_or(0));
             compared += 1;
             total_count += want.unwrap_or(0);
-            if want != got {
-                let kind = match (want, got) {
-                    (Some(want), Some(got)) if got > want => "counted, never executed (over)",
-                    (Some(_), Some(_)) => "executions lost (under)",
-                    _ => "line sets differ",
-                };
-                differences.push(format!(
-                    "{path}:{line}: llvm-cov {want:?}, snapshots (+ shutdown tail) {got:?}: {kind}"
-                ));
+            if want == got {
+                continue;
+            }
+            let description =
+                format!("{path}:{line}: llvm-cov {want:?}, snapshots (+ shutdown tail) {got:?}");
+            let may_read_high = subtractive
+                .get(path)
+                .is_some_and(|lines| lines.contains(line));
+            match (want, got) {
+                (Some(want), Some(got)) if got > want && may_read_high => {
+                    in_flight_overcounts.push((description, got - want));
+                }
+                (Some(want), Some(got)) if got > want => {
+                    failures.push(format!("{description}: counted, never executed (over)"));
+                }
+                (Some(_), Some(_)) => {
+                    failures.push(format!("{description}: executions lost (under)"));
+                }
+                _ => failures.push(format!("{description}: line sets differ")),
             }
         }
     }
     let served = served.load(Ordering::Relaxed);
+    let overcount: u64 = in_flight_overcounts.iter().map(|(_, over)| over).sum();
     println!(
         "soak: {load_seconds:.1} s, {CLIENTS} clients, {served} requests served ({:.0}/s), \
          {snapshots} snapshots (slowest {slowest:?}), {compared} lines compared \
-         (sum of counts {total_count}), {} differences; shutdown tail {} lines in main.rs",
+         (sum of counts {total_count}): {} exact, {} failures, {} lines over-counted by \
+         in-flight requests (+{overcount} in all); shutdown tail {} lines in main.rs",
         served as f64 / load_seconds,
-        differences.len(),
+        compared - failures.len() - in_flight_overcounts.len(),
+        failures.len(),
+        in_flight_overcounts.len(),
         tail.values().map(BTreeMap::len).sum::<usize>()
     );
+    for (description, _) in &in_flight_overcounts {
+        println!("  in flight: {description}");
+    }
     assert!(
-        differences.is_empty(),
-        "{} lines differ:\n{}",
-        differences.len(),
-        differences.join("\n")
+        failures.is_empty(),
+        "{} lines differ beyond what requests in flight can explain:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // Each snapshot can catch each client's request in at most one place.
+    assert!(
+        overcount <= snapshots * CLIENTS as u64,
+        "over-count {overcount} exceeds one per client per snapshot"
     );
     assert!(served > 0 && snapshots > 2);
     assert!(
