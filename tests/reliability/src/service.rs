@@ -15,18 +15,22 @@ use crate::http::HttpClient;
 /// level, so each case's log says what happened.
 pub const LOG_FILTER: &str = "info,cov_sdk=debug,cov_transport=debug,cov_collector=debug";
 
-/// The instrumented `reliability-host` fixture (the debug variant the other tests build).
+/// The instrumented build variant of the services under test: the branch-coverage debug
+/// build the SDK's end-to-end tests and the demo's test use too, so that the services and
+/// their whole dependency graph are built instrumented once for all of them.
+const SERVICE_BUILD: BuildOptions = BuildOptions {
+    release: false,
+    branch: true,
+};
+
+/// The instrumented `reliability-host` fixture.
 pub fn host_binary() -> PathBuf {
-    build_instrumented(
-        "reliability-host",
-        "reliability-host",
-        &BuildOptions::default(),
-    )
+    build_instrumented("reliability-host", "reliability-host", &SERVICE_BUILD)
 }
 
-/// The instrumented `demo-service` (the debug variant the other tests build).
+/// The instrumented `demo-service`.
 pub fn demo_binary() -> PathBuf {
-    build_instrumented("demo-service", "demo-service", &BuildOptions::default())
+    build_instrumented("demo-service", "demo-service", &SERVICE_BUILD)
 }
 
 /// A running service; killed when dropped.
