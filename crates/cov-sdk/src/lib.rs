@@ -1,6 +1,134 @@
-//! Per-test coverage of a Rust service replayed by Tusk Drift.
+//! Per-test coverage of a Rust service replayed by Tusk Drift: one line in `main`.
 //!
-//! Add `let _coverage = cov_sdk::init();` to `main`; under the Tusk CLI in replay mode the
-//! SDK connects to the CLI and answers its coverage snapshot requests.
+//! ```no_run
+//! fn main() {
+//!     let _coverage = cov_sdk::init();
+//!     // ... start the service as usual ...
+//! }
+//! ```
+//!
+//! Build the service with `RUSTFLAGS="-C instrument-coverage"` and run it under
+//! `tusk drift run --coverage`: the SDK connects to the CLI, completes the handshake and
+//! answers its coverage snapshot requests (a baseline of every coverable line once, then
+//! what each test executed), read in-process by [`cov_collector`] and filtered to the
+//! service's own files by [`cov_core`]'s source filter. Outside a replay it does nothing
+//! at all. `docs/sdk.md` walks through it; [`Builder`] lists the options and
+//! `docs/environment-variables.md` the variables.
+//!
+//! The key design decision is isolation from the host application. The SDK runs on its
+//! own thread with its own small current-thread tokio runtime, so it works the same in
+//! plain and in async applications, never uses or blocks the application's runtime, and
+//! does its slow work (decoding the coverage mapping) away from the caller: [`init`]
+//! returns at once. Nothing it does can take the application down: the thread's body runs
+//! under `catch_unwind`, every failure becomes a log line (`tracing`, quiet by default) or
+//! a `success=false` answer to the CLI, and a CLI that is away or goes away is logged,
+//! never fatal.
+//!
+//! Modules: [`env`] reads every variable (empty means unset), [`gate`] decides whether
+//! the SDK runs, [`handshake`] builds the `ConnectRequest`, [`wire`] converts coverage
+//! records to and from the protobuf types, and `serve` answers the CLI's requests.
 
 #![forbid(unsafe_code)]
+
+mod builder;
+pub mod env;
+pub mod gate;
+pub mod handshake;
+mod runner;
+mod serve;
+mod tusk_config;
+pub mod wire;
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+pub use builder::{
+    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+};
+
+use crate::env::Environment;
+use crate::gate::Gate;
+use crate::runner::Running;
+
+/// Starts the coverage SDK with the default options: `cov_sdk::Builder::new().init()`.
+///
+/// Call it once, early in `main`, and keep the returned handle alive as long as the
+/// service runs (`let _coverage = cov_sdk::init();`; note `let _ = …` would drop it at
+/// once and stop the SDK). It returns immediately and never fails: what the SDK does is
+/// decided by the environment the Tusk CLI sets ([`gate`]), and every problem is logged.
+/// Calling it again while the SDK runs returns the running SDK's handle; no second
+/// thread is started.
+pub fn init() -> Coverage {
+    Builder::new().init()
+}
+
+/// The handle of the coverage SDK, returned by [`init`] and [`Builder::init`].
+///
+/// The SDK runs until [`Coverage::shutdown`] is called on any handle or every handle is
+/// dropped; then its thread stops and its socket closes.
+#[derive(Clone, Debug)]
+#[must_use = "the coverage SDK stops when its handle is dropped; bind it with `let _coverage = ...`"]
+pub struct Coverage {
+    running: Option<Arc<Running>>,
+}
+
+impl Coverage {
+    /// Whether this handle refers to a running SDK thread (false when the gate kept the
+    /// SDK off, when the thread could not be started, or after a shutdown).
+    pub fn is_running(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| !running.is_finished())
+    }
+
+    /// Stops the SDK for every handle: closes the connection, ends the thread and waits
+    /// for it briefly (see `runner::STOP_WAIT`); a thread still busy after that (for
+    /// example decoding a very large mapping) is left to finish on its own and exits
+    /// without touching the application.
+    pub fn shutdown(self) {
+        if let Some(running) = &self.running {
+            running.stop();
+        }
+    }
+
+    /// Whether two handles refer to the same running SDK.
+    pub fn same_as(&self, other: &Coverage) -> bool {
+        match (&self.running, &other.running) {
+            (Some(left), Some(right)) => Arc::ptr_eq(left, right),
+            _ => false,
+        }
+    }
+}
+
+/// The running SDK, if any: a weak reference, so dropping the last handle stops it.
+static RUNNING: Mutex<Weak<Running>> = Mutex::new(Weak::new());
+
+fn start(builder: Builder) -> Coverage {
+    let environment = builder
+        .environment
+        .clone()
+        .unwrap_or_else(Environment::from_process);
+    let Gate::Serve { collect } = Gate::from_environment(&environment) else {
+        tracing::debug!("coverage SDK off: not in Tusk replay mode with coverage");
+        return Coverage { running: None };
+    };
+    let mut current = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(running) = current.upgrade().filter(|running| !running.is_stopping()) {
+        tracing::debug!("coverage SDK already running; returning its handle");
+        return Coverage {
+            running: Some(running),
+        };
+    }
+    match Running::spawn(builder, environment, collect) {
+        Ok(running) => {
+            let running = Arc::new(running);
+            *current = Arc::downgrade(&running);
+            Coverage {
+                running: Some(running),
+            }
+        }
+        Err(error) => {
+            tracing::warn!("coverage SDK not started: cannot spawn its thread: {error}");
+            Coverage { running: None }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The collector's error type.
+
+/// The `RUSTFLAGS` that build a program the collector can read.
+pub const INSTRUMENT_RUSTFLAGS: &str = "-C instrument-coverage";
+
+/// Why a [`Collector`](crate::Collector) could not be built or could not take a snapshot.
+///
+/// Every failure is reported as a value: the collector never panics into its host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectorError {
+    /// This target has no binding to the profile runtime (only x86_64 and aarch64 Linux
+    /// have one).
+    #[error(
+        "in-process coverage is not supported on this platform ({os}/{arch}); \
+         supported: x86_64 and aarch64 Linux"
+    )]
+    UnsupportedPlatform {
+        /// `std::env::consts::OS`.
+        os: &'static str,
+        /// `std::env::consts::ARCH`.
+        arch: &'static str,
+    },
+    /// The program was not built with coverage instrumentation.
+    #[error(
+        "this program was not built with coverage instrumentation: the LLVM profile runtime \
+         is not linked; rebuild it with RUSTFLAGS=\"{INSTRUMENT_RUSTFLAGS}\" \
+         (for example `RUSTFLAGS=\"{INSTRUMENT_RUSTFLAGS}\" cargo build`)"
+    )]
+    NotInstrumented,
+    /// The linked profile runtime writes a raw profile version this crate does not read.
+    #[error(
+        "unsupported LLVM raw profile version {version} (runtime reports {raw:#x}); \
+         this collector reads version {supported} (LLVM 19 to 22)"
+    )]
+    UnsupportedProfileVersion {
+        /// The version: the low 32 bits of `__llvm_profile_get_version()`.
+        version: u32,
+        /// The whole value, variant flags included.
+        raw: u64,
+        /// The version this crate reads.
+        supported: u32,
+    },
+    /// The profile runtime's in-memory data is inconsistent.
+    #[error("malformed profile data in memory: {0}")]
+    MalformedProfile(String),
+    /// The running executable could not be located or read.
+    #[error("cannot read the running executable {path}: {source}")]
+    Executable {
+        /// The path tried.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The coverage mapping in the executable could not be decoded.
+    #[error("cannot decode the coverage mapping of {path}: {message}")]
+    Mapping {
+        /// The executable.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}

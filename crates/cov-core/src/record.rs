@@ -1,0 +1,149 @@
+//! The wire-level record: what one coverage snapshot carries per file.
+//!
+//! A [`SnapshotRecord`] is the shape of a `CoverageSnapshotResponse` without protobuf: per
+//! file, line → execution count and, per line, the branch outcomes ([`LineBranches`]). The
+//! file-level branch totals the wire also carries are *derived* from the per-line map
+//! ([`FileRecord::total_branches`], [`FileRecord::covered_branches`]), exactly as the Tusk
+//! CLI recomputes them, so a record can never disagree with itself.
+//!
+//! Counts stay `u64` here; the wire's `int32` is reached with
+//! [`saturating_i32`](crate::model::saturating_i32) at the protobuf boundary (the sdk's
+//! `wire` module), never in this crate.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{LineBranches, SnapshotKind};
+
+/// One snapshot as it travels between the SDK and the CLI: absolute (or, after
+/// [`PathNormalizer`](crate::paths::PathNormalizer), repo-relative) file path → [`FileRecord`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    /// Baseline (every coverable line) or delta (what ran since the previous snapshot).
+    pub kind: SnapshotKind,
+    /// File path to that file's record, in path order.
+    pub files: BTreeMap<String, FileRecord>,
+}
+
+impl SnapshotRecord {
+    /// An empty record of the given kind.
+    pub fn new(kind: SnapshotKind) -> Self {
+        Self {
+            kind,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Rewrites every path with `rename`, keeping the rest. When two paths map to the same
+    /// new path, the later one (in the old path order) wins, as a Go map assignment in the
+    /// Tusk CLI's path normalisation does.
+    pub fn map_paths(self, mut rename: impl FnMut(&str) -> String) -> Self {
+        let files = self
+            .files
+            .into_iter()
+            .map(|(path, file)| (rename(&path), file))
+            .collect();
+        Self {
+            kind: self.kind,
+            files,
+        }
+    }
+
+    /// Keeps only the files for which `keep` returns true.
+    pub fn retain_files(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.files.retain(|path, _| keep(path));
+    }
+}
+
+/// What the wire carries for one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// 1-based line number → execution count. In a baseline every coverable line is present
+    /// (0 where not executed); in a delta only lines that executed.
+    pub lines: BTreeMap<u32, u64>,
+    /// 1-based line number → branch outcomes on that line. Lines without branches are absent.
+    pub branches: BTreeMap<u32, LineBranches>,
+}
+
+impl FileRecord {
+    /// Number of lines present in [`FileRecord::lines`] (the coverable lines, in a baseline).
+    pub fn coverable_lines(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Number of lines with a non-zero count.
+    pub fn covered_lines(&self) -> usize {
+        self.lines.values().filter(|&&count| count > 0).count()
+    }
+
+    /// Sum of the per-line branch totals: the wire's `total_branches`.
+    pub fn total_branches(&self) -> u64 {
+        self.branches
+            .values()
+            .map(|line| u64::from(line.total))
+            .sum()
+    }
+
+    /// Sum of the per-line covered outcomes: the wire's `covered_branches`.
+    pub fn covered_branches(&self) -> u64 {
+        self.branches
+            .values()
+            .map(|line| u64::from(line.covered))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_totals_are_derived_from_the_per_line_map() {
+        let file = FileRecord {
+            lines: BTreeMap::from([(1, 0), (2, 3), (5, 1)]),
+            branches: BTreeMap::from([
+                (
+                    2,
+                    LineBranches {
+                        total: 2,
+                        covered: 1,
+                    },
+                ),
+                (
+                    5,
+                    LineBranches {
+                        total: 4,
+                        covered: 4,
+                    },
+                ),
+            ]),
+        };
+        assert_eq!(file.coverable_lines(), 3);
+        assert_eq!(file.covered_lines(), 2);
+        assert_eq!(file.total_branches(), 6);
+        assert_eq!(file.covered_branches(), 5);
+    }
+
+    #[test]
+    fn map_paths_lets_the_later_path_win_a_collision() {
+        let mut record = SnapshotRecord::new(SnapshotKind::Delta);
+        record.files.insert(
+            "/app/a.rs".into(),
+            FileRecord {
+                lines: BTreeMap::from([(1, 1)]),
+                ..FileRecord::default()
+            },
+        );
+        record.files.insert(
+            "/app/b.rs".into(),
+            FileRecord {
+                lines: BTreeMap::from([(2, 2)]),
+                ..FileRecord::default()
+            },
+        );
+        let renamed = record.map_paths(|_| "same.rs".into());
+        assert_eq!(renamed.files.len(), 1);
+        assert_eq!(renamed.files["same.rs"].lines, BTreeMap::from([(2, 2)]));
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Builder`]: the SDK's options, in tokio's builder shape.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cov_transport::Endpoint;
+
+use crate::Coverage;
+use crate::env::Environment;
+
+/// Options of the coverage SDK; [`Builder::init`] starts it.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let _coverage = cov_sdk::Builder::new()
+///     .service_id("orders")
+///     .exclude("src/generated/**")
+///     .connect_timeout(Duration::from_secs(5))
+///     .init();
+/// ```
+///
+/// Every option has a default that suits a service started by the Tusk CLI, which is
+/// why [`crate::init`] takes none.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(crate) service_id: Option<String>,
+    pub(crate) source_root: Option<PathBuf>,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) endpoint: Option<Endpoint>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) environment: Option<Environment>,
+}
+
+/// How long the SDK keeps trying to reach the CLI at start: as long as the CLI waits for
+/// the handshake.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the SDK waits for the CLI's `ConnectResponse`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one reply may take to write before the connection is given up: well under
+/// the CLI's 60 s snapshot timeout.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            service_id: None,
+            source_root: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            endpoint: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            environment: None,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The service id sent in the handshake. Default: `service.id` from the nearest
+    /// `.tusk/config.yaml` (current directory, then its parents), else `"unknown"`.
+    pub fn service_id(&mut self, service_id: impl Into<String>) -> &mut Self {
+        self.service_id = Some(service_id.into());
+        self
+    }
+
+    /// The directory whose files count as the service's own. Default: the current
+    /// directory, canonicalized (as the Python SDK does).
+    pub fn source_root(&mut self, source_root: impl Into<PathBuf>) -> &mut Self {
+        self.source_root = Some(source_root.into());
+        self
+    }
+
+    /// Adds an include glob (`**` semantics, relative to the source root). When any is
+    /// given, only files matching one are reported.
+    pub fn include(&mut self, pattern: impl Into<String>) -> &mut Self {
+        self.include.push(pattern.into());
+        self
+    }
+
+    /// Adds an exclude glob (`**` semantics, relative to the source root); applied after
+    /// the includes.
+    pub fn exclude(&mut self, pattern: impl Into<String>) -> &mut Self {
+        self.exclude.push(pattern.into());
+        self
+    }
+
+    /// Connects to `endpoint` instead of the one the Tusk variables name.
+    pub fn endpoint(&mut self, endpoint: Endpoint) -> &mut Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// How long to keep retrying the first connection before giving up with one
+    /// warning. Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the CLI's answer to the handshake. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long writing one reply may take before the connection is given up. Default:
+    /// [`DEFAULT_WRITE_TIMEOUT`].
+    pub fn write_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Reads the Tusk variables from `environment` instead of the process environment
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn environment(&mut self, environment: Environment) -> &mut Self {
+        self.environment = Some(environment);
+        self
+    }
+
+    /// Starts the SDK with these options, or returns the handle of the one already
+    /// running. Never fails and never blocks: see [`crate::init`].
+    pub fn init(&mut self) -> Coverage {
+        crate::start(self.clone())
+    }
+}

@@ -1,0 +1,111 @@
+//! Every environment variable the SDK reads, read in one place.
+//!
+//! An empty value counts as unset everywhere (`TUSK_COVERAGE=` does not turn coverage
+//! on, `TUSK_MOCK_HOST=` does not select TCP), the way the Tusk SDKs and cargo-llvm-cov
+//! treat them. The variables are read once, when [`crate::init`] runs, into an
+//! [`Environment`]; nothing else in the crate calls `std::env`. The table in
+//! `docs/environment-variables.md` lists the same names; a test keeps the two in step.
+
+use std::collections::BTreeMap;
+
+/// The replay mode the Tusk CLI sets: `RECORD`, `REPLAY` or `DISABLED` (case-insensitive).
+pub const TUSK_DRIFT_MODE: &str = "TUSK_DRIFT_MODE";
+/// Set (to `true`) by the Tusk CLI when coverage is enabled for the run.
+pub const TUSK_COVERAGE: &str = "TUSK_COVERAGE";
+/// Unix socket path of the CLI (default `/tmp/tusk-connect.sock`).
+pub const TUSK_MOCK_SOCKET: &str = "TUSK_MOCK_SOCKET";
+/// Host of the CLI's TCP listener; TCP is used when it and [`TUSK_MOCK_PORT`] are set.
+pub const TUSK_MOCK_HOST: &str = "TUSK_MOCK_HOST";
+/// Port of the CLI's TCP listener.
+pub const TUSK_MOCK_PORT: &str = "TUSK_MOCK_PORT";
+/// Ours: a `tracing` filter (`EnvFilter` syntax, for example `debug` or `cov_sdk=trace`).
+/// When set, the SDK thread writes its own log to standard error with that filter,
+/// whatever subscriber the application installed.
+pub const TUSK_COVERAGE_LOG: &str = "TUSK_COVERAGE_LOG";
+
+/// Every variable the SDK reads, in the order `docs/environment-variables.md` lists them.
+pub const ALL: [&str; 6] = [
+    TUSK_DRIFT_MODE,
+    TUSK_COVERAGE,
+    TUSK_MOCK_SOCKET,
+    TUSK_MOCK_HOST,
+    TUSK_MOCK_PORT,
+    TUSK_COVERAGE_LOG,
+];
+
+/// A snapshot of the SDK's environment variables, empty values already dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Environment {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Environment {
+    /// Reads the SDK's variables from the process environment. A value that is not
+    /// valid Unicode counts as unset.
+    pub fn from_process() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the SDK's variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let values = ALL
+            .into_iter()
+            .filter_map(|name| {
+                let value = lookup(name)?;
+                (!value.is_empty()).then_some((name, value))
+            })
+            .collect();
+        Self { values }
+    }
+
+    /// The value of `name`, `None` when unset or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A lookup function over this snapshot, for APIs that take one (such as
+    /// cov-transport's endpoint resolution).
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |name| self.get(name).map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let env = environment(&[(TUSK_COVERAGE, ""), (TUSK_DRIFT_MODE, "REPLAY")]);
+        assert_eq!(env.get(TUSK_COVERAGE), None);
+        assert_eq!(env.get(TUSK_DRIFT_MODE), Some("REPLAY"));
+        assert_eq!(env.lookup()(TUSK_COVERAGE), None);
+    }
+
+    #[test]
+    fn only_the_sdk_variables_are_read() {
+        let env = environment(&[("HOME", "/root"), (TUSK_MOCK_PORT, "9001")]);
+        assert_eq!(env.get("HOME"), None);
+        assert_eq!(env.get(TUSK_MOCK_PORT), Some("9001"));
+    }
+
+    #[test]
+    fn the_documentation_lists_every_variable() {
+        let doc = include_str!("../../../docs/environment-variables.md");
+        for name in ALL {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/environment-variables.md does not document {name}"
+            );
+        }
+    }
+}

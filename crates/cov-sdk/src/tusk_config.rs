@@ -1,0 +1,118 @@
+//! The service id from the Tusk project file, `.tusk/config.yaml`.
+//!
+//! The Tusk CLI runs a service from its project directory, where `tusk init` wrote
+//! `.tusk/config.yaml`; the Python SDK reads `service.id` from it for the handshake. We look
+//! for the file in the current directory and then in each parent (a service started from a
+//! sub-directory of its project still finds it) and read only `service.id`.
+//!
+//! The file is parsed with `yaml-rust2`, a maintained, dependency-light, pure-Rust YAML 1.2
+//! parser (the successor of `yaml-rust`; `serde_yaml` is archived). A line-based scan
+//! for `id:` would misread quoting, comments, flow mappings and other keys named `id`; a
+//! real parser costs little, and only the one key is interpreted. Any problem (no file,
+//! unreadable, not YAML, no such key) means "no id": the caller falls back to `"unknown"`
+//! and logs why at debug level. This never fails the SDK.
+
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// Where the project file lives, relative to the project directory.
+pub const CONFIG_FILE: &str = ".tusk/config.yaml";
+
+/// Finds `.tusk/config.yaml` in `start` or its nearest ancestor that has one.
+pub fn find_config(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|directory| directory.join(CONFIG_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Reads `service.id` from the project file found from `start`; `Ok(None)` when there is
+/// no project file, `Err` with the reason when there is one but it holds no usable id.
+pub fn service_id_from(start: &Path) -> Result<Option<String>, String> {
+    let Some(path) = find_config(start) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    service_id_in(&text)
+        .map(Some)
+        .map_err(|reason| format!("{}: {reason}", path.display()))
+}
+
+/// Extracts `service.id` from the text of a Tusk project file.
+pub fn service_id_in(text: &str) -> Result<String, String> {
+    let documents =
+        YamlLoader::load_from_str(text).map_err(|error| format!("not valid YAML: {error}"))?;
+    let document = documents.first().ok_or("the file is empty")?;
+    let id = match &document["service"]["id"] {
+        Yaml::String(id) => id.trim().to_owned(),
+        Yaml::Integer(id) => id.to_string(),
+        Yaml::Real(id) => id.clone(),
+        Yaml::BadValue | Yaml::Null => return Err("no service.id".to_owned()),
+        _ => return Err("service.id is not a scalar".to_owned()),
+    };
+    if id.is_empty() {
+        return Err("service.id is empty".to_owned());
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_service_id_in_its_usual_shapes() {
+        let plain = "service:\n  id: 7c1f3a2e-0b6d\n  name: orders\n";
+        assert_eq!(service_id_in(plain).unwrap(), "7c1f3a2e-0b6d");
+
+        let quoted = "# Tusk project\nservice:\n  name: \"orders\" # the name\n  id: \"abc # not a comment\"\n";
+        assert_eq!(service_id_in(quoted).unwrap(), "abc # not a comment");
+
+        let flow = "traces: {id: wrong}\nservice: {name: orders, id: 'flow-id'}\n";
+        assert_eq!(service_id_in(flow).unwrap(), "flow-id");
+
+        let numeric = "service:\n  id: 12345\n";
+        assert_eq!(service_id_in(numeric).unwrap(), "12345");
+    }
+
+    #[test]
+    fn other_keys_named_id_are_not_the_service_id() {
+        let text = "recording:\n  id: nope\nservice:\n  name: orders\n";
+        assert_eq!(service_id_in(text).unwrap_err(), "no service.id");
+    }
+
+    #[test]
+    fn broken_or_empty_files_are_reasons_not_panics() {
+        assert_eq!(service_id_in("").unwrap_err(), "the file is empty");
+        assert!(service_id_in("service: [unclosed").unwrap_err().starts_with("not valid YAML"));
+        assert_eq!(service_id_in("service:\n  id: ''\n").unwrap_err(), "service.id is empty");
+        assert_eq!(
+            service_id_in("service:\n  id: [1, 2]\n").unwrap_err(),
+            "service.id is not a scalar"
+        );
+        assert_eq!(service_id_in("- a\n- b\n").unwrap_err(), "no service.id");
+    }
+
+    #[test]
+    fn the_nearest_project_file_upwards_is_used() {
+        let root = tempfile::tempdir().unwrap();
+        let nested = root.path().join("crates/service/src");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(service_id_from(&nested).unwrap(), None);
+
+        std::fs::create_dir_all(root.path().join(".tusk")).unwrap();
+        std::fs::write(root.path().join(CONFIG_FILE), "service:\n  id: outer\n").unwrap();
+        assert_eq!(service_id_from(&nested).unwrap().as_deref(), Some("outer"));
+
+        let inner = root.path().join("crates/service");
+        std::fs::create_dir_all(inner.join(".tusk")).unwrap();
+        std::fs::write(inner.join(CONFIG_FILE), "service:\n  id: inner\n").unwrap();
+        assert_eq!(service_id_from(&nested).unwrap().as_deref(), Some("inner"));
+
+        std::fs::write(inner.join(CONFIG_FILE), "service: {").unwrap();
+        let reason = service_id_from(&nested).unwrap_err();
+        assert!(reason.contains("crates/service/.tusk/config.yaml"), "{reason}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Building workspace fixtures with `-C instrument-coverage` and running them with a
+//! profile file of their own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// How to build an instrumented fixture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BuildOptions {
+    /// Build with `--release` (optimized, inlined code) instead of the dev profile.
+    pub release: bool,
+    /// Add branch regions: `RUSTC_BOOTSTRAP=1` and `-Zcoverage-options=branch`.
+    pub branch: bool,
+}
+
+impl BuildOptions {
+    /// The name of this variant's target directory under `target/cov-fixtures/`.
+    pub fn variant(&self) -> &'static str {
+        match (self.release, self.branch) {
+            (false, false) => "debug",
+            (true, false) => "release",
+            (false, true) => "branch-debug",
+            (true, true) => "branch-release",
+        }
+    }
+
+    /// The RUSTFLAGS of this variant.
+    pub fn rustflags(&self) -> String {
+        let mut flags = String::from("-C instrument-coverage");
+        if self.branch {
+            flags.push_str(" -Z coverage-options=branch");
+        }
+        flags
+    }
+}
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("cov-testkit lives in <workspace>/crates/cov-testkit")
+        .to_path_buf()
+}
+
+/// Builds binary `bin` of workspace member `package` with `-C instrument-coverage` into
+/// `<workspace>/target/cov-fixtures/<variant>` and returns the executable's path.
+///
+/// Each variant has its own target directory, so the instrumented build never
+/// invalidates the normal one, and later calls reuse it (cargo's own lock makes
+/// concurrent callers from parallel tests safe).
+///
+/// # Panics
+///
+/// When cargo fails; the message includes cargo's output.
+pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> PathBuf {
+    let target_dir = workspace_root()
+        .join("target/cov-fixtures")
+        .join(options.variant());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--package", package, "--bin", bin])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTFLAGS", options.rustflags())
+        // An outer build (for example cargo-llvm-cov) may set these; ours must win.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("LLVM_PROFILE_FILE");
+    if options.release {
+        command.arg("--release");
+    }
+    if options.branch {
+        command.env("RUSTC_BOOTSTRAP", "1");
+    } else {
+        command.env_remove("RUSTC_BOOTSTRAP");
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "building instrumented fixture {package}/{bin} ({}) failed:\n{}",
+        options.variant(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let profile = if options.release { "release" } else { "debug" };
+    let binary = target_dir
+        .join(profile)
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "cargo built {package}/{bin} but {} is missing",
+        binary.display()
+    );
+    binary
+}
+
+/// One run of an instrumented program, with its profile in a temporary directory that
+/// lives as long as this value.
+#[derive(Debug)]
+pub struct ProfileRun {
+    dir: tempfile::TempDir,
+    profraw: PathBuf,
+    output: Output,
+}
+
+impl ProfileRun {
+    /// The raw profile the run wrote at exit.
+    pub fn profraw(&self) -> &Path {
+        &self.profraw
+    }
+
+    /// The temporary directory holding the profile; other files may be put there.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The program's standard output.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// The program's standard error.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+}
+
+/// Runs an instrumented program with `args` and `LLVM_PROFILE_FILE` pointing into a fresh
+/// temporary directory, and returns the run with its profile.
+///
+/// # Panics
+///
+/// When the program fails or writes no profile.
+pub fn run_instrumented(binary: &Path, args: &[&str]) -> ProfileRun {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    let profraw = dir.path().join("run.profraw");
+    let output = Command::new(binary)
+        .args(args)
+        .current_dir(dir.path())
+        .env("LLVM_PROFILE_FILE", &profraw)
+        .output()
+        .unwrap_or_else(|error| panic!("starting {}: {error}", binary.display()));
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed with {}:\n{}",
+        binary.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        profraw.is_file(),
+        "{} {args:?} wrote no profile at {}",
+        binary.display(),
+        profraw.display()
+    );
+    ProfileRun {
+        dir,
+        profraw,
+        output,
+    }
+}

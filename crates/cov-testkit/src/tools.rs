@@ -1,0 +1,55 @@
+//! Locating LLVM's tools (`llvm-profdata`, `llvm-cov`) that match this rustc's LLVM.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The directory holding `llvm-cov` and `llvm-profdata`.
+///
+/// `COV_LLVM_TOOLS` (set by `cargo xtask test`) wins; otherwise rustup's
+/// `llvm-tools-preview` location, `$(rustc --print sysroot)/lib/rustlib/<host>/bin`.
+pub fn llvm_tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("COV_LLVM_TOOLS").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let sysroot = rustc_print(&rustc, "sysroot");
+    let host = rustc_print(&rustc, "host-tuple");
+    PathBuf::from(sysroot)
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin")
+}
+
+/// The path of one LLVM tool, such as `"llvm-cov"`.
+///
+/// # Panics
+///
+/// When the tool is missing: the test fails with a message saying to run
+/// `cargo xtask test`, which installs it.
+pub fn llvm_tool(name: &str) -> PathBuf {
+    let path = llvm_tools_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{name} not found at {}: run `cargo xtask test`, which installs llvm-tools-preview \
+         (or `rustup component add llvm-tools-preview`), or point COV_LLVM_TOOLS at a \
+         directory holding LLVM 22's tools",
+        path.display()
+    );
+    path
+}
+
+fn rustc_print(rustc: &str, what: &str) -> String {
+    let output = Command::new(rustc)
+        .args(["--print", what])
+        .output()
+        .unwrap_or_else(|error| panic!("starting `{rustc} --print {what}`: {error}"));
+    assert!(
+        output.status.success(),
+        "`{rustc} --print {what}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("rustc prints UTF-8")
+        .trim()
+        .to_owned()
+}
