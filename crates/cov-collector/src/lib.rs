@@ -4,6 +4,17 @@
 //! executable, and turns them into per-file line and branch coverage identical to
 //! `llvm-cov`, with no `llvm-profdata` or `llvm-cov` at run time. Its key design decision
 //! is that snapshots are differences against a kept copy of the counters, never resets.
+//!
+//! The offline half, safe code only:
+//! - [`sections`] reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
+//!   executable; [`covmap`], [`covfun`] and [`names`] decode them, and [`mapping`] applies
+//!   llvm-cov's reader rules into one [`mapping::CoverageMapping`];
+//! - [`profraw`] decodes raw profiles (version 10) and data records, from a file or from
+//!   live memory;
+//! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
+//!   built once and queried with any counter array; [`segments`] holds its pure core;
+//! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
+//!   together for an executable and a `.profraw` file.
 
 mod collector;
 #[allow(dead_code)] // Skeleton: used once the mapping engine is integrated.
@@ -14,3 +25,21 @@ mod live;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
+
+mod bytes;
+pub mod covfun;
+pub mod covmap;
+pub mod engine;
+pub mod decode_error;
+pub mod lcov;
+pub mod mapping;
+pub mod names;
+pub mod offline;
+pub mod profraw;
+pub mod sections;
+pub mod segments;
+
+pub use engine::{Engine, FileId};
+pub use decode_error::{MappingError, ProfileError};
+pub use mapping::CoverageMapping;
+pub use profraw::{DataRecord, RawProfile, decode_data_records};

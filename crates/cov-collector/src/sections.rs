@@ -1,0 +1,70 @@
+//! Reading the coverage sections from an executable with the `object` crate.
+//!
+//! `__llvm_covmap` and `__llvm_covfun` are not loaded into memory (they are not
+//! `SHF_ALLOC`), so even the in-process collector reads them from the executable file.
+//! `__llvm_prf_names` is loaded, but reading it from the file as well keeps one code path.
+
+use std::path::Path;
+
+use object::{Object, ObjectSection};
+
+use crate::decode_error::MappingError;
+
+/// Name of the section holding the per-translation-unit filename tables.
+pub const COVMAP_SECTION: &str = "__llvm_covmap";
+/// Name of the section holding the per-function coverage records.
+pub const COVFUN_SECTION: &str = "__llvm_covfun";
+/// Name of the section holding the (compressed) function names.
+pub const NAMES_SECTION: &str = "__llvm_prf_names";
+
+/// The raw contents of the three coverage sections of one executable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoverageSections {
+    /// `__llvm_covmap`.
+    pub covmap: Vec<u8>,
+    /// `__llvm_covfun`.
+    pub covfun: Vec<u8>,
+    /// `__llvm_prf_names`.
+    pub names: Vec<u8>,
+}
+
+impl CoverageSections {
+    /// Reads the sections from the executable at `path`.
+    pub fn read(path: &Path) -> Result<CoverageSections, MappingError> {
+        let bytes = std::fs::read(path).map_err(|source| MappingError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        CoverageSections::from_object_bytes(&bytes, path)
+    }
+
+    /// Extracts the sections from the bytes of an object file; `path` is only used in
+    /// error messages.
+    pub fn from_object_bytes(bytes: &[u8], path: &Path) -> Result<CoverageSections, MappingError> {
+        let file = object::File::parse(bytes).map_err(|error| MappingError::Object {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        let section = |name: &'static str| -> Result<Vec<u8>, MappingError> {
+            let missing = || MappingError::MissingSection {
+                path: path.to_path_buf(),
+                section: name,
+            };
+            let section = file.section_by_name(name).ok_or_else(missing)?;
+            let data = section.data().map_err(|error| MappingError::Object {
+                path: path.to_path_buf(),
+                reason: format!("section `{name}`: {error}"),
+            })?;
+            // LLVM ignores an empty names section, so an empty section is as good as none.
+            if data.is_empty() {
+                return Err(missing());
+            }
+            Ok(data.to_vec())
+        };
+        Ok(CoverageSections {
+            covmap: section(COVMAP_SECTION)?,
+            covfun: section(COVFUN_SECTION)?,
+            names: section(NAMES_SECTION)?,
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! llvm-cov's line semantics: sorting and combining regions, building coverage segments
+//! (`SegmentBuilder` in LLVM's `CoverageMapping.cpp`) and deciding, per line, whether it is
+//! mapped and its count (`LineCoverageStats`).
+//!
+//! Everything here is a pure function of a region list with counts, so it can be tested
+//! on hand-built regions and reused for files, functions and expansions.
+
+use crate::mapping::RegionKind;
+
+/// A region with its evaluated count, as the segment builder sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountedRegion {
+    /// Start `(line, column)`.
+    pub start: (u32, u32),
+    /// End `(line, column)`.
+    pub end: (u32, u32),
+    /// Kind (code, expansion, skipped or gap).
+    pub kind: RegionKind,
+    /// Execution count.
+    pub count: u64,
+}
+
+/// A point where the count changes, as in LLVM's `CoverageSegment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Line where the segment starts.
+    pub line: u32,
+    /// Column where the segment starts.
+    pub column: u32,
+    /// The count (0 when `has_count` is false).
+    pub count: u64,
+    /// False for skipped code and for the space after the last region.
+    pub has_count: bool,
+    /// Whether a new region starts here (rather than an enclosing region resuming).
+    pub is_region_entry: bool,
+    /// Whether this segment starts a gap region.
+    pub is_gap: bool,
+}
+
+/// The order llvm-cov sorts a file's regions in: by start, then the enclosing (longer)
+/// region first, then by kind (code before expansion before skipped before gap).
+pub fn region_order(a: &CountedRegion, b: &CountedRegion) -> std::cmp::Ordering {
+    a.start
+        .cmp(&b.start)
+        .then_with(|| b.end.cmp(&a.end))
+        .then_with(|| a.kind.cmp(&b.kind))
+}
+
+/// Sorts regions and combines those covering the same range: the first of a range stays,
+/// and the counts of the following ones of the **same kind** are added to it.
+pub fn sort_and_combine(regions: &mut Vec<CountedRegion>) {
+    regions.sort_by(region_order);
+    let mut combined: Vec<CountedRegion> = Vec::with_capacity(regions.len());
+    for region in regions.drain(..) {
+        match combined.last_mut() {
+            Some(active) if active.start == region.start && active.end == region.end => {
+                if active.kind == region.kind {
+                    active.count = active.count.wrapping_add(region.count);
+                }
+            }
+            _ => combined.push(region),
+        }
+    }
+    *regions = combined;
+}
+
+/// Builds segments from regions that are already sorted and combined
+/// ([`sort_and_combine`]).
+pub fn build_segments(regions: &[CountedRegion]) -> Vec<Segment> {
+    let mut builder = SegmentBuilder {
+        regions,
+        segments: Vec::with_capacity(regions.len() * 2),
+        active: Vec::new(),
+    };
+    builder.build();
+    builder.segments
+}
+
+struct SegmentBuilder<'a> {
+    regions: &'a [CountedRegion],
+    segments: Vec<Segment>,
+    /// Indices of the active (not yet completed) regions.
+    active: Vec<usize>,
+}
+
+impl SegmentBuilder<'_> {
+    fn start_segment(
+        &mut self,
+        region: usize,
+        (line, column): (u32, u32),
+        is_region_entry: bool,
+        emit_skipped: bool,
+    ) {
+        let region = self.regions[region];
+        let has_count = !emit_skipped && region.kind != RegionKind::Skipped;
+        // A segment that would not change what is rendered is left out.
+        if let Some(last) = self.segments.last()
+            && !is_region_entry
+            && !emit_skipped
+            && last.has_count == has_count
+            && last.count == region.count
+            && !last.is_region_entry
+        {
+            return;
+        }
+        self.segments.push(if has_count {
+            Segment {
+                line,
+                column,
+                count: region.count,
+                has_count: true,
+                is_region_entry,
+                is_gap: region.kind == RegionKind::Gap,
+            }
+        } else {
+            Segment {
+                line,
+                column,
+                count: 0,
+                has_count: false,
+                is_region_entry,
+                is_gap: false,
+            }
+        });
+    }
+
+    /// Emits segments for the active regions from `first_completed` on, which end
+    /// before `location` (the start of the next region, or `None` at the end).
+    fn complete_regions_until(&mut self, location: Option<(u32, u32)>, first_completed: usize) {
+        let regions = self.regions;
+        self.active[first_completed..].sort_by_key(|&index| regions[index].end);
+        for i in first_completed + 1..self.active.len() {
+            let mut completed = self.active[i];
+            let previous_end = regions[self.active[i - 1]].end;
+            if location == Some(previous_end) {
+                break;
+            }
+            if previous_end == regions[completed].end {
+                continue;
+            }
+            // Use the count of the last completed region that ends at this location.
+            for j in i + 1..self.active.len() {
+                if regions[completed].end == regions[self.active[j]].end {
+                    completed = self.active[j];
+                }
+            }
+            self.start_segment(completed, previous_end, false, false);
+        }
+        let last = *self.active.last().expect("called with active regions");
+        let last_end = regions[last].end;
+        if first_completed != 0 && Some(last_end) != location {
+            // Fill the gap after the last completed region with the enclosing region.
+            self.start_segment(self.active[first_completed - 1], last_end, false, false);
+        } else if first_completed == 0 && location != Some(last_end) {
+            // Nothing is active any more: mark the space after it as not covered.
+            self.start_segment(last, last_end, false, true);
+        }
+        self.active.truncate(first_completed);
+    }
+
+    fn build(&mut self) {
+        let regions = self.regions;
+        for (index, region) in regions.iter().enumerate() {
+            let start = region.start;
+            // Stable partition: still-active regions first, completed ones after.
+            if self.active.iter().any(|&a| regions[a].end <= start) {
+                let (still_active, completed): (Vec<usize>, Vec<usize>) =
+                    self.active.iter().partition(|&&a| regions[a].end > start);
+                let first_completed = still_active.len();
+                self.active = still_active;
+                self.active.extend(completed);
+                self.complete_regions_until(Some(start), first_completed);
+            }
+            let is_gap = region.kind == RegionKind::Gap;
+            if start == region.end {
+                // Zero-length regions never become active.
+                let skipped = index + 1 == regions.len() || region.kind == RegionKind::Skipped;
+                let source = self.active.last().copied().unwrap_or(index);
+                self.start_segment(source, start, !is_gap, skipped);
+                if skipped && let Some(&enclosing) = self.active.last() {
+                    self.start_segment(enclosing, start, false, false);
+                }
+                continue;
+            }
+            if index + 1 == regions.len() || start != regions[index + 1].start {
+                self.start_segment(index, start, !is_gap, false);
+            }
+            self.active.push(index);
+        }
+        if !self.active.is_empty() {
+            self.complete_regions_until(None, 0);
+        }
+    }
+}
+
+/// Visits every line llvm-cov considers mapped, in order, with its count.
+///
+/// Lines run from 1 to the line of the last segment; a line is mapped when a counted,
+/// non-gap region starts on it, or when a counted region wraps onto it from a previous
+/// line (unless a skipped region starts it). Its count is the maximum of the wrapping
+/// count and of the counts of the regions starting on it.
+pub fn for_each_mapped_line(segments: &[Segment], mut visit: impl FnMut(u32, u64)) {
+    let mut next = 0;
+    let mut line: u32 = 1;
+    let mut wrapped: Option<Segment> = None;
+    let mut line_start = 0;
+    let mut line_end = 0;
+    while next < segments.len() {
+        if line_end > line_start {
+            wrapped = Some(segments[line_end - 1]);
+        }
+        line_start = next;
+        // Segments before the current line (only possible for line 0) join it.
+        while next < segments.len() && segments[next].line <= line {
+            next += 1;
+        }
+        line_end = next;
+        let on_line = &segments[line_start..line_end];
+        if on_line.is_empty() {
+            // Every line up to the next segment has the same stats: visit them in bulk.
+            let next_line = segments[next].line;
+            if let Some(wrapped) = wrapped.filter(|segment| segment.has_count) {
+                for skipped_line in line..next_line {
+                    visit(skipped_line, wrapped.count);
+                }
+            }
+            line = next_line;
+            continue;
+        }
+        if let Some(count) = line_stats(on_line, wrapped.as_ref()) {
+            visit(line, count);
+        }
+        let Some(following) = line.checked_add(1) else {
+            break;
+        };
+        line = following;
+    }
+}
+
+/// llvm-cov's `LineCoverageStats`: `Some(count)` when the line is mapped.
+pub fn line_stats(on_line: &[Segment], wrapped: Option<&Segment>) -> Option<u64> {
+    let is_start_of_region =
+        |segment: &Segment| !segment.is_gap && segment.has_count && segment.is_region_entry;
+    let region_starts = on_line.iter().filter(|s| is_start_of_region(s)).count();
+    let start_of_skipped = on_line
+        .first()
+        .is_some_and(|first| !first.has_count && first.is_region_entry);
+    let mut mapped = !start_of_skipped
+        && (wrapped.is_some_and(|wrapped| wrapped.has_count) || region_starts > 0);
+    mapped |= on_line
+        .iter()
+        .any(|segment| segment.is_region_entry && segment.has_count);
+    if !mapped {
+        return None;
+    }
+    let mut count = wrapped.map_or(0, |wrapped| wrapped.count);
+    if region_starts > 0 {
+        for segment in on_line.iter().filter(|s| is_start_of_region(s)) {
+            count = count.max(segment.count);
+        }
+    }
+    Some(count)
+}
+
+/// Sorts, combines and segments `regions`, then returns the mapped lines with counts.
+pub fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
+    sort_and_combine(regions);
+    let segments = build_segments(regions);
+    let mut lines = Vec::new();
+    for_each_mapped_line(&segments, |line, count| lines.push((line, count)));
+    lines
+}
