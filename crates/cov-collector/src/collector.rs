@@ -7,15 +7,17 @@
 //! files those functions contribute to, and reports the difference against what it
 //! reported before (see `difference.rs`). Counters are never reset.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use cov_core::{CoverageSnapshot, SnapshotKind};
+use cov_core::{CoverageSnapshot, FileCoverage, SnapshotKind};
 
 use crate::difference::Reported;
+use crate::engine::{Engine, FileId};
 use crate::error::CollectorError;
 use crate::ffi;
 use crate::live::LiveProfile;
+use crate::mapping::CoverageMapping;
 
 /// Decides which source files a collector reports, by absolute path.
 type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -34,6 +36,11 @@ type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
 pub struct Collector {
     profile: LiveProfile,
+    engine: Engine,
+    /// The selected files, in path order.
+    selected: Vec<FileId>,
+    /// Per file index: whether it is selected.
+    is_selected: Vec<bool>,
     state: Mutex<SnapshotState>,
     _at_exit_write: AtExitWrite,
 }
@@ -42,19 +49,24 @@ impl std::fmt::Debug for Collector {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Collector")
-            .field("profile", &self.profile)
+            .field("runtime", self.profile.runtime())
+            .field("n_records", &self.profile.records().len())
+            .field("n_selected_files", &self.selected.len())
             .finish_non_exhaustive()
     }
 }
 
 /// What the previous snapshot left behind.
-#[derive(Debug, Default)]
-#[allow(dead_code)] // Skeleton: `reported` is used once the mapping engine is integrated.
+#[derive(Debug)]
 struct SnapshotState {
-    /// Every counter as the previous snapshot read it.
+    /// Every counter as the previous snapshot read it (zeros before the first).
     previous_counters: Vec<u64>,
-    /// The cumulative coverage reported so far, per selected file.
-    reported: BTreeMap<String, Reported>,
+    /// Per file index: the cumulative coverage reported so far (selected files only).
+    reported: Vec<Reported>,
+    /// Reused buffer for the current reading of every counter.
+    current_counters: Vec<u64>,
+    /// Reused buffer for double reads.
+    scratch: Vec<u64>,
 }
 
 /// Builds a [`Collector`].
@@ -100,16 +112,35 @@ impl CollectorBuilder {
     pub fn build(&mut self) -> Result<Collector, CollectorError> {
         let runtime = ffi::runtime().map_err(runtime_error)?;
         let profile = LiveProfile::new(runtime)?;
-        let _ = &self.file_filter;
-        // INTEGRATION: decode the mapping of `/proc/self/exe` with the mapping helper's
-        // decoder and select its files with `self.file_filter`.
+        let mapping = read_own_mapping()?;
+        let engine = Engine::new(&mapping, profile.records());
+        let selected = match &self.file_filter {
+            Some(filter) => engine.select_files(|path| filter(path)),
+            None => engine.covered_files(),
+        };
+        let mut is_selected = vec![false; engine.files().len()];
+        for file in &selected {
+            is_selected[file.index()] = true;
+        }
+        tracing::debug!(
+            n_records = profile.records().len(),
+            n_counters = profile.n_counters(),
+            n_files = engine.files().len(),
+            n_selected_files = selected.len(),
+            "coverage collector ready"
+        );
         let at_exit_write = AtExitWrite::suppress_unless_requested(&profile);
         Ok(Collector {
             state: Mutex::new(SnapshotState {
                 previous_counters: vec![0; profile.n_counters()],
-                reported: BTreeMap::new(),
+                reported: vec![Reported::default(); engine.files().len()],
+                current_counters: vec![0; profile.n_counters()],
+                scratch: Vec::new(),
             }),
             profile,
+            engine,
+            selected,
+            is_selected,
             _at_exit_write: at_exit_write,
         })
     }
@@ -146,31 +177,79 @@ impl Collector {
     fn snapshot(&self, kind: SnapshotKind) -> Result<CoverageSnapshot, CollectorError> {
         // A panic cannot leave the state half-updated in a way that matters more than
         // refusing all later snapshots would, so a poisoned lock is simply taken over.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut current = state.previous_counters.clone();
-        let mut scratch = Vec::new();
-        let mut changed_functions = BTreeSet::new();
-        for (function_idx, function) in self.profile.functions().iter().enumerate() {
-            let settled = self
-                .profile
-                .read_function(function, &mut current, &mut scratch);
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *guard;
+        let mut changed_files = vec![false; self.is_selected.len()];
+        let mut n_unsettled = 0_usize;
+        for (record_idx, record) in self.profile.records().iter().enumerate() {
+            let settled = self.profile.read_function(
+                record,
+                &mut state.current_counters,
+                &mut state.scratch,
+            );
             if !settled {
-                tracing::debug!(
-                    name_ref = format_args!("{:#018x}", function.name_ref),
-                    "counters kept changing while read; using the last read"
-                );
+                n_unsettled += 1;
             }
-            let range = function.counter_range();
-            if current[range.clone()] != state.previous_counters[range] {
-                changed_functions.insert(function_idx);
+            let range = record.counters.clone();
+            if state.current_counters[range.clone()] != state.previous_counters[range] {
+                for file in self.engine.record_files(record_idx) {
+                    changed_files[file.index()] = true;
+                }
             }
         }
-        // INTEGRATION: re-evaluate the files of `changed_functions` (all selected files for
-        // a baseline) with the mapping helper's engine and advance `state.reported`.
-        let _ = &changed_functions;
-        state.previous_counters = current;
-        Ok(CoverageSnapshot::new(kind))
+        if n_unsettled > 0 {
+            tracing::debug!(
+                n_unsettled,
+                "counters of some functions kept changing while read; their last reads are used"
+            );
+        }
+        let mut snapshot = CoverageSnapshot::new(kind);
+        for &file in &self.selected {
+            let changed = changed_files[file.index()];
+            let reported = &mut state.reported[file.index()];
+            let coverage = match kind {
+                SnapshotKind::Baseline => {
+                    let cumulative = self.engine.file_coverage(file, &state.current_counters);
+                    reported.rebase(&cumulative)
+                }
+                SnapshotKind::Delta if changed => {
+                    let cumulative = self.engine.file_coverage(file, &state.current_counters);
+                    let delta = reported.advance(&cumulative);
+                    if is_empty(&delta) {
+                        continue;
+                    }
+                    delta
+                }
+                SnapshotKind::Delta => continue,
+            };
+            snapshot
+                .files
+                .insert(self.engine.path(file).to_owned(), coverage);
+        }
+        std::mem::swap(&mut state.previous_counters, &mut state.current_counters);
+        Ok(snapshot)
     }
+}
+
+/// Whether a delta says nothing.
+fn is_empty(delta: &FileCoverage) -> bool {
+    delta.lines.is_empty() && delta.branches.is_empty() && delta.functions.is_empty()
+}
+
+/// Decodes the coverage mapping of the running executable, read through `/proc/self/exe`
+/// (which still works when the file was replaced or deleted since the process started).
+fn read_own_mapping() -> Result<CoverageMapping, CollectorError> {
+    let path = Path::new("/proc/self/exe");
+    let mapping = match CoverageMapping::from_executable(path) {
+        Ok(mapping) => mapping,
+        Err(proc_error) => {
+            let Ok(current_exe) = std::env::current_exe() else {
+                return Err(proc_error.into());
+            };
+            CoverageMapping::from_executable(&current_exe).map_err(|_| proc_error)?
+        }
+    };
+    Ok(mapping)
 }
 
 /// Maps a runtime binding failure to the public error.
@@ -187,21 +266,66 @@ fn runtime_error(error: ffi::RuntimeError) -> CollectorError {
     }
 }
 
+/// The collectors currently suppressing the runtime's at-exit profile write.
+#[derive(Debug)]
+struct Suppression {
+    /// How many live collectors suppress the write.
+    n_collectors: usize,
+    /// Whether the first of them found the write enabled, so the last one re-enables it.
+    restore: bool,
+}
+
+/// Shared by every collector of the process: the runtime's flag is process-wide.
+static AT_EXIT_SUPPRESSION: Mutex<Suppression> = Mutex::new(Suppression {
+    n_collectors: 0,
+    restore: false,
+});
+
 /// Keeps the runtime from writing `default_*.profraw` at exit while a collector exists.
 #[derive(Debug)]
-struct AtExitWrite;
+struct AtExitWrite {
+    /// The runtime, when this collector takes part in the suppression.
+    suppressing: Option<ffi::ProfileRuntime>,
+}
 
 impl AtExitWrite {
-    /// Suppresses the at-exit write unless `LLVM_PROFILE_FILE` asks for one.
+    /// Suppresses the at-exit write unless `LLVM_PROFILE_FILE` asks for one (a non-empty
+    /// value; the runtime treats an empty one as unset).
     fn suppress_unless_requested(profile: &LiveProfile) -> Self {
         let requested =
             std::env::var_os("LLVM_PROFILE_FILE").is_some_and(|value| !value.is_empty());
         if requested {
             tracing::debug!("LLVM_PROFILE_FILE is set: the runtime writes its profile at exit");
-        } else {
-            profile.runtime().set_dumped();
+            return AtExitWrite { suppressing: None };
         }
-        AtExitWrite
+        let runtime = *profile.runtime();
+        let mut suppression = AT_EXIT_SUPPRESSION
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if suppression.n_collectors == 0 {
+            // Re-enable the write later only if it was enabled before and can be.
+            suppression.restore = runtime.is_dumped() == Some(false);
+            runtime.set_dumped();
+        }
+        suppression.n_collectors += 1;
+        AtExitWrite {
+            suppressing: Some(runtime),
+        }
+    }
+}
+
+impl Drop for AtExitWrite {
+    fn drop(&mut self) {
+        let Some(runtime) = self.suppressing else {
+            return;
+        };
+        let mut suppression = AT_EXIT_SUPPRESSION
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        suppression.n_collectors = suppression.n_collectors.saturating_sub(1);
+        if suppression.n_collectors == 0 && suppression.restore {
+            runtime.clear_dumped();
+        }
     }
 }
 

@@ -44,21 +44,7 @@ pub enum CollectorError {
     /// The profile runtime's in-memory data is inconsistent.
     #[error("malformed profile data in memory: {0}")]
     MalformedProfile(String),
-    /// The running executable could not be located or read.
-    #[error("cannot read the running executable {path}: {source}")]
-    Executable {
-        /// The path tried.
-        path: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The coverage mapping in the executable could not be decoded.
-    #[error("cannot decode the coverage mapping of {path}: {message}")]
-    Mapping {
-        /// The executable.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// The coverage mapping of the running executable could not be read or decoded.
+    #[error(transparent)]
+    Mapping(#[from] crate::decode_error::MappingError),
 }

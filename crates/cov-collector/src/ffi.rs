@@ -57,6 +57,10 @@ pub(crate) struct ProfileRuntime {
     /// bits, variant flags above.
     pub(crate) version: u64,
     set_dumped: unsafe extern "C" fn(),
+    /// compiler-rt's internal `lprofProfileDumped`, when linked.
+    profile_dumped: Option<unsafe extern "C" fn() -> u32>,
+    /// compiler-rt's internal `lprofSetProfileDumped`, when linked.
+    set_profile_dumped: Option<unsafe extern "C" fn(u32)>,
 }
 
 impl std::fmt::Debug for ProfileRuntime {
@@ -79,6 +83,27 @@ impl ProfileRuntime {
         // it only sets a flag in the runtime and is safe to call at any time, from any thread.
         unsafe { (self.set_dumped)() }
     }
+
+    /// Whether the runtime considers its profile written (no at-exit write), when the
+    /// internal `lprofProfileDumped` is linked.
+    pub(crate) fn is_dumped(&self) -> Option<bool> {
+        let profile_dumped = self.profile_dumped?;
+        // SAFETY: `profile_dumped` is compiler-rt's `unsigned lprofProfileDumped(void)`,
+        // which only reads a flag.
+        Some(unsafe { profile_dumped() } != 0)
+    }
+
+    /// Undoes [`ProfileRuntime::set_dumped`], so the runtime writes its profile at exit
+    /// again; returns false when the internal `lprofSetProfileDumped` is not linked.
+    pub(crate) fn clear_dumped(&self) -> bool {
+        let Some(set_profile_dumped) = self.set_profile_dumped else {
+            return false;
+        };
+        // SAFETY: `set_profile_dumped` is compiler-rt's
+        // `void lprofSetProfileDumped(unsigned Value)`, which only stores the flag.
+        unsafe { set_profile_dumped(0) };
+        true
+    }
 }
 
 /// Whether the profile runtime is linked into this program (it was built with
@@ -99,8 +124,10 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
         end_names,
         get_version,
         set_dumped,
+        profile_dumped,
+        set_profile_dumped,
     ] = symbols;
-    if symbols.iter().any(|address| address.is_null()) {
+    if symbols[..weak::N_REQUIRED].iter().any(|address| address.is_null()) {
         return Err(RuntimeError::NotInstrumented);
     }
     let data = byte_range(begin_data, end_data, 8, "__llvm_prf_data")?;
@@ -130,6 +157,16 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
     let set_dumped: unsafe extern "C" fn() = unsafe { std::mem::transmute(set_dumped) };
     // SAFETY: `__llvm_profile_get_version` takes no arguments and returns a constant.
     let version = unsafe { get_version() };
+    let profile_dumped = (!profile_dumped.is_null()).then(|| {
+        // SAFETY: a non-null `profile_dumped` is the address of compiler-rt's
+        // `unsigned lprofProfileDumped(void)`, which matches this type.
+        unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn() -> u32>(profile_dumped) }
+    });
+    let set_profile_dumped = (!set_profile_dumped.is_null()).then(|| {
+        // SAFETY: a non-null `set_profile_dumped` is the address of compiler-rt's
+        // `void lprofSetProfileDumped(unsigned)`, which matches this type.
+        unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(u32)>(set_profile_dumped) }
+    });
     Ok(ProfileRuntime {
         data,
         data_address: begin_data as u64,
@@ -138,6 +175,8 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
         names,
         version,
         set_dumped,
+        profile_dumped,
+        set_profile_dumped,
     })
 }
 
@@ -178,7 +217,11 @@ mod weak {
     //! The weak references, emitted as assembly so that stable Rust can declare them.
 
     /// Number of entries in the table, in the order of [`symbols`]'s result.
-    const N_SYMBOLS: usize = 8;
+    const N_SYMBOLS: usize = 10;
+    /// The first entries, which every supported runtime has; the last two are
+    /// compiler-rt internals (stable since LLVM 11) used only to undo the at-exit
+    /// suppression.
+    pub(super) const N_REQUIRED: usize = 8;
 
     // The table lives in `.data.rel.ro` (writable until relocation, then read-only): the
     // addresses are link-time constants or 0. `.8byte` is understood by the assemblers of
@@ -201,6 +244,10 @@ mod weak {
         ".hidden __llvm_profile_get_version",
         ".weak __llvm_profile_set_dumped",
         ".hidden __llvm_profile_set_dumped",
+        ".weak lprofProfileDumped",
+        ".hidden lprofProfileDumped",
+        ".weak lprofSetProfileDumped",
+        ".hidden lprofSetProfileDumped",
         ".pushsection .data.rel.ro.cov_collector_profile_runtime_symbols,\"aw\"",
         ".p2align 3",
         ".globl cov_collector_0_1_profile_runtime_symbols",
@@ -214,6 +261,8 @@ mod weak {
         ".8byte __llvm_profile_end_names",
         ".8byte __llvm_profile_get_version",
         ".8byte __llvm_profile_set_dumped",
+        ".8byte lprofProfileDumped",
+        ".8byte lprofSetProfileDumped",
         ".popsection",
     );
 
@@ -223,8 +272,9 @@ mod weak {
     }
 
     /// The addresses of `__llvm_profile_begin_data`, `end_data`, `begin_counters`,
-    /// `end_counters`, `begin_names`, `end_names`, `get_version` and `set_dumped`, in this
-    /// order; null where the symbol is not linked.
+    /// `end_counters`, `begin_names`, `end_names`, `get_version`, `set_dumped`,
+    /// `lprofProfileDumped` and `lprofSetProfileDumped`, in this order; null where the
+    /// symbol is not linked.
     ///
     /// The `begin`/`end` entries are functions returning the section bounds; they are
     /// called here, so the result holds the bounds themselves.
@@ -255,8 +305,11 @@ mod weak {
 mod weak {
     //! No binding on this target.
 
+    /// Entries every supported runtime has.
+    pub(super) const N_REQUIRED: usize = 8;
+
     /// Always `None`: this target is unsupported.
-    pub(super) fn symbols() -> Option<[*const u8; 8]> {
+    pub(super) fn symbols() -> Option<[*const u8; 10]> {
         None
     }
 }
