@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod proto;
 mod provision;
 mod test;
@@ -20,6 +21,9 @@ usage: cargo xtask <task> [options]
 tasks:
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
+  bench [--json FILE]
+                    build the demo service instrumented and measure the collector and the
+                    SDK against llvm-profdata + llvm-cov on identical inputs (minutes)
   test              provision what the tests need, check generated code, run every test
 ";
 
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("proto") => proto::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
