@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod lcov;
 mod proto;
 mod provision;
 mod test;
@@ -19,6 +20,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
+  lcov --binary BIN --profraw FILE [-o OUT]
+                    LCOV for one run of an instrumented program, computed offline by
+                    cov-collector (as `llvm-cov export -format=lcov` writes it)
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
   bench [--json FILE]
@@ -30,6 +34,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("lcov") => lcov::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

@@ -88,7 +88,7 @@ pub(crate) fn inflate(
     // Never trust an announced size for the allocation: cap the reservation and the
     // output at the announced size plus one byte (to detect longer streams).
     let limit = expected_len.saturating_add(1);
-    let mut output = Vec::with_capacity(usize::try_from(expected_len.min(1 << 24)).unwrap_or(0));
+    let mut output = Vec::with_capacity(usize::try_from(expected_len.min(1 << 20)).unwrap_or(0));
     flate2::read::ZlibDecoder::new(compressed)
         .take(limit)
         .read_to_end(&mut output)

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
-use crate::engine::Engine;
 use crate::decode_error::{MappingError, ProfileError};
+use crate::engine::Engine;
 use crate::lcov::{LcovSummary, write_lcov};
 use crate::mapping::CoverageMapping;
 use crate::profraw::RawProfile;

@@ -193,6 +193,10 @@ impl SegmentBuilder<'_> {
     }
 }
 
+/// The longest run of lines without a segment that is visited line by line (see
+/// [`for_each_mapped_line`]).
+pub const MAX_LINES_WITHOUT_SEGMENT: u32 = 1 << 22;
+
 /// Visits every line llvm-cov considers mapped, in order, with its count.
 ///
 /// Lines run from 1 to the line of the last segment; a line is mapped when a counted,
@@ -219,7 +223,12 @@ pub fn for_each_mapped_line(segments: &[Segment], mut visit: impl FnMut(u32, u64
         if on_line.is_empty() {
             // Every line up to the next segment has the same stats: visit them in bulk.
             let next_line = segments[next].line;
-            if let Some(wrapped) = wrapped.filter(|segment| segment.has_count) {
+            // Guard against corrupted mappings: no real source file has a region running
+            // over millions of lines without another segment, and visiting them would
+            // stall the host.
+            if let Some(wrapped) = wrapped.filter(|segment| segment.has_count)
+                && next_line - line <= MAX_LINES_WITHOUT_SEGMENT
+            {
                 for skipped_line in line..next_line {
                     visit(skipped_line, wrapped.count);
                 }

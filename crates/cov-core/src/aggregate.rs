@@ -92,19 +92,7 @@ impl Aggregate {
         let record = self.normalize(record);
         let merged = self.baseline.get_or_insert_with(BTreeMap::new);
         for (path, file) in record.files {
-            let existing = merged.entry(path).or_default();
-            for (line, count) in file.lines {
-                let slot = existing.lines.entry(line).or_insert(count);
-                if *slot == 0 {
-                    *slot = count;
-                }
-            }
-            for (line, branches) in file.branches {
-                let slot = existing.branches.entry(line).or_insert(branches);
-                if branches.total > slot.total {
-                    *slot = branches;
-                }
-            }
+            merged.entry(path).or_default().merge_baseline(&file);
         }
     }
 
@@ -139,7 +127,7 @@ impl Aggregate {
         let mut files = self.baseline.clone().unwrap_or_default();
         for test in &self.tests {
             for (path, file) in &test.coverage.files {
-                merge_test_file(files.entry(path.clone()).or_default(), file);
+                files.entry(path.clone()).or_default().merge_test(file);
             }
         }
         if !self.patterns.is_empty() {
@@ -188,22 +176,6 @@ impl Aggregate {
             return record;
         }
         record.map_paths(|path| self.normalizer.normalize(path))
-    }
-}
-
-/// Adds one test's record of a file into the merged file, with the CLI's union semantics.
-fn merge_test_file(merged: &mut FileRecord, file: &FileRecord) {
-    for (&line, &count) in &file.lines {
-        let slot = merged.lines.entry(line).or_default();
-        *slot = slot.saturating_add(count);
-    }
-    for (&line, branches) in &file.branches {
-        let slot = merged.branches.entry(line).or_default();
-        slot.total = slot.total.max(branches.total);
-        slot.covered = slot
-            .covered
-            .saturating_add(branches.covered)
-            .min(slot.total);
     }
 }
 

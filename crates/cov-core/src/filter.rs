@@ -67,7 +67,11 @@ pub enum FilterError {
 /// Built on globset (the matcher ripgrep uses: one compiled automaton per set, so a path is
 /// tested against all patterns at once) with a literal separator, which gives doublestar's
 /// meaning: `*`, `?` and `[…]` never match `/`, `**` as a whole component matches any number
-/// of components (including none). Backslashes in paths are read as `/` first.
+/// of components (including none; `a/**` also matches `a` itself, as in doublestar). `{a,b}`
+/// alternates, `[…]`/`[!…]`/`[^…]` classes and `\\` escapes work as in doublestar.
+/// Backslashes in paths are read as `/` first. One difference remains: globset matches `?`
+/// and a class against one byte where doublestar matches one character, so `a?b` does not
+/// match `a☺b` here; `*` and `**` are unaffected.
 ///
 /// ```
 /// use cov_core::filter::PathPatterns;
@@ -130,16 +134,16 @@ where
     let mut n_patterns = 0;
     for pattern in patterns {
         let pattern = pattern.as_ref();
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .empty_alternates(true)
-            .build()
-            .map_err(|source| FilterError::InvalidGlob {
-                pattern: pattern.to_owned(),
-                source,
-            })?;
-        builder.add(glob);
+        builder.add(glob(pattern, pattern)?);
+        // doublestar lets a trailing `/**` match the directory itself (`a/**` matches `a`);
+        // globset needs that spelled out as a second pattern.
+        let mut directory = pattern;
+        while let Some(parent) = directory.strip_suffix("/**") {
+            directory = parent;
+        }
+        if directory != pattern && !directory.is_empty() {
+            builder.add(glob(directory, pattern)?);
+        }
         n_patterns += 1;
     }
     if n_patterns == 0 {
@@ -150,6 +154,19 @@ where
         source,
     })?;
     Ok(Some(set))
+}
+
+/// Compiles one glob with doublestar's separator rules; errors name `original`.
+fn glob(pattern: &str, original: &str) -> Result<globset::Glob, FilterError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+        .map_err(|source| FilterError::InvalidGlob {
+            pattern: original.to_owned(),
+            source,
+        })
 }
 
 /// Decides whether a source file is part of the application. Build one with

@@ -85,6 +85,43 @@ impl FileRecord {
             .sum()
     }
 
+    /// Merges another **baseline** of the same file into this one, as the Tusk CLI merges
+    /// the baselines of successive service starts: a line takes the other count only when
+    /// it is missing here or still 0; a branch line takes the other entry only when it is
+    /// missing here or the other has more outcomes.
+    pub fn merge_baseline(&mut self, other: &FileRecord) {
+        for (&line, &count) in &other.lines {
+            let slot = self.lines.entry(line).or_insert(count);
+            if *slot == 0 {
+                *slot = count;
+            }
+        }
+        for (&line, &branches) in &other.branches {
+            let slot = self.branches.entry(line).or_insert(branches);
+            if branches.total > slot.total {
+                *slot = branches;
+            }
+        }
+    }
+
+    /// Adds one **test's** record of the same file, as the Tusk CLI adds per-test records
+    /// to the baseline: line counts summed (saturating); per branch line the total is the
+    /// larger one and covered the sum, clamped to that total.
+    pub fn merge_test(&mut self, other: &FileRecord) {
+        for (&line, &count) in &other.lines {
+            let slot = self.lines.entry(line).or_default();
+            *slot = slot.saturating_add(count);
+        }
+        for (&line, branches) in &other.branches {
+            let slot = self.branches.entry(line).or_default();
+            slot.total = slot.total.max(branches.total);
+            slot.covered = slot
+                .covered
+                .saturating_add(branches.covered)
+                .min(slot.total);
+        }
+    }
+
     /// Sum of the per-line covered outcomes: the wire's `covered_branches`.
     pub fn covered_branches(&self) -> u64 {
         self.branches

@@ -18,6 +18,8 @@
 //! cov_testkit::assert_lcov_eq(&expected, &ours);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod compare;
 mod lcov;

@@ -1,0 +1,271 @@
+//! Corrupted inputs give errors and never panic: property tests over every decoder, fed
+//! with random bytes and with real sections of the workload fixture that are truncated,
+//! bit-flipped or carry wrong versions; plus a stripped and an uninstrumented binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use cov_collector::covfun::{decode_function_records, decode_regions};
+use cov_collector::covmap::decode_covmap;
+use cov_collector::mapping::CoverageMapping;
+use cov_collector::names::decode_names;
+use cov_collector::profraw::{DataRecord, RawProfile, decode_data_records};
+use cov_collector::sections::CoverageSections;
+use cov_collector::{Engine, MappingError, ProfileError};
+use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};
+use proptest::prelude::*;
+
+/// The workload fixture's binary, its sections and one profile of it, built once.
+struct Fixture {
+    binary: PathBuf,
+    sections: CoverageSections,
+    profraw: Vec<u8>,
+    _run: cov_testkit::ProfileRun,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let binary = build_instrumented(
+            "workload",
+            "workload",
+            &BuildOptions {
+                release: false,
+                branch: true,
+            },
+        );
+        let sections = CoverageSections::read(&binary).expect("fixture sections");
+        let run = run_instrumented(&binary, &["all"]);
+        let profraw = std::fs::read(run.profraw()).expect("reading the fixture profile");
+        Fixture {
+            binary,
+            sections,
+            profraw,
+            _run: run,
+        }
+    })
+}
+
+/// Decodes a mapping and, when that works, builds the engine and computes every file:
+/// the whole offline pipeline must survive whatever the decoders accept.
+fn decode_everything(sections: &CoverageSections, profraw: &[u8]) {
+    let Ok(mapping) = CoverageMapping::decode(sections) else {
+        return;
+    };
+    let (records, counters) = match RawProfile::decode(profraw) {
+        Ok(profile) => (profile.records, profile.counters),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let engine = Engine::new(&mapping, &records);
+    for file in engine.covered_files() {
+        let _ = engine.file_coverage(file, &counters);
+        let _ = engine.file_summary(file, &counters);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_covmap(&bytes);
+        let _ = decode_names(&bytes);
+        let _ = RawProfile::decode(&bytes);
+        let _ = decode_regions(&bytes, 3);
+        if let Ok(records) = decode_function_records(&bytes) {
+            for (_, data) in records {
+                let _ = decode_regions(data, 2);
+            }
+        }
+        let _ = CoverageSections::from_object_bytes(&bytes, Path::new("random"));
+        let _ = decode_data_records(&bytes, 0x1000, 0x2000, 16);
+    }
+
+    #[test]
+    fn truncated_covfun_is_an_error_or_a_prefix(cut in 0_usize..1_000_000) {
+        let fixture = fixture();
+        let mut sections = fixture.sections.clone();
+        let cut = cut % sections.covfun.len();
+        sections.covfun.truncate(cut);
+        match CoverageMapping::decode(&sections) {
+            Ok(mapping) => {
+                // Only a cut between records can decode, and then to fewer functions.
+                let full = CoverageMapping::decode(&fixture.sections).unwrap();
+                prop_assert!(mapping.functions.len() < full.functions.len() || cut == 0);
+            }
+            Err(error) => {
+                let is_expected = matches!(error, MappingError::Truncated { .. } | MappingError::Malformed { .. });
+                prop_assert!(is_expected, "{}", error);
+            }
+        }
+        decode_everything(&sections, &fixture.profraw);
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic(
+        section in 0_usize..4,
+        flips in proptest::collection::vec((0_usize..1_000_000, any::<u8>()), 1..8),
+    ) {
+        let fixture = fixture();
+        let mut sections = fixture.sections.clone();
+        let mut profraw = fixture.profraw.clone();
+        let target: &mut Vec<u8> = match section {
+            0 => &mut sections.covmap,
+            1 => &mut sections.covfun,
+            2 => &mut sections.names,
+            _ => &mut profraw,
+        };
+        for (at, value) in flips {
+            let len = target.len();
+            target[at % len] ^= value | 1;
+        }
+        decode_everything(&sections, &profraw);
+    }
+
+    #[test]
+    fn unknown_covmap_versions_are_named(version in any::<u32>().prop_filter("not Version7", |v| *v != 6)) {
+        let mut sections = fixture().sections.clone();
+        sections.covmap[12..16].copy_from_slice(&version.to_le_bytes());
+        match CoverageMapping::decode(&sections) {
+            Err(MappingError::UnsupportedVersion { encoded }) => prop_assert_eq!(encoded, version),
+            other => prop_assert!(false, "expected an unsupported version error, got {:?}", other),
+        }
+        let message = CoverageMapping::decode(&sections).unwrap_err().to_string();
+        prop_assert!(message.contains(&version.to_string()), "{}", message);
+    }
+
+    #[test]
+    fn raw_profile_versions_other_than_10_are_named(version in any::<u32>().prop_filter("not 10", |v| *v != 10)) {
+        let mut profraw = fixture().profraw.clone();
+        profraw[8..12].copy_from_slice(&version.to_le_bytes());
+        match RawProfile::decode(&profraw) {
+            Err(ProfileError::UnsupportedVersion { version: found }) => prop_assert_eq!(found, u64::from(version)),
+            other => prop_assert!(false, "expected an unsupported version error, got {:?}", other),
+        }
+    }
+
+    #[test]
+    fn truncated_profiles_are_errors(cut in 0_usize..1_000_000) {
+        let profraw = &fixture().profraw;
+        let cut = cut % profraw.len();
+        prop_assert!(RawProfile::decode(&profraw[..cut]).is_err());
+    }
+}
+
+#[test]
+fn the_fixture_profile_decodes_and_binds_every_record() {
+    let fixture = fixture();
+    let profile = RawProfile::decode(&fixture.profraw).expect("decoding the fixture profile");
+    assert!(!profile.records.is_empty());
+    let mapping = CoverageMapping::decode(&fixture.sections).unwrap();
+    for record in &profile.records {
+        assert!(
+            mapping
+                .functions
+                .iter()
+                .any(|function| function.name_ref == record.name_ref
+                    && function.func_hash == record.func_hash),
+            "record {record:?} has no mapping"
+        );
+        assert!(record.counters.end <= profile.counters.len());
+    }
+    assert!(profile.names.iter().any(|name| name.contains("workload")));
+}
+
+#[test]
+fn a_stripped_binary_names_the_missing_section() {
+    let fixture = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = dir.path().join("stripped");
+    let status = Command::new(llvm_tool("llvm-strip"))
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&fixture.binary)
+        .status()
+        .expect("running llvm-strip");
+    assert!(status.success());
+    let error = CoverageMapping::from_executable(&stripped).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            MappingError::MissingSection {
+                section: "__llvm_covmap",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("__llvm_covmap") && message.contains("-C instrument-coverage"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_uninstrumented_binary_names_the_missing_section() {
+    // This test's own executable is built without instrumentation.
+    let me = std::env::current_exe().unwrap();
+    let error = CoverageMapping::from_executable(&me).unwrap_err();
+    assert!(
+        matches!(error, MappingError::MissingSection { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn not_an_object_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text");
+    std::fs::write(&path, "hello").unwrap();
+    assert!(matches!(
+        CoverageMapping::from_executable(&path),
+        Err(MappingError::Object { .. })
+    ));
+    assert!(matches!(
+        CoverageMapping::from_executable(Path::new("/nonexistent/binary")),
+        Err(MappingError::Io { .. })
+    ));
+}
+
+#[test]
+fn data_records_bind_only_matching_hashes() {
+    // A record with the right name but another hash is a "hash mismatch": llvm-cov leaves
+    // the function out entirely rather than showing it as unexecuted.
+    let fixture = fixture();
+    let mapping = CoverageMapping::decode(&fixture.sections).unwrap();
+    let profile = RawProfile::decode(&fixture.profraw).unwrap();
+    let target = &profile.records[0];
+    let records: Vec<DataRecord> = profile
+        .records
+        .iter()
+        .map(|record| DataRecord {
+            func_hash: if record == target {
+                record.func_hash ^ 1
+            } else {
+                record.func_hash
+            },
+            ..record.clone()
+        })
+        .collect();
+    let full = Engine::new(&mapping, &profile.records);
+    let mismatched = Engine::new(&mapping, &records);
+    let name = &mapping
+        .functions
+        .iter()
+        .find(|function| function.name_ref == target.name_ref)
+        .unwrap()
+        .name;
+    let has_function = |engine: &Engine| {
+        engine.covered_files().into_iter().any(|file| {
+            engine
+                .file_coverage(file, &profile.counters)
+                .functions
+                .iter()
+                .any(|function| &function.name == name)
+        })
+    };
+    assert!(has_function(&full));
+    assert!(!has_function(&mismatched));
+}

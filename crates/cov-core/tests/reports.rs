@@ -1,0 +1,81 @@
+//! Data-driven expected-output tests for every report format.
+//!
+//! Each directory under `tests/reports/` is one case: `input.json` describes a replay run
+//! (baselines, tests, path and glob options, timestamps) and `expected.{lcov,json,xml,txt}`
+//! hold the exact reports. The test renders all four and fails on any difference, printing
+//! the first differing line. After an intentional change, regenerate with
+//! `UPDATE_EXPECT=1 cargo test -p cov-core --test reports` and review the diff.
+
+mod support;
+
+use std::path::Path;
+
+use cov_core::report;
+
+#[test]
+fn every_report_matches_its_expected_file() {
+    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reports");
+    let mut case_dirs: Vec<_> = std::fs::read_dir(&cases_dir)
+        .expect("tests/reports exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    case_dirs.sort();
+    assert!(!case_dirs.is_empty(), "no cases in {}", cases_dir.display());
+
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for case_dir in &case_dirs {
+        let case = support::Case::load(&case_dir.join("input.json"));
+        let view = case.aggregate().view();
+        let rendered = [
+            ("expected.lcov", report::lcov::render(&view)),
+            (
+                "expected.json",
+                report::json::render(&view, &case.timestamp),
+            ),
+            (
+                "expected.xml",
+                report::cobertura::render(&view, &case.cobertura_options()),
+            ),
+            ("expected.txt", report::terminal::render(&view)),
+        ];
+        for (file_name, actual) in rendered {
+            let expected_path = case_dir.join(file_name);
+            if update {
+                std::fs::write(&expected_path, &actual).expect("write expected file");
+                continue;
+            }
+            let expected = std::fs::read_to_string(&expected_path)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", expected_path.display()));
+            if let Some(difference) = first_difference(&expected, &actual) {
+                failures.push(format!("{}: {difference}", expected_path.display()));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "reports differ from their expected files (UPDATE_EXPECT=1 regenerates them):\n{}",
+        failures.join("\n")
+    );
+}
+
+/// `None` when equal, else where and how the two texts first differ.
+fn first_difference(expected: &str, actual: &str) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let mut expected_lines = expected.split('\n');
+    let mut actual_lines = actual.split('\n');
+    for line_number in 1.. {
+        match (expected_lines.next(), actual_lines.next()) {
+            (Some(want), Some(got)) if want == got => continue,
+            (want, got) => {
+                return Some(format!(
+                    "line {line_number}: expected {want:?}, got {got:?}"
+                ));
+            }
+        }
+    }
+    unreachable!("two different texts differ on some line")
+}
