@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod demo;
 mod lcov;
 mod proto;
 mod provision;
@@ -20,6 +21,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
+  demo [--tcp] [--out DIR] [--build-only]
+                    build the instrumented demo service, replay scripted tests against
+                    it as the Tusk CLI does, and write per-test coverage reports
   lcov --binary BIN --profraw FILE [-o OUT]
                     LCOV for one run of an instrumented program, computed offline by
                     cov-collector (as `llvm-cov export -format=lcov` writes it)
@@ -34,6 +38,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::run(&args[1..]),
         Some("lcov") => lcov::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
         Some("test") => test::run(&args[1..]),

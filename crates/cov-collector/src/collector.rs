@@ -182,11 +182,9 @@ impl Collector {
         let mut changed_files = vec![false; self.is_selected.len()];
         let mut n_unsettled = 0_usize;
         for (record_idx, record) in self.profile.records().iter().enumerate() {
-            let settled = self.profile.read_function(
-                record,
-                &mut state.current_counters,
-                &mut state.scratch,
-            );
+            let settled =
+                self.profile
+                    .read_function(record, &mut state.current_counters, &mut state.scratch);
             if !settled {
                 n_unsettled += 1;
             }

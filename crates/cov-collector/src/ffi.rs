@@ -127,7 +127,10 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
         profile_dumped,
         set_profile_dumped,
     ] = symbols;
-    if symbols[..weak::N_REQUIRED].iter().any(|address| address.is_null()) {
+    if symbols[..weak::N_REQUIRED]
+        .iter()
+        .any(|address| address.is_null())
+    {
         return Err(RuntimeError::NotInstrumented);
     }
     let data = byte_range(begin_data, end_data, 8, "__llvm_prf_data")?;

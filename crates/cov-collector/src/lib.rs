@@ -17,11 +17,16 @@
 //!   together for an executable and a `.profraw` file.
 
 mod bytes;
+mod collector;
 pub mod covfun;
 pub mod covmap;
 pub mod decode_error;
+mod difference;
 pub mod engine;
+mod error;
+mod ffi;
 pub mod lcov;
+mod live;
 pub mod mapping;
 pub mod names;
 pub mod offline;
@@ -29,7 +34,9 @@ pub mod profraw;
 pub mod sections;
 pub mod segments;
 
+pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId};
+pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};

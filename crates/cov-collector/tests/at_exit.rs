@@ -69,7 +69,11 @@ fn the_default_profile_is_written_again_once_the_collector_is_dropped() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(profraws_in(dir.path()).len(), 1, "the runtime's default profile");
+    assert_eq!(
+        profraws_in(dir.path()).len(),
+        1,
+        "the runtime's default profile"
+    );
 }
 
 #[test]

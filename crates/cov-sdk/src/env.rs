@@ -7,6 +7,7 @@
 //! `docs/environment-variables.md` lists the same names; a test keeps the two in step.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The replay mode the Tusk CLI sets: `RECORD`, `REPLAY` or `DISABLED` (case-insensitive).
 pub const TUSK_DRIFT_MODE: &str = "TUSK_DRIFT_MODE";
@@ -23,14 +24,22 @@ pub const TUSK_MOCK_PORT: &str = "TUSK_MOCK_PORT";
 /// whatever subscriber the application installed.
 pub const TUSK_COVERAGE_LOG: &str = "TUSK_COVERAGE_LOG";
 
+/// Where cargo keeps the registry and git checkouts; their files are never the
+/// service's own.
+pub const CARGO_HOME: &str = "CARGO_HOME";
+/// The home directory: cargo's home is `$HOME/.cargo` when `CARGO_HOME` is unset.
+pub const HOME: &str = "HOME";
+
 /// Every variable the SDK reads, in the order `docs/environment-variables.md` lists them.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 8] = [
     TUSK_DRIFT_MODE,
     TUSK_COVERAGE,
     TUSK_MOCK_SOCKET,
     TUSK_MOCK_HOST,
     TUSK_MOCK_PORT,
     TUSK_COVERAGE_LOG,
+    CARGO_HOME,
+    HOME,
 ];
 
 /// A snapshot of the SDK's environment variables, empty values already dropped.
@@ -63,6 +72,13 @@ impl Environment {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Cargo's home as cargo finds it: `CARGO_HOME`, else `$HOME/.cargo`.
+    pub fn cargo_home(&self) -> Option<PathBuf> {
+        self.get(CARGO_HOME)
+            .map(PathBuf::from)
+            .or_else(|| self.get(HOME).map(|home| Path::new(home).join(".cargo")))
+    }
+
     /// A lookup function over this snapshot, for APIs that take one (such as
     /// cov-transport's endpoint resolution).
     pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
@@ -93,9 +109,19 @@ mod tests {
 
     #[test]
     fn only_the_sdk_variables_are_read() {
-        let env = environment(&[("HOME", "/root"), (TUSK_MOCK_PORT, "9001")]);
-        assert_eq!(env.get("HOME"), None);
+        let env = environment(&[("PATH", "/usr/bin"), (TUSK_MOCK_PORT, "9001")]);
+        assert_eq!(env.get("PATH"), None);
         assert_eq!(env.get(TUSK_MOCK_PORT), Some("9001"));
+    }
+
+    #[test]
+    fn cargo_home_defaults_to_dot_cargo_in_home() {
+        let env = environment(&[(HOME, "/home/app")]);
+        assert_eq!(env.cargo_home(), Some(PathBuf::from("/home/app/.cargo")));
+        let env = environment(&[(HOME, "/home/app"), (CARGO_HOME, "/opt/cargo")]);
+        assert_eq!(env.cargo_home(), Some(PathBuf::from("/opt/cargo")));
+        let env = environment(&[(CARGO_HOME, "")]);
+        assert_eq!(env.cargo_home(), None);
     }
 
     #[test]

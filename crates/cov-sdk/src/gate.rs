@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn replay_in_any_case_serves_and_collects_only_with_coverage() {
         for mode in ["REPLAY", "replay", "Replay"] {
-            assert_eq!(gate(Some(mode), Some("true")), Gate::Serve { collect: true });
+            assert_eq!(
+                gate(Some(mode), Some("true")),
+                Gate::Serve { collect: true }
+            );
             assert_eq!(gate(Some(mode), None), Gate::Serve { collect: false });
             assert_eq!(gate(Some(mode), Some("")), Gate::Serve { collect: false });
         }
@@ -65,7 +68,9 @@ mod tests {
 
     #[test]
     fn record_disabled_and_unknown_modes_do_nothing_even_with_coverage() {
-        for mode in ["RECORD", "record", "DISABLED", "disable", "REPLAYX", " REPLAY"] {
+        for mode in [
+            "RECORD", "record", "DISABLED", "disable", "REPLAYX", " REPLAY",
+        ] {
             assert_eq!(gate(Some(mode), Some("true")), Gate::Off, "{mode}");
             assert_eq!(gate(Some(mode), None), Gate::Off, "{mode}");
         }

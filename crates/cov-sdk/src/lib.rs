@@ -1,10 +1,8 @@
 //! Per-test coverage of a Rust service replayed by Tusk Drift: one line in `main`.
 //!
 //! ```no_run
-//! fn main() {
-//!     let _coverage = cov_sdk::init();
-//!     // ... start the service as usual ...
-//! }
+//! let _coverage = cov_sdk::init(); // first line of `main`, kept alive until it returns
+//! // ... start the service as usual ...
 //! ```
 //!
 //! Build the service with `RUSTFLAGS="-C instrument-coverage"` and run it under
@@ -36,6 +34,8 @@ pub mod gate;
 pub mod handshake;
 mod runner;
 mod serve;
+#[cfg(test)]
+mod session_tests;
 mod tusk_config;
 pub mod wire;
 

@@ -105,7 +105,9 @@ fn run_thread(
     collect: bool,
     stop_signal: watch::Receiver<bool>,
 ) {
-    let _log = environment.get(TUSK_COVERAGE_LOG).and_then(install_thread_log);
+    let _log = environment
+        .get(TUSK_COVERAGE_LOG)
+        .and_then(install_thread_log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

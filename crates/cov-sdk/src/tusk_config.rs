@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// Where the project file lives, relative to the project directory.
-pub const CONFIG_FILE: &str = ".tusk/config.yaml";
+pub(crate) const CONFIG_FILE: &str = ".tusk/config.yaml";
 
 /// Finds `.tusk/config.yaml` in `start` or its nearest ancestor that has one.
-pub fn find_config(start: &Path) -> Option<PathBuf> {
+pub(crate) fn find_config(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .map(|directory| directory.join(CONFIG_FILE))
@@ -29,7 +29,7 @@ pub fn find_config(start: &Path) -> Option<PathBuf> {
 
 /// Reads `service.id` from the project file found from `start`; `Ok(None)` when there is
 /// no project file, `Err` with the reason when there is one but it holds no usable id.
-pub fn service_id_from(start: &Path) -> Result<Option<String>, String> {
+pub(crate) fn service_id_from(start: &Path) -> Result<Option<String>, String> {
     let Some(path) = find_config(start) else {
         return Ok(None);
     };
@@ -41,7 +41,7 @@ pub fn service_id_from(start: &Path) -> Result<Option<String>, String> {
 }
 
 /// Extracts `service.id` from the text of a Tusk project file.
-pub fn service_id_in(text: &str) -> Result<String, String> {
+pub(crate) fn service_id_in(text: &str) -> Result<String, String> {
     let documents =
         YamlLoader::load_from_str(text).map_err(|error| format!("not valid YAML: {error}"))?;
     let document = documents.first().ok_or("the file is empty")?;
@@ -86,8 +86,15 @@ mod tests {
     #[test]
     fn broken_or_empty_files_are_reasons_not_panics() {
         assert_eq!(service_id_in("").unwrap_err(), "the file is empty");
-        assert!(service_id_in("service: [unclosed").unwrap_err().starts_with("not valid YAML"));
-        assert_eq!(service_id_in("service:\n  id: ''\n").unwrap_err(), "service.id is empty");
+        assert!(
+            service_id_in("service: [unclosed")
+                .unwrap_err()
+                .starts_with("not valid YAML")
+        );
+        assert_eq!(
+            service_id_in("service:\n  id: ''\n").unwrap_err(),
+            "service.id is empty"
+        );
         assert_eq!(
             service_id_in("service:\n  id: [1, 2]\n").unwrap_err(),
             "service.id is not a scalar"
@@ -113,6 +120,9 @@ mod tests {
 
         std::fs::write(inner.join(CONFIG_FILE), "service: {").unwrap();
         let reason = service_id_from(&nested).unwrap_err();
-        assert!(reason.contains("crates/service/.tusk/config.yaml"), "{reason}");
+        assert!(
+            reason.contains("crates/service/.tusk/config.yaml"),
+            "{reason}"
+        );
     }
 }

@@ -79,14 +79,17 @@ async fn serve(address: std::net::SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
+    // Everything is set up before the address is announced, so the start-up code has run
+    // by the time a driver (or the Tusk CLI) sees it and takes its baseline.
+    let state = AppState::new(Store::seeded());
+    let over_http = state.shutdown.clone();
+    let router = routes::router(state);
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {local}")?;
     stdout.flush()?;
     drop(stdout);
 
-    let state = AppState::new(Store::seeded());
-    let over_http = state.shutdown.clone();
-    axum::serve(listener, routes::router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(signals.wait(over_http))
         .await
         .context("server error")?;

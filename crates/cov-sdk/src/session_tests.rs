@@ -1,0 +1,319 @@
+//! The SDK's lifecycle against a real CLI side (cov-transport's) on a unix socket, in the
+//! test process, which is not instrumented. The instrumented service is in
+//! `tests/end_to_end.rs`.
+//!
+//! The SDK is process-global (one running instance), so these tests run one at a time.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cov_proto::{
+    CliMessage, CoverageSnapshotRequest, MessageType, SdkMessage, SetTimeTravelRequest,
+    cli_message, sdk_message,
+};
+use cov_transport::cli::{CliConnection, CliListener};
+use cov_transport::{Endpoint, TransportError};
+
+use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
+use crate::gate::COVERAGE_NOT_ENABLED;
+use crate::serve::TIME_TRAVEL_UNSUPPORTED;
+use crate::{Builder, Coverage};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn environment(mode: Option<&str>, coverage: Option<&str>) -> Environment {
+    Environment::from_lookup(|name| match name {
+        TUSK_DRIFT_MODE => mode.map(str::to_owned),
+        TUSK_COVERAGE => coverage.map(str::to_owned),
+        _ => None,
+    })
+}
+
+struct Cli {
+    runtime: tokio::runtime::Runtime,
+    listener: CliListener,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn listen() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let endpoint = Endpoint::unix(dir.path().join("tusk.sock"));
+        let listener = runtime.block_on(CliListener::bind(&endpoint)).unwrap();
+        Cli {
+            runtime,
+            listener,
+            _dir: dir,
+        }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        self.listener.local_endpoint().clone()
+    }
+
+    fn start(&self, environment: Environment) -> Coverage {
+        Builder::new()
+            .environment(environment)
+            .endpoint(self.endpoint())
+            .service_id("session-tests")
+            .connect_timeout(Duration::from_secs(5))
+            .init()
+    }
+
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+        self.runtime.block_on(self.listener.accept(timeout))
+    }
+
+    fn request(&self, connection: &CliConnection, message: CliMessage) -> SdkMessage {
+        self.runtime
+            .block_on(connection.request(message, WAIT))
+            .unwrap()
+    }
+}
+
+fn snapshot_request(request_id: &str, baseline: bool) -> CliMessage {
+    CliMessage {
+        r#type: MessageType::CoverageSnapshot as i32,
+        request_id: request_id.to_owned(),
+        payload: Some(cli_message::Payload::CoverageSnapshotRequest(
+            CoverageSnapshotRequest { baseline },
+        )),
+    }
+}
+
+fn snapshot_error(reply: &SdkMessage) -> &str {
+    assert_eq!(reply.r#type, MessageType::CoverageSnapshot as i32);
+    match &reply.payload {
+        Some(sdk_message::Payload::CoverageSnapshotResponse(response)) => {
+            assert!(!response.success, "expected a failure, got {response:?}");
+            assert!(response.coverage.is_empty());
+            &response.error
+        }
+        other => panic!("expected a CoverageSnapshotResponse, got {other:?}"),
+    }
+}
+
+fn wait_until_finished(coverage: &Coverage) {
+    let started = Instant::now();
+    while coverage.is_running() {
+        assert!(
+            started.elapsed() < WAIT,
+            "the SDK thread did not finish in {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn record_and_disabled_modes_start_nothing() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    for (mode, coverage) in [
+        (Some("RECORD"), Some("true")),
+        (Some("disabled"), Some("true")),
+        (Some("RECORD"), None),
+        (None, None),
+        (Some(""), Some("")),
+    ] {
+        let handle = cli.start(environment(mode, coverage));
+        assert!(!handle.is_running(), "{mode:?} {coverage:?}");
+        handle.shutdown();
+    }
+    let accepted = cli.accept(Duration::from_millis(500));
+    assert!(
+        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        "nothing may connect: {accepted:?}"
+    );
+}
+
+#[test]
+fn replay_without_coverage_connects_and_answers_every_request() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let handle = cli.start(environment(Some("replay"), None));
+    assert!(handle.is_running());
+    let connection = cli.accept(WAIT).unwrap();
+
+    let hello = connection.connect_request();
+    assert_eq!(hello.service_id, "session-tests");
+    assert_eq!(hello.sdk_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
+
+    for baseline in [true, false] {
+        let reply = cli.request(&connection, snapshot_request("coverage-1", baseline));
+        assert_eq!(reply.request_id, "coverage-1");
+        assert_eq!(snapshot_error(&reply), COVERAGE_NOT_ENABLED);
+        assert!(COVERAGE_NOT_ENABLED.contains("coverage is not enabled"));
+    }
+
+    let time_travel = CliMessage {
+        r#type: MessageType::SetTimeTravel as i32,
+        request_id: "travel-1".to_owned(),
+        payload: Some(cli_message::Payload::SetTimeTravelRequest(
+            SetTimeTravelRequest {
+                timestamp_seconds: 1.7e9,
+                trace_id: "trace".to_owned(),
+                timestamp_source: "span".to_owned(),
+            },
+        )),
+    };
+    let reply = cli.request(&connection, time_travel);
+    assert_eq!(reply.r#type, MessageType::SetTimeTravel as i32);
+    assert_eq!(reply.request_id, "travel-1");
+    match reply.payload {
+        Some(sdk_message::Payload::SetTimeTravelResponse(response)) => {
+            assert!(!response.success);
+            assert_eq!(response.error, TIME_TRAVEL_UNSUPPORTED);
+        }
+        other => panic!("expected a SetTimeTravelResponse, got {other:?}"),
+    }
+
+    // A snapshot request without its payload is still answered.
+    let bare = CliMessage {
+        r#type: MessageType::CoverageSnapshot as i32,
+        request_id: "coverage-bare".to_owned(),
+        payload: None,
+    };
+    let reply = cli.request(&connection, bare);
+    assert!(snapshot_error(&reply).contains("without a CoverageSnapshotRequest"));
+
+    // Unknown and unhandled types are ignored, and the SDK keeps serving.
+    for r#type in [MessageType::MockRequest as i32, 99] {
+        let ignored = CliMessage {
+            r#type,
+            request_id: format!("ignored-{type}"),
+            payload: None,
+        };
+        let outcome = cli
+            .runtime
+            .block_on(connection.request(ignored, Duration::from_millis(300)));
+        assert!(
+            matches!(outcome, Err(TransportError::RequestTimeout { .. })),
+            "{outcome:?}"
+        );
+    }
+    let reply = cli.request(&connection, snapshot_request("coverage-2", false));
+    assert_eq!(reply.request_id, "coverage-2");
+
+    // Shutting down closes the socket and ends the thread.
+    let probe = handle.clone();
+    handle.shutdown();
+    assert!(!probe.is_running());
+    cli.runtime
+        .block_on(async { tokio::time::timeout(WAIT, connection.closed()).await })
+        .expect("the SDK closes the connection on shutdown");
+}
+
+#[test]
+fn coverage_in_an_uninstrumented_program_is_an_explained_failure() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let handle = cli.start(environment(Some("REPLAY"), Some("true")));
+    let connection = cli.accept(WAIT).unwrap();
+    let reply = cli.request(&connection, snapshot_request("coverage-1", true));
+    let error = snapshot_error(&reply);
+    assert!(
+        error.contains("not built with coverage instrumentation")
+            && error.contains("-C instrument-coverage"),
+        "{error}"
+    );
+    drop(handle);
+}
+
+#[test]
+fn a_second_init_returns_the_running_handle_and_starts_no_second_thread() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let first = cli.start(environment(Some("REPLAY"), None));
+    let connection = cli.accept(WAIT).unwrap();
+    let second = cli.start(environment(Some("REPLAY"), None));
+    assert!(second.same_as(&first));
+    let again = cli.accept(Duration::from_millis(500));
+    assert!(
+        matches!(again, Err(TransportError::AcceptTimeout { .. })),
+        "a second connection was made: {again:?}"
+    );
+    // Dropping one of the handles keeps the SDK running for the other.
+    drop(first);
+    assert!(second.is_running());
+    let reply = cli.request(&connection, snapshot_request("coverage-1", true));
+    assert_eq!(reply.request_id, "coverage-1");
+
+    // Once stopped, a new init starts a new SDK.
+    second.shutdown();
+    let third = cli.start(environment(Some("REPLAY"), None));
+    assert!(third.is_running());
+    assert!(cli.accept(WAIT).is_ok());
+    third.shutdown();
+}
+
+#[test]
+fn a_cli_that_is_away_leaves_the_caller_untouched() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let handle = Builder::new()
+        .environment(environment(Some("REPLAY"), Some("true")))
+        .endpoint(Endpoint::unix(dir.path().join("nobody-listens.sock")))
+        .connect_timeout(Duration::from_millis(400))
+        .init();
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "init must not wait for the CLI"
+    );
+    assert!(handle.is_running());
+    wait_until_finished(&handle);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the SDK retried for its whole connect budget"
+    );
+}
+
+#[test]
+fn the_sdk_stops_serving_when_the_cli_goes_away() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let handle = cli.start(environment(Some("REPLAY"), None));
+    let connection = cli.accept(WAIT).unwrap();
+    drop(connection);
+    wait_until_finished(&handle);
+}
+
+#[test]
+fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let endpoint = cli.endpoint();
+    // A current-thread runtime: if the SDK used or blocked it, nothing else would run.
+    let application = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = application.block_on(async move {
+        let handle = Builder::new()
+            .environment(environment(Some("REPLAY"), None))
+            .endpoint(endpoint)
+            .init();
+        tokio::task::yield_now().await;
+        handle
+    });
+    let connection = cli.accept(WAIT).unwrap();
+    let reply = cli.request(&connection, snapshot_request("coverage-1", true));
+    assert_eq!(reply.request_id, "coverage-1");
+    // The application's runtime is gone; the SDK runs on regardless.
+    drop(application);
+    let reply = cli.request(&connection, snapshot_request("coverage-2", false));
+    assert_eq!(reply.request_id, "coverage-2");
+    handle.shutdown();
+}

@@ -1,0 +1,644 @@
+//! `cargo xtask demo`: the whole system in one command.
+//!
+//! It builds `examples/demo-service` (an axum service that calls `cov_sdk::init()`) with
+//! `-C instrument-coverage` and branch coverage, then plays the Tusk CLI's part exactly as
+//! `tusk drift run --show-coverage` does: it listens on a unix socket (or TCP with `--tcp`),
+//! starts the service with `TUSK_COVERAGE=true TUSK_DRIFT_MODE=REPLAY TUSK_MOCK_SOCKET=…`,
+//! waits for the SDK's handshake, takes the baseline, replays a scripted set of HTTP tests
+//! with a snapshot after each, stops the service, aggregates with cov-core and writes the
+//! reports: `coverage.lcov`, `coverage.json`, `cobertura.xml` and `html/index.html` under
+//! `target/cov-demo/` (or `--out DIR`), plus the terminal summary.
+//!
+//! The service also writes its whole-run LLVM profile (`demo-service.profraw`) next to the
+//! reports, so anyone can check the result against `llvm-cov`; the test at the bottom of
+//! this file does exactly that.
+
+mod script;
+mod service;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use cov_core::report::{cobertura, html::HtmlReport, json, lcov, terminal};
+use cov_core::{
+    Aggregate, CoverageView, LineBranches, PathNormalizer, SnapshotKind, SnapshotRecord,
+};
+use cov_proto::CoverageSnapshotResponse;
+use cov_transport::Endpoint;
+use cov_transport::cli::{CliConnection, CliListener};
+
+pub(crate) use script::{STEPS, Step};
+
+const USAGE: &str = "\
+usage: cargo xtask demo [--tcp] [--out DIR] [--build-only]
+
+  --tcp         talk to the SDK over TCP on 127.0.0.1 instead of a unix socket
+  --out DIR     write the reports to DIR (default: target/cov-demo)
+  --build-only  only build the instrumented service; print its path on the last line
+";
+
+/// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
+/// instrumented debug build on a loaded machine may start slower).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a snapshot may take (the CLI's own limit).
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one replay is run with.
+#[derive(Clone, Debug)]
+pub(crate) struct DemoOptions {
+    /// Where the reports, the service's log and its profile go.
+    pub(crate) out_dir: PathBuf,
+    /// TCP instead of a unix socket.
+    pub(crate) tcp: bool,
+    /// The tests to replay.
+    pub(crate) steps: Vec<Step>,
+    /// Print a line per step on stderr.
+    pub(crate) progress: bool,
+}
+
+/// What a replay produced.
+pub(crate) struct Outcome {
+    /// Everything the SDK reported, as the CLI collects it.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the oracle test"))]
+    pub(crate) aggregate: Aggregate,
+    /// The merged result the reports are written from.
+    pub(crate) view: CoverageView,
+    /// The service's whole-run LLVM profile, written at its exit.
+    pub(crate) profraw: PathBuf,
+    /// The reports written, in the order listed to the user.
+    pub(crate) reports: Vec<PathBuf>,
+    /// Steps whose status was not the expected one, with what came back.
+    pub(crate) failures: Vec<String>,
+}
+
+/// Runs the task with its command-line arguments.
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let mut options = DemoOptions {
+        out_dir: root.join("target/cov-demo"),
+        tcp: false,
+        steps: STEPS.to_vec(),
+        progress: true,
+    };
+    let mut build_only = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tcp" => options.tcp = true,
+            "--build-only" => build_only = true,
+            "--out" => {
+                let dir = args.next().context("--out needs a directory")?;
+                options.out_dir = PathBuf::from(dir);
+            }
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown option `{other}`\n\n{USAGE}"),
+        }
+    }
+
+    eprintln!(
+        "demo: building {} with RUSTFLAGS=\"{}\" RUSTC_BOOTSTRAP=1 into {}",
+        service::PACKAGE,
+        service::RUSTFLAGS,
+        display_relative(&service::target_dir(&root), &root),
+    );
+    let binary = service::build(&root, false)?;
+    if build_only {
+        println!("{}", binary.display());
+        return Ok(());
+    }
+
+    let outcome = replay(&root, &binary, &options)?;
+    println!();
+    print!("{}", terminal::render(&outcome.view));
+    println!("\nReports:");
+    for report in &outcome.reports {
+        println!("  {}", display_relative(report, &root));
+    }
+    println!(
+        "  {} (the service's whole-run LLVM profile, for llvm-cov)",
+        display_relative(&outcome.profraw, &root)
+    );
+    if !outcome.failures.is_empty() {
+        bail!(
+            "{} of {} tests answered an unexpected status:\n  {}",
+            outcome.failures.len(),
+            options.steps.len(),
+            outcome.failures.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Plays the Tusk CLI against the instrumented `binary`: handshake, baseline, one snapshot
+/// per step, shutdown; then aggregates and writes the reports into `options.out_dir`.
+pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
+    let out_dir = &options.out_dir;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let profraw = out_dir.join("demo-service.profraw");
+    remove_if_present(&profraw)?;
+    let html_dir = out_dir.join("html");
+    if html_dir.is_dir() {
+        std::fs::remove_dir_all(&html_dir)
+            .with_context(|| format!("cannot remove the old {}", html_dir.display()))?;
+    }
+    let progress = |text: &str| {
+        if options.progress {
+            eprintln!("demo: {text}");
+        }
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")?;
+    let endpoint = if options.tcp {
+        Endpoint::tcp("127.0.0.1", 0)
+    } else {
+        Endpoint::unix(socket_path())
+    };
+    let listener = runtime
+        .block_on(CliListener::bind(&endpoint))
+        .with_context(|| format!("cannot listen on {endpoint}"))?;
+    let mut env = vec![
+        ("TUSK_DRIFT_MODE", "REPLAY".to_owned()),
+        ("TUSK_COVERAGE", "true".to_owned()),
+        ("LLVM_PROFILE_FILE", profraw.display().to_string()),
+    ];
+    match listener.local_endpoint() {
+        Endpoint::Unix(path) => env.push(("TUSK_MOCK_SOCKET", path.display().to_string())),
+        Endpoint::Tcp { host, port } => {
+            env.push(("TUSK_MOCK_HOST", host.clone()));
+            env.push(("TUSK_MOCK_PORT", port.to_string()));
+        }
+    }
+    progress(&format!(
+        "listening on {}; starting the service with {}",
+        listener.local_endpoint(),
+        env.iter()
+            .filter(|(name, _)| name.starts_with("TUSK_"))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+
+    // The service runs in its own package directory: the SDK's default source root is
+    // the current directory, so the report holds the service's files and nothing else.
+    let service_dir = root.join("examples").join(service::PACKAGE);
+    let log = out_dir.join("service.log");
+    let mut service = service::Service::start(binary, &service_dir, &env, &log)?;
+    let connection = runtime
+        .block_on(accept_while_running(&listener, &mut service))
+        .with_context(|| format!("the service's log is in {}", log.display()))?;
+    let request = connection.connect_request();
+    progress(&format!(
+        "handshake from service `{}`, SDK {}",
+        request.service_id, request.sdk_version
+    ));
+    let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
+    let client = script::Client::new(&address);
+
+    let mut aggregate = Aggregate::new();
+    let mut normalizer = PathNormalizer::new();
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    normalizer.relative_to(canonical_root.display().to_string());
+    aggregate.set_path_normalizer(normalizer);
+
+    let baseline = snapshot(&runtime, &connection, SnapshotKind::Baseline)?;
+    progress(&format!(
+        "baseline: {} coverable lines in {} files of {address}",
+        baseline
+            .files
+            .values()
+            .map(|file| file.lines.len())
+            .sum::<usize>(),
+        baseline.files.len(),
+    ));
+    aggregate.add_baseline(baseline);
+
+    let mut failures = Vec::new();
+    let width = options.steps.len().to_string().len();
+    for (step_idx, step) in options.steps.iter().enumerate() {
+        let (status, body) = client.send(step)?;
+        let delta = snapshot(&runtime, &connection, SnapshotKind::Delta)?;
+        let n_lines: usize = delta
+            .files
+            .values()
+            .map(|file| file.lines.values().filter(|&&count| count > 0).count())
+            .sum();
+        let verdict = if status == step.expect_status {
+            "ok"
+        } else {
+            failures.push(format!(
+                "{}: expected {}, got {status}: {body}",
+                step.name(),
+                step.expect_status
+            ));
+            "UNEXPECTED"
+        };
+        progress(&format!(
+            "[{:>width$}/{}] {:<44} {status} {verdict:<3} {n_lines:>4} lines",
+            step_idx + 1,
+            options.steps.len(),
+            step.name(),
+        ));
+        aggregate.add_test(step.id, step.name(), delta);
+    }
+
+    progress("stopping the service (POST /shutdown)");
+    let (status, _) = client.request("POST", "/shutdown", None)?;
+    if status != 202 {
+        bail!("POST /shutdown answered {status}, not 202");
+    }
+    drop(connection);
+    let exit = service.wait_for_exit(Duration::from_secs(30))?;
+    if !exit.success() {
+        bail!(
+            "the service exited with {exit}; its log is in {}",
+            log.display()
+        );
+    }
+    if !profraw.is_file() {
+        bail!(
+            "the service exited but wrote no profile at {}",
+            profraw.display()
+        );
+    }
+
+    let view = aggregate.view();
+    let reports = write_reports(root, &view, out_dir)?;
+    Ok(Outcome {
+        aggregate,
+        view,
+        profraw,
+        reports,
+        failures,
+    })
+}
+
+/// Accepts the SDK's connection and handshake, failing early when the service exits first.
+async fn accept_while_running(
+    listener: &CliListener,
+    service: &mut service::Service,
+) -> anyhow::Result<CliConnection> {
+    let accept = listener.accept(HANDSHAKE_TIMEOUT);
+    tokio::pin!(accept);
+    loop {
+        tokio::select! {
+            accepted = &mut accept => {
+                return accepted.context("no SDK handshake (is cov_sdk::init() in main?)");
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                if let Some(status) = service.try_exit_status() {
+                    bail!("the service exited ({status}) before the SDK's handshake");
+                }
+            }
+        }
+    }
+}
+
+/// Asks for a snapshot and converts the reply to a cov-core record.
+fn snapshot(
+    runtime: &tokio::runtime::Runtime,
+    connection: &CliConnection,
+    kind: SnapshotKind,
+) -> anyhow::Result<SnapshotRecord> {
+    let baseline = kind == SnapshotKind::Baseline;
+    let response = runtime
+        .block_on(connection.snapshot(baseline, SNAPSHOT_TIMEOUT))
+        .with_context(|| {
+            format!(
+                "the {} snapshot failed",
+                if baseline { "baseline" } else { "per-test" }
+            )
+        })?;
+    record_from_response(kind, &response)
+}
+
+/// The record a `CoverageSnapshotResponse` carries.
+// TODO(demo): switch to `cov_sdk::wire` once the sdk helper's module lands on main.
+fn record_from_response(
+    kind: SnapshotKind,
+    response: &CoverageSnapshotResponse,
+) -> anyhow::Result<SnapshotRecord> {
+    let mut record = SnapshotRecord::new(kind);
+    for (path, data) in &response.coverage {
+        let file = record.files.entry(path.clone()).or_default();
+        for (line, &count) in &data.lines {
+            let line: u32 = line
+                .parse()
+                .with_context(|| format!("{path}: line key `{line}` is not a number"))?;
+            let count = u64::try_from(count)
+                .with_context(|| format!("{path}:{line}: negative count {count}"))?;
+            file.lines.insert(line, count);
+        }
+        for (line, info) in &data.branches {
+            let line: u32 = line
+                .parse()
+                .with_context(|| format!("{path}: branch key `{line}` is not a number"))?;
+            let total = u32::try_from(info.total)
+                .with_context(|| format!("{path}:{line}: negative branch total"))?;
+            let covered = u32::try_from(info.covered)
+                .with_context(|| format!("{path}:{line}: negative covered branches"))?;
+            file.branches.insert(line, LineBranches { total, covered });
+        }
+    }
+    Ok(record)
+}
+
+/// Writes the four reports and returns their paths.
+fn write_reports(root: &Path, view: &CoverageView, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut written = Vec::new();
+    let mut write = |relative: &str, contents: &str| -> anyhow::Result<()> {
+        let path = out_dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    write("coverage.lcov", &lcov::render(view))?;
+    write(
+        "coverage.json",
+        &json::render(view, &rfc3339_utc(now.as_secs())),
+    )?;
+    let cobertura_options = cobertura::CoberturaOptions {
+        timestamp_millis: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+        sources: vec![canonical_root.display().to_string()],
+    };
+    write(
+        "cobertura.xml",
+        &cobertura::render(view, &cobertura_options),
+    )?;
+    let html = HtmlReport::new()
+        .title("demo-service coverage")
+        .render(view, |path| {
+            std::fs::read_to_string(canonical_root.join(path)).ok()
+        });
+    let n_html = html.len();
+    for (relative, contents) in &html {
+        write(&format!("html/{relative}"), contents)?;
+    }
+    // List the HTML report by its index only.
+    let html_pages: Vec<PathBuf> = written.drain(written.len() - n_html..).collect();
+    written.push(html_pages[0].clone());
+    Ok(written)
+}
+
+/// A fresh unix socket path under the temporary directory (short enough for `sun_path`).
+fn socket_path() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "cov-demo-{}-{}.sock",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+fn display_relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (the proleptic Gregorian
+/// calendar, as RFC 3339 wants; days to civil date after Howard Hinnant's algorithm).
+fn rfc3339_utc(unix_seconds: u64) -> String {
+    let days = unix_seconds / 86_400;
+    let seconds_of_day = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds_of_day / 3_600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use cov_testkit::{Lcov, oracle_lcov};
+
+    use super::*;
+
+    #[test]
+    fn rfc3339_utc_matches_known_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    /// The demo end to end, checked against `llvm-cov`.
+    ///
+    /// The service's profile is written at exit, so it also holds what ran after the last
+    /// snapshot (the `POST /shutdown` handler and the shutdown path). A second, idle run
+    /// (baseline, then straight to shutdown, over TCP this time) measures exactly that
+    /// remainder: its oracle minus its baseline. So for every line of every service file:
+    ///
+    /// `oracle(full run) = baseline + sum of per-test deltas + (oracle(idle) − baseline(idle))`
+    #[test]
+    fn demo_run_agrees_with_the_llvm_cov_oracle_and_its_reports_parse() {
+        let root = crate::workspace_root();
+        let canonical_root = root.canonicalize().expect("the workspace root exists");
+        let binary = service::build(&root, true).expect("the instrumented demo service builds");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+
+        let full = replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: dir.path().join("full"),
+                tcp: false,
+                steps: STEPS.to_vec(),
+                progress: false,
+            },
+        )
+        .expect("the demo runs over a unix socket");
+        assert!(full.failures.is_empty(), "{:#?}", full.failures);
+        let idle = replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: dir.path().join("idle"),
+                tcp: true,
+                steps: Vec::new(),
+                progress: false,
+            },
+        )
+        .expect("the demo runs over TCP");
+
+        let service_prefix = "examples/demo-service/src/";
+        let oracle = |run: &Outcome| -> BTreeMap<String, BTreeMap<u32, u64>> {
+            Lcov::parse(&oracle_lcov(&binary, &[&run.profraw]))
+                .files
+                .into_iter()
+                .filter_map(|(path, file)| {
+                    let relative = Path::new(&path)
+                        .strip_prefix(&canonical_root)
+                        .ok()?
+                        .display()
+                        .to_string();
+                    relative
+                        .starts_with(service_prefix)
+                        .then_some((relative, file.lines))
+                })
+                .collect()
+        };
+        let oracle_full = oracle(&full);
+        let oracle_idle = oracle(&idle);
+        let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
+        let baseline_idle = idle.aggregate.baseline().expect("a baseline arrived");
+
+        let our_files: BTreeSet<&String> = full.view.files.keys().collect();
+        let oracle_files: BTreeSet<&String> = oracle_full.keys().collect();
+        assert_eq!(
+            our_files, oracle_files,
+            "the SDK reports exactly the service's own files"
+        );
+        assert!(our_files.len() >= 5, "{our_files:?}");
+
+        let mut mismatches = Vec::new();
+        for (path, oracle_lines) in &oracle_full {
+            let mut ours: BTreeMap<u32, u64> = baseline_full[path].lines.clone();
+            for test in full.aggregate.tests() {
+                if let Some(file) = test.coverage.files.get(path) {
+                    for (line, count) in &file.lines {
+                        *ours.entry(*line).or_default() += count;
+                    }
+                }
+            }
+            for (line, &count) in &oracle_idle[path] {
+                let before = baseline_idle[path].lines.get(line).copied().unwrap_or(0);
+                let after_last_snapshot = count.checked_sub(before).unwrap_or_else(|| {
+                    panic!("{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})")
+                });
+                if after_last_snapshot > 0 {
+                    *ours.entry(*line).or_default() += after_last_snapshot;
+                }
+            }
+            let lines: BTreeSet<u32> = oracle_lines.keys().chain(ours.keys()).copied().collect();
+            for line in lines {
+                let expected = oracle_lines.get(&line);
+                let actual = ours.get(&line);
+                if expected != actual {
+                    mismatches.push(format!(
+                        "{path}:{line}: llvm-cov {expected:?}, baseline + tests + shutdown {actual:?}"
+                    ));
+                }
+            }
+        }
+        assert!(
+            mismatches.is_empty(),
+            "{} lines differ from the oracle:\n{}",
+            mismatches.len(),
+            mismatches.join("\n")
+        );
+
+        // Different tests cover different code.
+        let test_files = |id: &str| -> BTreeSet<String> {
+            let test = full.view.tests.iter().find(|test| test.id == id).expect(id);
+            test.files.keys().cloned().collect()
+        };
+        let pricing = format!("{service_prefix}pricing.rs");
+        let orders = format!("{service_prefix}orders.rs");
+        assert!(test_files("order-save10").contains(&pricing));
+        assert!(!test_files("health").contains(&orders));
+        assert!(!test_files("list-coffee").contains(&pricing));
+
+        check_reports(&full);
+    }
+
+    /// The four reports parse and say what the view says.
+    fn check_reports(run: &Outcome) {
+        let out_dir = run.profraw.parent().expect("the profile is in the output directory");
+        let read = |name: &str| {
+            std::fs::read_to_string(out_dir.join(name))
+                .unwrap_or_else(|error| panic!("reading {name}: {error}"))
+        };
+        let totals = run.view.totals();
+
+        let lcov = Lcov::parse(&read("coverage.lcov"));
+        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
+            lcov.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
+            run.view.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        assert_eq!(lcov_lines, view_lines);
+
+        let json: serde_json::Value =
+            serde_json::from_str(&read("coverage.json")).expect("coverage.json parses");
+        let aggregate = &json["summary"]["aggregate"];
+        assert_eq!(aggregate["total_covered_lines"], totals.covered_lines);
+        assert_eq!(aggregate["total_coverable_lines"], totals.lines);
+        assert_eq!(aggregate["covered_branches"], totals.covered_branches);
+        assert_eq!(
+            json["summary"]["per_test"].as_array().map(Vec::len),
+            Some(STEPS.len())
+        );
+
+        let cobertura = read("cobertura.xml");
+        let mut reader = quick_xml::Reader::from_str(&cobertura);
+        let mut lines_covered = None;
+        loop {
+            match reader.read_event().expect("cobertura.xml is well-formed") {
+                quick_xml::events::Event::Start(element)
+                    if element.name().as_ref() == b"coverage" =>
+                {
+                    let value = element
+                        .try_get_attribute("lines-covered")
+                        .expect("attributes parse")
+                        .expect("lines-covered is present");
+                    lines_covered = Some(String::from_utf8_lossy(&value.value).into_owned());
+                }
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(lines_covered, Some(totals.covered_lines.to_string()));
+
+        let index = read("html/index.html");
+        for path in run.view.files.keys() {
+            assert!(index.contains(path.as_str()), "the index lists {path}");
+        }
+        let pages = std::fs::read_dir(out_dir.join("html/files"))
+            .expect("html/files exists")
+            .count();
+        assert_eq!(pages, run.view.files.len());
+    }
+}
