@@ -603,14 +603,19 @@ struct FunctionCounts {
     branches: Vec<(u64, u64)>,
 }
 
-/// llvm-cov's `getFuncNameWithoutPrefix`: drops a leading `<file>:` or `<file>;`.
+/// llvm-cov's `getFuncNameWithoutPrefix`: a name starting with the function's first file
+/// name loses it and the separator after it (`:` or `;` for local symbols).
 fn name_without_prefix<'a>(name: &'a str, file: &str) -> &'a str {
     if file.is_empty() {
         return name;
     }
     match name.strip_prefix(file) {
-        Some(rest) if rest.starts_with([':', ';']) => &rest[1..],
-        _ => name,
+        Some(rest) => {
+            let mut chars = rest.chars();
+            chars.next();
+            chars.as_str()
+        }
+        None => name,
     }
 }
 
@@ -894,5 +899,99 @@ fn collect_expansion_branches(
             });
         }
         path.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_region(count: Counter) -> MappingRegion {
+        MappingRegion {
+            kind: RegionKind::Code,
+            count,
+            false_count: Counter::Zero,
+            file_id: 0,
+            expanded_file_id: 0,
+            line_start: 1,
+            column_start: 1,
+            line_end: 2,
+            column_end: 2,
+        }
+    }
+
+    fn expression(kind: ExpressionKind, lhs: Counter, rhs: Counter) -> Expression {
+        Expression { kind, lhs, rhs }
+    }
+
+    #[test]
+    fn the_engine_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn expressions_are_ordered_operands_first() {
+        let expressions = vec![
+            expression(
+                ExpressionKind::Subtract,
+                Counter::Expression(1),
+                Counter::Counter(1),
+            ),
+            expression(
+                ExpressionKind::Add,
+                Counter::Counter(0),
+                Counter::Counter(2),
+            ),
+        ];
+        let regions = [code_region(Counter::Expression(0))];
+        assert_eq!(
+            expression_order(&expressions, &regions, 3),
+            Some(vec![1, 0])
+        );
+        // Counter 2 does not exist when the function has two counters.
+        assert_eq!(expression_order(&expressions, &regions, 2), None);
+    }
+
+    #[test]
+    fn cyclic_expressions_cannot_be_evaluated() {
+        let expressions = vec![
+            expression(
+                ExpressionKind::Add,
+                Counter::Expression(1),
+                Counter::Counter(0),
+            ),
+            expression(
+                ExpressionKind::Add,
+                Counter::Expression(0),
+                Counter::Counter(0),
+            ),
+        ];
+        let regions = [code_region(Counter::Expression(0))];
+        assert_eq!(expression_order(&expressions, &regions, 1), None);
+        assert_eq!(max_counter_id(&expressions, &regions), None);
+    }
+
+    #[test]
+    fn zero_counts_are_sized_by_the_largest_true_counter() {
+        let expressions = vec![expression(
+            ExpressionKind::Add,
+            Counter::Counter(4),
+            Counter::Counter(2),
+        )];
+        let mut branch = code_region(Counter::Counter(1));
+        branch.kind = RegionKind::Branch;
+        branch.false_count = Counter::Counter(9);
+        let regions = [code_region(Counter::Expression(0)), branch];
+        assert_eq!(max_counter_id(&expressions, &regions), Some(4));
+    }
+
+    #[test]
+    fn file_prefixes_are_removed_from_local_names() {
+        assert_eq!(name_without_prefix("src/a.c:helper", "src/a.c"), "helper");
+        assert_eq!(
+            name_without_prefix("_RNvCs1_3app4main", "/src/main.rs"),
+            "_RNvCs1_3app4main"
+        );
     }
 }

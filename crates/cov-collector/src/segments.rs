@@ -279,3 +279,123 @@ pub fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
     for_each_mapped_line(&segments, |line, count| lines.push((line, count)));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(kind: RegionKind, start: (u32, u32), end: (u32, u32), count: u64) -> CountedRegion {
+        CountedRegion {
+            start,
+            end,
+            kind,
+            count,
+        }
+    }
+
+    // The expected lines below are what `llvm-cov export -format=lcov` (LLVM 22) printed
+    // for the same regions and counts (see `tests/llvm_cov_differential.rs`, which checks
+    // this and random cases against the real tool).
+
+    #[test]
+    fn a_gap_after_a_nested_block_keeps_the_nested_count_on_its_line() {
+        let mut regions = vec![
+            region(RegionKind::Code, (1, 1), (9, 2), 5),
+            region(RegionKind::Code, (2, 10), (4, 6), 3),
+            region(RegionKind::Gap, (4, 6), (5, 5), 3),
+            region(RegionKind::Code, (5, 5), (8, 2), 5),
+        ];
+        assert_eq!(
+            mapped_lines(&mut regions),
+            vec![
+                (1, 5),
+                (2, 5),
+                (3, 3),
+                (4, 3),
+                (5, 5),
+                (6, 5),
+                (7, 5),
+                (8, 5),
+                (9, 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn skipped_lines_are_unmapped_and_zero_length_regions_take_the_enclosing_count() {
+        let mut regions = vec![
+            region(RegionKind::Code, (1, 1), (10, 2), 2),
+            region(RegionKind::Skipped, (3, 1), (5, 1), 0),
+            region(RegionKind::Code, (6, 4), (6, 4), 0),
+            region(RegionKind::Code, (7, 1), (7, 9), 0),
+        ];
+        assert_eq!(
+            mapped_lines(&mut regions),
+            vec![(1, 2), (2, 2), (6, 2), (7, 2), (8, 2), (9, 2), (10, 2)]
+        );
+    }
+
+    #[test]
+    fn identical_ranges_add_only_counts_of_the_first_kind() {
+        let mut regions = vec![
+            region(RegionKind::Code, (1, 1), (2, 2), 4),
+            region(RegionKind::Expansion, (1, 1), (2, 2), 100),
+            region(RegionKind::Code, (1, 1), (2, 2), 3),
+        ];
+        sort_and_combine(&mut regions);
+        assert_eq!(regions, vec![region(RegionKind::Code, (1, 1), (2, 2), 7)]);
+    }
+
+    #[test]
+    fn segments_mark_entries_resumptions_and_the_end() {
+        let regions = [
+            region(RegionKind::Code, (1, 1), (5, 2), 1),
+            region(RegionKind::Code, (2, 3), (3, 4), 0),
+        ];
+        let segments = build_segments(&regions);
+        let summary: Vec<(u32, u32, u64, bool, bool)> = segments
+            .iter()
+            .map(|s| (s.line, s.column, s.count, s.has_count, s.is_region_entry))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, 1, 1, true, true),
+                (2, 3, 0, true, true),
+                (3, 4, 1, true, false),
+                (5, 2, 0, false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_starting_with_a_skipped_region_is_not_mapped() {
+        let skipped = Segment {
+            line: 3,
+            column: 1,
+            count: 0,
+            has_count: false,
+            is_region_entry: true,
+            is_gap: false,
+        };
+        let wrapped = Segment {
+            line: 1,
+            column: 1,
+            count: 9,
+            has_count: true,
+            is_region_entry: true,
+            is_gap: false,
+        };
+        assert_eq!(line_stats(&[skipped], Some(&wrapped)), None);
+        assert_eq!(line_stats(&[], Some(&wrapped)), Some(9));
+        let gap = Segment {
+            is_gap: true,
+            count: 4,
+            ..wrapped
+        };
+        // A gap starting a line maps it, but its own count never counts: the line takes
+        // the count wrapping onto it (zero when none).
+        assert_eq!(line_stats(&[gap], None), Some(0));
+        assert_eq!(line_stats(&[gap], Some(&wrapped)), Some(9));
+    }
+}
