@@ -157,8 +157,9 @@ impl Collector {
     ///
     /// # Errors
     ///
-    /// None today: reading live counters cannot fail once the collector is built. The
-    /// `Result` leaves room for future checks.
+    /// Only [`CollectorError::Internal`], should the snapshot hit a bug (a panic inside is
+    /// caught and reported; the collector stays usable). Reading live counters cannot
+    /// otherwise fail once the collector is built.
     pub fn baseline(&self) -> Result<CoverageSnapshot, CollectorError> {
         self.snapshot(SnapshotKind::Baseline)
     }
@@ -175,10 +176,26 @@ impl Collector {
     }
 
     fn snapshot(&self, kind: SnapshotKind) -> Result<CoverageSnapshot, CollectorError> {
-        // A panic cannot leave the state half-updated in a way that matters more than
-        // refusing all later snapshots would, so a poisoned lock is simply taken over.
+        // The host must never see a panic from here. Should one happen anyway (a bug), the
+        // state stays usable: `reported` only ever advances per file, and stale previous
+        // counters merely make the next delta re-evaluate more files. So the panic becomes
+        // an error and a poisoned lock is simply taken over.
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let state = &mut *guard;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.snapshot_locked(kind, state)
+        }))
+        .map_err(|payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|message| (*message).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            CollectorError::Internal(message)
+        })
+    }
+
+    fn snapshot_locked(&self, kind: SnapshotKind, state: &mut SnapshotState) -> CoverageSnapshot {
         let mut changed_files = vec![false; self.is_selected.len()];
         let mut n_unsettled = 0_usize;
         for (record_idx, record) in self.profile.records().iter().enumerate() {
@@ -225,7 +242,7 @@ impl Collector {
                 .insert(self.engine.path(file).to_owned(), coverage);
         }
         std::mem::swap(&mut state.previous_counters, &mut state.current_counters);
-        Ok(snapshot)
+        snapshot
     }
 }
 

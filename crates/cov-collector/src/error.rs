@@ -44,6 +44,9 @@ pub enum CollectorError {
     /// The profile runtime's in-memory data is inconsistent.
     #[error("malformed profile data in memory: {0}")]
     MalformedProfile(String),
+    /// A snapshot failed on a bug in this crate (a caught panic, with its message).
+    #[error("internal error in the coverage collector (please report it): {0}")]
+    Internal(String),
     /// The coverage mapping of the running executable could not be read or decoded.
     #[error(transparent)]
     Mapping(#[from] crate::decode_error::MappingError),

@@ -83,6 +83,14 @@ fn sequence_with_branch_coverage_sums_to_the_oracle() {
     });
 }
 
+#[test]
+fn sequence_in_a_release_build_sums_to_the_oracle() {
+    check_sequence(&BuildOptions {
+        release: true,
+        ..BuildOptions::default()
+    });
+}
+
 /// Eight threads run the workload while deltas are taken repeatedly; a final delta after
 /// joining them: baseline + all deltas equal the oracle of the whole run exactly.
 #[test]
