@@ -581,12 +581,13 @@ impl CliConnection {
         self.frames.send_payload(payload).await
     }
 
-    /// Whether the SDK closed the connection (or it broke).
+    /// Whether the connection is closed: the SDK closed it, its stream broke, or a write
+    /// failed (a write timeout closes the connection).
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        *self.closed.borrow() || self.frames.is_closed()
     }
 
-    /// Waits until the SDK closes the connection (or it breaks).
+    /// Waits until the SDK closes the connection (or its stream breaks).
     pub async fn closed(&self) {
         let mut closed = self.closed.clone();
         // An error means the reader is gone, so the connection is closed too.

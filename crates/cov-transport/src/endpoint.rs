@@ -104,3 +104,90 @@ impl fmt::Display for Endpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn tcp_when_host_and_port_are_both_set() {
+        let endpoint = Endpoint::from_lookup(lookup(&[
+            (ENV_HOST, "localhost"),
+            (ENV_PORT, "9001"),
+            (ENV_SOCKET, "/ignored.sock"),
+        ]))
+        .unwrap();
+        assert_eq!(endpoint, Endpoint::tcp("localhost", 9001));
+    }
+
+    #[test]
+    fn unix_socket_when_only_one_of_host_and_port_is_set() {
+        for pairs in [
+            &[(ENV_HOST, "localhost"), (ENV_SOCKET, "/run/t.sock")][..],
+            &[(ENV_PORT, "9001"), (ENV_SOCKET, "/run/t.sock")][..],
+        ] {
+            let endpoint = Endpoint::from_lookup(lookup(pairs)).unwrap();
+            assert_eq!(endpoint, Endpoint::unix("/run/t.sock"));
+        }
+    }
+
+    #[test]
+    fn default_socket_when_nothing_is_set() {
+        let endpoint = Endpoint::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(endpoint, Endpoint::unix(DEFAULT_SOCKET_PATH));
+        assert_eq!(DEFAULT_SOCKET_PATH, "/tmp/tusk-connect.sock");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let endpoint = Endpoint::from_lookup(lookup(&[
+            (ENV_HOST, ""),
+            (ENV_PORT, "9001"),
+            (ENV_SOCKET, "  "),
+        ]))
+        .unwrap();
+        assert_eq!(endpoint, Endpoint::unix(DEFAULT_SOCKET_PATH));
+    }
+
+    #[test]
+    fn invalid_port_is_an_error_naming_the_variable() {
+        for port in ["ninety", "0", "65536", "-1"] {
+            let error =
+                Endpoint::from_lookup(lookup(&[(ENV_HOST, "h"), (ENV_PORT, port)])).unwrap_err();
+            assert!(
+                matches!(error, TransportError::InvalidEndpoint { .. }),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("TUSK_MOCK_PORT"), "{error}");
+        }
+    }
+
+    #[test]
+    fn port_with_surrounding_blanks_is_accepted() {
+        let endpoint =
+            Endpoint::from_lookup(lookup(&[(ENV_HOST, "h"), (ENV_PORT, " 9001\n")])).unwrap();
+        assert_eq!(endpoint, Endpoint::tcp("h", 9001));
+    }
+
+    #[test]
+    fn display_names_the_kind_and_address() {
+        assert_eq!(
+            Endpoint::unix("/tmp/x.sock").to_string(),
+            "unix socket /tmp/x.sock"
+        );
+        assert_eq!(
+            Endpoint::tcp("127.0.0.1", 9001).to_string(),
+            "tcp 127.0.0.1:9001"
+        );
+        assert_eq!(Endpoint::tcp("::1", 9001).to_string(), "tcp [::1]:9001");
+    }
+}

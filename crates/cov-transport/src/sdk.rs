@@ -79,7 +79,7 @@ impl SdkOptions {
         self.write_timeout
     }
 
-    /// The current maximum frame length.
+    /// The current maximum frame length, as set (frames are further capped at `u32::MAX`).
     pub fn get_max_frame_len(&self) -> usize {
         self.max_frame_len
     }
@@ -278,7 +278,9 @@ impl SdkSender {
         self.frames.endpoint()
     }
 
-    /// Whether the writer has stopped (after a failed write); sends then fail.
+    /// Whether the writer has stopped: after a failed write, or once the receiver saw the
+    /// CLI's stream end. Sends then fail with [`TransportError::Closed`]; the SDK should
+    /// drop the connection and, if it wants, connect again.
     pub fn is_closed(&self) -> bool {
         self.frames.is_closed()
     }
@@ -315,6 +317,9 @@ impl CliReceiver {
     /// [`TransportError::Closed`].
     /// Cancel-safe: usable in `tokio::select!` without losing messages.
     pub async fn recv(&mut self) -> Result<Option<CliMessage>, TransportError> {
+        if *self.ended.borrow() {
+            return Ok(None);
+        }
         let next = self.frames.next().await;
         if !matches!(next, Some(Ok(_))) {
             self.ended.send_replace(true);
