@@ -129,7 +129,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let root = crate::workspace_root();
     let binaries = Binaries::build(&root)?;
     let work = tempfile::tempdir().context("creating a temporary directory")?;
-    let service_sources = format!("{}/", root.join("examples/demo-service/src").display());
+    // The demo service's own sources, which bench-service compiles in through `#[path]`
+    // (so their mapped paths read `fixtures/bench-service/src/../../../examples/...`).
+    let service_sources = "/examples/demo-service/src/";
 
     let mut results = BenchResults {
         machine: machine_description(),
@@ -138,7 +140,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     in_process(
         &binaries,
         &tools_dir,
-        &service_sources,
+        service_sources,
         work.path(),
         &options,
         &mut results,
@@ -333,7 +335,7 @@ fn in_process(
     let sources: Vec<String> = ours
         .lines()
         .filter_map(|line| line.strip_prefix("SF:"))
-        .filter(|path| path.starts_with(service_sources))
+        .filter(|path| path.contains(service_sources))
         .map(str::to_owned)
         .collect();
     anyhow::ensure!(!sources.is_empty(), "no service source in our LCOV");
@@ -391,9 +393,11 @@ impl BenchService {
     ) -> anyhow::Result<BenchService> {
         let mut command = Command::new(binary);
         command.env_remove("LLVM_PROFILE_FILE");
-        if let Some(profile) = profile {
-            command.env("LLVM_PROFILE_FILE", profile);
-        }
+        match profile {
+            Some(profile) => command.env("LLVM_PROFILE_FILE", profile),
+            // The runtime notes on stderr that the collector suppressed its write.
+            None => command.stderr(Stdio::null()),
+        };
         let mut child = command
             .args(["--select", service_sources])
             .current_dir(work)

@@ -547,7 +547,9 @@ mod tests {
             for (line, &count) in &oracle_idle[path] {
                 let before = baseline_idle[path].lines.get(line).copied().unwrap_or(0);
                 let after_last_snapshot = count.checked_sub(before).unwrap_or_else(|| {
-                    panic!("{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})")
+                    panic!(
+                        "{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})"
+                    )
                 });
                 if after_last_snapshot > 0 {
                     *ours.entry(*line).or_default() += after_last_snapshot;
@@ -587,7 +589,10 @@ mod tests {
 
     /// The four reports parse and say what the view says.
     fn check_reports(run: &Outcome) {
-        let out_dir = run.profraw.parent().expect("the profile is in the output directory");
+        let out_dir = run
+            .profraw
+            .parent()
+            .expect("the profile is in the output directory");
         let read = |name: &str| {
             std::fs::read_to_string(out_dir.join(name))
                 .unwrap_or_else(|error| panic!("reading {name}: {error}"))
@@ -595,10 +600,17 @@ mod tests {
         let totals = run.view.totals();
 
         let lcov = Lcov::parse(&read("coverage.lcov"));
-        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
-            lcov.files.iter().map(|(path, file)| (path, &file.lines)).collect();
-        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> =
-            run.view.files.iter().map(|(path, file)| (path, &file.lines)).collect();
+        let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = lcov
+            .files
+            .iter()
+            .map(|(path, file)| (path, &file.lines))
+            .collect();
+        let view_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = run
+            .view
+            .files
+            .iter()
+            .map(|(path, file)| (path, &file.lines))
+            .collect();
         assert_eq!(lcov_lines, view_lines);
 
         let json: serde_json::Value =
