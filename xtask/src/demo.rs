@@ -21,10 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use cov_core::report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_core::{
-    Aggregate, CoverageView, LineBranches, PathNormalizer, SnapshotKind, SnapshotRecord,
-};
-use cov_proto::CoverageSnapshotResponse;
+use cov_core::{Aggregate, CoverageView, PathNormalizer, SnapshotKind, SnapshotRecord};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
@@ -136,16 +133,14 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 /// Plays the Tusk CLI against the instrumented `binary`: handshake, baseline, one snapshot
 /// per step, shutdown; then aggregates and writes the reports into `options.out_dir`.
 pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
-    let out_dir = &options.out_dir;
+    // Absolute, because the service runs in another directory and writes its profile here.
+    let out_dir = &std::path::absolute(&options.out_dir)
+        .with_context(|| format!("cannot resolve {}", options.out_dir.display()))?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
-    let html_dir = out_dir.join("html");
-    if html_dir.is_dir() {
-        std::fs::remove_dir_all(&html_dir)
-            .with_context(|| format!("cannot remove the old {}", html_dir.display()))?;
-    }
+    remove_old_html_report(&out_dir.join("html"))?;
     let progress = |text: &str| {
         if options.progress {
             eprintln!("demo: {text}");
@@ -201,6 +196,10 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     ));
     let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
     let client = script::Client::new(&address);
+    // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
+    // we. Besides, once a request has been served, the start-up work the server spawned
+    // has run, so it lands in the baseline and not in the first test.
+    wait_until_ready(&client, &mut service)?;
 
     let mut aggregate = Aggregate::new();
     let mut normalizer = PathNormalizer::new();
@@ -301,6 +300,25 @@ async fn accept_while_running(
     }
 }
 
+/// Polls `GET /health` until it answers 200.
+fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let last = match client.request("GET", "/health", None) {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(error) => format!("{error:#}"),
+        };
+        if let Some(status) = service.try_exit_status() {
+            bail!("the service exited ({status}) before it was ready");
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the service was not ready within {HANDSHAKE_TIMEOUT:?}: GET /health: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Asks for a snapshot and converts the reply to a cov-core record.
 fn snapshot(
     runtime: &tokio::runtime::Runtime,
@@ -316,38 +334,8 @@ fn snapshot(
                 if baseline { "baseline" } else { "per-test" }
             )
         })?;
-    record_from_response(kind, &response)
-}
-
-/// The record a `CoverageSnapshotResponse` carries.
-// TODO(demo): switch to `cov_sdk::wire` once the sdk helper's module lands on main.
-fn record_from_response(
-    kind: SnapshotKind,
-    response: &CoverageSnapshotResponse,
-) -> anyhow::Result<SnapshotRecord> {
-    let mut record = SnapshotRecord::new(kind);
-    for (path, data) in &response.coverage {
-        let file = record.files.entry(path.clone()).or_default();
-        for (line, &count) in &data.lines {
-            let line: u32 = line
-                .parse()
-                .with_context(|| format!("{path}: line key `{line}` is not a number"))?;
-            let count = u64::try_from(count)
-                .with_context(|| format!("{path}:{line}: negative count {count}"))?;
-            file.lines.insert(line, count);
-        }
-        for (line, info) in &data.branches {
-            let line: u32 = line
-                .parse()
-                .with_context(|| format!("{path}: branch key `{line}` is not a number"))?;
-            let total = u32::try_from(info.total)
-                .with_context(|| format!("{path}:{line}: negative branch total"))?;
-            let covered = u32::try_from(info.covered)
-                .with_context(|| format!("{path}:{line}: negative covered branches"))?;
-            file.branches.insert(line, LineBranches { total, covered });
-        }
-    }
-    Ok(record)
+    cov_sdk::wire::from_response(&response, kind)
+        .context("the SDK's snapshot is not valid coverage")
 }
 
 /// Writes the four reports and returns their paths.
@@ -407,6 +395,25 @@ fn socket_path() -> PathBuf {
     ))
 }
 
+/// Removes the HTML report of an earlier run, so no page of a file that is gone stays
+/// behind; a directory that does not hold our report is an error, never deleted.
+fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
+    if !html_dir.exists() {
+        return Ok(());
+    }
+    let marker = format!("content=\"{}\"", cov_core::report::html::GENERATOR);
+    let ours = std::fs::read_to_string(html_dir.join("index.html"))
+        .is_ok_and(|index| index.contains(&marker));
+    if !ours {
+        bail!(
+            "{} exists and does not hold a report of ours; choose another --out directory",
+            html_dir.display()
+        );
+    }
+    std::fs::remove_dir_all(html_dir)
+        .with_context(|| format!("cannot remove the old {}", html_dir.display()))
+}
+
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -463,6 +470,26 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let html = dir.path().join("html");
+        remove_old_html_report(&html).expect("nothing to remove");
+
+        std::fs::create_dir_all(html.join("files")).unwrap();
+        std::fs::write(html.join("index.html"), "<p>someone else's</p>").unwrap();
+        let error = remove_old_html_report(&html).expect_err("a foreign directory is refused");
+        assert!(error.to_string().contains("--out"), "{error}");
+        assert!(html.join("index.html").is_file());
+
+        let view = Aggregate::new().view();
+        for (relative, contents) in HtmlReport::new().render(&view, |_| None) {
+            std::fs::write(html.join(relative), contents).unwrap();
+        }
+        remove_old_html_report(&html).expect("our own report is replaced");
+        assert!(!html.exists());
     }
 
     /// The demo end to end, checked against `llvm-cov`.

@@ -31,15 +31,11 @@ fn xtask_lcov_equals_the_oracle() {
     let oracle_text = oracle_lcov(&binary, &[run.profraw()]);
     let diff = diff_lcov(&Lcov::parse(&oracle_text), &Lcov::parse(&ours_text));
     assert!(diff.is_empty(), "xtask lcov differs from llvm-cov:\n{diff}");
-    // Beyond the parsed comparison: the same lines in the same order, except that FN
-    // entries may come in another order (ours by line, llvm-cov's by load order).
-    let significant = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|line| !line.starts_with("FN:") && !line.starts_with("FNDA:"))
-            .map(str::to_owned)
-            .collect()
-    };
-    assert_eq!(significant(&oracle_text), significant(&ours_text));
+    // Beyond the parsed comparison: byte for byte the same file.
+    assert_eq!(
+        oracle_text, ours_text,
+        "xtask lcov is not byte-identical to llvm-cov"
+    );
 }
 
 #[test]

@@ -28,7 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = engine.covered_files();
     let mut best = None;
     let mut lines = 0;
-    for _ in 0..5 {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    for _ in 0..rounds {
         let started_baseline = Instant::now();
         lines = 0;
         for &file in &files {
@@ -49,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("decode profile: {decoded_profile:?}");
     println!("build engine:   {built:?}");
     println!(
-        "baseline (all files, best of 5): {:?}",
+        "baseline (all files, best of {rounds}): {:?}",
         best.unwrap_or_default()
     );
     Ok(())

@@ -27,20 +27,40 @@ type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Built with [`Collector::builder`]. [`Collector::baseline`] reports every coverable line
 /// of the selected files with its count since the process started; [`Collector::delta`]
 /// reports what ran since the previous snapshot. Snapshots are differences against the
-/// previously reported cumulative coverage, never counter resets, so a baseline plus all
-/// later deltas equals the coverage of the whole run, even while other threads run.
+/// previously reported cumulative coverage, never counter resets: nothing that runs between
+/// or during snapshots is lost or counted twice, and a baseline plus all later deltas equals
+/// llvm-cov's coverage of the whole run when the snapshots are taken while no thread is
+/// inside the selected code (threads caught in flight can make a delta overstate a line
+/// whose count is a subtraction; see `docs/coverage.md`).
 ///
 /// `Collector` is `Send + Sync`; concurrent snapshots are serialized.
 ///
-/// While a collector exists the profile runtime does not write `default_*.profraw` at exit,
-/// unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
+/// Once a collector has been built the profile runtime no longer writes `default_*.profraw`
+/// at exit, unless `LLVM_PROFILE_FILE` is set (then it writes where that says, as usual).
+///
+/// ```no_run
+/// use cov_collector::{Collector, CollectorError};
+///
+/// fn collect() -> Result<(), CollectorError> {
+///     // Fails with `NotInstrumented` (and the RUSTFLAGS to use) in a normal build.
+///     let collector = Collector::builder()
+///         .file_filter(|path| path.contains("/src/") && !path.contains("/.cargo/"))
+///         .build()?;
+///     let baseline = collector.baseline()?; // every coverable line, 0 where not run
+///     // ... run one test against the service ...
+///     let delta = collector.delta()?; // only what ran since the baseline
+///     for (path, file) in &delta.files {
+///         println!("{path}: {} lines ran", file.lines.len());
+///     }
+///     # let _ = baseline;
+///     Ok(())
+/// }
+/// ```
 pub struct Collector {
     profile: LiveProfile,
     engine: Engine,
     /// The selected files, in path order.
     selected: Vec<FileId>,
-    /// Per file index: whether it is selected.
-    is_selected: Vec<bool>,
     state: Mutex<SnapshotState>,
     _at_exit_write: AtExitWrite,
 }
@@ -118,10 +138,6 @@ impl CollectorBuilder {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
         };
-        let mut is_selected = vec![false; engine.files().len()];
-        for file in &selected {
-            is_selected[file.index()] = true;
-        }
         tracing::debug!(
             n_records = profile.records().len(),
             n_counters = profile.n_counters(),
@@ -140,7 +156,6 @@ impl CollectorBuilder {
             profile,
             engine,
             selected,
-            is_selected,
             _at_exit_write: at_exit_write,
         })
     }
@@ -196,16 +211,20 @@ impl Collector {
     }
 
     fn snapshot_locked(&self, kind: SnapshotKind, state: &mut SnapshotState) -> CoverageSnapshot {
-        let mut changed_files = vec![false; self.is_selected.len()];
+        let mut changed_files = vec![false; self.engine.files().len()];
         let mut n_unsettled = 0_usize;
         for (record_idx, record) in self.profile.records().iter().enumerate() {
             let settled =
                 self.profile
                     .read_function(record, &mut state.current_counters, &mut state.scratch);
-            if !settled {
-                n_unsettled += 1;
-            }
             let range = record.counters.clone();
+            if !settled {
+                // A torn read could overstate an expression; the previous reading is an
+                // instant. The function's recent activity goes to a later snapshot.
+                n_unsettled += 1;
+                state.current_counters[range.clone()]
+                    .copy_from_slice(&state.previous_counters[range.clone()]);
+            }
             if state.current_counters[range.clone()] != state.previous_counters[range] {
                 for file in self.engine.record_files(record_idx) {
                     changed_files[file.index()] = true;
@@ -215,7 +234,7 @@ impl Collector {
         if n_unsettled > 0 {
             tracing::debug!(
                 n_unsettled,
-                "counters of some functions kept changing while read; their last reads are used"
+                "counters of some functions kept changing while read; deferred to a later snapshot"
             );
         }
         let mut snapshot = CoverageSnapshot::new(kind);
@@ -281,27 +300,14 @@ fn runtime_error(error: ffi::RuntimeError) -> CollectorError {
     }
 }
 
-/// The collectors currently suppressing the runtime's at-exit profile write.
+/// The runtime's at-exit profile write, suppressed from the first collector on.
+///
+/// The flag is process-wide and stays set when the collector is dropped: an application
+/// (or the SDK, when the CLI disconnects) may drop its collector long before exit, and the
+/// point is that an application collecting coverage in-process does not litter its
+/// working directory with `default_*.profraw`.
 #[derive(Debug)]
-struct Suppression {
-    /// How many live collectors suppress the write.
-    n_collectors: usize,
-    /// Whether the first of them found the write enabled, so the last one re-enables it.
-    restore: bool,
-}
-
-/// Shared by every collector of the process: the runtime's flag is process-wide.
-static AT_EXIT_SUPPRESSION: Mutex<Suppression> = Mutex::new(Suppression {
-    n_collectors: 0,
-    restore: false,
-});
-
-/// Keeps the runtime from writing `default_*.profraw` at exit while a collector exists.
-#[derive(Debug)]
-struct AtExitWrite {
-    /// The runtime, when this collector takes part in the suppression.
-    suppressing: Option<ffi::ProfileRuntime>,
-}
+struct AtExitWrite;
 
 impl AtExitWrite {
     /// Suppresses the at-exit write unless `LLVM_PROFILE_FILE` asks for one (a non-empty
@@ -311,36 +317,10 @@ impl AtExitWrite {
             std::env::var_os("LLVM_PROFILE_FILE").is_some_and(|value| !value.is_empty());
         if requested {
             tracing::debug!("LLVM_PROFILE_FILE is set: the runtime writes its profile at exit");
-            return AtExitWrite { suppressing: None };
+        } else {
+            profile.runtime().set_dumped();
         }
-        let runtime = *profile.runtime();
-        let mut suppression = AT_EXIT_SUPPRESSION
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if suppression.n_collectors == 0 {
-            // Re-enable the write later only if it was enabled before and can be.
-            suppression.restore = runtime.is_dumped() == Some(false);
-            runtime.set_dumped();
-        }
-        suppression.n_collectors += 1;
-        AtExitWrite {
-            suppressing: Some(runtime),
-        }
-    }
-}
-
-impl Drop for AtExitWrite {
-    fn drop(&mut self) {
-        let Some(runtime) = self.suppressing else {
-            return;
-        };
-        let mut suppression = AT_EXIT_SUPPRESSION
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        suppression.n_collectors = suppression.n_collectors.saturating_sub(1);
-        if suppression.n_collectors == 0 && suppression.restore {
-            runtime.clear_dumped();
-        }
+        AtExitWrite
     }
 }
 
@@ -355,6 +335,30 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn binding_failures_become_precise_errors() {
+        let unsupported = runtime_error(ffi::RuntimeError::UnsupportedPlatform).to_string();
+        assert!(
+            unsupported.contains("not supported on this platform")
+                && unsupported.contains(std::env::consts::ARCH),
+            "{unsupported}"
+        );
+        let not_instrumented = runtime_error(ffi::RuntimeError::NotInstrumented).to_string();
+        assert!(
+            not_instrumented.contains("RUSTFLAGS=\"-C instrument-coverage\""),
+            "{not_instrumented}"
+        );
+        let malformed = runtime_error(ffi::RuntimeError::Malformed {
+            section: "__llvm_prf_cnts",
+            problem: "is misaligned",
+        })
+        .to_string();
+        assert!(
+            malformed.contains("__llvm_prf_cnts is misaligned"),
+            "{malformed}"
+        );
+    }
 
     #[test]
     fn collector_is_send_and_sync() {

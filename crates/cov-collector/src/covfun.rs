@@ -322,3 +322,103 @@ pub fn is_dummy(func_hash: u64, data: &[u8]) -> Result<bool, MappingError> {
     let encoded = reader.int_max(u64::from(u32::MAX))?;
     Ok(encoded & 0b11 == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_files_expressions_and_every_region_kind() {
+        // A reference to expression 2 when there are none is malformed, as in LLVM.
+        assert!(decode_regions(&[1, 0, 0, 1, 0x0a, 1, 1, 0, 1], 1).is_err());
+
+        let data = [
+            2, 0, 1, // two file ids -> filenames 0 and 1
+            1, 0x05, 0x00, // expression 0: counter 1 (0x05 = 1 << 2 | 1) and zero
+            3,    // file 0: three regions
+            0x03, 1, 2, 0, 9, // code, counter = expression 0 referenced with the Add tag
+            0x0c, 1, 1, 0, 5, // expansion to file id 1
+            0x20, 0x05, 0x01, 1, 2, 0, 7, // branch: counters 1 and 0
+            1, // file 1: one region
+            0x01, 4, 1, 0, 0x82, 0x80, 0x80, 0x80, 0x08, // gap: counter 0, 4:1 -> 4:2
+        ];
+        let decoded = decode_regions(&data, 2).unwrap();
+        assert_eq!(decoded.file_table, vec![0, 1]);
+        assert_eq!(
+            decoded.expressions,
+            vec![Expression {
+                kind: ExpressionKind::Add,
+                lhs: Counter::Counter(1),
+                rhs: Counter::Zero
+            }]
+        );
+        let kinds: Vec<RegionKind> = decoded.regions.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                RegionKind::Code,
+                RegionKind::Expansion,
+                RegionKind::Branch,
+                RegionKind::Gap
+            ]
+        );
+        let code = decoded.regions[0];
+        assert_eq!((code.start(), code.end()), ((1, 2), (1, 9)));
+        // The expansion takes the counter of the first region of the file it expands to.
+        assert_eq!(decoded.regions[1].count, Counter::Counter(0));
+        assert_eq!(decoded.regions[1].expanded_file_id, 1);
+        let branch = decoded.regions[2];
+        assert_eq!(
+            (branch.count, branch.false_count),
+            (Counter::Counter(1), Counter::Counter(0))
+        );
+        assert_eq!(branch.start(), (3, 2));
+        let gap = decoded.regions[3];
+        assert_eq!((gap.file_id, gap.start(), gap.end()), (1, (4, 1), (4, 2)));
+    }
+
+    #[test]
+    fn whole_line_regions_and_bad_locations() {
+        // Columns 0 -> 0 mean "the whole line".
+        let data = [1, 0, 0, 1, 0x05, 3, 0, 0, 0];
+        let region = decode_regions(&data, 1).unwrap().regions[0];
+        assert_eq!((region.start(), region.end()), ((3, 1), (3, u32::MAX)));
+        // An end before the start is malformed.
+        let data = [1, 0, 0, 1, 0x05, 3, 5, 0, 2];
+        assert!(decode_regions(&data, 1).is_err());
+        // A file index past the translation unit's table is malformed.
+        assert!(decode_regions(&[1, 4, 0, 0], 2).is_err());
+    }
+
+    #[test]
+    fn dummy_records_are_recognized() {
+        // Hash 0, one file, no expressions, one region with a zero counter.
+        let dummy = [1, 0, 0, 1, 0x00, 1, 1, 0, 1];
+        assert!(is_dummy(0, &dummy).unwrap());
+        assert!(!is_dummy(7, &dummy).unwrap());
+        let real = [1, 0, 0, 1, 0x05, 1, 1, 0, 1];
+        assert!(!is_dummy(0, &real).unwrap());
+    }
+
+    #[test]
+    fn records_are_split_and_padded() {
+        let mut section = Vec::new();
+        for (name_ref, data) in [(1_u64, vec![9_u8, 9, 9]), (2, vec![])] {
+            section.extend_from_slice(&name_ref.to_le_bytes());
+            section.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            section.extend_from_slice(&5_u64.to_le_bytes());
+            section.extend_from_slice(&6_u64.to_le_bytes());
+            section.extend_from_slice(&data);
+            while section.len() % 8 != 0 {
+                section.push(0);
+            }
+        }
+        let records = decode_function_records(&section).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].0.name_ref, 1);
+        assert_eq!(records[0].1, &[9, 9, 9]);
+        assert_eq!(records[1].0.filenames_ref, 6);
+        // A record whose data runs past the section is malformed.
+        assert!(decode_function_records(&section[..30]).is_err());
+    }
+}

@@ -9,7 +9,7 @@
 //! functions: the work that depends on counts.
 //!
 //! Counter arrays are indexed like `__llvm_prf_cnts` (the live array, or a raw profile's);
-//! each [`DataRecord`](crate::profraw::DataRecord) says which slice belongs to which
+//! each [`DataRecord`] says which slice belongs to which
 //! function.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,13 +37,42 @@ impl FileId {
     }
 }
 
-/// Where a function's counts come from.
+/// Where a function's counts come from, and whether llvm-cov would see them.
+///
+/// The oracle merges raw profiles with `llvm-profdata merge -sparse`, which leaves out every
+/// function *name* whose records are all zero. llvm-cov then treats such a function as
+/// unknown (all counts zero, sized by its largest counter) instead of using its records,
+/// and a function whose name is present but never with its hash as a hash mismatch (left
+/// out). Whether a name is present depends on the counts, so it is decided per query.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum CounterSource {
-    /// The sum of these slices of the counter array (normally exactly one).
-    Records(Vec<Range<usize>>),
-    /// No profile data: every counter is zero (llvm-cov's "unknown function").
-    Zeros,
+struct CounterSource {
+    /// The records with the function's name ref and hash: their sum is its counts.
+    bound: Vec<Range<usize>>,
+    /// Every record with the function's name ref, whatever its hash.
+    same_name: Vec<Range<usize>>,
+}
+
+impl CounterSource {
+    /// Whether `llvm-profdata merge -sparse` would keep the function's name: some record
+    /// of that name has a non-zero counter.
+    fn name_present(&self, counters: &[u64]) -> bool {
+        self.same_name.iter().any(|range| {
+            counters
+                .get(range.clone())
+                .is_some_and(|values| values.iter().any(|&value| value != 0))
+        })
+    }
+
+    /// The value of counter `id` of the function: the sum over its bound records.
+    fn value(&self, counters: &[u64], id: u32) -> u64 {
+        self.bound.iter().fold(0_u64, |sum, range| {
+            let value = counters
+                .get(range.start + id as usize)
+                .copied()
+                .unwrap_or(0);
+            sum.wrapping_add(value)
+        })
+    }
 }
 
 /// A function as llvm-cov keeps it after loading (a `FunctionRecord`).
@@ -65,6 +94,23 @@ struct EngineFunction {
     main_file_id: Option<u32>,
     /// A single zero region: skipped whenever its first counter is non-zero.
     zero_placeholder: bool,
+    /// Whether llvm-cov can evaluate the regions with the bound records' counters.
+    valid_with_data: bool,
+}
+
+impl EngineFunction {
+    /// Whether llvm-cov would report this function for these counts.
+    fn is_active(&self, counters: &[u64]) -> bool {
+        if !self.source.name_present(counters) {
+            // Unknown to the profile: all counts zero, always shown.
+            return true;
+        }
+        if self.source.bound.is_empty() {
+            // The name has data, but never with this hash: a hash mismatch.
+            return false;
+        }
+        self.valid_with_data && !(self.zero_placeholder && self.source.value(counters, 0) > 0)
+    }
 }
 
 /// A member of a combined region: `(function index, region index)`.
@@ -134,64 +180,46 @@ impl Engine {
     /// regions refer to counters it does not have is dropped, and only the first function
     /// of a given name and file set is kept.
     pub fn new(mapping: &CoverageMapping, records: &[DataRecord]) -> Engine {
-        let mut by_name_and_hash: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
-        let mut names_with_data: HashSet<u64> = HashSet::new();
+        let mut by_name: HashMap<u64, Vec<usize>> = HashMap::new();
         for (index, record) in records.iter().enumerate() {
-            by_name_and_hash
-                .entry((record.name_ref, record.func_hash))
-                .or_default()
-                .push(index);
-            names_with_data.insert(record.name_ref);
+            by_name.entry(record.name_ref).or_default().push(index);
         }
 
         let files: Vec<String> = mapping.files.clone();
         let mut functions: Vec<EngineFunction> = Vec::new();
         let mut record_files: Vec<Vec<FileId>> = vec![Vec::new(); records.len()];
         let mut seen: HashSet<(Vec<u32>, String)> = HashSet::new();
-        let mut hash_mismatches = 0_usize;
 
         for function in &mapping.functions {
-            let bound = by_name_and_hash.get(&(function.name_ref, function.func_hash));
-            let source = match bound {
-                Some(indices) => {
-                    let ranges: Vec<Range<usize>> = indices
-                        .iter()
-                        .map(|&index| records[index].counters.clone())
-                        .collect();
-                    // llvm-profdata refuses to merge records whose counter counts differ.
-                    if ranges.iter().any(|range| range.len() != ranges[0].len()) {
-                        tracing::warn!(name = %function.name, "profile records disagree on the number of counters; function skipped");
-                        continue;
-                    }
-                    CounterSource::Records(ranges)
-                }
-                None if names_with_data.contains(&function.name_ref) => {
-                    hash_mismatches += 1;
-                    continue;
-                }
-                None => CounterSource::Zeros,
-            };
+            let same_name: &[usize] = by_name.get(&function.name_ref).map_or(&[], Vec::as_slice);
+            let bound: Vec<Range<usize>> = same_name
+                .iter()
+                .filter(|&&index| records[index].func_hash == function.func_hash)
+                .map(|&index| records[index].counters.clone())
+                .collect();
+            // llvm-profdata refuses to merge records whose counter counts differ.
+            if bound.iter().any(|range| range.len() != bound[0].len()) {
+                tracing::warn!(name = %rustc_demangle::demangle(&function.name), "profile records disagree on the number of counters; function skipped");
+                continue;
+            }
             if function.regions.is_empty() {
                 continue;
             }
-            let num_counters = match &source {
-                CounterSource::Records(ranges) => ranges[0].len(),
-                // llvm-cov sizes the zero counts by the largest counter the regions'
-                // (true) counters refer to.
-                CounterSource::Zeros => {
-                    match max_counter_id(&function.expressions, &function.regions) {
-                        Some(max) => max as usize + 1,
-                        None => continue,
-                    }
-                }
-            };
-            let Some(expression_order) =
-                expression_order(&function.expressions, &function.regions, num_counters)
+            let Some(expression_order) = expression_order(&function.expressions, &function.regions)
             else {
-                // llvm-cov silently drops a function whose counters cannot be evaluated.
-                tracing::debug!(name = %function.name, "counters cannot be evaluated; function skipped");
+                tracing::debug!(name = %rustc_demangle::demangle(&function.name), "cyclic counter expressions; function skipped");
                 continue;
             };
+            let Some(max_used) = max_used_counter(&function.expressions, &function.regions) else {
+                continue;
+            };
+            // llvm-cov drops a function whose regions refer to counters its profile record
+            // does not have. Without a record, llvm-cov 22 evaluates every counter as zero
+            // and keeps the function (checked in `tests/llvm_cov_differential.rs`).
+            let valid_with_data = bound
+                .first()
+                .is_some_and(|range| max_used.is_none_or(|max| (max as usize) < range.len()));
+
             let first_file = function
                 .files
                 .first()
@@ -208,31 +236,33 @@ impl Engine {
                 .filter(|region| region.kind != RegionKind::McdcDecision)
                 .partition(|region| region.is_branch());
             let main_file_id = main_file_id(&regions, file_ids.len());
-            if let Some(indices) = bound {
-                let mut touched: Vec<FileId> = file_ids.clone();
-                touched.sort_unstable();
-                touched.dedup();
-                for &index in indices {
-                    record_files[index] = touched.clone();
-                }
+            // Any record of the name can change what the function shows.
+            let mut touched: Vec<FileId> = file_ids.clone();
+            touched.sort_unstable();
+            touched.dedup();
+            for &index in same_name {
+                record_files[index].extend_from_slice(&touched);
+                record_files[index].sort_unstable();
+                record_files[index].dedup();
             }
             functions.push(EngineFunction {
                 name,
-                source,
+                source: CounterSource {
+                    bound,
+                    same_name: same_name
+                        .iter()
+                        .map(|&index| records[index].counters.clone())
+                        .collect(),
+                },
                 expressions: function.expressions.clone(),
                 expression_order,
                 zero_placeholder: function.is_zero_placeholder(),
+                valid_with_data,
                 regions,
                 branch_regions,
                 files: file_ids,
                 main_file_id,
             });
-        }
-        if hash_mismatches > 0 {
-            tracing::warn!(
-                count = hash_mismatches,
-                "functions have mismatched data (hash mismatch); they are left out, as llvm-cov does"
-            );
         }
 
         let plans = build_plans(&files, &functions);
@@ -272,6 +302,35 @@ impl Engine {
         ids
     }
 
+    /// Whether llvm-cov lists `file` for these counts: some function in it is loaded.
+    ///
+    /// [`Engine::covered_files`] is decided once; a file whose every function is left out
+    /// for particular counts (hash mismatches, unevaluable records, placeholders) has
+    /// empty coverage then, and llvm-cov does not list it.
+    pub fn is_reported(&self, file: FileId, counters: &[u64]) -> bool {
+        self.plans.get(file.index()).is_some_and(|plan| {
+            plan.functions
+                .iter()
+                .any(|&function| self.functions[function as usize].is_active(counters))
+        })
+    }
+
+    /// The names of the functions defined in `file` (as in [`FileCoverage::functions`]) in
+    /// llvm-cov's load order, which is the order of its `FN` lines.
+    pub fn function_order(&self, file: FileId, counters: &[u64]) -> Vec<String> {
+        self.plans
+            .get(file.index())
+            .map(|plan| {
+                plan.defined_functions
+                    .iter()
+                    .map(|&function| &self.functions[function as usize])
+                    .filter(|function| function.is_active(counters) && !function.regions.is_empty())
+                    .map(|function| function.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The reported files that `filter` selects, in path order. Call it once and keep the
     /// result: filtering then costs nothing per snapshot.
     pub fn select_files(&self, filter: impl Fn(&str) -> bool) -> Vec<FileId> {
@@ -306,15 +365,41 @@ impl Engine {
             return FileCoverage::default();
         };
         let mut scratch = Scratch::default();
-        // Evaluate every contributing function once.
-        let mut evaluated: HashMap<u32, FunctionCounts> =
-            HashMap::with_capacity(plan.functions.len());
-        for &function in &plan.functions {
-            evaluated.insert(
-                function,
-                self.evaluate_function(function, counters, &mut scratch),
-            );
-        }
+        // Evaluate every contributing function once, into two flat buffers.
+        let mut region_counts: Vec<u64> = Vec::new();
+        let mut branch_counts: Vec<(u64, u64)> = Vec::new();
+        let evaluated: Vec<Evaluated> = plan
+            .functions
+            .iter()
+            .map(|&function| {
+                let (region_start, branch_start) = (region_counts.len(), branch_counts.len());
+                let active = self.evaluate_into(
+                    function,
+                    counters,
+                    &mut scratch,
+                    &mut region_counts,
+                    &mut branch_counts,
+                );
+                Evaluated {
+                    active,
+                    region_start,
+                    branch_start,
+                }
+            })
+            .collect();
+        // `plan.functions` is sorted, so a function's counts are found by binary search.
+        let counts_of = |function: u32| -> FunctionView<'_> {
+            let local = plan
+                .functions
+                .binary_search(&function)
+                .expect("plan members refer to plan functions");
+            let evaluated = &evaluated[local];
+            FunctionView {
+                active: evaluated.active,
+                regions: &region_counts[evaluated.region_start.min(region_counts.len())..],
+                branches: &branch_counts[evaluated.branch_start.min(branch_counts.len())..],
+            }
+        };
 
         // Lines: combine each group over the active members, then segment.
         let mut combined: Vec<CountedRegion> = Vec::with_capacity(plan.groups.len());
@@ -324,7 +409,7 @@ impl Engine {
             for &(function, region) in
                 &plan.members[group.members.start as usize..group.members.end as usize]
             {
-                let counts = &evaluated[&function];
+                let counts = counts_of(function);
                 if !counts.active {
                     continue;
                 }
@@ -350,16 +435,16 @@ impl Engine {
             }
         }
         let segments = build_segments(&combined);
-        let mut lines = BTreeMap::new();
-        for_each_mapped_line(&segments, |line, count| {
-            lines.insert(line, count);
-        });
+        let mut mapped = Vec::with_capacity(segments.len());
+        for_each_mapped_line(&segments, |line, count| mapped.push((line, count)));
+        // Lines arrive in order, which `BTreeMap` builds in bulk.
+        let lines: BTreeMap<u32, u64> = mapped.into_iter().collect();
 
         // Branches: merge consecutive items with the same nesting path.
         let mut branches: Vec<Branch> = Vec::new();
         let mut previous_path: Option<&[(u32, u32)]> = None;
         for item in &plan.branches {
-            let counts = &evaluated[&item.function];
+            let counts = counts_of(item.function);
             if !counts.active {
                 continue;
             }
@@ -388,7 +473,7 @@ impl Engine {
         // Functions defined in this file.
         let mut functions: Vec<Function> = Vec::with_capacity(plan.defined_functions.len());
         for &function in &plan.defined_functions {
-            let counts = &evaluated[&function];
+            let counts = counts_of(function);
             if !counts.active {
                 continue;
             }
@@ -433,7 +518,9 @@ impl Engine {
                 let Some(main) = record.main_file_id else {
                     continue;
                 };
-                execution_count = execution_count.wrapping_add(counts.regions[0]);
+                // llvm-cov's execution count is the first non-branch region's (0 without one).
+                execution_count =
+                    execution_count.wrapping_add(counts.regions.first().copied().unwrap_or(0));
                 let mut regions: Vec<CountedRegion> = record
                     .regions
                     .iter()
@@ -520,27 +607,40 @@ impl Engine {
         counters: &[u64],
         scratch: &mut Scratch,
     ) -> FunctionCounts {
+        let mut regions = Vec::new();
+        let mut branches = Vec::new();
+        let active = self.evaluate_into(function, counters, scratch, &mut regions, &mut branches);
+        FunctionCounts {
+            active,
+            regions,
+            branches,
+        }
+    }
+
+    /// Appends the counts of one function's regions and branch regions to `regions` and
+    /// `branches`; returns false (appending nothing) when llvm-cov would skip the function
+    /// for these counts (a placeholder whose function ran).
+    fn evaluate_into(
+        &self,
+        function: u32,
+        counters: &[u64],
+        scratch: &mut Scratch,
+        regions: &mut Vec<u64>,
+        branches: &mut Vec<(u64, u64)>,
+    ) -> bool {
         let record = &self.functions[function as usize];
+        if !record.is_active(counters) {
+            return false;
+        }
+        // Without the name in the profile, llvm-cov's counts are all zero.
+        let present = record.source.name_present(counters);
         let counter_value = |id: u32| -> u64 {
-            match &record.source {
-                CounterSource::Zeros => 0,
-                CounterSource::Records(ranges) => ranges.iter().fold(0_u64, |sum, range| {
-                    let value = counters
-                        .get(range.start + id as usize)
-                        .copied()
-                        .unwrap_or(0);
-                    sum.wrapping_add(value)
-                }),
+            if present {
+                record.source.value(counters, id)
+            } else {
+                0
             }
         };
-        let active = !(record.zero_placeholder && counter_value(0) > 0);
-        if !active {
-            return FunctionCounts {
-                active,
-                regions: Vec::new(),
-                branches: Vec::new(),
-            };
-        }
         scratch.expression_values.clear();
         scratch
             .expression_values
@@ -568,19 +668,14 @@ impl Engine {
                 Counter::Expression(id) => scratch.expression_values[id as usize] as u64,
             }
         };
-        FunctionCounts {
-            active,
-            regions: record
-                .regions
-                .iter()
-                .map(|region| evaluate(region.count))
-                .collect(),
-            branches: record
+        regions.extend(record.regions.iter().map(|region| evaluate(region.count)));
+        branches.extend(
+            record
                 .branch_regions
                 .iter()
-                .map(|region| (evaluate(region.count), evaluate(region.false_count)))
-                .collect(),
-        }
+                .map(|region| (evaluate(region.count), evaluate(region.false_count))),
+        );
+        true
     }
 }
 
@@ -591,6 +686,21 @@ fn merge_outcome(sum: Option<u64>, outcome: Option<u64>, count: u64) -> Option<u
         (None, None) => None,
         (sum, _) => Some(sum.unwrap_or(0).wrapping_add(count)),
     }
+}
+
+/// Where one function's counts are in the flat buffers of a query.
+struct Evaluated {
+    active: bool,
+    region_start: usize,
+    branch_start: usize,
+}
+
+/// One function's counts within the flat buffers (slices starting at its first region and
+/// its first branch region).
+struct FunctionView<'a> {
+    active: bool,
+    regions: &'a [u64],
+    branches: &'a [(u64, u64)],
 }
 
 /// The evaluated counts of one function.
@@ -636,14 +746,9 @@ fn main_file_id(regions: &[MappingRegion], num_files: usize) -> Option<u32> {
 }
 
 /// An evaluation order for the expressions reachable from the regions' counters, with
-/// operands before the expressions using them; `None` when an expression refers to a
-/// counter the function does not have (`num_counters`, if known) or expressions form a
-/// cycle, in which case llvm-cov cannot evaluate the function either.
-fn expression_order(
-    expressions: &[Expression],
-    regions: &[MappingRegion],
-    num_counters: usize,
-) -> Option<Vec<u32>> {
+/// operands before the expressions using them; `None` when expressions form a cycle, which
+/// llvm-cov cannot evaluate either.
+fn expression_order(expressions: &[Expression], regions: &[MappingRegion]) -> Option<Vec<u32>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         New,
@@ -652,18 +757,11 @@ fn expression_order(
     }
     let mut state = vec![State::New; expressions.len()];
     let mut order = Vec::new();
-    let counter_ok = |counter: Counter| match counter {
-        Counter::Counter(id) => (id as usize) < num_counters,
-        _ => true,
-    };
     for region in regions
         .iter()
         .filter(|region| region.kind != RegionKind::McdcDecision)
     {
         for root in [region.count, region.false_count] {
-            if !counter_ok(root) {
-                return None;
-            }
             let Counter::Expression(root) = root else {
                 continue;
             };
@@ -685,9 +783,6 @@ fn expression_order(
                 stack.push((index, true));
                 let expression = expressions[index as usize];
                 for operand in [expression.rhs, expression.lhs] {
-                    if !counter_ok(operand) {
-                        return None;
-                    }
                     if let Counter::Expression(operand) = operand {
                         match state.get(operand as usize).copied()? {
                             State::Done => {}
@@ -702,29 +797,33 @@ fn expression_order(
     Some(order)
 }
 
-/// llvm-cov's `getMaxCounterID` over the regions' (true) counters; `None` on a cycle.
-fn max_counter_id(expressions: &[Expression], regions: &[MappingRegion]) -> Option<u32> {
-    let mut max = 0_u32;
-    let mut memo: Vec<Option<u32>> = vec![None; expressions.len()];
-    for region in regions {
-        max = max.max(max_of(region.count, expressions, &mut memo, 0)?);
+/// The largest counter id the regions' true and false counters reach (what llvm-cov
+/// evaluates), `Some(None)` when they use no counter, `None` on a cycle.
+fn max_used_counter(expressions: &[Expression], regions: &[MappingRegion]) -> Option<Option<u32>> {
+    let mut memo: Vec<Option<Option<u32>>> = vec![None; expressions.len()];
+    let mut max: Option<u32> = None;
+    for region in regions
+        .iter()
+        .filter(|region| region.kind != RegionKind::McdcDecision)
+    {
+        for counter in [region.count, region.false_count] {
+            max = max.max(used_in(counter, expressions, &mut memo, 0)?);
+        }
     }
     Some(max)
 }
 
-fn max_of(
+fn used_in(
     counter: Counter,
     expressions: &[Expression],
-    memo: &mut [Option<u32>],
+    memo: &mut [Option<Option<u32>>],
     depth: usize,
-) -> Option<u32> {
+) -> Option<Option<u32>> {
     match counter {
-        Counter::Zero => Some(0),
-        Counter::Counter(id) => Some(id),
+        Counter::Zero => Some(None),
+        Counter::Counter(id) => Some(Some(id)),
         Counter::Expression(id) => {
-            let Some(expression) = expressions.get(id as usize) else {
-                return Some(0);
-            };
+            let expression = expressions.get(id as usize)?;
             if let Some(known) = memo[id as usize] {
                 return Some(known);
             }
@@ -732,7 +831,7 @@ fn max_of(
             if depth > expressions.len() {
                 return None;
             }
-            let value = max_of(expression.lhs, expressions, memo, depth + 1)?.max(max_of(
+            let value = used_in(expression.lhs, expressions, memo, depth + 1)?.max(used_in(
                 expression.rhs,
                 expressions,
                 memo,
@@ -945,12 +1044,12 @@ mod tests {
             ),
         ];
         let regions = [code_region(Counter::Expression(0))];
+        assert_eq!(expression_order(&expressions, &regions), Some(vec![1, 0]));
+        assert_eq!(max_used_counter(&expressions, &regions), Some(Some(2)));
         assert_eq!(
-            expression_order(&expressions, &regions, 3),
-            Some(vec![1, 0])
+            max_used_counter(&expressions, &[code_region(Counter::Zero)]),
+            Some(None)
         );
-        // Counter 2 does not exist when the function has two counters.
-        assert_eq!(expression_order(&expressions, &regions, 2), None);
     }
 
     #[test]
@@ -968,22 +1067,8 @@ mod tests {
             ),
         ];
         let regions = [code_region(Counter::Expression(0))];
-        assert_eq!(expression_order(&expressions, &regions, 1), None);
-        assert_eq!(max_counter_id(&expressions, &regions), None);
-    }
-
-    #[test]
-    fn zero_counts_are_sized_by_the_largest_true_counter() {
-        let expressions = vec![expression(
-            ExpressionKind::Add,
-            Counter::Counter(4),
-            Counter::Counter(2),
-        )];
-        let mut branch = code_region(Counter::Counter(1));
-        branch.kind = RegionKind::Branch;
-        branch.false_count = Counter::Counter(9);
-        let regions = [code_region(Counter::Expression(0)), branch];
-        assert_eq!(max_counter_id(&expressions, &regions), Some(4));
+        assert_eq!(expression_order(&expressions, &regions), None);
+        assert_eq!(max_used_counter(&expressions, &regions), None);
     }
 
     #[test]

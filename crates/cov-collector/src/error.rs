@@ -41,6 +41,10 @@ pub enum CollectorError {
         /// The version this crate reads.
         supported: u32,
     },
+    /// The linked profile runtime uses a variant whose in-memory layout this crate does not
+    /// read (rustc never builds one).
+    #[error("unsupported LLVM profile variant: {0}")]
+    UnsupportedProfileVariant(&'static str),
     /// The profile runtime's in-memory data is inconsistent.
     #[error("malformed profile data in memory: {0}")]
     MalformedProfile(String),

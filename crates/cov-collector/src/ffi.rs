@@ -57,10 +57,6 @@ pub(crate) struct ProfileRuntime {
     /// bits, variant flags above.
     pub(crate) version: u64,
     set_dumped: unsafe extern "C" fn(),
-    /// compiler-rt's internal `lprofProfileDumped`, when linked.
-    profile_dumped: Option<unsafe extern "C" fn() -> u32>,
-    /// compiler-rt's internal `lprofSetProfileDumped`, when linked.
-    set_profile_dumped: Option<unsafe extern "C" fn(u32)>,
 }
 
 impl std::fmt::Debug for ProfileRuntime {
@@ -83,27 +79,6 @@ impl ProfileRuntime {
         // it only sets a flag in the runtime and is safe to call at any time, from any thread.
         unsafe { (self.set_dumped)() }
     }
-
-    /// Whether the runtime considers its profile written (no at-exit write), when the
-    /// internal `lprofProfileDumped` is linked.
-    pub(crate) fn is_dumped(&self) -> Option<bool> {
-        let profile_dumped = self.profile_dumped?;
-        // SAFETY: `profile_dumped` is compiler-rt's `unsigned lprofProfileDumped(void)`,
-        // which only reads a flag.
-        Some(unsafe { profile_dumped() } != 0)
-    }
-
-    /// Undoes [`ProfileRuntime::set_dumped`], so the runtime writes its profile at exit
-    /// again; returns false when the internal `lprofSetProfileDumped` is not linked.
-    pub(crate) fn clear_dumped(&self) -> bool {
-        let Some(set_profile_dumped) = self.set_profile_dumped else {
-            return false;
-        };
-        // SAFETY: `set_profile_dumped` is compiler-rt's
-        // `void lprofSetProfileDumped(unsigned Value)`, which only stores the flag.
-        unsafe { set_profile_dumped(0) };
-        true
-    }
 }
 
 /// Whether the profile runtime is linked into this program (it was built with
@@ -114,7 +89,22 @@ pub(crate) fn is_linked() -> bool {
 
 /// The running program's profile runtime, or why there is none.
 pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
-    let symbols = weak::symbols().ok_or(RuntimeError::UnsupportedPlatform)?;
+    // SAFETY: `weak::symbols` returns the linker-resolved addresses of the runtime's own
+    // symbols (or null), in the documented order, with the bound functions already called.
+    unsafe { runtime_from(weak::symbols()) }
+}
+
+/// The profile runtime described by a symbol table in [`weak::symbols`]'s layout.
+///
+/// # Safety
+///
+/// Every non-null entry must be what [`weak::symbols`] documents for its position: the
+/// section bounds of this process's profile data and the addresses of the runtime's
+/// functions. `None` (unsupported platform) and tables with a null entry are always safe.
+unsafe fn runtime_from(
+    symbols: Option<[*const u8; weak::N_SYMBOLS]>,
+) -> Result<ProfileRuntime, RuntimeError> {
+    let symbols = symbols.ok_or(RuntimeError::UnsupportedPlatform)?;
     let [
         begin_data,
         end_data,
@@ -124,34 +114,36 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
         end_names,
         get_version,
         set_dumped,
-        profile_dumped,
-        set_profile_dumped,
     ] = symbols;
-    if symbols[..weak::N_REQUIRED]
-        .iter()
-        .any(|address| address.is_null())
-    {
+    if symbols.iter().any(|address| address.is_null()) {
         return Err(RuntimeError::NotInstrumented);
     }
-    let data = byte_range(begin_data, end_data, 8, "__llvm_prf_data")?;
-    let names = byte_range(begin_names, end_names, 1, "__llvm_prf_names")?;
-    let counter_bytes = byte_range(begin_counters, end_counters, 8, "__llvm_prf_cnts")?;
-    if !counter_bytes.len().is_multiple_of(8) {
+    let data_len = section_len(begin_data, end_data, 8, "__llvm_prf_data")?;
+    let names_len = section_len(begin_names, end_names, 1, "__llvm_prf_names")?;
+    let counters_len = section_len(begin_counters, end_counters, 8, "__llvm_prf_cnts")?;
+    if !counters_len.is_multiple_of(8) {
         return Err(RuntimeError::Malformed {
             section: "__llvm_prf_cnts",
             problem: "is not a whole number of 64-bit counters",
         });
     }
-    // SAFETY: `begin_counters..end_counters` is `__llvm_prf_cnts`, a writable section of this
-    // executable that lives as long as the process, 8-aligned (checked above) and a whole
-    // number of u64 counters long. `AtomicU64` has the size and alignment of `u64`, and
-    // an `AtomicU64` slice may alias memory that other code mutates: instrumented code
+    // SAFETY: per this function's contract, each `begin..end` pair here and below is the
+    // linker-provided `__start_`/`__stop_` bounds of one of this executable's loaded
+    // sections (returned by the runtime's `__llvm_profile_begin_*`/`end_*`), checked above
+    // to be ordered and aligned; the sections are mapped for the whole life of the process.
+    // `__llvm_prf_data` is never written after relocation (rustc uses no value profiling)
+    // and `__llvm_prf_names` is read-only, so shared byte slices are sound.
+    let data = unsafe { std::slice::from_raw_parts(begin_data, data_len) };
+    // SAFETY: as above.
+    let names = unsafe { std::slice::from_raw_parts(begin_names, names_len) };
+    // SAFETY: as above, for `__llvm_prf_cnts`: writable, 8-aligned and a whole number of
+    // u64 counters long. `AtomicU64` has the size and alignment of `u64`, and an
+    // `AtomicU64` slice may alias memory that other code mutates: instrumented code
     // increments these counters with atomic read-modify-write instructions (rustc emits
-    // `lock inc` on x86_64) and we only ever load them atomically, so no access is
-    // a non-atomic race on our side.
-    let counters = unsafe {
-        std::slice::from_raw_parts(begin_counters.cast::<AtomicU64>(), counter_bytes.len() / 8)
-    };
+    // `lock inc` on x86_64) and we only ever load them atomically, so no access is a
+    // non-atomic race on our side.
+    let counters =
+        unsafe { std::slice::from_raw_parts(begin_counters.cast::<AtomicU64>(), counters_len / 8) };
     // SAFETY: `get_version` is the address of `__llvm_profile_get_version`, declared in
     // compiler-rt as `uint64_t __llvm_profile_get_version(void)`, which matches this type.
     let get_version: unsafe extern "C" fn() -> u64 = unsafe { std::mem::transmute(get_version) };
@@ -160,16 +152,6 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
     let set_dumped: unsafe extern "C" fn() = unsafe { std::mem::transmute(set_dumped) };
     // SAFETY: `__llvm_profile_get_version` takes no arguments and returns a constant.
     let version = unsafe { get_version() };
-    let profile_dumped = (!profile_dumped.is_null()).then(|| {
-        // SAFETY: a non-null `profile_dumped` is the address of compiler-rt's
-        // `unsigned lprofProfileDumped(void)`, which matches this type.
-        unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn() -> u32>(profile_dumped) }
-    });
-    let set_profile_dumped = (!set_profile_dumped.is_null()).then(|| {
-        // SAFETY: a non-null `set_profile_dumped` is the address of compiler-rt's
-        // `void lprofSetProfileDumped(unsigned)`, which matches this type.
-        unsafe { std::mem::transmute::<*const u8, unsafe extern "C" fn(u32)>(set_profile_dumped) }
-    });
     Ok(ProfileRuntime {
         data,
         data_address: begin_data as u64,
@@ -178,18 +160,16 @@ pub(crate) fn runtime() -> Result<ProfileRuntime, RuntimeError> {
         names,
         version,
         set_dumped,
-        profile_dumped,
-        set_profile_dumped,
     })
 }
 
-/// The bytes between two section bounds of this executable.
-fn byte_range(
+/// The length in bytes between two section bounds, checked to be ordered and aligned.
+fn section_len(
     begin: *const u8,
     end: *const u8,
     alignment: usize,
     section: &'static str,
-) -> Result<&'static [u8], RuntimeError> {
+) -> Result<usize, RuntimeError> {
     let (begin_address, end_address) = (begin as usize, end as usize);
     if end_address < begin_address {
         return Err(RuntimeError::Malformed {
@@ -203,13 +183,7 @@ fn byte_range(
             problem: "is misaligned",
         });
     }
-    // SAFETY: `begin..end` are the linker-provided `__start_`/`__stop_` bounds of one of this
-    // executable's loaded sections (returned by the runtime's `__llvm_profile_begin_*` and
-    // `__llvm_profile_end_*`), checked to be ordered above; the section is mapped for the
-    // whole life of the process. `__llvm_prf_names` is read-only and `__llvm_prf_data` is
-    // never written after relocation (rustc uses no value profiling), so a shared borrow is
-    // sound.
-    Ok(unsafe { std::slice::from_raw_parts(begin, end_address - begin_address) })
+    Ok(end_address - begin_address)
 }
 
 #[cfg(all(
@@ -220,11 +194,7 @@ mod weak {
     //! The weak references, emitted as assembly so that stable Rust can declare them.
 
     /// Number of entries in the table, in the order of [`symbols`]'s result.
-    const N_SYMBOLS: usize = 10;
-    /// The first entries, which every supported runtime has; the last two are
-    /// compiler-rt internals (stable since LLVM 11) used only to undo the at-exit
-    /// suppression.
-    pub(super) const N_REQUIRED: usize = 8;
+    pub(super) const N_SYMBOLS: usize = 8;
 
     // The table lives in `.data.rel.ro` (writable until relocation, then read-only): the
     // addresses are link-time constants or 0. `.8byte` is understood by the assemblers of
@@ -247,10 +217,6 @@ mod weak {
         ".hidden __llvm_profile_get_version",
         ".weak __llvm_profile_set_dumped",
         ".hidden __llvm_profile_set_dumped",
-        ".weak lprofProfileDumped",
-        ".hidden lprofProfileDumped",
-        ".weak lprofSetProfileDumped",
-        ".hidden lprofSetProfileDumped",
         ".pushsection .data.rel.ro.cov_collector_profile_runtime_symbols,\"aw\"",
         ".p2align 3",
         ".globl cov_collector_0_1_profile_runtime_symbols",
@@ -264,8 +230,6 @@ mod weak {
         ".8byte __llvm_profile_end_names",
         ".8byte __llvm_profile_get_version",
         ".8byte __llvm_profile_set_dumped",
-        ".8byte lprofProfileDumped",
-        ".8byte lprofSetProfileDumped",
         ".popsection",
     );
 
@@ -275,9 +239,8 @@ mod weak {
     }
 
     /// The addresses of `__llvm_profile_begin_data`, `end_data`, `begin_counters`,
-    /// `end_counters`, `begin_names`, `end_names`, `get_version`, `set_dumped`,
-    /// `lprofProfileDumped` and `lprofSetProfileDumped`, in this order; null where the
-    /// symbol is not linked.
+    /// `end_counters`, `begin_names`, `end_names`, `get_version` and `set_dumped`, in this
+    /// order; null where the symbol is not linked.
     ///
     /// The `begin`/`end` entries are functions returning the section bounds; they are
     /// called here, so the result holds the bounds themselves.
@@ -308,11 +271,11 @@ mod weak {
 mod weak {
     //! No binding on this target.
 
-    /// Entries every supported runtime has.
-    pub(super) const N_REQUIRED: usize = 8;
+    /// Number of entries of the table on supported targets.
+    pub(super) const N_SYMBOLS: usize = 8;
 
     /// Always `None`: this target is unsupported.
-    pub(super) fn symbols() -> Option<[*const u8; 10]> {
+    pub(super) fn symbols() -> Option<[*const u8; N_SYMBOLS]> {
         None
     }
 }
@@ -322,23 +285,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_range_rejects_reversed_and_misaligned_bounds() {
+    fn no_table_means_an_unsupported_platform() {
+        // SAFETY: `None` is always safe: nothing is dereferenced.
+        let result = unsafe { runtime_from(None) };
+        assert_eq!(result.err(), Some(RuntimeError::UnsupportedPlatform));
+    }
+
+    #[test]
+    fn null_symbols_mean_not_instrumented() {
+        let mut table = [std::ptr::null::<u8>(); weak::N_SYMBOLS];
+        // SAFETY: a table with a null entry is always safe: nothing is dereferenced.
+        let result = unsafe { runtime_from(Some(table)) };
+        assert_eq!(result.err(), Some(RuntimeError::NotInstrumented));
+        // One missing symbol is enough to refuse the rest.
+        let byte = 0u8;
+        table[..weak::N_SYMBOLS - 1].fill(&raw const byte);
+        // SAFETY: the last entry is still null, so nothing is dereferenced.
+        let result = unsafe { runtime_from(Some(table)) };
+        assert_eq!(result.err(), Some(RuntimeError::NotInstrumented));
+    }
+
+    #[test]
+    fn section_len_rejects_reversed_and_misaligned_bounds() {
         let bytes = [0u64; 4];
         let range = bytes.as_ptr_range();
         let (begin, end) = (range.start.cast::<u8>(), range.end.cast::<u8>());
+        assert_eq!(section_len(begin, end, 8, "__llvm_prf_data"), Ok(32));
         assert_eq!(
-            byte_range(begin, end, 8, "__llvm_prf_data").map(<[u8]>::len),
-            Ok(32)
-        );
-        assert_eq!(
-            byte_range(end, begin, 8, "__llvm_prf_data"),
+            section_len(end, begin, 8, "__llvm_prf_data"),
             Err(RuntimeError::Malformed {
                 section: "__llvm_prf_data",
                 problem: "ends before it starts"
             })
         );
         assert_eq!(
-            byte_range(begin.wrapping_add(1), end, 8, "__llvm_prf_cnts"),
+            section_len(begin.wrapping_add(1), end, 8, "__llvm_prf_cnts"),
             Err(RuntimeError::Malformed {
                 section: "__llvm_prf_cnts",
                 problem: "is misaligned"

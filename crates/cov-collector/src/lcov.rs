@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use cov_core::model::{CoverageSnapshot, FileCoverage};
+use cov_core::model::{CoverageSnapshot, FileCoverage, Function};
 
 /// The summary lines of one LCOV record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,23 +63,58 @@ pub fn write_lcov(
     snapshot: &CoverageSnapshot,
     summaries: Option<&BTreeMap<String, LcovSummary>>,
 ) -> String {
+    write_lcov_in_order(snapshot, summaries, None)
+}
+
+/// [`write_lcov`], listing each file's `FN`/`FNDA` entries in the order of
+/// `function_order` (by path: function names), as llvm-cov lists them in load order;
+/// functions it does not name follow in snapshot order.
+pub fn write_lcov_in_order(
+    snapshot: &CoverageSnapshot,
+    summaries: Option<&BTreeMap<String, LcovSummary>>,
+    function_order: Option<&BTreeMap<String, Vec<String>>>,
+) -> String {
     let mut out = String::new();
     for (path, file) in &snapshot.files {
         let summary = summaries
             .and_then(|summaries| summaries.get(path).copied())
             .unwrap_or_else(|| LcovSummary::from_file(file));
-        write_file(&mut out, path, file, &summary);
+        let order = function_order.and_then(|orders| orders.get(path));
+        write_file(&mut out, path, file, &summary, order.map(Vec::as_slice));
     }
     out
 }
 
-fn write_file(out: &mut String, path: &str, file: &FileCoverage, summary: &LcovSummary) {
+/// The functions of `file` in `order` (matched by name), then the rest.
+fn ordered_functions<'a>(file: &'a FileCoverage, order: Option<&[String]>) -> Vec<&'a Function> {
+    let mut remaining: Vec<Option<&Function>> = file.functions.iter().map(Some).collect();
+    let mut ordered = Vec::with_capacity(remaining.len());
+    for name in order.unwrap_or_default() {
+        let found = remaining
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|function| &function.name == name));
+        if let Some(slot) = found {
+            ordered.extend(slot.take());
+        }
+    }
+    ordered.extend(remaining.into_iter().flatten());
+    ordered
+}
+
+fn write_file(
+    out: &mut String,
+    path: &str,
+    file: &FileCoverage,
+    summary: &LcovSummary,
+    order: Option<&[String]>,
+) {
+    let functions = ordered_functions(file, order);
     // Writing to a String cannot fail.
     let _ = writeln!(out, "SF:{path}");
-    for function in &file.functions {
+    for function in &functions {
         let _ = writeln!(out, "FN:{},{}", function.line, function.name);
     }
-    for function in &file.functions {
+    for function in &functions {
         let _ = writeln!(out, "FNDA:{},{}", function.count, function.name);
     }
     let _ = writeln!(out, "FNF:{}", summary.functions_found);

@@ -15,6 +15,13 @@
 //!   built once and queried with any counter array; [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file.
+//!
+//! The live half:
+//! - [`Collector`] (`collector.rs`) takes baseline and delta snapshots of the running
+//!   program: it decodes the mapping once, reads the live counters (`live.rs`, through the
+//!   profile runtime binding in `ffi.rs`, the crate's only `unsafe`), re-evaluates only the
+//!   files of functions whose counters changed, and reports differences of llvm-cov's
+//!   cumulative counts (`difference.rs`). [`is_instrumented`] says whether it can work.
 
 mod bytes;
 mod collector;

@@ -20,19 +20,35 @@ pub(crate) const SUPPORTED_PROFILE_VERSION: u32 = 10;
 /// used as it is.
 pub(crate) const MAX_READ_ATTEMPTS: usize = 8;
 
+/// Variant flag (`InstrProfData.inc`): counters are single bytes, not `u64`.
+const VARIANT_MASK_BYTE_COVERAGE: u64 = 1 << 60;
+/// Variant flag: profile data and names live in debug info instead of the sections.
+const VARIANT_MASK_DBG_CORRELATE: u64 = 1 << 59;
+
 /// Checks the value of `__llvm_profile_get_version()`: the raw profile version is its low
-/// 32 bits (the high bits are variant flags) and must be [`SUPPORTED_PROFILE_VERSION`].
+/// 32 bits and must be [`SUPPORTED_PROFILE_VERSION`]; of the variant flags above them, those
+/// that change the layout this crate reads (byte counters, debug-info correlation) are
+/// refused as well. rustc sets neither.
 pub(crate) fn check_profile_version(raw: u64) -> Result<(), CollectorError> {
     let version = (raw & 0xffff_ffff) as u32;
-    if version == SUPPORTED_PROFILE_VERSION {
-        Ok(())
-    } else {
-        Err(CollectorError::UnsupportedProfileVersion {
+    if version != SUPPORTED_PROFILE_VERSION {
+        return Err(CollectorError::UnsupportedProfileVersion {
             version,
             raw,
             supported: SUPPORTED_PROFILE_VERSION,
-        })
+        });
     }
+    if raw & VARIANT_MASK_BYTE_COVERAGE != 0 {
+        return Err(CollectorError::UnsupportedProfileVariant(
+            "single-byte counters (function entry coverage)",
+        ));
+    }
+    if raw & VARIANT_MASK_DBG_CORRELATE != 0 {
+        return Err(CollectorError::UnsupportedProfileVariant(
+            "debug-info correlation (no data records in memory)",
+        ));
+    }
+    Ok(())
 }
 
 /// The running program's profile: its functions and live access to their counters.
@@ -81,19 +97,28 @@ impl LiveProfile {
         into: &mut [u64],
         scratch: &mut Vec<u64>,
     ) -> bool {
-        let live = &self.runtime.counters[record.counters.clone()];
-        let target = &mut into[record.counters.clone()];
-        load_all(live, target);
-        for _ in 1..MAX_READ_ATTEMPTS {
-            scratch.clear();
-            scratch.extend(live.iter().map(|counter| counter.load(Ordering::Acquire)));
-            if scratch.as_slice() == target {
-                return true;
-            }
-            target.copy_from_slice(scratch);
-        }
-        false
+        read_consistent(
+            &self.runtime.counters[record.counters.clone()],
+            &mut into[record.counters.clone()],
+            scratch,
+        )
     }
+}
+
+/// Reads `live` into `target` until two successive passes agree (at most
+/// [`MAX_READ_ATTEMPTS`] double reads) and returns whether they did. When they never do,
+/// `target` holds the last pass.
+fn read_consistent(live: &[AtomicU64], target: &mut [u64], scratch: &mut Vec<u64>) -> bool {
+    load_all(live, target);
+    for _ in 1..=MAX_READ_ATTEMPTS {
+        scratch.clear();
+        scratch.extend(live.iter().map(|counter| counter.load(Ordering::Acquire)));
+        if scratch.as_slice() == target {
+            return true;
+        }
+        target.copy_from_slice(scratch);
+    }
+    false
 }
 
 /// Loads every counter with an acquire load, in order: no later load of the same reader
@@ -109,9 +134,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_10_is_accepted_with_variant_flags() {
+    fn settled_reads_are_consistent_instants_while_a_writer_runs() {
+        // The writer increments the counters in order, round after round (with pauses), so at every
+        // instant they are non-increasing and the first exceeds the last by at most one.
+        // A read that is not one instant can break that (it sees later counters after
+        // more rounds than earlier ones); an accepted double read never may.
+        const N_COUNTERS: usize = 64;
+        let counters: &'static [AtomicU64] =
+            Box::leak((0..N_COUNTERS).map(|_| AtomicU64::new(0)).collect());
+        let stop: &'static std::sync::atomic::AtomicBool =
+            Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+        let writer = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for counter in counters {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                // Pauses let reads settle; rounds make torn reads possible.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        });
+        let is_an_instant = |values: &[u64]| {
+            values.windows(2).all(|pair| pair[0] >= pair[1])
+                && values[0] - values[N_COUNTERS - 1] <= 1
+        };
+        let (mut target, mut scratch) = (vec![0; N_COUNTERS], Vec::new());
+        let (mut n_settled, mut n_unsettled) = (0, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < deadline {
+            if read_consistent(counters, &mut target, &mut scratch) {
+                n_settled += 1;
+                assert!(
+                    is_an_instant(&target),
+                    "a settled read is not an instant: {target:?}"
+                );
+            } else {
+                n_unsettled += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().expect("writer thread");
+        assert!(n_settled > 0, "no read settled ({n_unsettled} did not)");
+        assert!(
+            read_consistent(counters, &mut target, &mut scratch),
+            "a quiescent read settles at once"
+        );
+        assert!(is_an_instant(&target));
+    }
+
+    #[test]
+    fn version_10_is_accepted_with_harmless_variant_flags() {
         assert!(check_profile_version(10).is_ok());
-        assert!(check_profile_version(0xff00_0000_0000_000a).is_ok());
+        // IR-level instrumentation (bit 56), as rustc sets it, and context-sensitive IR.
+        assert!(check_profile_version((1 << 56) | (1 << 57) | 10).is_ok());
+    }
+
+    #[test]
+    fn layout_changing_variants_are_refused() {
+        for raw in [(1_u64 << 60) | 10, (1_u64 << 59) | 10] {
+            let error = check_profile_version(raw).expect_err("refused");
+            assert!(
+                matches!(error, CollectorError::UnsupportedProfileVariant(_)),
+                "{error:?}"
+            );
+        }
     }
 
     #[test]

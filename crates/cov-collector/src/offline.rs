@@ -1,13 +1,14 @@
 //! Offline coverage: an instrumented executable plus a raw profile it wrote, decoded with
 //! the same engine the live collector uses.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
 use crate::decode_error::{MappingError, ProfileError};
 use crate::engine::Engine;
-use crate::lcov::{LcovSummary, write_lcov};
+use crate::lcov::write_lcov_in_order;
 use crate::mapping::CoverageMapping;
 use crate::profraw::RawProfile;
 
@@ -44,6 +45,9 @@ impl OfflineCoverage {
         let engine = Engine::new(mapping, &profile.records);
         let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);
         for file in engine.covered_files() {
+            if !engine.is_reported(file, &profile.counters) {
+                continue;
+            }
             snapshot.files.insert(
                 engine.path(file).to_owned(),
                 engine.file_coverage(file, &profile.counters),
@@ -66,21 +70,20 @@ impl OfflineCoverage {
         &self.engine
     }
 
-    /// LCOV as `llvm-cov export -format=lcov` writes it, including llvm-cov's
-    /// per-function summaries (`LF`/`LH`, `BRF`/`BRH`, `FNF`/`FNH`).
+    /// LCOV as `llvm-cov export -format=lcov` writes it: llvm-cov's per-function
+    /// summaries (`LF`/`LH`, `BRF`/`BRH`, `FNF`/`FNH`) and its order of `FN` lines.
     pub fn to_lcov(&self) -> String {
-        let summaries = self
-            .engine
-            .covered_files()
-            .into_iter()
-            .map(|file| {
-                (
-                    self.engine.path(file).to_owned(),
-                    self.engine.file_summary(file, &self.counters),
-                )
-            })
-            .collect::<std::collections::BTreeMap<String, LcovSummary>>();
-        write_lcov(&self.snapshot, Some(&summaries))
+        let mut summaries = BTreeMap::new();
+        let mut orders = BTreeMap::new();
+        for file in self.engine.covered_files() {
+            if !self.engine.is_reported(file, &self.counters) {
+                continue;
+            }
+            let path = self.engine.path(file).to_owned();
+            summaries.insert(path.clone(), self.engine.file_summary(file, &self.counters));
+            orders.insert(path, self.engine.function_order(file, &self.counters));
+        }
+        write_lcov_in_order(&self.snapshot, Some(&summaries), Some(&orders))
     }
 }
 

@@ -30,18 +30,29 @@ pub struct CoverageSections {
 
 impl CoverageSections {
     /// Reads the sections from the executable at `path`.
+    ///
+    /// Only the headers and the three sections are read (through `object`'s `ReadCache`),
+    /// not the whole executable, which can be hundreds of megabytes.
     pub fn read(path: &Path) -> Result<CoverageSections, MappingError> {
-        let bytes = std::fs::read(path).map_err(|source| MappingError::Io {
+        let file = std::fs::File::open(path).map_err(|source| MappingError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        CoverageSections::from_object_bytes(&bytes, path)
+        let cache = object::ReadCache::new(file);
+        CoverageSections::from_object(&cache, path)
     }
 
     /// Extracts the sections from the bytes of an object file; `path` is only used in
     /// error messages.
     pub fn from_object_bytes(bytes: &[u8], path: &Path) -> Result<CoverageSections, MappingError> {
-        let file = object::File::parse(bytes).map_err(|error| MappingError::Object {
+        CoverageSections::from_object(bytes, path)
+    }
+
+    fn from_object<'data, R: object::ReadRef<'data>>(
+        data: R,
+        path: &Path,
+    ) -> Result<CoverageSections, MappingError> {
+        let file = object::File::parse(data).map_err(|error| MappingError::Object {
             path: path.to_path_buf(),
             reason: error.to_string(),
         })?;

@@ -71,6 +71,7 @@ pub fn build_segments(regions: &[CountedRegion]) -> Vec<Segment> {
         regions,
         segments: Vec::with_capacity(regions.len() * 2),
         active: Vec::new(),
+        completed: Vec::new(),
     };
     builder.build();
     builder.segments
@@ -81,6 +82,8 @@ struct SegmentBuilder<'a> {
     segments: Vec<Segment>,
     /// Indices of the active (not yet completed) regions.
     active: Vec<usize>,
+    /// Scratch space for the stable partition of `active`.
+    completed: Vec<usize>,
 }
 
 impl SegmentBuilder<'_> {
@@ -164,12 +167,20 @@ impl SegmentBuilder<'_> {
             let start = region.start;
             // Stable partition: still-active regions first, completed ones after.
             if self.active.iter().any(|&a| regions[a].end <= start) {
-                let (still_active, completed): (Vec<usize>, Vec<usize>) =
-                    self.active.iter().partition(|&&a| regions[a].end > start);
-                let first_completed = still_active.len();
-                self.active = still_active;
-                self.active.extend(completed);
-                self.complete_regions_until(Some(start), first_completed);
+                self.completed.clear();
+                let mut still_active = 0;
+                for position in 0..self.active.len() {
+                    let active = self.active[position];
+                    if regions[active].end > start {
+                        self.active[still_active] = active;
+                        still_active += 1;
+                    } else {
+                        self.completed.push(active);
+                    }
+                }
+                self.active.truncate(still_active);
+                self.active.extend_from_slice(&self.completed);
+                self.complete_regions_until(Some(start), still_active);
             }
             let is_gap = region.kind == RegionKind::Gap;
             if start == region.end {

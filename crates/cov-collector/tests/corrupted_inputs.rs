@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 use cov_collector::covfun::{decode_function_records, decode_regions};
 use cov_collector::covmap::decode_covmap;
-use cov_collector::mapping::CoverageMapping;
+use cov_collector::mapping::{
+    Counter, CoverageMapping, Expression, ExpressionKind, FunctionMapping, MappingRegion,
+    RegionKind,
+};
 use cov_collector::names::decode_names;
 use cov_collector::profraw::{DataRecord, RawProfile, decode_data_records};
 use cov_collector::sections::CoverageSections;
@@ -148,7 +151,18 @@ proptest! {
     #[test]
     fn truncated_profiles_are_errors(cut in 0_usize..1_000_000) {
         let profraw = &fixture().profraw;
-        let cut = cut % profraw.len();
+        // Everything up to the end of the names is needed; padding after it is not.
+        let header = RawProfile::decode(profraw).unwrap().header;
+        let needed = 16 * 8
+            + header.binary_ids_size
+            + header.num_data * 64
+            + header.padding_before_counters
+            + header.num_counters * 8
+            + header.padding_after_counters
+            + header.num_bitmap_bytes
+            + header.padding_after_bitmap
+            + header.names_size;
+        let cut = cut % needed as usize;
         prop_assert!(RawProfile::decode(&profraw[..cut]).is_err());
     }
 }
@@ -236,7 +250,17 @@ fn data_records_bind_only_matching_hashes() {
     let fixture = fixture();
     let mapping = CoverageMapping::decode(&fixture.sections).unwrap();
     let profile = RawProfile::decode(&fixture.profraw).unwrap();
-    let target = &profile.records[0];
+    // A record that ran: with all-zero counters `llvm-profdata merge -sparse` would drop
+    // the name and llvm-cov would show the function as unexecuted instead.
+    let target = profile
+        .records
+        .iter()
+        .find(|record| {
+            profile.counters[record.counters.clone()]
+                .iter()
+                .any(|&c| c > 0)
+        })
+        .expect("some function ran");
     let records: Vec<DataRecord> = profile
         .records
         .iter()
@@ -268,4 +292,135 @@ fn data_records_bind_only_matching_hashes() {
     };
     assert!(has_function(&full));
     assert!(!has_function(&mismatched));
+}
+
+/// A random counter: zero, a counter id or an expression id, possibly out of range.
+fn counter_strategy() -> impl Strategy<Value = Counter> {
+    prop_oneof![
+        Just(Counter::Zero),
+        (0_u32..6).prop_map(Counter::Counter),
+        (0_u32..4).prop_map(Counter::Expression),
+    ]
+}
+
+fn region_strategy() -> impl Strategy<Value = MappingRegion> {
+    (
+        prop_oneof![
+            Just(RegionKind::Code),
+            Just(RegionKind::Expansion),
+            Just(RegionKind::Skipped),
+            Just(RegionKind::Gap),
+            Just(RegionKind::Branch),
+            Just(RegionKind::McdcDecision),
+            Just(RegionKind::McdcBranch),
+        ],
+        counter_strategy(),
+        counter_strategy(),
+        (0_u32..3, 0_u32..3),
+        (0_u32..20, 0_u32..12, 0_u32..4, 0_u32..12),
+    )
+        .prop_map(
+            |(
+                kind,
+                count,
+                false_count,
+                (file_id, expanded_file_id),
+                (line, column, lines, end_column),
+            )| {
+                MappingRegion {
+                    kind,
+                    count,
+                    false_count,
+                    file_id,
+                    expanded_file_id,
+                    line_start: line,
+                    column_start: column,
+                    line_end: line + lines,
+                    column_end: if lines == 0 {
+                        column.max(end_column)
+                    } else {
+                        end_column
+                    },
+                }
+            },
+        )
+}
+
+fn function_mapping_strategy(index: u64) -> impl Strategy<Value = FunctionMapping> {
+    (
+        proptest::collection::vec(0_u32..3, 0..3),
+        proptest::collection::vec(
+            (any::<bool>(), counter_strategy(), counter_strategy()).prop_map(|(add, lhs, rhs)| {
+                Expression {
+                    kind: if add {
+                        ExpressionKind::Add
+                    } else {
+                        ExpressionKind::Subtract
+                    },
+                    lhs,
+                    rhs,
+                }
+            }),
+            0..4,
+        ),
+        proptest::collection::vec(region_strategy(), 0..10),
+        0_u64..3,
+    )
+        .prop_map(move |(files, expressions, regions, hash)| {
+            let num_files = files.len() as u32;
+            FunctionMapping {
+                name: format!("f{index}"),
+                name_ref: index,
+                func_hash: hash,
+                files,
+                expressions,
+                // Decoded regions always name existing file ids.
+                regions: regions
+                    .into_iter()
+                    .filter(|region| {
+                        region.file_id < num_files && region.expanded_file_id < num_files
+                    })
+                    .collect(),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Whatever a mapping decodes to (cyclic expressions or expansions, counters a record
+    /// does not have, branch-only functions, records that disagree), the engine answers
+    /// every query without panicking.
+    #[test]
+    fn the_engine_never_panics_on_strange_mappings(
+        functions in (0_u64..4).prop_flat_map(|n| {
+            (0..n).map(function_mapping_strategy).collect::<Vec<_>>()
+        }),
+        records in proptest::collection::vec((0_u64..5, 0_u64..3, 0_usize..12, 1_usize..5), 0..6),
+        counters in proptest::collection::vec(0_u64..3, 0..16),
+    ) {
+        let mapping = CoverageMapping {
+            files: vec!["/a.rs".to_owned(), "/b.rs".to_owned(), "/c.rs".to_owned()],
+            functions,
+        };
+        let records: Vec<DataRecord> = records
+            .into_iter()
+            .map(|(name_ref, func_hash, start, len)| DataRecord {
+                name_ref,
+                func_hash,
+                counters: start..start + len,
+            })
+            .collect();
+        let engine = Engine::new(&mapping, &records);
+        for file in engine.covered_files() {
+            let coverage = engine.file_coverage(file, &counters);
+            let _ = engine.file_summary(file, &counters);
+            let _ = engine.function_order(file, &counters);
+            let _ = engine.is_reported(file, &counters);
+            prop_assert!(coverage.lines.keys().all(|&line| line <= 24));
+        }
+        for record in 0..records.len() {
+            let _ = engine.record_files(record);
+        }
+    }
 }

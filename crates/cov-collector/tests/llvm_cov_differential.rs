@@ -54,6 +54,8 @@ struct Function {
     files: Vec<u64>,
     regions: Vec<Region>,
     counts: Vec<u64>,
+    /// Whether the profile records another hash than the mapping (a "hash mismatch").
+    mismatched: bool,
 }
 
 fn uleb(mut value: u64, out: &mut Vec<u8>) {
@@ -146,6 +148,11 @@ fn function_hash(index: usize) -> u64 {
     0x1000 + index as u64
 }
 
+/// The hash the profile records for a function: the mapping's, unless mismatched.
+fn profile_hash(index: usize, function: &Function) -> u64 {
+    function_hash(index) ^ u64::from(function.mismatched) << 40
+}
+
 /// The three sections' contents for `functions`.
 fn sections(functions: &[Function]) -> CoverageSections {
     let blob = filenames_blob();
@@ -212,7 +219,7 @@ fn text_profile(functions: &[Function]) -> String {
         text.push_str(&format!(
             "{}\n{}\n{}\n",
             function_name(index),
-            function_hash(index),
+            profile_hash(index, function),
             function.counts.len()
         ));
         for count in &function.counts {
@@ -241,7 +248,7 @@ fn oracle(functions: &[Function], dir: &Path) -> String {
     std::fs::write(&covmapping, testing_format(&sections(functions))).unwrap();
     std::fs::write(&proftext, text_profile(functions)).unwrap();
     run(Command::new(llvm_tool("llvm-profdata"))
-        .args(["merge", "-o"])
+        .args(["merge", "-sparse", "-o"])
         .arg(&profdata)
         .arg(&proftext));
     run(Command::new(llvm_tool("llvm-cov"))
@@ -260,7 +267,7 @@ fn ours(functions: &[Function]) -> String {
         counters.extend_from_slice(&function.counts);
         records.push(DataRecord {
             name_ref: md5_low64(function_name(index).as_bytes()),
-            func_hash: function_hash(index),
+            func_hash: profile_hash(index, function),
             counters: start..counters.len(),
         });
     }
@@ -268,6 +275,9 @@ fn ours(functions: &[Function]) -> String {
     let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);
     let mut summaries: BTreeMap<String, LcovSummary> = BTreeMap::new();
     for file in engine.covered_files() {
+        if !engine.is_reported(file, &counters) {
+            continue;
+        }
         let path = engine.path(file).to_owned();
         snapshot
             .files
@@ -347,6 +357,7 @@ fn nested_regions_with_a_gap_line() {
             code((5, 5), (8, 2), 2),
         ],
         counts: vec![5, 3, 5],
+        mismatched: false,
     }]);
 }
 
@@ -361,6 +372,7 @@ fn skipped_region_and_zero_length_regions() {
             code((7, 1), (7, 9), 1),
         ],
         counts: vec![2, 0],
+        mismatched: false,
     }]);
 }
 
@@ -374,6 +386,7 @@ fn instantiations_of_one_location_are_summed() {
             branch((2, 8), (2, 14), Some(1), Some(2)),
         ],
         counts,
+        mismatched: false,
     };
     assert_matches_llvm_cov(&[
         instance(vec![4, 1, 3]),
@@ -394,6 +407,7 @@ fn unexecuted_and_folded_branches() {
             branch((6, 8), (6, 14), Some(3), Some(3)),
         ],
         counts: vec![1, 0, 0, 0],
+        mismatched: false,
     }]);
 }
 
@@ -447,13 +461,15 @@ fn function_strategy() -> impl Strategy<Value = Function> {
             // The first region is the function body, like every compiler emits.
             proptest::collection::vec(region_strategy(num_counters, 0, 1..=12), 0..8),
             proptest::collection::vec(0..4_u64, num_counters as usize),
+            proptest::bool::weighted(0.1),
         )
-            .prop_map(|(mut regions, counts)| {
+            .prop_map(|(mut regions, counts, mismatched)| {
                 regions.insert(0, code((1, 1), (14, 2), 0));
                 Function {
                     files: vec![1],
                     regions,
                     counts,
+                    mismatched,
                 }
             })
     })
@@ -520,6 +536,7 @@ fn macro_function_strategy() -> impl Strategy<Value = Function> {
                         files,
                         regions,
                         counts,
+                        mismatched: false,
                     }
                 },
             )
@@ -540,4 +557,36 @@ proptest! {
     ) {
         assert_matches_llvm_cov(&functions);
     }
+}
+
+#[test]
+fn a_false_counter_beyond_the_profile_drops_the_function_unless_it_has_no_data() {
+    // The branch's false counter (2) does not exist in a two-counter profile record, so
+    // llvm-cov cannot evaluate the function and leaves it out; with all counts zero the
+    // record is dropped by `merge -sparse` and the function shows as unexecuted.
+    let function = |counts: Vec<u64>| Function {
+        files: vec![1],
+        regions: vec![
+            code((1, 1), (6, 2), 0),
+            code((3, 5), (4, 6), 1),
+            branch((2, 8), (2, 14), Some(1), Some(2)),
+        ],
+        counts,
+        mismatched: false,
+    };
+    assert_matches_llvm_cov(&[function(vec![1, 0])]);
+    assert_matches_llvm_cov(&[function(vec![0, 0])]);
+    assert_matches_llvm_cov(&[function(vec![0, 0, 0]), function(vec![2, 1])]);
+}
+
+#[test]
+fn hash_mismatches_hide_a_function_only_while_its_name_has_counts() {
+    let function = |counts: Vec<u64>, mismatched: bool| Function {
+        files: vec![1],
+        regions: vec![code((1, 1), (4, 2), 0), code((2, 5), (3, 6), 1)],
+        counts,
+        mismatched,
+    };
+    assert_matches_llvm_cov(&[function(vec![3, 1], true), function(vec![1, 0], false)]);
+    assert_matches_llvm_cov(&[function(vec![0, 0], true), function(vec![1, 0], false)]);
 }

@@ -1,6 +1,6 @@
 //! Offline results against the oracle (`llvm-profdata merge -sparse` + `llvm-cov export
 //! -format=lcov`) on the workload fixture, built in every variant: zero differing `DA`
-//! lines, zero differing `BRDA` outcomes, the same files, and identical LCOV overall.
+//! lines, zero differing `BRDA` outcomes, the same files, and byte-identical LCOV.
 
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::{
@@ -10,10 +10,12 @@ use cov_testkit::{
 fn check_variant(options: BuildOptions, workload: &str) {
     let binary = build_instrumented("workload", "workload", &options);
     let run = run_instrumented(&binary, &[workload]);
-    let expected = Lcov::parse(&oracle_lcov(&binary, &[run.profraw()]));
+    let expected_text = oracle_lcov(&binary, &[run.profraw()]);
+    let expected = Lcov::parse(&expected_text);
     let coverage = OfflineCoverage::load(&binary, run.profraw())
         .unwrap_or_else(|error| panic!("offline decoding failed: {error}"));
-    let ours = Lcov::parse(&coverage.to_lcov());
+    let ours_text = coverage.to_lcov();
+    let ours = Lcov::parse(&ours_text);
     assert!(
         !expected.files.is_empty(),
         "the oracle reported no files for {}",
@@ -23,6 +25,12 @@ fn check_variant(options: BuildOptions, workload: &str) {
     assert!(
         diff.is_empty(),
         "{} / workload {workload}: ours differs from llvm-cov:\n{diff}",
+        options.variant()
+    );
+    assert_eq!(
+        expected_text,
+        ours_text,
+        "{} / workload {workload}: not byte-identical to llvm-cov",
         options.variant()
     );
 }

@@ -16,6 +16,10 @@
 //! - and what no Tusk SDK offers: for every line, the tests that executed it
 //!   ([`CoverageView::covered_by`]).
 //!
+//! The two merge rules are [`FileRecord::merge_baseline`] and [`FileRecord::merge_test`].
+//! The CLI's suite-status filter (draft tests left out of the aggregate) has no counterpart:
+//! a driver adds only the tests it wants counted.
+//!
 //! Paths are normalised once, when a record comes in ([`PathNormalizer`]), exactly where the
 //! CLI normalises them. Records are kept as received and merged on demand, so a baseline
 //! that arrives after some tests (a service restart) is merged in the CLI's order: all

@@ -172,7 +172,7 @@ fn glob(pattern: &str, original: &str) -> Result<globset::Glob, FilterError> {
 /// Decides whether a source file is part of the application. Build one with
 /// [`SourceFilter::builder`].
 ///
-/// ```no_run
+/// ```
 /// use cov_core::filter::SourceFilter;
 ///
 /// let filter = SourceFilter::builder()

@@ -61,8 +61,10 @@ impl SnapshotRecord {
 pub struct FileRecord {
     /// 1-based line number → execution count. In a baseline every coverable line is present
     /// (0 where not executed); in a delta only lines that executed.
+    #[serde(default)]
     pub lines: BTreeMap<u32, u64>,
     /// 1-based line number → branch outcomes on that line. Lines without branches are absent.
+    #[serde(default)]
     pub branches: BTreeMap<u32, LineBranches>,
 }
 

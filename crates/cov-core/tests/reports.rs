@@ -40,6 +40,13 @@ fn every_report_matches_its_expected_file() {
             ),
             ("expected.txt", report::terminal::render(&view)),
         ];
+        let mut written = Vec::new();
+        report::lcov::write(&view, &mut written).expect("writing to a Vec cannot fail");
+        assert_eq!(
+            written,
+            rendered[0].1.as_bytes(),
+            "`write` and `render` agree"
+        );
         for (file_name, actual) in rendered {
             let expected_path = case_dir.join(file_name);
             if update {

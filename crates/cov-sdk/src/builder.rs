@@ -33,6 +33,9 @@ pub struct Builder {
     pub(crate) handshake_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) environment: Option<Environment>,
+    /// Tests only: the SDK thread panics as soon as it starts.
+    #[cfg(test)]
+    pub(crate) panic_on_start: bool,
 }
 
 /// How long the SDK keeps trying to reach the CLI at start: as long as the CLI waits for
@@ -56,6 +59,8 @@ impl Default for Builder {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             environment: None,
+            #[cfg(test)]
+            panic_on_start: false,
         }
     }
 }

@@ -136,7 +136,7 @@ fn run_thread(
 
 /// With `TUSK_COVERAGE_LOG` set, the SDK thread logs to standard error with that filter,
 /// whatever subscriber the application installed (or none). The guard keeps it in place
-/// for the thread's lifetime; blocking tasks inherit it through [`current_dispatch`].
+/// for the thread's lifetime; blocking tasks get it through [`SdkLog::current`].
 fn install_thread_log(filter: &str) -> Option<tracing::subscriber::DefaultGuard> {
     let filter = match tracing_subscriber::EnvFilter::try_new(filter) {
         Ok(filter) => filter,
@@ -150,10 +150,33 @@ fn install_thread_log(filter: &str) -> Option<tracing::subscriber::DefaultGuard>
         .with_writer(std::io::stderr)
         .with_thread_names(true)
         .finish();
-    Some(tracing::subscriber::set_default(subscriber))
+    let dispatch = tracing::Dispatch::new(subscriber);
+    SDK_LOG.with(|log| *log.borrow_mut() = Some(dispatch.clone()));
+    Some(tracing::dispatcher::set_default(&dispatch))
 }
 
-/// The SDK thread's log dispatcher, to carry into blocking tasks.
-pub(crate) fn current_dispatch() -> tracing::Dispatch {
-    tracing::dispatcher::get_default(Clone::clone)
+thread_local! {
+    /// The SDK thread's own log, when `TUSK_COVERAGE_LOG` asked for one.
+    static SDK_LOG: std::cell::RefCell<Option<tracing::Dispatch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The SDK's own log, carried from the SDK thread into its blocking tasks. Without
+/// `TUSK_COVERAGE_LOG` it is empty and events go to the application's global subscriber,
+/// whenever the application installs it.
+#[derive(Clone, Default)]
+pub(crate) struct SdkLog(Option<tracing::Dispatch>);
+
+impl SdkLog {
+    /// The log of the current (SDK) thread.
+    pub(crate) fn current() -> Self {
+        SdkLog(SDK_LOG.with(|log| log.borrow().clone()))
+    }
+
+    /// Runs `work` with this log as the default.
+    pub(crate) fn scope<T>(&self, work: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(dispatch) => tracing::dispatcher::with_default(dispatch, work),
+            None => work(),
+        }
+    }
 }

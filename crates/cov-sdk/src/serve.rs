@@ -24,7 +24,7 @@ use crate::builder::Builder;
 use crate::env::Environment;
 use crate::gate::COVERAGE_NOT_ENABLED;
 use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
-use crate::runner::current_dispatch;
+use crate::runner::SdkLog;
 use crate::{tusk_config, wire};
 
 /// The answer to every time-travel request: the CLI sends them only to Python SDKs, and
@@ -77,16 +77,17 @@ impl Source {
             Source::NotEnabled => Err(COVERAGE_NOT_ENABLED.to_owned()),
             Source::Ready(snapshots) => Ok(Arc::clone(snapshots)),
             Source::Unavailable(error) => Err(error.clone()),
-            Source::Pending(_) => unreachable!("resolved above"),
+            // Resolved just above; answered rather than asserted, so no path can panic.
+            Source::Pending(_) => Err("the coverage collector is still being created".to_owned()),
         }
     }
 }
 
 /// Builds the collector for the files `filter` selects, on the blocking thread.
 fn start_collector(filter: SourceFilter) -> Source {
-    let dispatch = current_dispatch();
+    let log = SdkLog::current();
     Source::Pending(tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || {
+        log.scope(|| {
             let started = std::time::Instant::now();
             let built = cov_collector::Collector::builder()
                 .file_filter(move |path: &str| filter.matches(path))
@@ -113,6 +114,22 @@ pub(crate) async fn session(
     collect: bool,
     mut stop: watch::Receiver<bool>,
 ) {
+    #[cfg(test)]
+    if builder.panic_on_start {
+        panic!("injected by a test");
+    }
+    let endpoint = match &builder.endpoint {
+        Some(endpoint) => endpoint.clone(),
+        None => match Endpoint::from_lookup(environment.lookup()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                tracing::warn!("coverage SDK not connecting to the Tusk CLI: {error}");
+                return;
+            }
+        },
+    };
+    // The collector (decoding the mapping can take seconds) is built on the blocking
+    // thread while the handshake proceeds; the first snapshot request waits for it.
     let source = if collect {
         match source_filter(&builder, &environment) {
             Ok(filter) => start_collector(filter),
@@ -123,16 +140,6 @@ pub(crate) async fn session(
         }
     } else {
         Source::NotEnabled
-    };
-    let endpoint = match &builder.endpoint {
-        Some(endpoint) => endpoint.clone(),
-        None => match Endpoint::from_lookup(environment.lookup()) {
-            Ok(endpoint) => endpoint,
-            Err(error) => {
-                tracing::warn!("coverage SDK not connecting to the Tusk CLI: {error}");
-                return;
-            }
-        },
     };
     let service_id = service_id(&builder);
     let request = handshake::connect_request(&service_id, &Toolchain::of_current_exe());
@@ -161,15 +168,22 @@ pub(crate) async fn session(
     }
 }
 
-/// The service id: the builder's, else `.tusk/config.yaml`'s, else `"unknown"`.
+/// The service id: the builder's, else `.tusk/config.yaml`'s (found from the current
+/// directory), else `"unknown"`.
 fn service_id(builder: &Builder) -> String {
-    if let Some(service_id) = &builder.service_id {
-        return service_id.clone();
+    let directory = std::env::current_dir();
+    resolve_service_id(builder.service_id.as_deref(), directory.as_deref().ok())
+}
+
+fn resolve_service_id(configured: Option<&str>, directory: Option<&std::path::Path>) -> String {
+    if let Some(service_id) = configured {
+        return service_id.to_owned();
     }
-    let from_file = std::env::current_dir()
-        .map_err(|error| format!("cannot read the current directory: {error}"))
-        .and_then(|directory| tusk_config::service_id_from(&directory));
-    match from_file {
+    let Some(directory) = directory else {
+        tracing::debug!("no service id: the current directory cannot be read");
+        return UNKNOWN_SERVICE.to_owned();
+    };
+    match tusk_config::service_id_from(directory) {
         Ok(Some(service_id)) => service_id,
         Ok(None) => UNKNOWN_SERVICE.to_owned(),
         Err(reason) => {
@@ -337,12 +351,10 @@ async fn snapshot(
         Err(error) => return snapshot_reply(request_id, wire::failure(error)),
     };
     let cache = Arc::clone(cache);
-    let dispatch = current_dispatch();
+    let log = SdkLog::current();
     let failed_id = request_id.clone();
     let task = tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || {
-            respond(&*snapshots, baseline, &cache, request_id, max_frame_len)
-        })
+        log.scope(|| respond(&*snapshots, baseline, &cache, request_id, max_frame_len))
     });
     match task.await {
         Ok(reply) => reply,
@@ -550,6 +562,27 @@ mod tests {
         // Exactly at the limit, it is sent.
         let reply = respond(&snapshots, true, &cache, "big".into(), limit + 1);
         assert!(response_is_success(reply));
+    }
+
+    #[test]
+    fn the_service_id_comes_from_the_builder_then_the_project_file_then_unknown() {
+        let project = tempfile::tempdir().unwrap();
+        let nested = project.path().join("src");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
+        assert_eq!(resolve_service_id(None, None), "unknown");
+
+        std::fs::create_dir_all(project.path().join(".tusk")).unwrap();
+        std::fs::write(
+            project.path().join(".tusk/config.yaml"),
+            "service:\n  id: from-file\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "from-file");
+        assert_eq!(resolve_service_id(Some("built"), Some(&nested)), "built");
+
+        std::fs::write(project.path().join(".tusk/config.yaml"), "service: [").unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
     }
 
     fn response_is_success(reply: SdkMessage) -> bool {

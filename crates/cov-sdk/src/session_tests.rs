@@ -228,7 +228,31 @@ fn coverage_in_an_uninstrumented_program_is_an_explained_failure() {
             && error.contains("-C instrument-coverage"),
         "{error}"
     );
+    // Dropping the last handle stops the SDK and closes its socket.
     drop(handle);
+    cli.runtime
+        .block_on(async { tokio::time::timeout(WAIT, connection.closed()).await })
+        .expect("the SDK closes the connection when its handle is dropped");
+}
+
+#[test]
+fn a_panic_on_the_sdk_thread_never_reaches_the_application() {
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let mut builder = Builder::new();
+    builder
+        .environment(environment(Some("REPLAY"), Some("true")))
+        .endpoint(cli.endpoint());
+    builder.panic_on_start = true;
+    let handle = builder.init();
+    wait_until_finished(&handle);
+    handle.shutdown();
+    // The process and the SDK are usable afterwards.
+    let handle = cli.start(environment(Some("REPLAY"), None));
+    let connection = cli.accept(WAIT).unwrap();
+    let reply = cli.request(&connection, snapshot_request("coverage-1", true));
+    assert_eq!(snapshot_error(&reply), COVERAGE_NOT_ENABLED);
+    handle.shutdown();
 }
 
 #[test]

@@ -336,6 +336,21 @@ impl CliReceiver {
         &self.endpoint
     }
 
+    /// The messages as a [`Stream`](futures_util::Stream): each [`CliReceiver::recv`]
+    /// result until the connection ends (`Ok(None)`), an error being the last item.
+    pub fn into_stream(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<CliMessage, TransportError>> + Send {
+        futures_util::stream::unfold(Some(self), |receiver| async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Ok(Some(message)) => Some((Ok(message), Some(receiver))),
+                Ok(None) => None,
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+    }
+
     /// How many incoming frames were skipped: (over the maximum length, not decodable).
     pub fn skipped_frames(&self) -> (u64, u64) {
         let codec = self.frames.decoder();

@@ -380,6 +380,44 @@ async fn cli_closing_mid_frame_is_an_error_and_closes_the_connection() {
 }
 
 #[tokio::test]
+async fn receiver_as_a_stream_ends_with_the_error() {
+    let (connection, cli) = connected(&SdkOptions::default(), 4096).await;
+    let (_sender, receiver) = connection.into_split();
+    let mut cli_stream = cli.into_inner();
+    let mut bytes = raw_frame(&snapshot_request("coverage-1", true).encode_to_vec());
+    bytes.extend(raw_frame(
+        &snapshot_request("coverage-2", false).encode_to_vec(),
+    ));
+    bytes.extend([0, 0]);
+    cli_stream.write_all(&bytes).await.unwrap();
+    cli_stream.shutdown().await.unwrap();
+    let items: Vec<_> = receiver.into_stream().collect().await;
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items[0].as_ref().unwrap(),
+        &snapshot_request("coverage-1", true)
+    );
+    assert_eq!(
+        items[1].as_ref().unwrap(),
+        &snapshot_request("coverage-2", false)
+    );
+    assert!(
+        matches!(
+            items[2],
+            Err(TransportError::Frame {
+                source: FrameError::ClosedMidFrame {
+                    header_bytes: 2,
+                    ..
+                },
+                ..
+            })
+        ),
+        "{:?}",
+        items[2]
+    );
+}
+
+#[tokio::test]
 async fn cli_closing_cleanly_ends_the_receiver() {
     let (mut connection, cli) = connected(&SdkOptions::default(), 4096).await;
     drop(cli);

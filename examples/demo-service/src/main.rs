@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let _coverage = cov_sdk::init();
 
     let address =
         config::listen_address(std::env::args().skip(1), |name| std::env::var(name).ok())?;

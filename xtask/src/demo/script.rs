@@ -15,6 +15,8 @@ pub(crate) struct Step {
     pub(crate) method: &'static str,
     /// Path and query.
     pub(crate) path: &'static str,
+    /// What the request is about, when the method and path alone do not say.
+    pub(crate) what: Option<&'static str>,
     /// JSON body of a `POST`, if any.
     pub(crate) body: Option<&'static str>,
     /// The status the service must answer.
@@ -22,9 +24,12 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// The display name: method and path.
+    /// The display name: method, path and what it is about.
     pub(crate) fn name(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        match self.what {
+            Some(what) => format!("{} {} ({what})", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
     }
 }
 
@@ -35,6 +40,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "health",
         method: "GET",
         path: "/health",
+        what: None,
         body: None,
         expect_status: 200,
     },
@@ -42,6 +48,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "list-coffee",
         method: "GET",
         path: "/products?category=coffee&per_page=1",
+        what: None,
         body: None,
         expect_status: 200,
     },
@@ -49,6 +56,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "list-bad-page",
         method: "GET",
         path: "/products?page=0",
+        what: Some("invalid page"),
         body: None,
         expect_status: 422,
     },
@@ -56,6 +64,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "get-product",
         method: "GET",
         path: "/products/3",
+        what: None,
         body: None,
         expect_status: 200,
     },
@@ -63,6 +72,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "get-missing-product",
         method: "GET",
         path: "/products/99",
+        what: Some("missing"),
         body: None,
         expect_status: 404,
     },
@@ -70,6 +80,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "create-product",
         method: "POST",
         path: "/products",
+        what: Some("new product"),
         body: Some(
             r#"{"name": "Gooseneck scale", "category": "Equipment", "price_cents": 3900, "stock": 3}"#,
         ),
@@ -79,6 +90,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "create-invalid-product",
         method: "POST",
         path: "/products",
+        what: Some("blank name"),
         body: Some(r#"{"name": "  ", "category": "coffee", "price_cents": 100}"#),
         expect_status: 422,
     },
@@ -86,6 +98,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "restock",
         method: "POST",
         path: "/products/5/restock",
+        what: None,
         body: Some(r#"{"quantity": 12}"#),
         expect_status: 200,
     },
@@ -93,6 +106,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "order-save10",
         method: "POST",
         path: "/orders",
+        what: Some("bulk + SAVE10"),
         body: Some(
             r#"{"customer": "ada", "items": [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 12}], "discount_code": "save10"}"#,
         ),
@@ -102,6 +116,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "order-short-stock",
         method: "POST",
         path: "/orders",
+        what: Some("short stock"),
         body: Some(r#"{"customer": "bob", "items": [{"product_id": 4, "quantity": 3}]}"#),
         expect_status: 409,
     },
@@ -109,6 +124,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "order-unknown-code",
         method: "POST",
         path: "/orders",
+        what: Some("unknown code"),
         body: Some(
             r#"{"customer": "cy", "items": [{"product_id": 2, "quantity": 1}], "discount_code": "HALFOFF"}"#,
         ),
@@ -118,6 +134,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "get-order",
         method: "GET",
         path: "/orders/1",
+        what: None,
         body: None,
         expect_status: 200,
     },
@@ -125,6 +142,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "cancel-order",
         method: "POST",
         path: "/orders/1/cancel",
+        what: None,
         body: None,
         expect_status: 200,
     },
@@ -132,6 +150,7 @@ pub(crate) const STEPS: &[Step] = &[
         id: "cancel-again",
         method: "POST",
         path: "/orders/1/cancel",
+        what: Some("again"),
         body: None,
         expect_status: 409,
     },

@@ -4,7 +4,11 @@
 
 #![allow(dead_code, unreachable_pub)] // Each test binary uses a different part.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use cov_collector::CoverageMapping;
+use cov_collector::mapping::{Counter, Expression, ExpressionKind};
 
 use cov_core::{Branch, CoverageSnapshot, FileCoverage, Function, SnapshotKind};
 use cov_testkit::{BuildOptions, Lcov, ProfileRun};
@@ -194,4 +198,42 @@ pub fn assert_matches_oracle(oracle: &Lcov, snapshot: &CoverageSnapshot) {
         diff.lines_and_branches_agree(),
         "baseline + deltas differ from llvm-cov:\n{diff}"
     );
+}
+
+/// The workload lines that some mapping region whose count involves a subtraction
+/// overlaps: the lines whose llvm-cov count a thread *in flight* inside the function can
+/// overstate at a snapshot (see "Threads in flight" in `docs/coverage.md`).
+pub fn lines_exposed_to_subtraction(binary: &Path) -> BTreeSet<(String, u32)> {
+    let mapping = CoverageMapping::from_executable(binary).expect("decoding the fixture's mapping");
+    let mut exposed = BTreeSet::new();
+    for function in &mapping.functions {
+        for region in &function.regions {
+            let subtracts = [region.count, region.false_count]
+                .into_iter()
+                .any(|counter| involves_subtraction(counter, &function.expressions, 0));
+            let Some(&path_idx) = function.files.get(region.file_id as usize) else {
+                continue;
+            };
+            let path = &mapping.files[path_idx as usize];
+            if subtracts && is_workload_file(path) {
+                for line in region.line_start..=region.line_end {
+                    exposed.insert((path.clone(), line));
+                }
+            }
+        }
+    }
+    exposed
+}
+
+fn involves_subtraction(counter: Counter, expressions: &[Expression], depth: usize) -> bool {
+    let Counter::Expression(expression_idx) = counter else {
+        return false;
+    };
+    let Some(expression) = expressions.get(expression_idx as usize) else {
+        return false;
+    };
+    depth < 64
+        && (expression.kind == ExpressionKind::Subtract
+            || involves_subtraction(expression.lhs, expressions, depth + 1)
+            || involves_subtraction(expression.rhs, expressions, depth + 1))
 }

@@ -87,6 +87,15 @@ pub fn render(view: &CoverageView, options: &CoberturaOptions) -> String {
     out
 }
 
+/// Writes the report to `writer`: the same text as [`render`].
+pub fn write<W: std::io::Write + ?Sized>(
+    view: &CoverageView,
+    options: &CoberturaOptions,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    writer.write_all(render(view, options).as_bytes())
+}
+
 fn write_class(out: &mut String, path: &str, file: &FileRecord) {
     let totals = Totals::of_file(file);
     let (_, file_name) = split_path(path);

@@ -1,6 +1,6 @@
 //! A self-contained HTML report: an index with per-file percentages and per-test totals,
-//! and one page per file with its source, hit counts, branch outcomes and, for every line,
-//! the tests that executed it.
+//! one page per file with its source, hit counts, branch outcomes and, for every line, the
+//! tests that executed it, and one page per test with the lines it executed.
 //!
 //! The pages are plain HTML with one inline stylesheet: no script, no web font, nothing
 //! fetched from elsewhere, so the report opens from disk, in CI artifacts and offline. The
@@ -77,7 +77,8 @@ impl HtmlReport {
     /// without their text).
     ///
     /// Returns the files to write as `(path relative to the report directory, contents)`:
-    /// `index.html` first, then one `files/<name>.html` per file of the view, in path order.
+    /// `index.html` first, then one `files/<name>.html` per file of the view, in path order,
+    /// then one `tests/t<n>.html` per test, in run order (`n` counts from 1).
     pub fn render(
         &self,
         view: &CoverageView,
@@ -90,6 +91,12 @@ impl HtmlReport {
             let page_name = &page_names[path.as_str()];
             let contents = self.file_page(view, path, file, source(path).as_deref());
             pages.push((format!("files/{page_name}"), contents));
+        }
+        for test_idx in 0..view.tests.len() {
+            pages.push((
+                format!("tests/{}", test_page_name(test_idx)),
+                self.test_page(view, test_idx, &page_names),
+            ));
         }
         pages
     }
@@ -179,10 +186,11 @@ impl HtmlReport {
             let total_branches: u64 = test.files.values().map(|file| file.total_branches).sum();
             let _ = writeln!(
                 html,
-                "<tr><td class=\"count\"><span class=\"tag\">T{}</span></td><td class=\"name\">{}</td>\
+                "<tr><td class=\"count\"><span class=\"tag\">T{}</span></td><td class=\"name\"><a href=\"tests/{}\">{}</a></td>\
                  <td class=\"count\">{}</td><td class=\"count\">{covered_branches}/{total_branches}</td>\
                  <td class=\"count\">{}</td></tr>",
                 test_idx + 1,
+                test_page_name(test_idx),
                 escape(test.display_name()),
                 test.covered_lines(),
                 test.files_touched(),
@@ -239,8 +247,9 @@ impl HtmlReport {
                     .map_or(0, |file| file.covered_lines.len());
                 let _ = writeln!(
                     html,
-                    "<li><span class=\"tag\">T{}</span> {} <span class=\"muted\">{} {}</span></li>",
+                    "<li><span class=\"tag\">T{}</span> <a href=\"../tests/{}\">{}</a> <span class=\"muted\">{} {}</span></li>",
                     test_idx + 1,
+                    test_page_name(test_idx),
                     escape(test.display_name()),
                     n_lines,
                     plural(n_lines, "line", "lines"),
@@ -252,7 +261,9 @@ impl HtmlReport {
         html.push_str(
             "<p class=\"legend\"><span class=\"key covered\">covered</span>\
              <span class=\"key partial\">branch partly taken</span>\
-             <span class=\"key uncovered\">not covered</span></p>\n",
+             <span class=\"key uncovered\">not covered</span>\
+             <span class=\"hint\">Branches: outcomes taken/total; <i>1–2/2</i> when the per-test \
+             snapshots cannot tell which (the totals count the upper end, as the Tusk CLI does).</span></p>\n",
         );
         if source.is_none() {
             html.push_str(
@@ -281,7 +292,11 @@ impl HtmlReport {
             if source.is_none() && count.is_none() {
                 continue;
             }
-            let branches = file.branches.get(&line).copied();
+            let branches = file
+                .branches
+                .get(&line)
+                .filter(|branches| branches.total > 0)
+                .map(|&merged| BranchTally::of(view, path, line, merged));
             let status = LineStatus::of(count, branches);
             let _ = write!(
                 html,
@@ -292,22 +307,8 @@ impl HtmlReport {
                 let _ = write!(html, "{count}");
             }
             html.push_str("</td><td class=\"br\">");
-            if let Some(branches) = branches.filter(|branches| branches.total > 0) {
-                let _ = write!(
-                    html,
-                    "<span class=\"brs {}\" title=\"{} of {} branch outcomes taken\">{}/{}</span>",
-                    if branches.covered >= branches.total {
-                        "full"
-                    } else if branches.covered == 0 {
-                        "none"
-                    } else {
-                        "some"
-                    },
-                    branches.covered,
-                    branches.total,
-                    branches.covered,
-                    branches.total,
-                );
+            if let Some(tally) = branches {
+                tally.write_cell(&mut html);
             }
             html.push_str("</td><td class=\"tests\">");
             if let Some(test_indices) = covered_by.and_then(|lines| lines.get(&line)) {
@@ -325,6 +326,142 @@ impl HtmlReport {
     }
 }
 
+impl HtmlReport {
+    /// One test's page: what it executed, per file, as runs of consecutive coverable lines
+    /// linked to the file pages.
+    fn test_page(
+        &self,
+        view: &CoverageView,
+        test_idx: usize,
+        page_names: &BTreeMap<&str, String>,
+    ) -> String {
+        let test = &view.tests[test_idx];
+        let mut html = String::new();
+        page_start(
+            &mut html,
+            &format!("T{} {} · {}", test_idx + 1, test.display_name(), self.title),
+        );
+        let _ = write!(
+            html,
+            "<header class=\"top\"><p class=\"crumbs\"><a href=\"../index.html\">{}</a> / test</p>\
+             <h1><span class=\"tag big\">T{}</span> {}</h1><p class=\"subtitle\">id <code>{}</code></p></header>\n<main>\n",
+            escape(&self.title),
+            test_idx + 1,
+            escape(test.display_name()),
+            escape(&test.id),
+        );
+        let n_lines = test.covered_lines();
+        let coverable: usize = view.files.values().map(|file| file.lines.len()).sum();
+        let covered_branches: u64 = test.files.values().map(|file| file.covered_branches).sum();
+        let total_branches: u64 = test.files.values().map(|file| file.total_branches).sum();
+        html.push_str("<section class=\"cards\">\n");
+        for (label, value, detail) in [
+            (
+                "Lines",
+                n_lines.to_string(),
+                format!(
+                    "{} of all {coverable} coverable",
+                    format_percent(n_lines as u64, coverable as u64)
+                ),
+            ),
+            (
+                "Branches",
+                format!("{covered_branches}/{total_branches}"),
+                "outcomes taken in the files it touched".to_owned(),
+            ),
+            (
+                "Files",
+                test.files_touched().to_string(),
+                format!("of {}", view.files.len()),
+            ),
+        ] {
+            let _ = writeln!(
+                html,
+                "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{}</div>\
+                 <div class=\"detail\">{}</div></div>",
+                escape(&value),
+                escape(&detail),
+            );
+        }
+        html.push_str("</section>\n");
+
+        html.push_str(
+            "<h2>Lines it executed</h2>\n<table class=\"summary test-files\">\n<thead><tr><th class=\"name\">File</th>\
+             <th class=\"count\">Lines</th><th class=\"count\">Branches</th><th class=\"ranges\">Where</th></tr></thead>\n<tbody>\n",
+        );
+        for (path, detail) in &test.files {
+            let Some(page_name) = page_names.get(path.as_str()) else {
+                continue;
+            };
+            let coverable_lines = view.files.get(path).map(|file| &file.lines);
+            let ranges = covered_runs(&detail.covered_lines, coverable_lines);
+            let _ = write!(
+                html,
+                "<tr><td class=\"name\"><a href=\"../files/{}\">{}</a></td><td class=\"count\">{}</td>\
+                 <td class=\"count\">{}/{}</td><td class=\"ranges\">",
+                escape(page_name),
+                escape(path),
+                detail.covered_lines.len(),
+                detail.covered_branches,
+                detail.total_branches,
+            );
+            for (run_idx, (first, last)) in ranges.iter().enumerate() {
+                if run_idx > 0 {
+                    html.push_str(", ");
+                }
+                let _ = write!(
+                    html,
+                    "<a href=\"../files/{}#L{first}\">{}</a>",
+                    escape(page_name),
+                    if first == last {
+                        first.to_string()
+                    } else {
+                        format!("{first}–{last}")
+                    },
+                );
+            }
+            html.push_str("</td></tr>\n");
+        }
+        if test.files.is_empty() {
+            html.push_str(
+                "<tr><td class=\"empty\" colspan=\"4\">This test executed no line of the report's files.</td></tr>\n",
+            );
+        }
+        html.push_str("</tbody>\n</table>\n");
+        page_end(&mut html);
+        html
+    }
+}
+
+/// `t<n>.html` for the test at `test_idx` (`n` counts from 1, as the `T<n>` tags do).
+fn test_page_name(test_idx: usize) -> String {
+    format!("t{}.html", test_idx + 1)
+}
+
+/// The covered lines as runs `(first, last)`: a run goes on while the next *coverable* line
+/// is covered too, so blank lines and comments between covered lines do not split it.
+/// Without the file's coverable lines, only consecutive numbers make a run.
+fn covered_runs(covered: &[u32], coverable: Option<&BTreeMap<u32, u64>>) -> Vec<(u32, u32)> {
+    let covered_set: BTreeSet<u32> = covered.iter().copied().collect();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    let mut previous: Option<u32> = None;
+    for &line in &covered_set {
+        let continues = match (previous, coverable) {
+            (Some(previous), Some(coverable)) => coverable
+                .range(previous + 1..line)
+                .all(|(between, _)| covered_set.contains(between)),
+            (Some(previous), None) => line == previous + 1,
+            (None, _) => false,
+        };
+        match runs.last_mut() {
+            Some(run) if continues => run.1 = line,
+            _ => runs.push((line, line)),
+        }
+        previous = Some(line);
+    }
+    runs
+}
+
 /// How a source line is marked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LineStatus {
@@ -339,11 +476,11 @@ enum LineStatus {
 }
 
 impl LineStatus {
-    fn of(count: Option<u64>, branches: Option<LineBranches>) -> Self {
+    fn of(count: Option<u64>, branches: Option<BranchTally>) -> Self {
         match count {
             None => LineStatus::NotCoverable,
             Some(0) => LineStatus::Uncovered,
-            Some(_) if branches.is_some_and(|branches| branches.covered < branches.total) => {
+            Some(_) if branches.is_some_and(|tally| tally.lower < tally.total) => {
                 LineStatus::Partial
             }
             Some(_) => LineStatus::Covered,
@@ -356,6 +493,66 @@ impl LineStatus {
             LineStatus::Uncovered => "uncovered",
             LineStatus::Partial => "partial",
             LineStatus::Covered => "covered",
+        }
+    }
+}
+
+/// The branch outcomes of one line across the run, as far as the snapshots tell.
+///
+/// Snapshots carry per line only how many outcomes there are and how many were taken, not
+/// which, so when several snapshots took some, the union is known only within bounds. The
+/// Tusk CLI (and the aggregate, the other reports and the percentages here) counts the
+/// upper bound, `min(sum, total)`; a line page shows the range, so a condition that every
+/// test evaluated the same way is not shown as fully taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BranchTally {
+    /// Outcomes on the line.
+    total: u32,
+    /// At least this many were taken: the most any single test took (or, when no test
+    /// evaluated the condition, the merged count, which is then the baseline's alone).
+    lower: u32,
+    /// At most this many: the merged count, the Tusk CLI's figure.
+    upper: u32,
+}
+
+impl BranchTally {
+    fn of(view: &CoverageView, path: &str, line: u32, merged: LineBranches) -> Self {
+        let most_by_one_test = view
+            .tests
+            .iter()
+            .filter_map(|test| test.files.get(path)?.branches.get(&line))
+            .map(|branches| branches.covered)
+            .max();
+        let upper = merged.covered.min(merged.total);
+        let lower = most_by_one_test.map_or(upper, |covered| covered.min(upper));
+        Self {
+            total: merged.total,
+            lower,
+            upper,
+        }
+    }
+
+    fn write_cell(self, html: &mut String) {
+        let class = if self.lower >= self.total {
+            "full"
+        } else if self.upper == 0 {
+            "none"
+        } else {
+            "some"
+        };
+        if self.lower == self.upper {
+            let _ = write!(
+                html,
+                "<span class=\"brs {class}\" title=\"{} of {} branch outcomes taken\">{}/{}</span>",
+                self.upper, self.total, self.upper, self.total,
+            );
+        } else {
+            let _ = write!(
+                html,
+                "<span class=\"brs {class}\" title=\"between {} and {} of {} branch outcomes taken: \
+                 the per-test snapshots do not say which (the Tusk CLI counts {})\">{}–{}/{}</span>",
+                self.lower, self.upper, self.total, self.upper, self.lower, self.upper, self.total,
+            );
         }
     }
 }
@@ -376,8 +573,9 @@ fn tests_cell(html: &mut String, view: &CoverageView, test_indices: &[usize]) {
     for (&test_idx, name) in test_indices.iter().zip(&names) {
         let _ = write!(
             html,
-            "<li><span class=\"tag\">T{}</span> {}</li>",
+            "<li><span class=\"tag\">T{}</span> <a href=\"../tests/{}\">{}</a></li>",
             test_idx + 1,
+            test_page_name(test_idx),
             escape(name)
         );
     }
@@ -517,6 +715,7 @@ fn page_start(html: &mut String, title: &str) {
         html,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
+         <meta name=\"generator\" content=\"{GENERATOR}\" />\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape(title)
     );
@@ -525,6 +724,10 @@ fn page_start(html: &mut String, title: &str) {
 fn page_end(html: &mut String) {
     html.push_str("</main>\n</body>\n</html>\n");
 }
+
+/// The `generator` meta tag of every page, so a tool can tell a directory holds this report
+/// before it replaces it.
+pub const GENERATOR: &str = "cov-core html report";
 
 /// The one stylesheet, inlined into every page.
 const STYLE: &str = r#"
@@ -564,14 +767,19 @@ table.summary th, table.summary td { padding: 6px 12px; border-bottom: 1px solid
 table.summary thead th { background: var(--panel); font-size: 12px; color: var(--muted); font-weight: 600; }
 table.summary tbody tr:hover { background: var(--panel); }
 table.summary tfoot td { font-weight: 600; background: var(--panel); }
+table.summary tfoot td.name { font-family: inherit; font-size: 14px; }
 table.summary td.name { font-family: var(--mono); font-size: 13px; width: 100%; white-space: normal; word-break: break-all; }
 table.tests td.name { font-family: inherit; font-size: 14px; }
 table.summary .pct, table.summary .count { text-align: right; font-variant-numeric: tabular-nums; }
 td.pct { font-weight: 600; }
 td.empty { color: var(--muted); text-align: center; }
+.tag.big { font-size: 15px; padding: 1px 10px; vertical-align: 3px; }
+table.test-files td.name { width: auto; white-space: nowrap; }
+table.summary td.ranges { width: 100%; font-family: var(--mono); font-size: 12px; white-space: normal; }
 .tag { display: inline-block; min-width: 2.4em; padding: 0 6px; border-radius: 10px; background: #ddf4ff; color: #0550ae;
   font-size: 11px; font-weight: 600; text-align: center; font-variant-numeric: tabular-nums; }
 .muted { color: var(--muted); }
+p.legend .hint { margin-left: 8px; }
 ul.test-list { list-style: none; padding: 0; margin: 16px 0 0; display: flex; flex-wrap: wrap; gap: 6px 18px; }
 p.legend { margin: 18px 0 8px; color: var(--muted); font-size: 12px; }
 .key { display: inline-block; padding: 0 8px; margin-right: 8px; border-left: 4px solid; border-radius: 2px; }
@@ -638,8 +846,9 @@ mod tests {
         record
     }
 
-    /// A small run: `src/shop.rs` with an `if` on line 3 of which only one side ran,
-    /// `src/a b.rs` and `src/a_b.rs` (whose page names collide) without source.
+    /// A small run: `src/shop.rs` with an `if` on line 3 that both tests took one side of
+    /// (the Tusk CLI's merge says 2/2, the page says 1–2/2), `src/a b.rs` and `src/a_b.rs`
+    /// (whose page names collide) without source.
     fn sample_view() -> CoverageView {
         let mut aggregate = Aggregate::new();
         aggregate.add_baseline(record(
@@ -668,7 +877,7 @@ mod tests {
             record(
                 SnapshotKind::Delta,
                 &[
-                    ("src/shop.rs", &[(2, 2), (3, 2), (4, 2)], &[]),
+                    ("src/shop.rs", &[(2, 2), (3, 2), (4, 2)], &[(3, 2, 1)]),
                     ("src/a b.rs", &[(1, 1)], &[]),
                 ],
             ),
@@ -795,7 +1004,9 @@ fn main() {
                 "files/src_a_b.rs-2.html",
                 "files/src_a_b.rs.html",
                 "files/src_shop.rs.html",
-                "index.html"
+                "index.html",
+                "tests/t1.html",
+                "tests/t2.html"
             ]
         );
         let index = &pages["index.html"];
@@ -804,9 +1015,9 @@ fn main() {
             "\
 : src/a b.rs |  | 50.0% | 1/2 |  | – | – | 1
 : src/a_b.rs |  | 0.0% | 0/1 |  | – | – | 0
-: src/shop.rs |  | 66.7% | 4/6 |  | 50.0% | 1/2 | 2
+: src/shop.rs |  | 66.7% | 4/6 |  | 100.0% | 2/2 | 2
 : T1 | GET /price?<b>&\"x\" | 3 | 1/2 | 1
-: T2 | trace-2 | 4 | 0/0 | 2
+: T2 | trace-2 | 4 | 1/2 | 2
 "
         );
         assert!(index.contains("<title>Shop &lt;coverage&gt;</title>"));
@@ -821,7 +1032,7 @@ fn main() {
             table_digest(page, "source"),
             r#"L1 covered: 1 | 1 |  |  | fn main() {
 L2 covered: 2 | 3 |  | T1 T2 |     let price = parse("<10>");
-L3 partial: 3 | 3 | 1/2 | T1 T2 |     if price > 5 && 'x' != 'y' {
+L3 partial: 3 | 3 | 1–2/2 | T1 T2 |     if price > 5 && 'x' != 'y' {
 L4 covered: 4 | 3 |  | T1 T2 |         expensive(&price);
 L5 uncovered: 5 | 0 |  |  |     } else {
 L6 plain: 6 |  |  |  |         cheap();
@@ -847,6 +1058,79 @@ L8 plain: 8 |  |  |  | }
             table_digest(&pages["files/src_a_b.rs-2.html"], "source"),
             "L1 uncovered: 1 | 0 |  |  |\n"
         );
+    }
+
+    #[test]
+    fn branch_tally_is_exact_when_one_snapshot_took_the_outcomes() {
+        let mut aggregate = Aggregate::new();
+        aggregate.add_baseline(record(
+            SnapshotKind::Baseline,
+            &[(
+                "a.rs",
+                &[(1, 1), (2, 0), (3, 0)],
+                &[(1, 2, 1), (2, 2, 0), (3, 4, 0)],
+            )],
+        ));
+        aggregate.add_test(
+            "t1",
+            "",
+            record(
+                SnapshotKind::Delta,
+                &[("a.rs", &[(2, 1), (3, 1)], &[(2, 2, 1), (3, 4, 1)])],
+            ),
+        );
+        aggregate.add_test(
+            "t2",
+            "",
+            record(SnapshotKind::Delta, &[("a.rs", &[(3, 1)], &[(3, 4, 3)])]),
+        );
+        let view = aggregate.view();
+        let tally =
+            |line: u32| BranchTally::of(&view, "a.rs", line, view.files["a.rs"].branches[&line]);
+        let bounds = |line: u32| {
+            let tally = tally(line);
+            (tally.lower, tally.upper, tally.total)
+        };
+        assert_eq!(bounds(1), (1, 1, 2), "only the baseline took it: exact");
+        assert_eq!(bounds(2), (1, 1, 2), "one test took it: exact");
+        assert_eq!(
+            bounds(3),
+            (3, 4, 4),
+            "two tests: at least the larger, at most the sum"
+        );
+    }
+
+    #[test]
+    fn test_pages_list_what_each_test_executed() {
+        let pages = render();
+        assert_eq!(
+            table_digest(&pages["tests/t2.html"], "test-files"),
+            "\
+: src/a b.rs | 1 | 0/0 | 1
+: src/shop.rs | 3 | 1/2 | 2–4
+"
+        );
+        let first = &pages["tests/t1.html"];
+        assert!(first.contains("GET /price?&lt;b&gt;&amp;&quot;x&quot;"));
+        assert!(first.contains("href=\"../files/src_shop.rs.html#L2\""));
+        assert!(pages["index.html"].contains("href=\"tests/t2.html\">trace-2<"));
+    }
+
+    #[test]
+    fn covered_runs_bridge_lines_that_are_not_coverable() {
+        let coverable: BTreeMap<u32, u64> = [(1, 0), (2, 0), (5, 0), (6, 0), (7, 0), (9, 0)]
+            .into_iter()
+            .collect();
+        // 2 and 5 are adjacent coverable lines; 6 is coverable and not covered.
+        assert_eq!(
+            covered_runs(&[1, 2, 5, 7, 9], Some(&coverable)),
+            [(1, 5), (7, 9)]
+        );
+        assert_eq!(
+            covered_runs(&[1, 2, 5, 7, 9], None),
+            [(1, 2), (5, 5), (7, 7), (9, 9)]
+        );
+        assert_eq!(covered_runs(&[], Some(&coverable)), []);
     }
 
     #[test]

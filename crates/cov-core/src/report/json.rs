@@ -40,6 +40,15 @@ pub fn render(view: &CoverageView, timestamp: &str) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// Writes the report to `writer`: the same text as [`render`].
+pub fn write<W: std::io::Write + ?Sized>(
+    view: &CoverageView,
+    timestamp: &str,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    writer.write_all(render(view, timestamp).as_bytes())
+}
+
 #[derive(Serialize)]
 struct Export<'a> {
     summary: Summary<'a>,

@@ -39,3 +39,11 @@ pub fn render(view: &CoverageView) -> String {
     }
     out
 }
+
+/// Writes the report to `writer`: the same text as [`render`].
+pub fn write<W: std::io::Write + ?Sized>(
+    view: &CoverageView,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    writer.write_all(render(view).as_bytes())
+}

@@ -1,7 +1,8 @@
 //! Reports written from a [`CoverageView`](crate::aggregate::CoverageView).
 //!
 //! One submodule per format, each with a `render` function that returns the report as a
-//! `String` (writing it to a file is the caller's job, which keeps this crate free of I/O):
+//! `String` and a `write` function that writes the same text to any `std::io::Write` (the
+//! caller opens files; this crate never does):
 //!
 //! - [`lcov`]: LCOV tracefile in the Tusk CLI's layout (Codecov, Coveralls, genhtml, IDEs);
 //! - [`json`]: `{summary, aggregate, per_test}` in the Tusk CLI's exact shape;

@@ -7,6 +7,11 @@
 //! path, and per test in run order (lines the test executed, their share of all coverable
 //! lines, and files touched). Columns widen to their longest cell, so long paths never break
 //! the alignment.
+//!
+//! Two choices differ from the CLI's console output on purpose: the per-test numbers count
+//! only files of the (glob-filtered) aggregate, as the CLI's JSON export does, so the two
+//! reports agree; and each table has a header row. As in the CLI, files without coverable
+//! lines are left out of the per-file table.
 
 use crate::aggregate::{CoverageView, Totals, percent};
 
@@ -23,6 +28,9 @@ pub fn render(view: &CoverageView) -> String {
     let mut files = Table::new(["File", "Lines", "", "Branches", ""]);
     for (path, file) in &view.files {
         let file_totals = Totals::of_file(file);
+        if file_totals.lines == 0 {
+            continue;
+        }
         let (branch_percent, branch_ratio) = if file_totals.branches == 0 {
             ("-".to_owned(), String::new())
         } else {
@@ -57,6 +65,14 @@ pub fn render(view: &CoverageView) -> String {
     }
     tests.write(&mut out, &[false, true, true, true]);
     out
+}
+
+/// Writes the report to `writer`: the same text as [`render`].
+pub fn write<W: std::io::Write + ?Sized>(
+    view: &CoverageView,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    writer.write_all(render(view).as_bytes())
 }
 
 /// `Coverage: X% lines (c/t)[, Y% branches (c/t)] across N files`, without newline.

@@ -1,0 +1,873 @@
+//! End to end: the demo service (`examples/demo-service`, axum, `cov_sdk::init()` in
+//! `main`) built with `-C instrument-coverage`, started as a child process with the
+//! variables the Tusk CLI sets, and driven by cov-transport's CLI side over a unix socket
+//! and over TCP, exactly as `tusk drift run --coverage` drives a service: handshake,
+//! baseline, one HTTP request per test with a snapshot after each.
+//!
+//! The reference is `llvm-cov` itself: the service writes its whole-run profile at exit
+//! (`LLVM_PROFILE_FILE` set by the test), and baseline plus every per-test snapshot must
+//! equal `llvm-cov export` of that profile, line by line, for every file of the service.
+//! The one thing no snapshot can see is what runs after the last one (the `POST
+//! /shutdown` handler and the end of `main`), so a second run measures that tail alone
+//! (baseline, then shutdown): whole run = baseline + per-test snapshots + tail, exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
+use cov_sdk::wire;
+use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov, workspace_root};
+use cov_transport::cli::{CliConnection, CliListener};
+use cov_transport::{Endpoint, TransportError};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The instrumented demo service, built once for all tests.
+fn instrumented_service() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        build_instrumented("demo-service", "demo-service", &BuildOptions::default())
+    })
+}
+
+/// The demo service built the usual way, without instrumentation.
+fn plain_service() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let target_dir = workspace_root().join("target/cov-fixtures/plain");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--package", "demo-service", "--bin"])
+            .arg("demo-service")
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("RUSTC_BOOTSTRAP")
+            .output()
+            .expect("starting cargo");
+        assert!(
+            output.status.success(),
+            "building the plain demo service failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target_dir.join("debug/demo-service")
+    })
+}
+
+/// The service's own directory: its working directory, so the SDK's default source root.
+fn service_dir() -> PathBuf {
+    workspace_root()
+        .join("examples/demo-service")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The CLI side, on a unix socket or a TCP port.
+struct Cli {
+    runtime: tokio::runtime::Runtime,
+    listener: CliListener,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn unix() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = Endpoint::unix(dir.path().join("tusk-connect.sock"));
+        Self::bind(dir, endpoint)
+    }
+
+    fn tcp() -> Self {
+        Self::bind(tempfile::tempdir().unwrap(), Endpoint::tcp("127.0.0.1", 0))
+    }
+
+    fn bind(dir: tempfile::TempDir, endpoint: Endpoint) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(CliListener::bind(&endpoint)).unwrap();
+        Cli {
+            runtime,
+            listener,
+            _dir: dir,
+        }
+    }
+
+    /// The variables the Tusk CLI sets to point a service at this listener.
+    fn variables(&self) -> Vec<(&'static str, String)> {
+        match self.listener.local_endpoint() {
+            Endpoint::Unix(path) => vec![("TUSK_MOCK_SOCKET", path.display().to_string())],
+            Endpoint::Tcp { host, port } => vec![
+                ("TUSK_MOCK_HOST", host.clone()),
+                ("TUSK_MOCK_PORT", port.to_string()),
+            ],
+        }
+    }
+
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+        self.runtime.block_on(self.listener.accept(timeout))
+    }
+
+    /// A snapshot request as the CLI sends it; the raw reply, checked against upstream.
+    fn snapshot(&self, connection: &CliConnection, baseline: bool) -> CoverageSnapshotResponse {
+        let request_id = format!("coverage-{}", next_request_number());
+        let request = cov_proto::CliMessage {
+            r#type: MessageType::CoverageSnapshot as i32,
+            request_id: request_id.clone(),
+            payload: Some(cov_proto::cli_message::Payload::CoverageSnapshotRequest(
+                cov_proto::CoverageSnapshotRequest { baseline },
+            )),
+        };
+        let reply = self
+            .runtime
+            .block_on(connection.request(request, WAIT))
+            .unwrap();
+        assert_eq!(reply.request_id, request_id);
+        assert_eq!(reply.r#type, MessageType::CoverageSnapshot as i32);
+        assert_upstream_decodes(&reply);
+        match reply.payload {
+            Some(sdk_message::Payload::CoverageSnapshotResponse(response)) => response,
+            other => panic!("expected a CoverageSnapshotResponse, got {other:?}"),
+        }
+    }
+
+    /// A successful snapshot as a record.
+    fn record(&self, connection: &CliConnection, baseline: bool) -> SnapshotRecord {
+        let kind = if baseline {
+            SnapshotKind::Baseline
+        } else {
+            SnapshotKind::Delta
+        };
+        wire::from_response(&self.snapshot(connection, baseline), kind)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+fn next_request_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The real Tusk types read every reply to the same values ours do.
+fn assert_upstream_decodes(reply: &SdkMessage) {
+    use tusk_drift_schemas::tusk::drift::core::v1 as upstream;
+
+    let bytes = reply.encode_to_vec();
+    let theirs = upstream::SdkMessage::decode(bytes.as_slice())
+        .unwrap_or_else(|error| panic!("upstream cannot decode our reply: {error}"));
+    assert_eq!(theirs.r#type, reply.r#type);
+    assert_eq!(theirs.request_id, reply.request_id);
+    let Some(sdk_message::Payload::CoverageSnapshotResponse(ours)) = &reply.payload else {
+        return;
+    };
+    let Some(upstream::sdk_message::Payload::CoverageSnapshotResponse(theirs)) = theirs.payload
+    else {
+        panic!("upstream sees no CoverageSnapshotResponse in {reply:?}");
+    };
+    assert_eq!(theirs.success, ours.success);
+    assert_eq!(theirs.error, ours.error);
+    assert_eq!(theirs.coverage.len(), ours.coverage.len());
+    for (path, file) in &ours.coverage {
+        let their_file = &theirs.coverage[path];
+        assert_eq!(
+            their_file.lines.iter().collect::<BTreeMap<_, _>>(),
+            file.lines.iter().collect::<BTreeMap<_, _>>()
+        );
+        assert_eq!(their_file.total_branches, file.total_branches);
+        assert_eq!(their_file.covered_branches, file.covered_branches);
+        let theirs: BTreeMap<_, _> = their_file
+            .branches
+            .iter()
+            .map(|(line, info)| (line.clone(), (info.total, info.covered)))
+            .collect();
+        let ours: BTreeMap<_, _> = file
+            .branches
+            .iter()
+            .map(|(line, info)| (line.clone(), (info.total, info.covered)))
+            .collect();
+        assert_eq!(theirs, ours);
+    }
+}
+
+/// A running service.
+struct Service {
+    child: Child,
+    address: SocketAddr,
+    profraw: PathBuf,
+    _profile_dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// Starts `binary` in the service's directory with the Tusk variables `variables`
+    /// (every other Tusk variable removed) and waits until it listens.
+    fn start(binary: &Path, variables: &[(&str, String)]) -> Self {
+        let profile_dir = tempfile::tempdir().unwrap();
+        let profraw = profile_dir.path().join("service.profraw");
+        let mut command = Command::new(binary);
+        command
+            .args(["--port", "0"])
+            .current_dir(service_dir())
+            .env("LLVM_PROFILE_FILE", &profraw)
+            .env("TUSK_COVERAGE_LOG", "cov_sdk=debug,info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for name in [
+            "TUSK_DRIFT_MODE",
+            "TUSK_COVERAGE",
+            "TUSK_MOCK_SOCKET",
+            "TUSK_MOCK_HOST",
+            "TUSK_MOCK_PORT",
+            "PORT",
+            "HOST",
+        ] {
+            command.env_remove(name);
+        }
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", binary.display()));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the service: {line:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the service never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Service {
+            child,
+            address,
+            profraw,
+            _profile_dir: profile_dir,
+        }
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; the status code and body.
+    fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.address).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Stops the service gracefully (`POST /shutdown`) and returns its profile.
+    fn stop(mut self) -> (PathBuf, tempfile::TempDir) {
+        let (status, _) = self.http("POST", "/shutdown", None);
+        assert_eq!(status, 202);
+        let started = Instant::now();
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(started.elapsed() < WAIT, "the service did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "the service exited with {exit}");
+        assert!(
+            self.profraw.is_file(),
+            "the service wrote no profile at {}",
+            self.profraw.display()
+        );
+        let profraw = std::mem::take(&mut self.profraw);
+        let dir = std::mem::replace(&mut self._profile_dir, tempfile::tempdir().unwrap());
+        (profraw, dir)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The variables the Tusk CLI sets for `tusk drift run --coverage`.
+fn replay_with_coverage(cli: &Cli) -> Vec<(&'static str, String)> {
+    let mut variables = cli.variables();
+    variables.push(("TUSK_DRIFT_MODE", "REPLAY".to_owned()));
+    variables.push(("TUSK_COVERAGE", "true".to_owned()));
+    variables
+}
+
+/// A test of the replay: one request, and the handler it must reach.
+struct Case {
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+    /// `(file relative to the service directory, function name)` of the handler.
+    handler: (&'static str, &'static str),
+}
+
+const CASES: [Case; 5] = [
+    Case {
+        method: "GET",
+        path: "/health",
+        body: None,
+        status: 200,
+        handler: ("src/routes.rs", "health"),
+    },
+    Case {
+        method: "GET",
+        path: "/products?category=coffee&page=1&per_page=10",
+        body: None,
+        status: 200,
+        handler: ("src/inventory.rs", "list"),
+    },
+    Case {
+        method: "GET",
+        path: "/products/3",
+        body: None,
+        status: 200,
+        handler: ("src/inventory.rs", "get"),
+    },
+    Case {
+        method: "POST",
+        path: "/orders",
+        body: Some(
+            r#"{"customer":"ada","items":[{"product_id":1,"quantity":2}],"discount_code":"SAVE10"}"#,
+        ),
+        status: 201,
+        handler: ("src/orders.rs", "place"),
+    },
+    Case {
+        method: "GET",
+        path: "/orders/9999",
+        body: None,
+        status: 404,
+        handler: ("src/orders.rs", "get"),
+    },
+];
+
+/// The lines of a top-level `fn name` in `file`: from its `fn` line to the first line
+/// that is a lone `}` (rustfmt closes top-level items that way).
+fn function_lines(file: &Path, name: &str) -> std::ops::RangeInclusive<u32> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|line| !line.starts_with(' ') && line.contains(&format!("fn {name}(")))
+        .unwrap_or_else(|| panic!("no top-level fn {name} in {}", file.display()));
+    let end = lines[start..]
+        .iter()
+        .position(|line| *line == "}")
+        .map(|offset| start + offset)
+        .unwrap_or_else(|| panic!("fn {name} in {} does not end", file.display()));
+    (start as u32 + 1)..=(end as u32 + 1)
+}
+
+/// The service's files in an LCOV report, with their line counts.
+fn service_lines(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, u64>> {
+    let root = service_dir();
+    lcov.files
+        .iter()
+        .filter(|(path, _)| Path::new(path).starts_with(&root))
+        .map(|(path, file)| (path.clone(), file.lines.clone()))
+        .collect()
+}
+
+/// `left + right`, line by line.
+fn add(
+    left: &mut BTreeMap<String, BTreeMap<u32, u64>>,
+    right: &BTreeMap<String, BTreeMap<u32, u64>>,
+) {
+    for (path, lines) in right {
+        let file = left.entry(path.clone()).or_default();
+        for (line, count) in lines {
+            *file.entry(*line).or_default() += count;
+        }
+    }
+}
+
+fn lines_of(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, u64>> {
+    record
+        .files
+        .iter()
+        .map(|(path, file)| (path.clone(), file.lines.clone()))
+        .collect()
+}
+
+/// Every line where `expected` and `actual` differ, for a readable failure.
+fn differences(
+    expected: &BTreeMap<String, BTreeMap<u32, u64>>,
+    actual: &BTreeMap<String, BTreeMap<u32, u64>>,
+) -> Vec<String> {
+    let paths: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    let mut differences = Vec::new();
+    for path in paths {
+        let empty = BTreeMap::new();
+        let expected = expected.get(path).unwrap_or(&empty);
+        let actual = actual.get(path).unwrap_or(&empty);
+        let lines: BTreeSet<&u32> = expected.keys().chain(actual.keys()).collect();
+        for line in lines {
+            let (want, got) = (expected.get(line), actual.get(line));
+            if want != got {
+                differences.push(format!("{path}:{line}: llvm-cov {want:?}, SDK {got:?}"));
+            }
+        }
+    }
+    differences
+}
+
+/// Baseline, then each case with a snapshot after it; returns baseline and per-test
+/// records.
+fn replay(
+    cli: &Cli,
+    connection: &CliConnection,
+    service: &Service,
+) -> (SnapshotRecord, Vec<SnapshotRecord>) {
+    let baseline = cli.record(connection, true);
+    let per_test = CASES
+        .iter()
+        .map(|case| {
+            let (status, body) = service.http(case.method, case.path, case.body);
+            assert_eq!(status, case.status, "{} {}: {body}", case.method, case.path);
+            cli.record(connection, false)
+        })
+        .collect();
+    (baseline, per_test)
+}
+
+/// What the assertions on one replay have in common, over either transport.
+fn check_replay(baseline: &SnapshotRecord, per_test: &[SnapshotRecord]) {
+    let root = service_dir();
+
+    // Only the service's own files, all of them with coverable lines.
+    assert!(!baseline.files.is_empty());
+    for path in baseline.files.keys() {
+        assert!(
+            Path::new(path).is_absolute() && Path::new(path).starts_with(root.join("src")),
+            "the baseline lists a file that is not the service's own: {path}"
+        );
+    }
+    for file in [
+        "main.rs",
+        "routes.rs",
+        "inventory.rs",
+        "orders.rs",
+        "pricing.rs",
+    ] {
+        let path = root.join("src").join(file).display().to_string();
+        assert!(
+            baseline.files.contains_key(&path),
+            "{path} missing from the baseline"
+        );
+    }
+    // Unexecuted lines are there, with 0.
+    let inventory = &baseline.files[&root.join("src/inventory.rs").display().to_string()];
+    let restock = function_lines(&root.join("src/inventory.rs"), "restock");
+    assert!(
+        restock
+            .clone()
+            .any(|line| inventory.lines.get(&line) == Some(&0)),
+        "the baseline has no 0-count line in the never-called restock handler"
+    );
+
+    // Each test reaches its handler and no other test's handler.
+    for (index, (case, record)) in CASES.iter().zip(per_test).enumerate() {
+        for (other_index, other) in CASES.iter().enumerate() {
+            let path = root.join(other.handler.0);
+            let handler = function_lines(&path, other.handler.1);
+            let executed: Vec<u32> = record
+                .files
+                .get(&path.display().to_string())
+                .map(|file| {
+                    file.lines
+                        .iter()
+                        .filter(|(line, count)| handler.contains(line) && **count > 0)
+                        .map(|(line, _)| *line)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if index == other_index {
+                assert!(
+                    !executed.is_empty(),
+                    "{} {}: no line of {}::{} in its snapshot",
+                    case.method,
+                    case.path,
+                    other.handler.0,
+                    other.handler.1
+                );
+            } else {
+                assert!(
+                    executed.is_empty(),
+                    "{} {}: its snapshot has lines {executed:?} of {}::{}, another test's handler",
+                    case.method,
+                    case.path,
+                    other.handler.0,
+                    other.handler.1
+                );
+            }
+        }
+        for file in record.files.values() {
+            assert!(
+                file.lines.values().all(|&count| count > 0),
+                "a per-test snapshot lists only executed lines"
+            );
+        }
+    }
+}
+
+#[test]
+fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
+    let binary = instrumented_service();
+
+    // The run measured by the tests.
+    let cli = Cli::unix();
+    let service = Service::start(binary, &replay_with_coverage(&cli));
+    let connection = cli.accept(WAIT).unwrap();
+    let hello = connection.connect_request();
+    assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
+    assert_eq!(hello.sdk_version, env!("CARGO_PKG_VERSION"));
+    let (baseline, per_test) = replay(&cli, &connection, &service);
+    check_replay(&baseline, &per_test);
+    let (profraw, _profile) = service.stop();
+    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle_lines = service_lines(&oracle);
+
+    // The baseline has exactly llvm-cov's files and coverable lines.
+    let coverable =
+        |lines: &BTreeMap<String, BTreeMap<u32, u64>>| -> BTreeMap<String, BTreeSet<u32>> {
+            lines
+                .iter()
+                .map(|(path, lines)| (path.clone(), lines.keys().copied().collect()))
+                .collect()
+        };
+    assert_eq!(coverable(&lines_of(&baseline)), coverable(&oracle_lines));
+
+    // The tail after the last snapshot, measured alone in a second run.
+    let tail_cli = Cli::unix();
+    let tail_service = Service::start(binary, &replay_with_coverage(&tail_cli));
+    let tail_connection = tail_cli.accept(WAIT).unwrap();
+    let tail_baseline = tail_cli.record(&tail_connection, true);
+    let (tail_profraw, _tail_profile) = tail_service.stop();
+    let tail_oracle = service_lines(&Lcov::parse(&oracle_lcov(binary, &[&tail_profraw])));
+    let mut tail = BTreeMap::new();
+    for (path, lines) in &tail_oracle {
+        let before = &tail_baseline.files[path].lines;
+        let file: BTreeMap<u32, u64> = lines
+            .iter()
+            .filter_map(|(line, count)| {
+                let after_baseline = count - before[line];
+                (after_baseline > 0).then_some((*line, after_baseline))
+            })
+            .collect();
+        if !file.is_empty() {
+            tail.insert(path.clone(), file);
+        }
+    }
+    // The tail is the shutdown path only: no handler of the tests is in it.
+    let root = service_dir();
+    for case in &CASES {
+        let path = root.join(case.handler.0).display().to_string();
+        let handler = function_lines(Path::new(&path), case.handler.1);
+        let in_handler: Vec<_> = tail
+            .get(&path)
+            .map(|lines| lines.keys().filter(|line| handler.contains(line)).collect())
+            .unwrap_or_default();
+        assert!(
+            in_handler.is_empty(),
+            "the shutdown tail runs {path} lines {in_handler:?}"
+        );
+    }
+    assert!(
+        tail.contains_key(&root.join("src/routes.rs").display().to_string()),
+        "the shutdown tail must contain the shutdown handler: {tail:?}"
+    );
+
+    let mut total = lines_of(&baseline);
+    for record in &per_test {
+        add(&mut total, &lines_of(record));
+    }
+    add(&mut total, &tail);
+    let differences = differences(&oracle_lines, &total);
+    assert!(
+        differences.is_empty(),
+        "baseline + per-test snapshots + shutdown tail differ from llvm-cov on {} lines:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[test]
+fn over_tcp_each_test_sees_only_its_own_handler() {
+    let binary = instrumented_service();
+    let cli = Cli::tcp();
+    let service = Service::start(binary, &replay_with_coverage(&cli));
+    let connection = cli.accept(WAIT).unwrap();
+    assert!(matches!(connection.endpoint(), Endpoint::Tcp { .. }));
+    let (baseline, per_test) = replay(&cli, &connection, &service);
+    check_replay(&baseline, &per_test);
+    // A snapshot with nothing run in between is empty.
+    let idle = cli.record(&connection, false);
+    assert!(idle.files.is_empty(), "{idle:?}");
+    service.stop();
+}
+
+#[test]
+fn record_mode_never_connects() {
+    let cli = Cli::unix();
+    let mut variables = cli.variables();
+    variables.push(("TUSK_DRIFT_MODE", "RECORD".to_owned()));
+    variables.push(("TUSK_COVERAGE", "true".to_owned()));
+    let service = Service::start(instrumented_service(), &variables);
+    let (status, _) = service.http("GET", "/health", None);
+    assert_eq!(status, 200);
+    let accepted = cli.accept(Duration::from_secs(2));
+    assert!(
+        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        "a service in RECORD mode connected: {accepted:?}"
+    );
+    service.stop();
+}
+
+#[test]
+fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
+    let cli = Cli::unix();
+    let mut variables = cli.variables();
+    variables.push(("TUSK_DRIFT_MODE", "REPLAY".to_owned()));
+    let service = Service::start(instrumented_service(), &variables);
+    let connection = cli.accept(WAIT).unwrap();
+    for baseline in [true, false] {
+        let response = cli.snapshot(&connection, baseline);
+        assert!(!response.success);
+        assert!(
+            response.error.contains("coverage is not enabled"),
+            "{}",
+            response.error
+        );
+    }
+    service.stop();
+}
+
+#[test]
+fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
+    let cli = Cli::unix();
+    let service = Service::start(plain_service(), &replay_with_coverage(&cli));
+    let connection = cli.accept(WAIT).unwrap();
+    for baseline in [true, false] {
+        let response = cli.snapshot(&connection, baseline);
+        assert!(!response.success);
+        assert!(
+            response
+                .error
+                .contains("not built with coverage instrumentation")
+                && response
+                    .error
+                    .contains("RUSTFLAGS=\"-C instrument-coverage\""),
+            "{}",
+            response.error
+        );
+    }
+    // The service itself is untouched.
+    let (status, body) = service.http("GET", "/products/1", None);
+    assert_eq!(status, 200, "{body}");
+    let mut child = service;
+    let (status, _) = child.http("POST", "/shutdown", None);
+    assert_eq!(status, 202);
+    let exit = child.child.wait().unwrap();
+    assert!(exit.success());
+}
+
+/// Per line, `(outcomes, outcomes taken)` from an LCOV file's `BRDA` entries.
+fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+    let root = service_dir();
+    lcov.files
+        .iter()
+        .filter(|(path, _)| Path::new(path).starts_with(&root))
+        .map(|(path, file)| {
+            let mut per_line: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+            for (&(line, _, _), count) in &file.branches {
+                let entry = per_line.entry(line).or_default();
+                entry.0 += 1;
+                if count.is_some_and(|count| count > 0) {
+                    entry.1 += 1;
+                }
+            }
+            (path.clone(), per_line)
+        })
+        .filter(|(_, per_line)| !per_line.is_empty())
+        .collect()
+}
+
+/// Per line, `(total, covered)` from a record.
+fn record_branches(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+    record
+        .files
+        .iter()
+        .map(|(path, file)| {
+            let per_line = file
+                .branches
+                .iter()
+                .map(|(&line, branches)| (line, (branches.total, branches.covered)))
+                .collect::<BTreeMap<_, _>>();
+            (path.clone(), per_line)
+        })
+        .filter(|(_, per_line)| !per_line.is_empty())
+        .collect()
+}
+
+#[test]
+fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
+    let binary = build_instrumented(
+        "demo-service",
+        "demo-service",
+        &BuildOptions {
+            release: false,
+            branch: true,
+        },
+    );
+
+    // The tail after the last snapshot, alone: its lines and branch lines are compared
+    // only as far as the tail cannot touch them.
+    let tail_cli = Cli::unix();
+    let tail_service = Service::start(&binary, &replay_with_coverage(&tail_cli));
+    let tail_connection = tail_cli.accept(WAIT).unwrap();
+    let tail_baseline = tail_cli.record(&tail_connection, true);
+    let (tail_profraw, _tail_profile) = tail_service.stop();
+    let tail_oracle = Lcov::parse(&oracle_lcov(&binary, &[&tail_profraw]));
+    let tail_lines = service_lines(&tail_oracle);
+    let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
+        .iter()
+        .flat_map(|(path, lines)| {
+            let before = &tail_baseline.files[path].lines;
+            lines
+                .iter()
+                .filter(|(line, count)| **count != before[line])
+                .map(|(line, _)| (path.clone(), *line))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let cli = Cli::unix();
+    let service = Service::start(&binary, &replay_with_coverage(&cli));
+    let connection = cli.accept(WAIT).unwrap();
+    let (baseline, per_test) = replay(&cli, &connection, &service);
+    check_replay(&baseline, &per_test);
+    // Asked again at the end, a baseline is cumulative: everything since start.
+    let cumulative = cli.record(&connection, true);
+    let (profraw, _profile) = service.stop();
+    let oracle = Lcov::parse(&oracle_lcov(&binary, &[&profraw]));
+    let oracle_branches = lcov_branches(&oracle);
+    assert!(
+        !oracle_branches.is_empty(),
+        "a branch build of the demo service has branches"
+    );
+
+    // The structure: every branch line of llvm-cov, with as many outcomes, in the
+    // baseline; per-test snapshots keep those totals.
+    let structure = |branches: &BTreeMap<String, BTreeMap<u32, (u32, u32)>>| {
+        branches
+            .iter()
+            .map(|(path, lines)| {
+                let totals: BTreeMap<u32, u32> = lines
+                    .iter()
+                    .map(|(line, (total, _))| (*line, *total))
+                    .collect();
+                (path.clone(), totals)
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let baseline_structure = structure(&record_branches(&baseline));
+    assert_eq!(baseline_structure, structure(&oracle_branches));
+    for record in &per_test {
+        for (path, lines) in structure(&record_branches(record)) {
+            for (line, total) in lines {
+                assert_eq!(
+                    Some(&total),
+                    baseline_structure[&path].get(&line),
+                    "{path}:{line}: a per-test snapshot changed the branch total"
+                );
+            }
+        }
+    }
+
+    // The counts: the cumulative snapshot agrees with llvm-cov on every line and branch
+    // line the shutdown tail does not run.
+    let mut differences = Vec::new();
+    let cumulative_lines = lines_of(&cumulative);
+    for (path, lines) in service_lines(&oracle) {
+        for (line, count) in lines {
+            if touched_by_tail.contains(&(path.clone(), line)) {
+                continue;
+            }
+            let ours = cumulative_lines
+                .get(&path)
+                .and_then(|lines| lines.get(&line));
+            if ours != Some(&count) {
+                differences.push(format!("{path}:{line}: llvm-cov DA {count}, SDK {ours:?}"));
+            }
+        }
+    }
+    let oracle_lines = service_lines(&oracle);
+    for (path, lines) in &cumulative_lines {
+        for line in lines.keys() {
+            if !oracle_lines
+                .get(path)
+                .is_some_and(|lines| lines.contains_key(line))
+            {
+                differences.push(format!("{path}:{line}: not a line llvm-cov reports"));
+            }
+        }
+    }
+    let cumulative_branches = record_branches(&cumulative);
+    for (path, lines) in &oracle_branches {
+        for (line, outcomes) in lines {
+            if touched_by_tail.contains(&(path.clone(), *line)) {
+                continue;
+            }
+            let ours = cumulative_branches
+                .get(path)
+                .and_then(|lines| lines.get(line));
+            if ours != Some(outcomes) {
+                differences.push(format!(
+                    "{path}:{line}: llvm-cov (outcomes, taken) {outcomes:?}, SDK {ours:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} differences from llvm-cov:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
