@@ -1,16 +1,21 @@
 //! The semantics engine: llvm-cov's view of a program's coverage, built once from the
 //! mapping and the data records, then queried with any counter array.
 //!
-//! [`Engine::new`] applies llvm-cov's `loadFunctionRecord` rules (hash mismatches,
-//! functions without profile data, dedup by file set and name), binds each function to
-//! its counters, and precomputes for every source file which regions and branches it is
-//! made of and in which order llvm-cov sorts them. [`Engine::file_coverage`] then only
-//! evaluates counters, combines, builds segments and reads off lines, branches and
-//! functions: the work that depends on counts.
+//! [`Engine::new`] binds each function to its data records, prepares llvm-cov's
+//! `loadFunctionRecord` rules (hash mismatches, functions without profile data, records
+//! that cannot be evaluated, placeholders, dedup by file set and name), and precomputes
+//! for every source file which regions and branches it is made of and in which order
+//! llvm-cov sorts them. [`Engine::file_coverage`] then only does the work that depends on
+//! counts: which functions llvm-cov would show, evaluating counters, combining, building
+//! segments and reading off lines, branches and functions.
 //!
 //! Counter arrays are indexed like `__llvm_prf_cnts` (the live array, or a raw profile's);
-//! each [`DataRecord`] says which slice belongs to which
-//! function.
+//! each [`DataRecord`] says which slice belongs to which function.
+//!
+//! For a live collector: build the engine once; pick the files with
+//! [`Engine::select_files`]; after reading the counters, use [`Engine::record_files`] to
+//! find the files whose functions' counters changed and recompute only those with
+//! [`Engine::file_coverage`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;

@@ -1,0 +1,82 @@
+//! The engine's contract with the live collector, on the workload fixture: a change in one
+//! data record's counters changes only the files [`Engine::record_files`] names, file
+//! selection happens once, and counter ranges are the records'.
+
+use cov_collector::Engine;
+use cov_collector::mapping::CoverageMapping;
+use cov_collector::profraw::RawProfile;
+use cov_collector::sections::CoverageSections;
+use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
+
+#[test]
+fn a_record_changes_only_the_files_it_names() {
+    let binary = build_instrumented(
+        "workload",
+        "workload",
+        &BuildOptions {
+            release: false,
+            branch: true,
+        },
+    );
+    let run = run_instrumented(&binary, &["a"]);
+    let mapping = CoverageMapping::decode(&CoverageSections::read(&binary).unwrap()).unwrap();
+    let profile = RawProfile::read(run.profraw()).unwrap();
+    let engine = Engine::new(&mapping, &profile.records);
+    assert_eq!(engine.num_records(), profile.records.len());
+
+    let files = engine.covered_files();
+    let before: Vec<_> = files
+        .iter()
+        .map(|&file| engine.file_coverage(file, &profile.counters))
+        .collect();
+    let mut checked = 0;
+    for record in 0..engine.num_records() {
+        assert_eq!(
+            engine.record_counters(record),
+            profile.records[record].counters
+        );
+        let mut counters = profile.counters.clone();
+        for counter in &mut counters[engine.record_counters(record)] {
+            *counter += 3;
+        }
+        let named = engine.record_files(record);
+        for (&file, old) in files.iter().zip(&before) {
+            let new = engine.file_coverage(file, &counters);
+            if &new != old {
+                assert!(
+                    named.contains(&file),
+                    "record {record} changed {} but names only {:?}",
+                    engine.path(file),
+                    named.iter().map(|&f| engine.path(f)).collect::<Vec<_>>()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 0,
+        "no record changed anything: the test would prove nothing"
+    );
+}
+
+#[test]
+fn file_selection_uses_the_filter_once_per_file() {
+    let binary = build_instrumented("workload", "workload", &BuildOptions::default());
+    let mapping = CoverageMapping::from_executable(&binary).unwrap();
+    let engine = Engine::new(&mapping, &[]);
+    let calls = std::cell::Cell::new(0);
+    let selected = engine.select_files(|path| {
+        calls.set(calls.get() + 1);
+        path.ends_with("/parsing.rs") || path.ends_with("/shapes.rs")
+    });
+    assert_eq!(calls.get(), engine.covered_files().len());
+    let names: Vec<&str> = selected.iter().map(|&file| engine.path(file)).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|path| path.starts_with('/')));
+    // Without any profile data every function is unexecuted, yet every line is mapped.
+    for &file in &selected {
+        let coverage = engine.file_coverage(file, &[]);
+        assert!(!coverage.lines.is_empty());
+        assert!(coverage.lines.values().all(|&count| count == 0));
+    }
+}
