@@ -557,6 +557,16 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     let hello = connection.connect_request();
     assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
     assert_eq!(hello.sdk_version, env!("CARGO_PKG_VERSION"));
+    // The service id comes from the service's `.tusk/config.yaml`.
+    assert_eq!(hello.service_id, "demo-service");
+    let metadata = hello.metadata.as_ref().unwrap();
+    let text = |key: &str| match &metadata.fields[key].kind {
+        Some(cov_proto::prost_types::value::Kind::StringValue(text)) => text.clone(),
+        other => panic!("metadata {key} is {other:?}"),
+    };
+    assert_eq!(text("language"), "rust");
+    assert_eq!(text("pid"), service.child.id().to_string());
+    assert!(text("rustc_version").starts_with("1."));
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
     let (profraw, _profile) = service.stop();
