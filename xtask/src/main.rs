@@ -1,8 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>`.
 //!
 //! Every task a contributor or CI needs is here, in Rust, so that a fresh machine needs
-//! nothing but `cargo`: `proto` regenerates the committed wire types, `test` provisions
-//! what the tests need and runs them all.
+//! nothing but `cargo`: `demo` shows the whole system on an instrumented axum service,
+//! `proto` regenerates the committed wire types, `test` provisions what the tests need and
+//! runs them all.
 
 #![forbid(unsafe_code)]
 
