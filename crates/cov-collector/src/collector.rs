@@ -132,8 +132,21 @@ impl CollectorBuilder {
     pub fn build(&mut self) -> Result<Collector, CollectorError> {
         let runtime = ffi::runtime().map_err(runtime_error)?;
         let profile = LiveProfile::new(runtime)?;
-        let mapping = read_own_mapping()?;
+        let mut mapping = read_own_mapping()?;
+        if let Some(filter) = &self.file_filter {
+            // Only functions with regions in a selected file contribute to its lines,
+            // branches and function entries, so the engine is built from those alone: the
+            // rest of the program (mostly its dependencies) is neither kept nor planned.
+            let is_selected: Vec<bool> = mapping.files.iter().map(|path| filter(path)).collect();
+            mapping.functions.retain(|function| {
+                function
+                    .files
+                    .iter()
+                    .any(|&file| is_selected.get(file as usize).copied().unwrap_or(false))
+            });
+        }
         let engine = Engine::new(&mapping, profile.records());
+        drop(mapping);
         let selected = match &self.file_filter {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
