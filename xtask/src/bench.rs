@@ -38,16 +38,19 @@ const LOAD_CONNECTIONS: usize = 4;
 const SNAPSHOT_PERIOD: Duration = Duration::from_millis(100);
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--json FILE] [--deltas N] [--rounds N] [--seconds S]
+usage: cargo xtask bench [--json FILE] [--deltas N] [--rounds N] [--seconds S] [--sdk-only]
   --json FILE   also write the results as JSON
   --deltas N    snapshots per latency series (default 2000, at least 1000 for the figures)
   --rounds N    interleaved rounds of the throughput comparison (default 5)
-  --seconds S   measured load per throughput trial (default 5)";
+  --seconds S   measured load per throughput trial (default 5)
+  --sdk-only    measure only the SDK's cost to the application (part 5)";
 
 /// Command-line options.
 #[derive(Debug, Clone, PartialEq)]
 struct Options {
     json: Option<PathBuf>,
+    /// Only part 5 (the SDK's cost), to iterate on it; the other figures stay zero.
+    sdk_only: bool,
     deltas: usize,
     rounds: usize,
     seconds: f64,
@@ -57,6 +60,7 @@ impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Options> {
         let mut options = Options {
             json: None,
+            sdk_only: false,
             deltas: 2000,
             rounds: 5,
             seconds: 5.0,
@@ -69,6 +73,7 @@ impl Options {
             };
             match arg.as_str() {
                 "--json" => options.json = Some(PathBuf::from(value("--json")?)),
+                "--sdk-only" => options.sdk_only = true,
                 "--deltas" => options.deltas = value("--deltas")?.parse()?,
                 "--rounds" => options.rounds = value("--rounds")?.parse()?,
                 "--seconds" => options.seconds = value("--seconds")?.parse()?,
@@ -127,6 +132,8 @@ pub(crate) struct BenchResults {
     pub(crate) throughput_idle_rps: Option<f64>,
     pub(crate) throughput_snapshots_rps: Option<f64>,
     pub(crate) sdk_snapshot_p50_ms: Option<f64>,
+    /// Every trial's requests per second: off, idle, snapshots (in round order).
+    pub(crate) throughput_trials_rps: Option<[Vec<f64>; 3]>,
     pub(crate) sdk_note: Option<String>,
     pub(crate) machine: String,
 }
@@ -145,14 +152,16 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         machine: machine_description(),
         ..BenchResults::default()
     };
-    in_process(
-        &binaries,
-        &tools_dir,
-        service_sources,
-        work.path(),
-        &options,
-        &mut results,
-    )?;
+    if !options.sdk_only {
+        in_process(
+            &binaries,
+            &tools_dir,
+            service_sources,
+            work.path(),
+            &options,
+            &mut results,
+        )?;
+    }
     match sdk_overhead(&binaries, work.path(), &options) {
         Ok(overhead) => overhead.record(&mut results),
         Err(error) => {
@@ -632,6 +641,7 @@ struct Overhead {
     idle_rps: f64,
     snapshots_rps: f64,
     snapshot_ms: Vec<f64>,
+    trials: [Vec<f64>; 3],
 }
 
 impl Overhead {
@@ -642,6 +652,7 @@ impl Overhead {
         results.overhead_idle_pct = Some(overhead_pct(self.off_rps, self.idle_rps));
         results.overhead_snapshots_pct = Some(overhead_pct(self.off_rps, self.snapshots_rps));
         results.sdk_snapshot_p50_ms = Some(percentile(&self.snapshot_ms, 50.0));
+        results.throughput_trials_rps = Some(self.trials.clone());
     }
 }
 
@@ -665,6 +676,7 @@ fn sdk_overhead(binaries: &Binaries, work: &Path, options: &Options) -> anyhow::
             let socket = work.join(format!("tusk-{round}-{offset}.sock"));
             let trial =
                 runtime.block_on(throughput_trial(binaries, config, &socket, work, options))?;
+            eprintln!("bench:   {:.0} req/s", trial.requests_per_second);
             samples[config_idx].push(trial.requests_per_second);
             snapshot_ms.extend(trial.snapshot_ms);
         }
@@ -674,6 +686,7 @@ fn sdk_overhead(binaries: &Binaries, work: &Path, options: &Options) -> anyhow::
         idle_rps: median(&samples[1]),
         snapshots_rps: median(&samples[2]),
         snapshot_ms,
+        trials: samples,
     })
 }
 
