@@ -745,7 +745,9 @@ async fn throughput_trial(
         None => None,
     };
 
-    // Warm up (connections, allocator, caches), then measure.
+    // Let every configuration settle alike (the SDK's start-up work is done by now), warm
+    // up (connections, allocator, caches), then measure.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let tools = binaries.bench_tools.clone();
     let warm_up = load_for(tools.clone(), address.clone(), 1.0);
     tokio::task::spawn_blocking(warm_up).await??;
