@@ -460,7 +460,7 @@ fn rfc3339_utc(unix_seconds: u64) -> String {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use cov_testkit::{Lcov, oracle_lcov};
+    use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov};
 
     use super::*;
 
@@ -504,7 +504,14 @@ mod tests {
     fn demo_run_agrees_with_the_llvm_cov_oracle_and_its_reports_parse() {
         let root = crate::workspace_root();
         let canonical_root = root.canonicalize().expect("the workspace root exists");
-        let binary = service::build(&root, true).expect("the instrumented demo service builds");
+        // cov-testkit's branch build has exactly the demo's flags and is shared with the
+        // SDK's end-to-end tests, so the workspace's tests build the service once.
+        let options = BuildOptions {
+            release: false,
+            branch: true,
+        };
+        assert_eq!(options.rustflags(), service::RUSTFLAGS);
+        let binary = build_instrumented(service::PACKAGE, service::PACKAGE, &options);
         let dir = tempfile::tempdir().expect("a temporary directory");
 
         let full = replay(

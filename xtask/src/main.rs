@@ -9,9 +9,11 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod lcov;
 mod proto;
 mod provision;
+mod soak;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -25,6 +27,9 @@ tasks:
   demo [--tcp] [--out DIR] [--build-only]
                     build the instrumented demo service, replay scripted tests against
                     it as the Tusk CLI does, and write per-test coverage reports
+  fuzz [--seconds N] [--target NAME]...
+                    run the cargo-fuzz targets over the decoders (mapping, profile,
+                    framing, messages), N seconds each (60 by default)
   lcov --binary BIN --profraw FILE [-o OUT]
                     LCOV for one run of an instrumented program, computed offline by
                     cov-collector (as `llvm-cov export -format=lcov` writes it)
@@ -33,6 +38,10 @@ tasks:
   bench [--json FILE]
                     build the demo service instrumented and measure the collector and the
                     SDK against llvm-profdata + llvm-cov on identical inputs (minutes)
+  soak [--seconds N] [--flood N]
+                    the demo service under 8 clients for N seconds (20 by default) with a
+                    snapshot every 10 ms; baseline + deltas must equal llvm-cov exactly;
+                    with --flood, also a flood of N real snapshot requests
   test              provision what the tests need, check generated code, run every test
 ";
 
@@ -40,8 +49,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("lcov") => lcov::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {

@@ -11,7 +11,13 @@ use crate::provision;
 /// Runs the task with its command-line arguments (passed on to `cargo test`).
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let llvm_tools = provision::ensure_llvm_tools()?;
-    provision::ensure_debian_programs(&[("genhtml", "lcov"), ("xmllint", "libxml2-utils")])?;
+    provision::ensure_debian_programs(&[
+        ("genhtml", "lcov"),
+        ("xmllint", "libxml2-utils"),
+        // The broken-binary tests of tests/reliability strip and edit copies.
+        ("objcopy", "binutils"),
+        ("strip", "binutils"),
+    ])?;
 
     let root = crate::workspace_root();
     crate::proto::check_fresh(&root)?;

@@ -28,11 +28,17 @@ use cov_transport::{Endpoint, TransportError};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The instrumented demo service, built once for all tests.
+/// The instrumented demo service, built once for all tests. It is the branch-coverage
+/// build: its line coverage is what a stable build reports, plus branch regions, and the
+/// demo's own test builds the same variant, so one instrumented build serves them all.
 fn instrumented_service() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        build_instrumented("demo-service", "demo-service", &BuildOptions::default())
+        let options = BuildOptions {
+            release: false,
+            branch: true,
+        };
+        build_instrumented("demo-service", "demo-service", &options)
     })
 }
 
@@ -757,23 +763,16 @@ fn record_branches(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, (u
 
 #[test]
 fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
-    let binary = build_instrumented(
-        "demo-service",
-        "demo-service",
-        &BuildOptions {
-            release: false,
-            branch: true,
-        },
-    );
+    let binary = instrumented_service();
 
     // The tail after the last snapshot, alone: its lines and branch lines are compared
     // only as far as the tail cannot touch them.
     let tail_cli = Cli::unix();
-    let tail_service = Service::start(&binary, &replay_with_coverage(&tail_cli));
+    let tail_service = Service::start(binary, &replay_with_coverage(&tail_cli));
     let tail_connection = tail_cli.accept(WAIT).unwrap();
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = Lcov::parse(&oracle_lcov(&binary, &[&tail_profraw]));
+    let tail_oracle = Lcov::parse(&oracle_lcov(binary, &[&tail_profraw]));
     let tail_lines = service_lines(&tail_oracle);
     let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
         .iter()
@@ -788,14 +787,14 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
         .collect();
 
     let cli = Cli::unix();
-    let service = Service::start(&binary, &replay_with_coverage(&cli));
+    let service = Service::start(binary, &replay_with_coverage(&cli));
     let connection = cli.accept(WAIT).unwrap();
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
     // Asked again at the end, a baseline is cumulative: everything since start.
     let cumulative = cli.record(&connection, true);
     let (profraw, _profile) = service.stop();
-    let oracle = Lcov::parse(&oracle_lcov(&binary, &[&profraw]));
+    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
     let oracle_branches = lcov_branches(&oracle);
     assert!(
         !oracle_branches.is_empty(),

@@ -1,0 +1,381 @@
+//! Decoder invariants over arbitrary bytes, one function per decoder.
+//!
+//! Each function takes any input, runs one decoder of the project on it and panics only
+//! when an invariant is broken (the decoder panicked, accepted something it must refuse,
+//! or disagreed with a reference model). Errors returned by the decoders are the expected
+//! outcome for most inputs and are not failures. The cargo-fuzz targets in `fuzz/` and the
+//! property tests in `tests/decoders.rs` call the same functions, so a long fuzzing run and
+//! a short `cargo xtask test` check exactly the same things.
+
+use bytes::BytesMut;
+use cov_collector::covfun::{decode_function_records, decode_regions, is_dummy};
+use cov_collector::covmap::{decode_covmap, decode_filenames};
+use cov_collector::mapping::Counter;
+use cov_collector::names::{NameTable, decode_names};
+use cov_collector::offline::OfflineCoverage;
+use cov_collector::sections::CoverageSections;
+use cov_collector::{CoverageMapping, RawProfile};
+use cov_proto::{CliMessage, Message, SdkMessage};
+use cov_transport::frame::{FrameCodec, HEADER_LEN, MessageCodec};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// The filename decoders: a whole covmap section, and the same bytes as one blob.
+pub fn covmap(data: &[u8]) {
+    if let Ok(tables) = decode_covmap(data) {
+        for table in tables.values().flatten() {
+            assert!(
+                !table.is_empty(),
+                "a filename table always holds the compilation directory"
+            );
+        }
+    }
+    let _ = decode_filenames(data);
+}
+
+/// The function-record decoders. The first byte is the size of the translation unit's
+/// filename table, the rest is a covfun section.
+pub fn covfun(data: &[u8]) {
+    let Some((&num_tu_files, section)) = data.split_first() else {
+        return;
+    };
+    let num_tu_files = usize::from(num_tu_files);
+    // The same bytes as one record's mapping data, then as a whole section.
+    check_regions(section, num_tu_files);
+    if let Ok(records) = decode_function_records(section) {
+        for (header, record_data) in records {
+            assert!(
+                record_data.len() <= section.len(),
+                "a record's data cannot be larger than its section"
+            );
+            let _ = is_dummy(header.func_hash, record_data);
+            check_regions(record_data, num_tu_files);
+        }
+    }
+}
+
+fn check_regions(data: &[u8], num_tu_files: usize) {
+    let Ok(decoded) = decode_regions(data, num_tu_files) else {
+        return;
+    };
+    let num_expressions = decoded.expressions.len();
+    let in_range = |counter: Counter| match counter {
+        Counter::Expression(index) => (index as usize) < num_expressions,
+        Counter::Zero | Counter::Counter(_) => true,
+    };
+    for &file in &decoded.file_table {
+        assert!(
+            (file as usize) < num_tu_files,
+            "file index {file} accepted for a table of {num_tu_files} names"
+        );
+    }
+    for expression in &decoded.expressions {
+        assert!(
+            in_range(expression.lhs) && in_range(expression.rhs),
+            "an expression refers to an expression that does not exist: {expression:?}"
+        );
+    }
+    for region in &decoded.regions {
+        assert!(
+            (region.file_id as usize) < decoded.file_table.len(),
+            "region in file id {} of {}",
+            region.file_id,
+            decoded.file_table.len()
+        );
+        assert!(
+            region.start() <= region.end(),
+            "region accepted with its start after its end: {region:?}"
+        );
+        assert!(
+            in_range(region.count) && in_range(region.false_count),
+            "a region refers to an expression that does not exist: {region:?}"
+        );
+    }
+}
+
+/// The `__llvm_prf_names` decoders: the list and the table agree, and every name is
+/// found by its MD5 reference (the low 8 bytes, little-endian, as LLVM computes it).
+pub fn names(data: &[u8]) {
+    use md5::{Digest, Md5};
+    match (decode_names(data), NameTable::decode(data)) {
+        (Ok(names), Ok(table)) => {
+            assert!(table.len() <= names.len(), "more table entries than names");
+            for name in &names {
+                let digest = Md5::digest(name.as_bytes());
+                let mut low = [0_u8; 8];
+                low.copy_from_slice(&digest[..8]);
+                assert!(
+                    table.get(u64::from_le_bytes(low)).is_some(),
+                    "name {name:?} missing from the table"
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (list, table) => panic!(
+            "the list and the table disagree: {:?} vs {:?}",
+            list.map(|names| names.len()),
+            table.map(|table| table.len())
+        ),
+    }
+}
+
+/// The raw profile decoder.
+pub fn profraw(data: &[u8]) {
+    if let Ok(profile) = RawProfile::decode(data) {
+        for record in &profile.records {
+            assert!(
+                record.counters.start <= record.counters.end
+                    && record.counters.end <= profile.counters.len(),
+                "record {record:?} accepted with counters outside the {} counters",
+                profile.counters.len()
+            );
+        }
+    }
+}
+
+/// Splits `data` into the three coverage sections and a raw profile: three little-endian
+/// `u32` lengths (covmap, covfun, names), those sections, and the profile as the rest.
+/// Lengths past the end are clamped, so every input means something.
+pub fn split_offline(data: &[u8]) -> (CoverageSections, &[u8]) {
+    let mut rest = data;
+    let take_len = |rest: &mut &[u8]| -> usize {
+        if rest.len() < 4 {
+            let len = rest.len();
+            *rest = &rest[len..];
+            return 0;
+        }
+        let (head, tail) = rest.split_at(4);
+        *rest = tail;
+        u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize
+    };
+    let lengths = [
+        take_len(&mut rest),
+        take_len(&mut rest),
+        take_len(&mut rest),
+    ];
+    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(3);
+    for len in lengths {
+        let len = len.min(rest.len());
+        let (part, tail) = rest.split_at(len);
+        parts.push(part.to_vec());
+        rest = tail;
+    }
+    let names = parts.pop().unwrap_or_default();
+    let covfun = parts.pop().unwrap_or_default();
+    let covmap = parts.pop().unwrap_or_default();
+    (
+        CoverageSections {
+            covmap,
+            covfun,
+            names,
+        },
+        rest,
+    )
+}
+
+/// Packs sections and a profile in the layout [`split_offline`] reads.
+pub fn pack_offline(sections: &CoverageSections, profraw: &[u8]) -> Vec<u8> {
+    let mut packed = Vec::new();
+    for part in [&sections.covmap, &sections.covfun, &sections.names] {
+        let len = u32::try_from(part.len()).expect("a section below 4 GiB");
+        packed.extend_from_slice(&len.to_le_bytes());
+    }
+    for part in [&sections.covmap, &sections.covfun, &sections.names] {
+        packed.extend_from_slice(part);
+    }
+    packed.extend_from_slice(profraw);
+    packed
+}
+
+/// The whole offline pipeline: mapping decoder, profile decoder, the llvm-cov semantics
+/// engine and the LCOV writer, on inputs in [`split_offline`]'s layout.
+pub fn offline(data: &[u8]) {
+    let (sections, profraw) = split_offline(data);
+    let Ok(mapping) = CoverageMapping::decode(&sections) else {
+        return;
+    };
+    for function in &mapping.functions {
+        for &file in &function.files {
+            assert!(
+                (file as usize) < mapping.files.len(),
+                "function {} refers to file {file} of {}",
+                function.name,
+                mapping.files.len()
+            );
+        }
+    }
+    let Ok(profile) = RawProfile::decode(profraw) else {
+        return;
+    };
+    let coverage = OfflineCoverage::from_parts(&mapping, profile);
+    let lcov = coverage.to_lcov();
+    assert!(
+        lcov.is_empty() || lcov.ends_with("end_of_record\n"),
+        "LCOV output does not end with a record"
+    );
+}
+
+/// What a correct framing decoder yields for a whole stream: the payloads, in order, of
+/// frames no longer than `max_frame_len` (longer ones are skipped), and whether the stream
+/// ends in the middle of a frame.
+pub fn reference_frames(stream: &[u8], max_frame_len: usize) -> (Vec<Vec<u8>>, bool) {
+    let mut frames = Vec::new();
+    let mut position = 0_usize;
+    loop {
+        let rest = &stream[position..];
+        if rest.is_empty() {
+            return (frames, false);
+        }
+        if rest.len() < HEADER_LEN {
+            return (frames, true);
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if rest.len() - HEADER_LEN < len {
+            return (frames, true);
+        }
+        if len <= max_frame_len {
+            frames.push(rest[HEADER_LEN..HEADER_LEN + len].to_vec());
+        }
+        position += HEADER_LEN + len;
+    }
+}
+
+/// Reads the framing parameters from the front of `data`: a maximum frame length (0 to
+/// 1023 bytes, so that oversized frames are common) and a chunk size for feeding the
+/// decoder (1 to 64 bytes). Returns them and the stream.
+fn framing_parameters(data: &[u8]) -> Option<(usize, usize, &[u8])> {
+    let (head, stream) = data.split_at_checked(3)?;
+    let max_frame_len = usize::from(u16::from_le_bytes([head[0], head[1]]) & 0x3ff);
+    let chunk_size = usize::from(head[2] & 0x3f) + 1;
+    Some((max_frame_len, chunk_size, stream))
+}
+
+/// The frame decoder, fed in chunks, against [`reference_frames`]; the bytes it holds
+/// stay bounded by one frame and one chunk however large the announced lengths.
+pub fn frames(data: &[u8]) {
+    let Some((max_frame_len, chunk_size, stream)) = framing_parameters(data) else {
+        return;
+    };
+    let (expected, expected_mid_frame) = reference_frames(stream, max_frame_len);
+    let mut codec = FrameCodec::with_max_frame_len(max_frame_len);
+    let mut buffer = BytesMut::new();
+    let mut decoded = Vec::new();
+    for chunk in stream.chunks(chunk_size) {
+        buffer.extend_from_slice(chunk);
+        while let Some(frame) = codec
+            .decode(&mut buffer)
+            .expect("decode never fails mid-stream")
+        {
+            assert!(frame.len() <= max_frame_len, "frame over the maximum");
+            decoded.push(frame.to_vec());
+        }
+        assert!(
+            buffer.len() <= HEADER_LEN + max_frame_len + chunk_size,
+            "the decoder holds {} bytes with a maximum frame of {max_frame_len}",
+            buffer.len()
+        );
+    }
+    let mid_frame = loop {
+        match codec.decode_eof(&mut buffer) {
+            Ok(Some(frame)) => decoded.push(frame.to_vec()),
+            Ok(None) => break false,
+            Err(cov_transport::FrameError::ClosedMidFrame { .. }) => break true,
+            Err(other) => panic!("unexpected error at end of stream: {other}"),
+        }
+    };
+    assert_eq!(
+        decoded, expected,
+        "decoded frames differ from the reference"
+    );
+    assert_eq!(
+        mid_frame, expected_mid_frame,
+        "end-of-stream verdict differs from the reference"
+    );
+}
+
+/// The message decoders of both sides, fed in chunks, against prost on the reference
+/// frames; every decoded message survives an encode/decode round trip.
+pub fn messages(data: &[u8]) {
+    let Some((max_frame_len, chunk_size, stream)) = framing_parameters(data) else {
+        return;
+    };
+    messages_of::<CliMessage, SdkMessage>(stream, max_frame_len, chunk_size);
+    messages_of::<SdkMessage, CliMessage>(stream, max_frame_len, chunk_size);
+    // A payload on its own, as prost sees it.
+    if let Ok(message) = CliMessage::decode(stream) {
+        round_trip(&message);
+    }
+    if let Ok(message) = SdkMessage::decode(stream) {
+        round_trip(&message);
+    }
+}
+
+fn messages_of<In, Out>(stream: &[u8], max_frame_len: usize, chunk_size: usize)
+where
+    In: Message + Default + Clone + PartialEq + std::fmt::Debug,
+{
+    let (frames, _) = reference_frames(stream, max_frame_len);
+    let expected: Vec<In> = frames
+        .iter()
+        .filter_map(|frame| In::decode(frame.as_slice()).ok())
+        .collect();
+    let mut codec = MessageCodec::<In, Out>::with_max_frame_len(max_frame_len);
+    let mut buffer = BytesMut::new();
+    let mut decoded = Vec::new();
+    for chunk in stream.chunks(chunk_size) {
+        buffer.extend_from_slice(chunk);
+        while let Ok(Some(message)) = codec.decode(&mut buffer) {
+            decoded.push(message);
+        }
+    }
+    while let Ok(Some(message)) = codec.decode_eof(&mut buffer) {
+        decoded.push(message);
+    }
+    assert_eq!(
+        decoded.len(),
+        expected.len(),
+        "decoded messages differ from prost's"
+    );
+    for (message, reference) in decoded.iter().zip(&expected) {
+        assert!(
+            same_message(message, reference),
+            "decoded message differs from prost's: {message:?} vs {reference:?}"
+        );
+    }
+    for message in decoded {
+        round_trip(&message);
+        // Through the codec's own encoder and decoder as well, when it fits a frame.
+        let mut echo = MessageCodec::<In, In>::with_max_frame_len(max_frame_len);
+        let mut framed = BytesMut::new();
+        if echo.encode(message.clone(), &mut framed).is_ok() {
+            let again = echo
+                .decode(&mut framed)
+                .ok()
+                .flatten()
+                .expect("a message the codec encoded decodes");
+            assert!(
+                same_message(&again, &message),
+                "codec round trip changed the message: {again:?} vs {message:?}"
+            );
+        }
+    }
+}
+
+/// Equality of decoded messages. A message holding a NaN (a time-travel timestamp, a
+/// number in the connect metadata) is not equal to itself, and its maps encode in hash
+/// order, so for such a message equal encoded lengths are the best available evidence.
+fn same_message<M: Message + PartialEq>(a: &M, b: &M) -> bool {
+    #[allow(clippy::eq_op)] // Deliberate: a NaN makes a message unequal to itself.
+    let holds_nan = a != a;
+    a == b || (holds_nan && a.encoded_len() == b.encoded_len())
+}
+
+/// Decoding what was encoded gives the same message again.
+fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(message: &M) {
+    let encoded = message.encode_to_vec();
+    assert_eq!(encoded.len(), message.encoded_len(), "encoded_len is wrong");
+    let again = M::decode(encoded.as_slice()).expect("prost decodes what it encoded");
+    assert!(
+        same_message(&again, message),
+        "encode/decode round trip changed the message: {again:?} vs {message:?}"
+    );
+}

@@ -1,0 +1,266 @@
+//! A service under test: an instrumented program that links the SDK, started with the
+//! Tusk variables, its log captured, its memory measured from `/proc`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use cov_testkit::{BuildOptions, build_instrumented};
+
+use crate::http::HttpClient;
+
+/// The log filter every service under test runs with: the SDK and the transport at debug
+/// level, so each case's log says what happened.
+pub const LOG_FILTER: &str = "info,cov_sdk=debug,cov_transport=debug,cov_collector=debug";
+
+/// The instrumented `reliability-host` fixture (the debug variant the other tests build).
+pub fn host_binary() -> PathBuf {
+    build_instrumented(
+        "reliability-host",
+        "reliability-host",
+        &BuildOptions::default(),
+    )
+}
+
+/// The instrumented `demo-service` (the debug variant the other tests build).
+pub fn demo_binary() -> PathBuf {
+    build_instrumented("demo-service", "demo-service", &BuildOptions::default())
+}
+
+/// A running service; killed when dropped.
+#[derive(Debug)]
+pub struct Service {
+    child: Child,
+    address: SocketAddr,
+    dir: Option<tempfile::TempDir>,
+    log: PathBuf,
+    name: String,
+}
+
+/// A service after it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// The raw profile it wrote at exit, if any.
+    pub profraw: Option<PathBuf>,
+    /// Its whole log.
+    pub log: String,
+    /// Holds the profile and the log.
+    pub dir: tempfile::TempDir,
+}
+
+/// How to start a service.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    binary: PathBuf,
+    current_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// A launch of `binary` in Tusk replay mode with coverage on, connecting to the unix
+    /// socket `socket`.
+    pub fn replay(binary: &Path, socket: &Path) -> Launch {
+        let mut launch = Launch {
+            binary: binary.to_path_buf(),
+            current_dir: None,
+            env: Vec::new(),
+        };
+        launch
+            .env("TUSK_DRIFT_MODE", "REPLAY")
+            .env("TUSK_COVERAGE", "true")
+            .env("TUSK_MOCK_SOCKET", socket.display().to_string())
+            .env("RUST_LOG", LOG_FILTER);
+        launch
+    }
+
+    /// Sets a variable.
+    pub fn env(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Runs the service in `dir` (the SDK's default source root).
+    pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
+        self.current_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts the service and waits (up to a minute) until it prints its address.
+    pub fn start(&self) -> Service {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let log = dir.path().join("service.log");
+        let log_file = std::fs::File::create(&log).expect("creating the log file");
+        let mut command = Command::new(&self.binary);
+        command
+            .env("PORT", "0")
+            .env("LLVM_PROFILE_FILE", dir.path().join("service.profraw"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        if let Some(current_dir) = &self.current_dir {
+            command.current_dir(current_dir);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", self.binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = sender.send(line);
+            }
+            // Keep draining so the service never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let name = self
+            .binary
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "{name} did not announce its address; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        let address = line
+            .strip_prefix("listening on ")
+            .and_then(|address| address.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} printed {line:?}, not `listening on ADDR`"));
+        Service {
+            child,
+            address,
+            dir: Some(dir),
+            log,
+            name,
+        }
+    }
+}
+
+impl Service {
+    /// The HTTP address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A fresh keep-alive HTTP client of this service.
+    pub fn client(&self) -> HttpClient {
+        HttpClient::connect(self.address)
+    }
+
+    /// `GET path` on a new connection; panics unless the service answers 200 within 5 s.
+    pub fn get_ok(&self, path: &str) -> String {
+        let started = Instant::now();
+        let (status, body) = self
+            .client()
+            .get(path)
+            .unwrap_or_else(|error| panic!("GET {path} on {}: {error}", self.name));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "GET {path} took {:?}: the application was blocked",
+            started.elapsed()
+        );
+        body
+    }
+
+    /// Resident memory in KiB, from `/proc/<pid>/status`.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("reading the service's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text`; panics with the log after `timeout`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log {text:?} within {timeout:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asserts that the log holds no panic: nothing escaped from the SDK, and the only
+    /// panics allowed are the ones `allowed` names (a handler panicking on purpose).
+    pub fn assert_no_panic_except(&self, allowed: &[&str]) {
+        let log = self.log();
+        for line in log.lines().filter(|line| line.contains("panicked")) {
+            assert!(
+                allowed.iter().any(|allowed| line.contains(allowed)),
+                "{} panicked: {line}\nits log:\n{log}",
+                self.name
+            );
+        }
+    }
+
+    /// Stops the service with SIGTERM (or SIGKILL after 10 s).
+    pub fn stop(mut self) -> Stopped {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break self.child.wait().expect("waiting for the killed service");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let dir = self.dir.take().expect("the directory lives until stop");
+        let profraw = dir.path().join("service.profraw");
+        Stopped {
+            status,
+            profraw: profraw.is_file().then_some(profraw),
+            log: std::fs::read_to_string(&self.log).unwrap_or_default(),
+            dir,
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

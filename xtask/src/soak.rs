@@ -1,0 +1,77 @@
+//! `cargo xtask soak [--seconds N] [--flood N]`: the long runs of `tests/reliability`.
+//!
+//! The conservation run (`tests/soak.rs`): the demo service under 8 concurrent clients for
+//! N seconds (20 by default) while the driver snapshots every 10 ms, then baseline +
+//! deltas compared with the `llvm-cov` oracle of the whole run, line by line. With
+//! `--flood N`, also the hostile flood of N real snapshot requests (`tests/hostile.rs`;
+//! 100,000 is the full flood). `cargo xtask test` runs both short: 3 s and 2,000 requests.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::provision;
+
+/// Seconds of load when `--seconds` is not given.
+const DEFAULT_SECONDS: u64 = 20;
+
+/// Runs the task.
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    let mut seconds = DEFAULT_SECONDS;
+    let mut flood: Option<u64> = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                let value = args.next().context("--seconds needs a number")?;
+                seconds = value
+                    .parse()
+                    .with_context(|| format!("--seconds {value:?} is not a number"))?;
+            }
+            "--flood" => {
+                let value = args.next().context("--flood needs a number")?;
+                flood = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("--flood {value:?} is not a number"))?,
+                );
+            }
+            other => bail!("unknown option {other:?} (soak [--seconds N] [--flood N])"),
+        }
+    }
+    let llvm_tools = provision::ensure_llvm_tools()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let root = crate::workspace_root();
+    let reliability_test = |test: &str, filter: Option<&str>| {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&root)
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "cov-reliability",
+                "--test",
+                test,
+                "--",
+            ])
+            .args(filter)
+            .arg("--nocapture")
+            .env("COV_SOAK_SECONDS", seconds.to_string())
+            .env("COV_LLVM_TOOLS", &llvm_tools);
+        if let Some(flood) = flood {
+            command.env("COV_FLOOD_SNAPSHOTS", flood.to_string());
+        }
+        command
+    };
+    // Both runs, whatever the first one's outcome; the first failure is returned.
+    let soak = provision::run(&mut reliability_test("soak", None));
+    let flooded = match flood {
+        Some(_) => provision::run(&mut reliability_test(
+            "hostile",
+            Some("a_flood_of_real_snapshot_requests"),
+        )),
+        None => Ok(()),
+    };
+    soak.and(flooded)
+}
