@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod fuzz;
 mod lcov;
@@ -34,6 +35,9 @@ tasks:
                     cov-collector (as `llvm-cov export -format=lcov` writes it)
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
+  bench [--json FILE]
+                    build the demo service instrumented and measure the collector and the
+                    SDK against llvm-profdata + llvm-cov on identical inputs (minutes)
   soak [--seconds N] [--flood N]
                     the demo service under 8 clients for N seconds (20 by default) with a
                     snapshot every 10 ms; baseline + deltas must equal llvm-cov exactly;
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Some("proto") => proto::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -132,8 +132,21 @@ impl CollectorBuilder {
     pub fn build(&mut self) -> Result<Collector, CollectorError> {
         let runtime = ffi::runtime().map_err(runtime_error)?;
         let profile = LiveProfile::new(runtime)?;
-        let mapping = read_own_mapping()?;
+        let mut mapping = read_own_mapping()?;
+        if let Some(filter) = &self.file_filter {
+            // Only functions with regions in a selected file contribute to its lines,
+            // branches and function entries, so the engine is built from those alone: the
+            // rest of the program (mostly its dependencies) is neither kept nor planned.
+            let is_selected: Vec<bool> = mapping.files.iter().map(|path| filter(path)).collect();
+            mapping.functions.retain(|function| {
+                function
+                    .files
+                    .iter()
+                    .any(|&file| is_selected.get(file as usize).copied().unwrap_or(false))
+            });
+        }
         let engine = Engine::new(&mapping, profile.records());
+        drop(mapping);
         let selected = match &self.file_filter {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
@@ -213,11 +226,20 @@ impl Collector {
     fn snapshot_locked(&self, kind: SnapshotKind, state: &mut SnapshotState) -> CoverageSnapshot {
         let mut changed_files = vec![false; self.engine.files().len()];
         let mut n_unsettled = 0_usize;
+        // One pass over every counter first. Counters only grow, so a function whose
+        // counters all equal the previous (consistent) reading did not run in between:
+        // that is an instant already, and only the functions that changed are read again
+        // until two reads agree. (The loops here are themselves instrumented in a covered
+        // program, each iteration an atomic increment: one pass instead of two matters.)
+        self.profile.read_all(&mut state.current_counters);
         for (record_idx, record) in self.profile.records().iter().enumerate() {
+            let range = record.counters.clone();
+            if state.current_counters[range.clone()] == state.previous_counters[range.clone()] {
+                continue;
+            }
             let settled =
                 self.profile
                     .read_function(record, &mut state.current_counters, &mut state.scratch);
-            let range = record.counters.clone();
             if !settled {
                 // A torn read could overstate an expression; the previous reading is an
                 // instant. The function's recent activity goes to a later snapshot.

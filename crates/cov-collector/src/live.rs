@@ -88,6 +88,12 @@ impl LiveProfile {
         self.runtime.counters.len()
     }
 
+    /// Reads every counter of the program into `into` in one acquire pass (not an instant
+    /// for functions running meanwhile: see [`LiveProfile::read_function`]).
+    pub(crate) fn read_all(&self, into: &mut [u64]) {
+        load_all(self.runtime.counters, into);
+    }
+
     /// Reads one function's counters into `into` (the whole counter array's shape) and
     /// returns whether the read is a consistent instant: two successive reads agreed.
     /// `scratch` must be at least as long as the function's counters.
