@@ -40,7 +40,8 @@ tasks:
                     SDK against llvm-profdata + llvm-cov on identical inputs (minutes)
   soak [--seconds N] [--flood N]
                     the demo service under 8 clients for N seconds (20 by default) with a
-                    snapshot every 10 ms; baseline + deltas must equal llvm-cov exactly;
+                    snapshot every 10 ms; baseline + deltas must never fall below llvm-cov
+                    and equal it on every line no in-flight request can overstate;
                     with --flood, also a flood of N real snapshot requests
   test              provision what the tests need, check generated code, run every test
 ";

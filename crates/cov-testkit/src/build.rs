@@ -68,7 +68,13 @@ pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> P
         // An outer build (for example cargo-llvm-cov) may set these; ours must win.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("LLVM_PROFILE_FILE");
+        // RUSTFLAGS instruments build scripts and proc macros too, and they write a
+        // profile when they exit: keep those inside the target directory, not the
+        // workspace root.
+        .env(
+            "LLVM_PROFILE_FILE",
+            target_dir.join("build-profiles/%m-%p.profraw"),
+        );
     if options.release {
         command.arg("--release");
     }

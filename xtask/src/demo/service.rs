@@ -38,7 +38,12 @@ pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
         // An outer build (cargo-llvm-cov, a CI wrapper) may set these; ours must win.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("LLVM_PROFILE_FILE");
+        // Build scripts and proc macros are instrumented too and write a profile when
+        // they exit: keep those inside the target directory, not the workspace root.
+        .env(
+            "LLVM_PROFILE_FILE",
+            target_dir.join("build-profiles/%m-%p.profraw"),
+        );
     if quiet {
         command
             .arg("--quiet")
