@@ -201,13 +201,21 @@ fn executable_replaced_on_disk_while_running() {
         let mut service = Launch::replay(&copy, &socket)
             .current_dir(&workspace_root().join("fixtures/host"))
             .start();
+        // Another program takes the path (rename over it, as installers do).
+        let replace = || {
+            let other = copy_of(&demo_binary(), dir.path(), "other");
+            std::fs::rename(&other, &copy).expect("replacing the executable");
+        };
+        if when == "at once" {
+            replace();
+        }
+        // The handshake first: the SDK does not wait for its collector to shake hands, and
+        // gives up a handshake nobody answers, so the CLI side must accept right away.
+        let mut peer = listener.accept(Duration::from_secs(30));
         if when != "at once" {
             service.wait_for_log("coverage collector ready", Duration::from_secs(30));
+            replace();
         }
-        // Another program takes the path (rename over it, as installers do).
-        let other = copy_of(&demo_binary(), dir.path(), "other");
-        std::fs::rename(&other, &copy).expect("replacing the executable");
-        let mut peer = listener.accept(Duration::from_secs(30));
         let baseline = peer.snapshot("baseline", true, Duration::from_secs(30));
         assert!(baseline.success, "{when}: {}", baseline.error);
         assert_eq!(
