@@ -20,10 +20,22 @@ pub struct NameTable {
 impl NameTable {
     /// Decodes a names blob.
     pub fn decode(data: &[u8]) -> Result<NameTable, MappingError> {
+        NameTable::decode_wanted(data, |_| true)
+    }
+
+    /// Decodes a names blob, keeping only the names whose name ref `is_wanted` accepts
+    /// (every name is still checked, so the errors are those of [`NameTable::decode`]).
+    pub fn decode_wanted(
+        data: &[u8],
+        mut is_wanted: impl FnMut(u64) -> bool,
+    ) -> Result<NameTable, MappingError> {
         let mut by_ref = HashMap::new();
-        for name in decode_names(data)? {
-            by_ref.entry(md5_low64(name.as_bytes())).or_insert(name);
-        }
+        for_each_name(data, |name| {
+            let name_ref = md5_low64(name.as_bytes());
+            if is_wanted(name_ref) {
+                by_ref.entry(name_ref).or_insert_with(|| name.to_owned());
+            }
+        })?;
         Ok(NameTable { by_ref })
     }
 
@@ -45,37 +57,42 @@ impl NameTable {
 
 /// Decodes a names blob into its names, in order.
 pub fn decode_names(data: &[u8]) -> Result<Vec<String>, MappingError> {
+    let mut names = Vec::new();
+    for_each_name(data, |name| names.push(name.to_owned()))?;
+    Ok(names)
+}
+
+/// Calls `visit` with every name of a names blob, in order.
+fn for_each_name(data: &[u8], mut visit: impl FnMut(&str)) -> Result<(), MappingError> {
     const WHAT: &str = "profile names";
     let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
     let mut cursor = Cursor::new(data);
-    let mut names = Vec::new();
     while !cursor.is_empty() {
         let uncompressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
         let compressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
-        let chunk = if compressed_size == 0 {
+        let inflated;
+        let chunk: &[u8] = if compressed_size == 0 {
             let len = usize::try_from(uncompressed_size).map_err(|_| truncated(cursor.offset()))?;
-            cursor
-                .bytes(len)
-                .map_err(|_| truncated(cursor.offset()))?
-                .to_vec()
+            cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?
         } else {
             let len = usize::try_from(compressed_size).map_err(|_| truncated(cursor.offset()))?;
             let compressed = cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?;
-            inflate(compressed, uncompressed_size, WHAT)?
+            inflated = inflate(compressed, uncompressed_size, WHAT)?;
+            &inflated
         };
         for name in chunk.split(|&byte| byte == 0x01) {
             let name = std::str::from_utf8(name).map_err(|_| MappingError::Malformed {
                 what: WHAT,
                 detail: "a name is not UTF-8".to_owned(),
             })?;
-            names.push(name.to_owned());
+            visit(name);
         }
         // Chunks are followed by zero padding up to the section's alignment.
         while !cursor.is_empty() && data[cursor.offset()] == 0 {
             cursor.skip(1).map_err(|_| truncated(cursor.offset()))?;
         }
     }
-    Ok(names)
+    Ok(())
 }
 
 /// Inflates a zlib stream that must produce exactly `expected_len` bytes.
