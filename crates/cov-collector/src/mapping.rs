@@ -160,7 +160,7 @@ impl CoverageMapping {
 
     /// Decodes the coverage mapping from the raw section contents.
     pub fn decode(sections: &CoverageSections) -> Result<CoverageMapping, MappingError> {
-        CoverageMapping::decode_selected(sections, &mut |_| true)
+        CoverageMapping::decode_filtered(sections, &mut |_| true, true)
     }
 
     /// Decodes the coverage mapping, keeping only the functions whose file-id table refers
@@ -171,10 +171,21 @@ impl CoverageMapping {
     /// result is exactly the full mapping narrowed to those functions. The regions and
     /// expressions of the other records are never decoded (their `DataSize` skips them),
     /// which makes a narrow selection cheap; with every file selected this is the full,
-    /// fully validated decode.
+    /// fully validated decode. The names section is read only up to the last name a kept
+    /// function needs ([`NameTable::decode_wanted`]).
     pub fn decode_selected(
         sections: &CoverageSections,
         is_selected: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<CoverageMapping, MappingError> {
+        CoverageMapping::decode_filtered(sections, is_selected, false)
+    }
+
+    /// [`CoverageMapping::decode_selected`]; with `every_name`, every name is decoded and
+    /// checked, as llvm-cov does.
+    fn decode_filtered(
+        sections: &CoverageSections,
+        is_selected: &mut dyn FnMut(&str) -> bool,
+        every_name: bool,
     ) -> Result<CoverageMapping, MappingError> {
         let tables = decode_covmap(&sections.covmap)?;
         let headers = decode_function_records(&sections.covfun)?;
@@ -244,11 +255,14 @@ impl CoverageMapping {
         }
         drop(selected_by_table);
 
-        // Only the names of the kept functions are stored (every name is still hashed:
-        // a name ref is the MD5 of its name).
-        let wanted: HashSet<u64> = kept.iter().map(|(header, ..)| header.name_ref).collect();
-        let names =
-            NameTable::decode_wanted(&sections.names, |name_ref| wanted.contains(&name_ref))?;
+        // Only the names of the kept functions are needed (a name ref is the MD5 of its
+        // name, so finding them means hashing names until all are found).
+        let names = if every_name {
+            NameTable::decode(&sections.names)?
+        } else {
+            let wanted: HashSet<u64> = kept.iter().map(|(header, ..)| header.name_ref).collect();
+            NameTable::decode_wanted(&sections.names, &wanted)?
+        };
 
         let mut files: Vec<String> = Vec::new();
         let mut file_index: HashMap<&str, u32> = HashMap::new();
