@@ -132,19 +132,13 @@ impl CollectorBuilder {
     pub fn build(&mut self) -> Result<Collector, CollectorError> {
         let runtime = ffi::runtime().map_err(runtime_error)?;
         let profile = LiveProfile::new(runtime)?;
-        let mut mapping = read_own_mapping()?;
-        if let Some(filter) = &self.file_filter {
-            // Only functions with regions in a selected file contribute to its lines,
-            // branches and function entries, so the engine is built from those alone: the
-            // rest of the program (mostly its dependencies) is neither kept nor planned.
-            let is_selected: Vec<bool> = mapping.files.iter().map(|path| filter(path)).collect();
-            mapping.functions.retain(|function| {
-                function
-                    .files
-                    .iter()
-                    .any(|&file| is_selected.get(file as usize).copied().unwrap_or(false))
-            });
-        }
+        // Only functions with regions in a selected file contribute to its lines, branches
+        // and function entries, so only those are decoded and given to the engine: the
+        // rest of the program (mostly its dependencies) is skipped record by record.
+        let mapping = match &self.file_filter {
+            Some(filter) => read_own_mapping(&mut |path| filter(path))?,
+            None => read_own_mapping(&mut |_| true)?,
+        };
         let engine = Engine::new(&mapping, profile.records());
         drop(mapping);
         let selected = match &self.file_filter {
@@ -294,15 +288,18 @@ fn is_empty(delta: &FileCoverage) -> bool {
 
 /// Decodes the coverage mapping of the running executable, read through `/proc/self/exe`
 /// (which still works when the file was replaced or deleted since the process started).
-fn read_own_mapping() -> Result<CoverageMapping, CollectorError> {
+fn read_own_mapping(
+    is_selected: &mut dyn FnMut(&str) -> bool,
+) -> Result<CoverageMapping, CollectorError> {
     let path = Path::new("/proc/self/exe");
-    let mapping = match CoverageMapping::from_executable(path) {
+    let mapping = match CoverageMapping::from_executable_selected(path, is_selected) {
         Ok(mapping) => mapping,
         Err(proc_error) => {
             let Ok(current_exe) = std::env::current_exe() else {
                 return Err(proc_error.into());
             };
-            CoverageMapping::from_executable(&current_exe).map_err(|_| proc_error)?
+            CoverageMapping::from_executable_selected(&current_exe, is_selected)
+                .map_err(|_| proc_error)?
         }
     };
     Ok(mapping)

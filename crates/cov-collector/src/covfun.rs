@@ -272,6 +272,22 @@ pub fn decode_regions(data: &[u8], num_tu_files: usize) -> Result<DecodedMapping
     })
 }
 
+/// Whether a function's file-id table (the start of its mapping data) refers to a file
+/// whose entry in `selected` (one per path of its translation unit's table) is true.
+/// Reads only the table, with the same checks as [`decode_regions`].
+pub fn touches_selected_file(data: &[u8], selected: &[bool]) -> Result<bool, MappingError> {
+    let mut reader = MappingReader {
+        cursor: Cursor::new(data),
+    };
+    let num_files = reader.size()?;
+    let mut touches = false;
+    for _ in 0..num_files {
+        let index = reader.int_max(selected.len() as u64)? as usize;
+        touches |= selected[index];
+    }
+    Ok(touches)
+}
+
 /// Gives every expansion region the counter of the first region of the file it expands
 /// to, repeating until nothing changes so that nested expansions are resolved (LLVM's
 /// reader does the same). Bounded, so malformed cyclic input cannot loop forever.
@@ -398,6 +414,18 @@ mod tests {
         assert!(!is_dummy(7, &dummy).unwrap());
         let real = [1, 0, 0, 1, 0x05, 1, 1, 0, 1];
         assert!(!is_dummy(0, &real).unwrap());
+    }
+
+    #[test]
+    fn file_tables_are_checked_against_the_selection() {
+        // File ids 0 and 2 of a three-file translation unit.
+        let data = [2, 0, 2, 0];
+        assert!(touches_selected_file(&data, &[false, false, true]).unwrap());
+        assert!(touches_selected_file(&data, &[true, false, false]).unwrap());
+        assert!(!touches_selected_file(&data, &[false, true, false]).unwrap());
+        // An index past the table is malformed, as in `decode_regions`.
+        assert!(touches_selected_file(&data, &[true, true]).is_err());
+        assert!(touches_selected_file(&[], &[true]).is_err());
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! function name (the first one wins, except that a real record replaces a "dummy"
 //! placeholder emitted for a function unused in its translation unit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::covfun::{FunctionRecordHeader, decode_function_records, decode_regions, is_dummy};
+use crate::covfun::{
+    FunctionRecordHeader, decode_function_records, decode_regions, is_dummy, touches_selected_file,
+};
 use crate::covmap::decode_covmap;
 use crate::decode_error::MappingError;
 use crate::names::NameTable;
@@ -146,16 +148,52 @@ impl CoverageMapping {
         CoverageMapping::decode(&sections)
     }
 
+    /// Reads the coverage mapping of the executable at `path`, keeping only the functions
+    /// with a region in a file `is_selected` accepts (see [`CoverageMapping::decode_selected`]).
+    pub fn from_executable_selected(
+        path: &Path,
+        is_selected: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<CoverageMapping, MappingError> {
+        let sections = CoverageSections::read(path)?;
+        CoverageMapping::decode_selected(&sections, is_selected)
+    }
+
     /// Decodes the coverage mapping from the raw section contents.
     pub fn decode(sections: &CoverageSections) -> Result<CoverageMapping, MappingError> {
-        let names = NameTable::decode(&sections.names)?;
+        CoverageMapping::decode_filtered(sections, &mut |_| true, true)
+    }
+
+    /// Decodes the coverage mapping, keeping only the functions whose file-id table refers
+    /// to at least one file `is_selected` accepts (asked once per path).
+    ///
+    /// llvm-cov's record rules (one record per name ref, a real record replacing a dummy
+    /// one) are applied to every record first, from the record headers alone, so the
+    /// result is exactly the full mapping narrowed to those functions. The regions and
+    /// expressions of the other records are never decoded (their `DataSize` skips them),
+    /// which makes a narrow selection cheap; with every file selected this is the full,
+    /// fully validated decode. The names section is read only up to the last name a kept
+    /// function needs ([`NameTable::decode_wanted`]).
+    pub fn decode_selected(
+        sections: &CoverageSections,
+        is_selected: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<CoverageMapping, MappingError> {
+        CoverageMapping::decode_filtered(sections, is_selected, false)
+    }
+
+    /// [`CoverageMapping::decode_selected`]; with `every_name`, every name is decoded and
+    /// checked, as llvm-cov does.
+    fn decode_filtered(
+        sections: &CoverageSections,
+        is_selected: &mut dyn FnMut(&str) -> bool,
+        every_name: bool,
+    ) -> Result<CoverageMapping, MappingError> {
         let tables = decode_covmap(&sections.covmap)?;
         let headers = decode_function_records(&sections.covfun)?;
 
         // llvm-cov's reader keeps one record per name ref; a later real record replaces
         // an earlier dummy one.
-        let mut chosen: Vec<(FunctionRecordHeader, &[u8])> = Vec::new();
-        let mut by_name_ref: HashMap<u64, usize> = HashMap::new();
+        let mut chosen: Vec<(FunctionRecordHeader, &[u8])> = Vec::with_capacity(headers.len());
+        let mut by_name_ref: HashMap<u64, usize> = HashMap::with_capacity(headers.len());
         for (header, data) in headers {
             match by_name_ref.get(&header.name_ref) {
                 None => {
@@ -172,10 +210,13 @@ impl CoverageMapping {
                 }
             }
         }
+        drop(by_name_ref);
 
-        let mut files: Vec<String> = Vec::new();
-        let mut file_index: HashMap<String, u32> = HashMap::new();
-        let mut functions = Vec::with_capacity(chosen.len());
+        // Whether each path of each translation unit's table is selected, computed on
+        // first use; the filter sees every distinct path once.
+        let mut selected_by_path: HashMap<&str, bool> = HashMap::new();
+        let mut selected_by_table: HashMap<u64, Vec<bool>> = HashMap::new();
+        let mut kept: Vec<(FunctionRecordHeader, &[u8], &[String])> = Vec::new();
         for (header, data) in chosen {
             let Some(table) = tables.get(&header.filenames_ref) else {
                 return Err(MappingError::Malformed {
@@ -188,6 +229,45 @@ impl CoverageMapping {
                 // records that refer to it.
                 continue;
             };
+            let table_selected = selected_by_table
+                .entry(header.filenames_ref)
+                .or_insert_with(|| {
+                    table
+                        .iter()
+                        .map(|path| {
+                            *selected_by_path
+                                .entry(path.as_str())
+                                .or_insert_with(|| is_selected(path))
+                        })
+                        .collect()
+                });
+            // The regions of a record that touches no selected file are never decoded.
+            // With the whole table selected, the record is decoded (and checked) as is.
+            let keep = if table_selected.iter().all(|&selected| selected) {
+                true
+            } else {
+                table_selected.iter().any(|&selected| selected)
+                    && touches_selected_file(data, table_selected)?
+            };
+            if keep {
+                kept.push((header, data, table));
+            }
+        }
+        drop(selected_by_table);
+
+        // Only the names of the kept functions are needed (a name ref is the MD5 of its
+        // name, so finding them means hashing names until all are found).
+        let names = if every_name {
+            NameTable::decode(&sections.names)?
+        } else {
+            let wanted: HashSet<u64> = kept.iter().map(|(header, ..)| header.name_ref).collect();
+            NameTable::decode_wanted(&sections.names, &wanted)?
+        };
+
+        let mut files: Vec<String> = Vec::new();
+        let mut file_index: HashMap<&str, u32> = HashMap::new();
+        let mut functions = Vec::with_capacity(kept.len());
+        for (header, data, table) in kept {
             let Some(name) = names.get(header.name_ref) else {
                 tracing::warn!(
                     name_ref = format_args!("{:#018x}", header.name_ref),
@@ -198,10 +278,10 @@ impl CoverageMapping {
             let decoded = decode_regions(data, table.len())?;
             let mut local_files = Vec::with_capacity(decoded.file_table.len());
             for filename_index in decoded.file_table {
-                let path = &table[filename_index as usize];
+                let path = table[filename_index as usize].as_str();
                 let next = u32::try_from(files.len()).unwrap_or(u32::MAX);
-                let index = *file_index.entry(path.clone()).or_insert_with(|| {
-                    files.push(path.clone());
+                let index = *file_index.entry(path).or_insert_with(|| {
+                    files.push(path.to_owned());
                     next
                 });
                 local_files.push(index);

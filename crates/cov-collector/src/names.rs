@@ -5,7 +5,7 @@
 //! zlib stream. Inside a chunk, names are separated by `\x01`. Chunks may be followed by
 //! zero padding. Records refer to a name by the low 64 bits of its MD5 (the "name ref").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use crate::bytes::{Cursor, md5_low64};
@@ -21,9 +21,31 @@ impl NameTable {
     /// Decodes a names blob.
     pub fn decode(data: &[u8]) -> Result<NameTable, MappingError> {
         let mut by_ref = HashMap::new();
-        for name in decode_names(data)? {
-            by_ref.entry(md5_low64(name.as_bytes())).or_insert(name);
+        for_each_name(data, |name| {
+            by_ref
+                .entry(md5_low64(name.as_bytes()))
+                .or_insert_with(|| name.to_owned());
+            true
+        })?;
+        Ok(NameTable { by_ref })
+    }
+
+    /// Decodes a names blob for the name refs in `wanted` alone, and stops reading (and
+    /// inflating) as soon as every one of them is found: hashing every name of a large
+    /// program is most of the cost of a narrow selection. The first name of a ref wins,
+    /// as in [`NameTable::decode`]; names after the last wanted one are not checked.
+    pub fn decode_wanted(data: &[u8], wanted: &HashSet<u64>) -> Result<NameTable, MappingError> {
+        let mut by_ref = HashMap::with_capacity(wanted.len());
+        if wanted.is_empty() {
+            return Ok(NameTable { by_ref });
         }
+        for_each_name(data, |name| {
+            let name_ref = md5_low64(name.as_bytes());
+            if wanted.contains(&name_ref) {
+                by_ref.entry(name_ref).or_insert_with(|| name.to_owned());
+            }
+            by_ref.len() < wanted.len()
+        })?;
         Ok(NameTable { by_ref })
     }
 
@@ -45,37 +67,47 @@ impl NameTable {
 
 /// Decodes a names blob into its names, in order.
 pub fn decode_names(data: &[u8]) -> Result<Vec<String>, MappingError> {
+    let mut names = Vec::new();
+    for_each_name(data, |name| {
+        names.push(name.to_owned());
+        true
+    })?;
+    Ok(names)
+}
+
+/// Calls `visit` with every name of a names blob, in order, until it returns `false`.
+fn for_each_name(data: &[u8], mut visit: impl FnMut(&str) -> bool) -> Result<(), MappingError> {
     const WHAT: &str = "profile names";
     let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
     let mut cursor = Cursor::new(data);
-    let mut names = Vec::new();
     while !cursor.is_empty() {
         let uncompressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
         let compressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
-        let chunk = if compressed_size == 0 {
+        let inflated;
+        let chunk: &[u8] = if compressed_size == 0 {
             let len = usize::try_from(uncompressed_size).map_err(|_| truncated(cursor.offset()))?;
-            cursor
-                .bytes(len)
-                .map_err(|_| truncated(cursor.offset()))?
-                .to_vec()
+            cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?
         } else {
             let len = usize::try_from(compressed_size).map_err(|_| truncated(cursor.offset()))?;
             let compressed = cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?;
-            inflate(compressed, uncompressed_size, WHAT)?
+            inflated = inflate(compressed, uncompressed_size, WHAT)?;
+            &inflated
         };
         for name in chunk.split(|&byte| byte == 0x01) {
             let name = std::str::from_utf8(name).map_err(|_| MappingError::Malformed {
                 what: WHAT,
                 detail: "a name is not UTF-8".to_owned(),
             })?;
-            names.push(name.to_owned());
+            if !visit(name) {
+                return Ok(());
+            }
         }
         // Chunks are followed by zero padding up to the section's alignment.
         while !cursor.is_empty() && data[cursor.offset()] == 0 {
             cursor.skip(1).map_err(|_| truncated(cursor.offset()))?;
         }
     }
-    Ok(names)
+    Ok(())
 }
 
 /// Inflates a zlib stream that must produce exactly `expected_len` bytes.
@@ -139,6 +171,32 @@ mod tests {
         let table = NameTable::decode(&blob).unwrap();
         assert_eq!(table.get(md5_low64(b"main")), Some("main"));
         assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn wanted_names_stop_the_reading_once_all_are_found() {
+        // "b" twice, then a chunk whose size is wrong: reading it would be an error.
+        let names = b"a\x01b\x01b";
+        let mut blob = Vec::new();
+        uleb(names.len() as u64, &mut blob);
+        uleb(0, &mut blob);
+        blob.extend_from_slice(names);
+        blob.extend_from_slice(&[10, 0, b'x']);
+        assert!(NameTable::decode(&blob).is_err());
+
+        let wanted: HashSet<u64> = [md5_low64(b"b")].into();
+        let table = NameTable::decode_wanted(&blob, &wanted).unwrap();
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.get(md5_low64(b"b")), Some("b"));
+        assert_eq!(table.get(md5_low64(b"a")), None);
+        // A wanted name that is missing makes it read everything (and find the error).
+        let wanted: HashSet<u64> = [md5_low64(b"b"), md5_low64(b"c")].into();
+        assert!(NameTable::decode_wanted(&blob, &wanted).is_err());
+        assert!(
+            NameTable::decode_wanted(&blob, &HashSet::new())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
