@@ -192,6 +192,9 @@ fn executable_replaced_on_disk_while_running() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (_reference, reference_baseline, _) = snapshots_of(&host_binary());
     assert!(reference_baseline.success);
+    // Built before any service starts: building it can take minutes on a fresh clone,
+    // longer than the SDK waits for an answer to its handshake.
+    let replacement = demo_binary();
 
     for when in ["at once", "after the collector is ready"] {
         let copy = copy_of(&host_binary(), dir.path(), "host-replaced");
@@ -203,7 +206,7 @@ fn executable_replaced_on_disk_while_running() {
             .start();
         // Another program takes the path (rename over it, as installers do).
         let replace = || {
-            let other = copy_of(&demo_binary(), dir.path(), "other");
+            let other = copy_of(&replacement, dir.path(), "other");
             std::fs::rename(&other, &copy).expect("replacing the executable");
         };
         if when == "at once" {
