@@ -92,6 +92,21 @@ pub(crate) fn md5_low64(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(low)
 }
 
+/// Appends `value` as unsigned LEB128: the inverse of [`Cursor::uleb`], for tests that
+/// hand-encode mapping and name sections.
+#[cfg(test)]
+pub(crate) fn encode_uleb(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

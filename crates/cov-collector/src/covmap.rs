@@ -161,17 +161,7 @@ pub fn join_and_remove_dots(base: &str, name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn uleb(mut value: u64, out: &mut Vec<u8>) {
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
+    use crate::bytes::encode_uleb as uleb;
 
     fn raw_blob(names: &[&str]) -> Vec<u8> {
         let mut body = Vec::new();

@@ -139,17 +139,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn uleb(mut value: u64, out: &mut Vec<u8>) {
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
+    use crate::bytes::encode_uleb as uleb;
 
     #[test]
     fn decodes_raw_and_compressed_chunks_with_padding() {
