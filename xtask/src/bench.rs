@@ -74,9 +74,9 @@ impl Options {
             match arg.as_str() {
                 "--json" => options.json = Some(PathBuf::from(value("--json")?)),
                 "--sdk-only" => options.sdk_only = true,
-                "--deltas" => options.deltas = value("--deltas")?.parse()?,
-                "--rounds" => options.rounds = value("--rounds")?.parse()?,
-                "--seconds" => options.seconds = value("--seconds")?.parse()?,
+                "--deltas" => options.deltas = crate::option_value("--deltas", &mut args)?,
+                "--rounds" => options.rounds = crate::option_value("--rounds", &mut args)?,
+                "--seconds" => options.seconds = crate::option_value("--seconds", &mut args)?,
                 "-h" | "--help" => bail!("{USAGE}"),
                 other => bail!("unknown option `{other}`\n\n{USAGE}"),
             }

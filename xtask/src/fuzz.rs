@@ -39,12 +39,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--seconds" => {
-                let value = args.next().context("--seconds needs a number")?;
-                seconds = value
-                    .parse()
-                    .with_context(|| format!("--seconds {value:?} is not a number"))?;
-            }
+            "--seconds" => seconds = crate::option_value("--seconds", &mut args)?,
             "--target" => {
                 let value = args.next().context("--target needs a name")?;
                 let target = TARGETS

@@ -72,6 +72,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses the value that follows option `flag` on a task's command line; the errors name
+/// the option and the value.
+pub(crate) fn option_value<T>(
+    flag: &str,
+    args: &mut std::slice::Iter<'_, String>,
+) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let value = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    value
+        .parse()
+        .map_err(|error| anyhow::anyhow!("{flag} {value:?}: {error}"))
+}
+
 /// The workspace root, found from this crate's manifest directory.
 pub(crate) fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

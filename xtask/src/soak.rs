@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::provision;
 
@@ -22,20 +22,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--seconds" => {
-                let value = args.next().context("--seconds needs a number")?;
-                seconds = value
-                    .parse()
-                    .with_context(|| format!("--seconds {value:?} is not a number"))?;
-            }
-            "--flood" => {
-                let value = args.next().context("--flood needs a number")?;
-                flood = Some(
-                    value
-                        .parse()
-                        .with_context(|| format!("--flood {value:?} is not a number"))?,
-                );
-            }
+            "--seconds" => seconds = crate::option_value("--seconds", &mut args)?,
+            "--flood" => flood = Some(crate::option_value("--flood", &mut args)?),
             other => bail!("unknown option {other:?} (soak [--seconds N] [--flood N])"),
         }
     }
