@@ -2,6 +2,7 @@
 //! instrumented program, computed offline by cov-collector's engine (no `llvm-profdata`,
 //! no `llvm-cov`), in the form `llvm-cov export -format=lcov` writes.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -36,12 +37,23 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             profraw.display()
         )
     })?;
-    let lcov = coverage.to_lcov();
     match output {
         Some(path) => {
-            std::fs::write(&path, lcov).with_context(|| format!("writing {}", path.display()))?
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            coverage
+                .write_lcov(&mut out)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", path.display()))?;
         }
-        None => print!("{lcov}"),
+        None => {
+            let mut out = std::io::stdout().lock();
+            coverage
+                .write_lcov(&mut out)
+                .and_then(|()| out.flush())
+                .context("writing LCOV to standard output")?;
+        }
     }
     Ok(())
 }

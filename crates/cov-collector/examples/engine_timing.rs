@@ -1,60 +1,103 @@
-//! Measures the offline pipeline on any instrumented binary and a profile it wrote:
-//! `cargo run --release -p cov-collector --example engine_timing -- BIN PROFRAW`.
+//! Times each step of the offline pipeline on any instrumented binary and a profile it
+//! wrote: `cargo run --release -p cov-collector --example engine_timing -- BIN PROFRAW`.
 //!
-//! Prints the time to decode the mapping, decode the profile, build the engine, and
-//! compute a baseline of every file (what `Collector::baseline` does after reading the
-//! live counters), plus the sizes involved.
+//! Prints, best of `ROUNDS` (default 5): reading the sections, decoding the filename
+//! tables, the names and the whole mapping, decoding the profile, building the engine,
+//! evaluating every function, reading every file's report off the counts, and writing
+//! the LCOV text, plus the sizes involved. `cargo xtask bench` measures the whole path
+//! against llvm-cov; this says where its time goes.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cov_collector::Engine;
+use cov_collector::covmap::decode_covmap;
 use cov_collector::mapping::CoverageMapping;
+use cov_collector::names::NameTable;
+use cov_collector::offline::OfflineCoverage;
 use cov_collector::profraw::RawProfile;
+use cov_collector::sections::CoverageSections;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
     let (Some(binary), Some(profraw)) = (args.next(), args.next()) else {
         return Err("usage: engine_timing BIN PROFRAW".into());
     };
-    let started = Instant::now();
-    let mapping = CoverageMapping::from_executable(&binary)?;
-    let decoded_mapping = started.elapsed();
-    let profile = RawProfile::read(&profraw)?;
-    let decoded_profile = started.elapsed() - decoded_mapping;
-    let started_engine = Instant::now();
-    let engine = Engine::new(&mapping, &profile.records);
-    let built = started_engine.elapsed();
-    let files = engine.covered_files();
-    let mut best = None;
-    let mut lines = 0;
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
+    let mut steps: Vec<(&str, Duration)> = Vec::new();
+    let mut record =
+        |name: &'static str, took: Duration| match steps.iter_mut().find(|(step, _)| *step == name)
+        {
+            Some((_, best)) => *best = (*best).min(took),
+            None => steps.push((name, took)),
+        };
+    let mut summary = String::new();
     for _ in 0..rounds {
-        let started_baseline = Instant::now();
-        lines = 0;
-        for &file in &files {
-            lines += engine.file_coverage(file, &profile.counters).lines.len();
+        let started = Instant::now();
+        let sections = CoverageSections::read(&binary)?;
+        record("read sections", started.elapsed());
+
+        let started = Instant::now();
+        let tables = decode_covmap(&sections.covmap)?;
+        record("  filename tables", started.elapsed());
+        let started = Instant::now();
+        let names = NameTable::decode(&sections.names)?;
+        record("  names", started.elapsed());
+        let started = Instant::now();
+        let mapping = CoverageMapping::decode(&sections)?;
+        record("decode mapping (all of it)", started.elapsed());
+
+        let started = Instant::now();
+        let profile = RawProfile::read(&profraw)?;
+        record("decode profile", started.elapsed());
+
+        let owned = mapping.clone();
+        let started = Instant::now();
+        let engine = Engine::whole_program(owned, &profile.records);
+        record("build engine", started.elapsed());
+
+        let started = Instant::now();
+        let counts = engine.evaluate(&profile.counters);
+        record("evaluate", started.elapsed());
+        let started = Instant::now();
+        let mut lines = 0;
+        for file in engine.covered_files() {
+            lines += engine.file_report(file, &counts).coverage.lines.len();
         }
-        let took = started_baseline.elapsed();
-        best = Some(best.map_or(took, |best: std::time::Duration| best.min(took)));
+        record("file reports", started.elapsed());
+
+        let (owned, owned_profile) = (mapping.clone(), profile.clone());
+        let started = Instant::now();
+        let offline = OfflineCoverage::from_parts(owned, owned_profile);
+        record("from_parts (engine to reports)", started.elapsed());
+        let started = Instant::now();
+        let lcov = offline.to_lcov();
+        record("to_lcov", started.elapsed());
+
+        let started = Instant::now();
+        let whole = OfflineCoverage::load(&binary, &profraw)?;
+        let text = whole.to_lcov();
+        record("whole: load + to_lcov", started.elapsed());
+        assert_eq!(text, lcov);
+
+        summary = format!(
+            "{} filename tables, {} names, {} functions, {} records, {} counters, {} files, {} mapped lines, {} bytes of LCOV",
+            tables.len(),
+            names.len(),
+            mapping.num_functions(),
+            profile.records.len(),
+            profile.counters.len(),
+            engine.covered_files().len(),
+            lines,
+            lcov.len()
+        );
     }
-    println!(
-        "{} functions, {} records, {} counters, {} files, {} mapped lines",
-        mapping.functions.len(),
-        profile.records.len(),
-        profile.counters.len(),
-        files.len(),
-        lines
-    );
-    println!("decode mapping: {decoded_mapping:?}");
-    println!("decode profile: {decoded_profile:?}");
-    println!("build engine:   {built:?}");
-    println!(
-        "baseline (all files, best of {rounds}): {:?}",
-        best.unwrap_or_default()
-    );
+    println!("{summary}");
+    for (step, best) in steps {
+        println!("{step:32} {:8.2} ms", best.as_secs_f64() * 1e3);
+    }
     Ok(())
 }

@@ -139,8 +139,7 @@ impl CollectorBuilder {
             Some(filter) => read_own_mapping(&mut |path| filter(path))?,
             None => read_own_mapping(&mut |_| true)?,
         };
-        let engine = Engine::new(&mapping, profile.records());
-        drop(mapping);
+        let engine = Engine::from_mapping(mapping, profile.records());
         let selected = match &self.file_filter {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),

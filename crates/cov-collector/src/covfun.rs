@@ -155,33 +155,53 @@ impl MappingReader<'_> {
 /// Decodes a function's mapping data; `num_tu_files` is the size of its translation
 /// unit's filename table.
 pub fn decode_regions(data: &[u8], num_tu_files: usize) -> Result<DecodedMapping, MappingError> {
+    let mut decoded = DecodedMapping::default();
+    decode_regions_into(data, num_tu_files, &mut decoded)?;
+    Ok(decoded)
+}
+
+/// [`decode_regions`], appending the function's file table, expressions and regions to
+/// those already in `out` (ids and indices in them stay local to the function), so that a
+/// whole program decodes into three arrays. On an error, `out` holds part of the function.
+pub fn decode_regions_into(
+    data: &[u8],
+    num_tu_files: usize,
+    out: &mut DecodedMapping,
+) -> Result<(), MappingError> {
     let mut reader = MappingReader {
         cursor: Cursor::new(data),
     };
     let num_files = reader.size()?;
-    let mut file_table = Vec::with_capacity(num_files as usize);
+    let files_start = out.file_table.len();
     for _ in 0..num_files {
-        file_table.push(reader.int_max(num_tu_files as u64)? as u32);
+        out.file_table
+            .push(reader.int_max(num_tu_files as u64)? as u32);
     }
+    let file_table = &out.file_table[files_start..];
     let num_expressions = reader.size()? as usize;
-    let mut expressions = vec![
+    let expressions_start = out.expressions.len();
+    out.expressions.resize(
+        expressions_start + num_expressions,
         Expression {
             kind: ExpressionKind::Subtract,
             lhs: Counter::Zero,
             rhs: Counter::Zero,
-        };
-        num_expressions
-    ];
+        },
+    );
+    let expressions = &mut out.expressions[expressions_start..];
     for index in 0..num_expressions {
-        let lhs = reader.counter(&mut expressions)?;
-        let rhs = reader.counter(&mut expressions)?;
+        let lhs = reader.counter(expressions)?;
+        let rhs = reader.counter(expressions)?;
         expressions[index].lhs = lhs;
         expressions[index].rhs = rhs;
     }
 
-    let mut regions = Vec::new();
+    let regions = &mut out.regions;
+    let regions_start = regions.len();
     for file_id in 0..file_table.len() {
         let num_regions = reader.size()?;
+        // Bounded by the bytes left (`size`), so never an absurd reservation.
+        regions.reserve_exact(num_regions as usize);
         let mut line_start = 0_u32;
         for _ in 0..num_regions {
             let mut count = Counter::Zero;
@@ -190,7 +210,7 @@ pub fn decode_regions(data: &[u8], num_tu_files: usize) -> Result<DecodedMapping
             let mut expanded_file_id = 0_u32;
             let encoded = reader.int_max(u64::from(u32::MAX))?;
             if encoded & 0b11 != 0 {
-                count = MappingReader::decode_counter(encoded, &mut expressions)?;
+                count = MappingReader::decode_counter(encoded, expressions)?;
             } else if encoded & 0b100 != 0 {
                 kind = RegionKind::Expansion;
                 let expanded = encoded >> 3;
@@ -204,13 +224,13 @@ pub fn decode_regions(data: &[u8], num_tu_files: usize) -> Result<DecodedMapping
                     2 => kind = RegionKind::Skipped,
                     4 => {
                         kind = RegionKind::Branch;
-                        count = reader.counter(&mut expressions)?;
-                        false_count = reader.counter(&mut expressions)?;
+                        count = reader.counter(expressions)?;
+                        false_count = reader.counter(expressions)?;
                     }
                     6 => {
                         kind = RegionKind::McdcBranch;
-                        count = reader.counter(&mut expressions)?;
-                        false_count = reader.counter(&mut expressions)?;
+                        count = reader.counter(expressions)?;
+                        false_count = reader.counter(expressions)?;
                         let id = reader.int_max(i16::MAX as u64)?;
                         reader.int_max(i16::MAX as u64)?;
                         reader.int_max(i16::MAX as u64)?;
@@ -264,12 +284,8 @@ pub fn decode_regions(data: &[u8], num_tu_files: usize) -> Result<DecodedMapping
             regions.push(region);
         }
     }
-    propagate_expansion_counts(&mut regions, file_table.len());
-    Ok(DecodedMapping {
-        file_table,
-        expressions,
-        regions,
-    })
+    propagate_expansion_counts(&mut regions[regions_start..], file_table.len());
+    Ok(())
 }
 
 /// Whether a function's file-id table (the start of its mapping data) refers to a file
@@ -292,6 +308,12 @@ pub fn touches_selected_file(data: &[u8], selected: &[bool]) -> Result<bool, Map
 /// to, repeating until nothing changes so that nested expansions are resolved (LLVM's
 /// reader does the same). Bounded, so malformed cyclic input cannot loop forever.
 fn propagate_expansion_counts(regions: &mut [MappingRegion], num_files: usize) {
+    if !regions
+        .iter()
+        .any(|region| region.kind == RegionKind::Expansion)
+    {
+        return;
+    }
     let mut expansion_for_file: Vec<Option<usize>> = vec![None; num_files];
     for _ in 0..=regions.len() {
         for (index, region) in regions.iter().enumerate() {

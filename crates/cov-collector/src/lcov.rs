@@ -63,42 +63,34 @@ pub fn write_lcov(
     snapshot: &CoverageSnapshot,
     summaries: Option<&BTreeMap<String, LcovSummary>>,
 ) -> String {
-    write_lcov_in_order(snapshot, summaries, None)
-}
-
-/// [`write_lcov`], listing each file's `FN`/`FNDA` entries in the order of
-/// `function_order` (by path: function names), as llvm-cov lists them in load order;
-/// functions it does not name follow in snapshot order.
-pub fn write_lcov_in_order(
-    snapshot: &CoverageSnapshot,
-    summaries: Option<&BTreeMap<String, LcovSummary>>,
-    function_order: Option<&BTreeMap<String, Vec<String>>>,
-) -> String {
     let mut out = String::new();
     for (path, file) in &snapshot.files {
         let summary = summaries
             .and_then(|summaries| summaries.get(path).copied())
             .unwrap_or_else(|| LcovSummary::from_file(file));
-        let order = function_order.and_then(|orders| orders.get(path));
-        write_file(&mut out, path, file, &summary, order.map(Vec::as_slice));
+        write_file_record(&mut out, path, file, &summary, None);
     }
     out
 }
 
-/// The functions of `file` in `order` (matched by name), then the rest.
-fn ordered_functions<'a>(file: &'a FileCoverage, order: Option<&[String]>) -> Vec<&'a Function> {
-    let mut remaining: Vec<Option<&Function>> = file.functions.iter().map(Some).collect();
-    let mut ordered = Vec::with_capacity(remaining.len());
-    for name in order.unwrap_or_default() {
-        let found = remaining
-            .iter_mut()
-            .find(|slot| slot.is_some_and(|function| &function.name == name));
-        if let Some(slot) = found {
-            ordered.extend(slot.take());
-        }
-    }
-    ordered.extend(remaining.into_iter().flatten());
-    ordered
+/// Appends the LCOV record of one file. `function_order` lists the `FN` lines in
+/// llvm-cov's load order as indices into `file.functions` (as
+/// [`crate::engine::FileReport`] gives them); without it they follow the snapshot order.
+pub fn write_file_record(
+    out: &mut String,
+    path: &str,
+    file: &FileCoverage,
+    summary: &LcovSummary,
+    function_order: Option<&[u32]>,
+) {
+    let functions: Vec<&Function> = match function_order {
+        Some(order) => order
+            .iter()
+            .filter_map(|&index| file.functions.get(index as usize))
+            .collect(),
+        None => file.functions.iter().collect(),
+    };
+    write_file(out, path, file, summary, &functions);
 }
 
 fn write_file(
@@ -106,21 +98,22 @@ fn write_file(
     path: &str,
     file: &FileCoverage,
     summary: &LcovSummary,
-    order: Option<&[String]>,
+    functions: &[&Function],
 ) {
-    let functions = ordered_functions(file, order);
     // Writing to a String cannot fail.
     let _ = writeln!(out, "SF:{path}");
-    for function in &functions {
-        let _ = writeln!(out, "FN:{},{}", function.line, function.name);
+    // The bulk of a large report: numbers formatted with `itoa` rather than `fmt`.
+    let (mut number, mut other) = (itoa::Buffer::new(), itoa::Buffer::new());
+    for function in functions {
+        push_line(out, "FN:", number.format(function.line), &function.name);
     }
-    for function in &functions {
-        let _ = writeln!(out, "FNDA:{},{}", function.count, function.name);
+    for function in functions {
+        push_line(out, "FNDA:", number.format(function.count), &function.name);
     }
     let _ = writeln!(out, "FNF:{}", summary.functions_found);
     let _ = writeln!(out, "FNH:{}", summary.functions_hit);
-    for (line, count) in &file.lines {
-        let _ = writeln!(out, "DA:{line},{count}");
+    for (&line, &count) in &file.lines {
+        push_line(out, "DA:", number.format(line), other.format(count));
     }
     let mut branches = file.branches.iter().peekable();
     while let Some(first) = branches.peek().copied() {
@@ -151,4 +144,13 @@ fn write_file(
     let _ = writeln!(out, "LF:{}", summary.lines_found);
     let _ = writeln!(out, "LH:{}", summary.lines_hit);
     out.push_str("end_of_record\n");
+}
+
+/// Appends `{tag}{first},{second}\n`.
+fn push_line(out: &mut String, tag: &str, first: &str, second: &str) {
+    out.push_str(tag);
+    out.push_str(first);
+    out.push(',');
+    out.push_str(second);
+    out.push('\n');
 }

@@ -37,6 +37,7 @@ mod live;
 pub mod mapping;
 pub mod names;
 pub mod offline;
+mod parallel;
 pub mod profraw;
 pub mod sections;
 pub mod segments;

@@ -7,10 +7,12 @@
 //! placeholder emitted for a function unused in its translation unit).
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::covfun::{
-    FunctionRecordHeader, decode_function_records, decode_regions, is_dummy, touches_selected_file,
+    DecodedMapping, FunctionRecordHeader, decode_function_records, decode_regions_into, is_dummy,
+    touches_selected_file,
 };
 use crate::covmap::decode_covmap;
 use crate::decode_error::MappingError;
@@ -107,38 +109,171 @@ impl MappingRegion {
     }
 }
 
-/// The mapping of one function.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FunctionMapping {
+/// The mapping of one function, borrowed from its [`CoverageMapping`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionMapping<'a> {
     /// The function's name as the profile records it (mangled).
-    pub name: String,
+    pub name: &'a str,
     /// Low 64 bits of the MD5 of `name`.
     pub name_ref: u64,
     /// The structural hash the profile data must match.
     pub func_hash: u64,
     /// For each function-local file id, the index of its path in
     /// [`CoverageMapping::files`].
-    pub files: Vec<u32>,
+    pub files: &'a [u32],
     /// Counter expressions.
-    pub expressions: Vec<Expression>,
+    pub expressions: &'a [Expression],
     /// Regions, grouped by file id in file-id order, as stored.
-    pub regions: Vec<MappingRegion>,
+    pub regions: &'a [MappingRegion],
 }
 
-impl FunctionMapping {
+impl FunctionMapping<'_> {
     /// Whether this is a placeholder record: a single region whose counter is zero.
     pub fn is_zero_placeholder(&self) -> bool {
         self.regions.len() == 1 && self.regions[0].count == Counter::Zero
     }
 }
 
+/// Where one function's parts are in the mapping's arrays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FunctionEntry {
+    name_ref: u64,
+    func_hash: u64,
+    name: Range<u32>,
+    files: Range<u32>,
+    expressions: Range<u32>,
+    regions: Range<u32>,
+}
+
 /// The decoded coverage mapping of an executable.
+///
+/// The names, file tables, expressions and regions of all functions are stored in one
+/// array each (a large program has tens of thousands of functions, and one allocation per
+/// function and part was a large share of the decoding time);
+/// [`CoverageMapping::functions`] hands out each function's slices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CoverageMapping {
     /// Every distinct source path (absolute, normalized), in first-seen order.
     pub files: Vec<String>,
-    /// One record per function name, in section order.
-    pub functions: Vec<FunctionMapping>,
+    functions: Vec<FunctionEntry>,
+    names: String,
+    function_files: Vec<u32>,
+    expressions: Vec<Expression>,
+    regions: Vec<MappingRegion>,
+}
+
+impl CoverageMapping {
+    /// The functions, one record per function name, in section order.
+    pub fn functions(&self) -> impl ExactSizeIterator<Item = FunctionMapping<'_>> + '_ {
+        self.functions.iter().map(|entry| self.view(entry))
+    }
+
+    /// The function at `index` (in [`CoverageMapping::functions`] order).
+    pub fn function(&self, index: usize) -> Option<FunctionMapping<'_>> {
+        self.functions.get(index).map(|entry| self.view(entry))
+    }
+
+    /// Number of functions.
+    pub fn num_functions(&self) -> usize {
+        self.functions.len()
+    }
+
+    /// Number of regions of all functions.
+    pub fn num_regions(&self) -> usize {
+        self.regions.len()
+    }
+
+    /// Number of counter expressions of all functions.
+    pub fn num_expressions(&self) -> usize {
+        self.expressions.len()
+    }
+
+    /// Appends a function (for mappings built by hand, as tests do). Its `files` must be
+    /// indices into [`CoverageMapping::files`].
+    pub fn push_function(&mut self, function: FunctionMapping<'_>) {
+        let name = append(&mut self.names, function.name);
+        let files = extend(&mut self.function_files, function.files);
+        let expressions = extend(&mut self.expressions, function.expressions);
+        let regions = extend(&mut self.regions, function.regions);
+        self.functions.push(FunctionEntry {
+            name_ref: function.name_ref,
+            func_hash: function.func_hash,
+            name,
+            files,
+            expressions,
+            regions,
+        });
+    }
+
+    /// The parts of the mapping's arrays an engine takes over: names, function files,
+    /// expressions and regions, with each function's ranges into them.
+    pub(crate) fn into_parts(self) -> MappingParts {
+        MappingParts {
+            files: self.files,
+            functions: self
+                .functions
+                .into_iter()
+                .map(|entry| PartRanges {
+                    name_ref: entry.name_ref,
+                    func_hash: entry.func_hash,
+                    name: entry.name,
+                    files: entry.files,
+                    expressions: entry.expressions,
+                    regions: entry.regions,
+                })
+                .collect(),
+            names: self.names,
+            function_files: self.function_files,
+            expressions: self.expressions,
+            regions: self.regions,
+        }
+    }
+
+    fn view(&self, entry: &FunctionEntry) -> FunctionMapping<'_> {
+        let range = |range: &Range<u32>| range.start as usize..range.end as usize;
+        FunctionMapping {
+            name: &self.names[range(&entry.name)],
+            name_ref: entry.name_ref,
+            func_hash: entry.func_hash,
+            files: &self.function_files[range(&entry.files)],
+            expressions: &self.expressions[range(&entry.expressions)],
+            regions: &self.regions[range(&entry.regions)],
+        }
+    }
+}
+
+/// A [`CoverageMapping`] taken apart (see [`CoverageMapping::into_parts`]).
+pub(crate) struct MappingParts {
+    pub(crate) files: Vec<String>,
+    pub(crate) functions: Vec<PartRanges>,
+    pub(crate) names: String,
+    pub(crate) function_files: Vec<u32>,
+    pub(crate) expressions: Vec<Expression>,
+    pub(crate) regions: Vec<MappingRegion>,
+}
+
+/// One function of [`MappingParts`]: its ranges in the arrays.
+pub(crate) struct PartRanges {
+    pub(crate) name_ref: u64,
+    pub(crate) func_hash: u64,
+    pub(crate) name: Range<u32>,
+    pub(crate) files: Range<u32>,
+    pub(crate) expressions: Range<u32>,
+    pub(crate) regions: Range<u32>,
+}
+
+/// Appends `text` to `names`, returning where it went.
+fn append(names: &mut String, text: &str) -> Range<u32> {
+    let start = names.len() as u32;
+    names.push_str(text);
+    start..names.len() as u32
+}
+
+/// Appends `items` to `all`, returning where they went.
+fn extend<T: Clone>(all: &mut Vec<T>, items: &[T]) -> Range<u32> {
+    let start = all.len() as u32;
+    all.extend_from_slice(items);
+    start..all.len() as u32
 }
 
 impl CoverageMapping {
@@ -264,10 +399,14 @@ impl CoverageMapping {
             NameTable::decode_wanted(&sections.names, &wanted)?
         };
 
+        // The global index of each path of each filename table, found on first use.
         let mut files: Vec<String> = Vec::new();
         let mut file_index: HashMap<&str, u32> = HashMap::new();
-        let mut functions = Vec::with_capacity(kept.len());
-        for (header, data, table) in kept {
+        let mut global_by_table: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut decoded = DecodedMapping::default();
+        let mut mapping = CoverageMapping::default();
+        mapping.functions.reserve_exact(kept.len());
+        for (header, data, table) in &kept {
             let Some(name) = names.get(header.name_ref) else {
                 tracing::warn!(
                     name_ref = format_args!("{:#018x}", header.name_ref),
@@ -275,26 +414,49 @@ impl CoverageMapping {
                 );
                 continue;
             };
-            let decoded = decode_regions(data, table.len())?;
-            let mut local_files = Vec::with_capacity(decoded.file_table.len());
-            for filename_index in decoded.file_table {
-                let path = table[filename_index as usize].as_str();
-                let next = u32::try_from(files.len()).unwrap_or(u32::MAX);
-                let index = *file_index.entry(path).or_insert_with(|| {
-                    files.push(path.to_owned());
-                    next
+            let files_start = decoded.file_table.len();
+            let expressions_start = decoded.expressions.len();
+            let regions_start = decoded.regions.len();
+            decode_regions_into(data, table.len(), &mut decoded)?;
+            let global = global_by_table
+                .entry(header.filenames_ref)
+                .or_insert_with(|| {
+                    table
+                        .iter()
+                        .map(|path| {
+                            let next = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                            *file_index.entry(path.as_str()).or_insert_with(|| {
+                                files.push(path.clone());
+                                next
+                            })
+                        })
+                        .collect()
                 });
-                local_files.push(index);
+            // The file table holds indices into the translation unit's table; the mapping
+            // keeps indices into its own list of paths.
+            for index in &mut decoded.file_table[files_start..] {
+                *index = global[*index as usize];
             }
-            functions.push(FunctionMapping {
-                name: name.to_owned(),
+            let name = append(&mut mapping.names, name);
+            mapping.functions.push(FunctionEntry {
                 name_ref: header.name_ref,
                 func_hash: header.func_hash,
-                files: local_files,
-                expressions: decoded.expressions,
-                regions: decoded.regions,
+                name,
+                files: range_from(files_start, decoded.file_table.len()),
+                expressions: range_from(expressions_start, decoded.expressions.len()),
+                regions: range_from(regions_start, decoded.regions.len()),
             });
         }
-        Ok(CoverageMapping { files, functions })
+        mapping.files = files;
+        mapping.function_files = decoded.file_table;
+        mapping.expressions = decoded.expressions;
+        mapping.regions = decoded.regions;
+        Ok(mapping)
     }
+}
+
+/// `start..end` as the `u32` range the mapping stores. A mapping section is far smaller
+/// than 4 GiB items.
+fn range_from(start: usize, end: usize) -> Range<u32> {
+    start as u32..end as u32
 }

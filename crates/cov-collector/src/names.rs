@@ -5,29 +5,48 @@
 //! zlib stream. Inside a chunk, names are separated by `\x01`. Chunks may be followed by
 //! zero padding. Records refer to a name by the low 64 bits of its MD5 (the "name ref").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read;
+use std::ops::Range;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::bytes::{Cursor, md5_low64};
 use crate::decode_error::MappingError;
+use crate::parallel;
+
+const WHAT: &str = "profile names";
 
 /// Every name of a names blob, keyed by its name ref.
+///
+/// The names stay in the (inflated) chunks they came in; the table maps each name ref to
+/// where its name is, so a program's tens of thousands of names cost a few allocations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameTable {
-    by_ref: HashMap<u64, String>,
+    chunks: Vec<String>,
+    by_ref: HashMap<u64, (u32, Range<u32>)>,
 }
 
 impl NameTable {
-    /// Decodes a names blob.
+    /// Decodes a names blob, inflating and hashing its chunks on several threads.
     pub fn decode(data: &[u8]) -> Result<NameTable, MappingError> {
-        let mut by_ref = HashMap::new();
-        for_each_name(data, |name| {
-            by_ref
-                .entry(md5_low64(name.as_bytes()))
-                .or_insert_with(|| name.to_owned());
-            true
-        })?;
-        Ok(NameTable { by_ref })
+        let chunks = split_chunks(data)?;
+        let decoded = parallel::map(&chunks, 4, decode_chunk);
+        let mut table = NameTable {
+            chunks: Vec::with_capacity(decoded.len()),
+            by_ref: HashMap::new(),
+        };
+        for chunk in decoded {
+            let (text, names) = chunk?;
+            let index = table.chunks.len() as u32;
+            table.by_ref.reserve(names.len());
+            for (name_ref, range) in names {
+                // The first name of a ref wins.
+                table.by_ref.entry(name_ref).or_insert((index, range));
+            }
+            table.chunks.push(text);
+        }
+        Ok(table)
     }
 
     /// Decodes a names blob for the name refs in `wanted` alone, and stops reading (and
@@ -35,23 +54,33 @@ impl NameTable {
     /// program is most of the cost of a narrow selection. The first name of a ref wins,
     /// as in [`NameTable::decode`]; names after the last wanted one are not checked.
     pub fn decode_wanted(data: &[u8], wanted: &HashSet<u64>) -> Result<NameTable, MappingError> {
+        let mut text = String::new();
         let mut by_ref = HashMap::with_capacity(wanted.len());
-        if wanted.is_empty() {
-            return Ok(NameTable { by_ref });
+        if !wanted.is_empty() {
+            for_each_name(data, |name| {
+                let name_ref = md5_low64(name.as_bytes());
+                if wanted.contains(&name_ref) {
+                    by_ref.entry(name_ref).or_insert_with(|| {
+                        let start = text.len() as u32;
+                        text.push_str(name);
+                        (0, start..text.len() as u32)
+                    });
+                }
+                by_ref.len() < wanted.len()
+            })?;
         }
-        for_each_name(data, |name| {
-            let name_ref = md5_low64(name.as_bytes());
-            if wanted.contains(&name_ref) {
-                by_ref.entry(name_ref).or_insert_with(|| name.to_owned());
-            }
-            by_ref.len() < wanted.len()
-        })?;
-        Ok(NameTable { by_ref })
+        Ok(NameTable {
+            chunks: vec![text],
+            by_ref,
+        })
     }
 
     /// The name whose MD5 reference is `name_ref`.
     pub fn get(&self, name_ref: u64) -> Option<&str> {
-        self.by_ref.get(&name_ref).map(String::as_str)
+        let (chunk, range) = self.by_ref.get(&name_ref)?;
+        self.chunks
+            .get(*chunk as usize)?
+            .get(range.start as usize..range.end as usize)
     }
 
     /// Number of distinct names.
@@ -62,6 +91,79 @@ impl NameTable {
     /// Whether there are no names.
     pub fn is_empty(&self) -> bool {
         self.by_ref.is_empty()
+    }
+}
+
+/// One chunk of a names blob, not yet inflated.
+enum Chunk<'a> {
+    Raw(&'a [u8]),
+    Compressed { bytes: &'a [u8], inflated_len: u64 },
+}
+
+/// Splits a names blob into its chunks, checking every size against the data.
+fn split_chunks(data: &[u8]) -> Result<Vec<Chunk<'_>>, MappingError> {
+    let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
+    let mut chunks = Vec::new();
+    let mut cursor = Cursor::new(data);
+    while !cursor.is_empty() {
+        chunks.push(next_chunk(&mut cursor).map_err(|()| truncated(cursor.offset()))?);
+        // Chunks are followed by zero padding up to the section's alignment.
+        while !cursor.is_empty() && data[cursor.offset()] == 0 {
+            cursor.skip(1).map_err(|_| truncated(cursor.offset()))?;
+        }
+    }
+    Ok(chunks)
+}
+
+/// Reads one chunk header and takes its bytes.
+fn next_chunk<'a>(cursor: &mut Cursor<'a>) -> Result<Chunk<'a>, ()> {
+    let uncompressed_size = cursor.uleb().map_err(drop)?;
+    let compressed_size = cursor.uleb().map_err(drop)?;
+    if compressed_size == 0 {
+        let len = usize::try_from(uncompressed_size).map_err(drop)?;
+        Ok(Chunk::Raw(cursor.bytes(len).map_err(drop)?))
+    } else {
+        let len = usize::try_from(compressed_size).map_err(drop)?;
+        Ok(Chunk::Compressed {
+            bytes: cursor.bytes(len).map_err(drop)?,
+            inflated_len: uncompressed_size,
+        })
+    }
+}
+
+/// A chunk's text and, for each of its names in order, its ref and place in the text.
+type DecodedChunk = (String, Vec<(u64, Range<u32>)>);
+
+fn decode_chunk(chunk: &Chunk<'_>) -> Result<DecodedChunk, MappingError> {
+    let bytes = match *chunk {
+        Chunk::Raw(bytes) => bytes.to_vec(),
+        Chunk::Compressed {
+            bytes,
+            inflated_len,
+        } => inflate(bytes, inflated_len, WHAT)?,
+    };
+    // The separator is ASCII, so the chunk is UTF-8 exactly when every name is.
+    let text = String::from_utf8(bytes).map_err(|_| not_utf8())?;
+    if u32::try_from(text.len()).is_err() {
+        return Err(MappingError::Malformed {
+            what: WHAT,
+            detail: "a chunk of names is larger than 4 GiB".to_owned(),
+        });
+    }
+    let mut names = Vec::new();
+    let mut start = 0_usize;
+    for name in text.split('\x01') {
+        let end = start + name.len();
+        names.push((md5_low64(name.as_bytes()), start as u32..end as u32));
+        start = end + 1;
+    }
+    Ok((text, names))
+}
+
+fn not_utf8() -> MappingError {
+    MappingError::Malformed {
+        what: WHAT,
+        detail: "a name is not UTF-8".to_owned(),
     }
 }
 
@@ -77,27 +179,23 @@ pub fn decode_names(data: &[u8]) -> Result<Vec<String>, MappingError> {
 
 /// Calls `visit` with every name of a names blob, in order, until it returns `false`.
 fn for_each_name(data: &[u8], mut visit: impl FnMut(&str) -> bool) -> Result<(), MappingError> {
-    const WHAT: &str = "profile names";
     let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
     let mut cursor = Cursor::new(data);
     while !cursor.is_empty() {
-        let uncompressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
-        let compressed_size = cursor.uleb().map_err(|_| truncated(cursor.offset()))?;
+        let chunk = next_chunk(&mut cursor).map_err(|()| truncated(cursor.offset()))?;
         let inflated;
-        let chunk: &[u8] = if compressed_size == 0 {
-            let len = usize::try_from(uncompressed_size).map_err(|_| truncated(cursor.offset()))?;
-            cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?
-        } else {
-            let len = usize::try_from(compressed_size).map_err(|_| truncated(cursor.offset()))?;
-            let compressed = cursor.bytes(len).map_err(|_| truncated(cursor.offset()))?;
-            inflated = inflate(compressed, uncompressed_size, WHAT)?;
-            &inflated
+        let bytes: &[u8] = match chunk {
+            Chunk::Raw(bytes) => bytes,
+            Chunk::Compressed {
+                bytes,
+                inflated_len,
+            } => {
+                inflated = inflate(bytes, inflated_len, WHAT)?;
+                &inflated
+            }
         };
-        for name in chunk.split(|&byte| byte == 0x01) {
-            let name = std::str::from_utf8(name).map_err(|_| MappingError::Malformed {
-                what: WHAT,
-                detail: "a name is not UTF-8".to_owned(),
-            })?;
+        for name in bytes.split(|&byte| byte == 0x01) {
+            let name = std::str::from_utf8(name).map_err(|_| not_utf8())?;
             if !visit(name) {
                 return Ok(());
             }

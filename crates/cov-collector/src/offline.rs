@@ -1,15 +1,16 @@
 //! Offline coverage: an instrumented executable plus a raw profile it wrote, decoded with
 //! the same engine the live collector uses.
 
-use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
 use crate::decode_error::{MappingError, ProfileError};
-use crate::engine::Engine;
-use crate::lcov::write_lcov_in_order;
+use crate::engine::{Engine, FileId};
+use crate::lcov::{LcovSummary, write_file_record};
 use crate::mapping::CoverageMapping;
+use crate::parallel;
 use crate::profraw::RawProfile;
 
 /// Why offline coverage could not be computed.
@@ -28,8 +29,10 @@ pub enum OfflineError {
 #[derive(Debug)]
 pub struct OfflineCoverage {
     engine: Engine,
-    counters: Vec<u64>,
     snapshot: CoverageSnapshot,
+    /// For each file of the snapshot, in its (path) order: llvm-cov's summary lines and
+    /// the load order of its `FN` lines.
+    lcov_details: Vec<(LcovSummary, Vec<u32>)>,
 }
 
 impl OfflineCoverage {
@@ -37,26 +40,32 @@ impl OfflineCoverage {
     pub fn load(binary: &Path, profraw: &Path) -> Result<OfflineCoverage, OfflineError> {
         let mapping = CoverageMapping::from_executable(binary)?;
         let profile = RawProfile::read(profraw)?;
-        Ok(OfflineCoverage::from_parts(&mapping, profile))
+        Ok(OfflineCoverage::from_parts(mapping, profile))
     }
 
     /// Computes every file from an already decoded mapping and profile.
-    pub fn from_parts(mapping: &CoverageMapping, profile: RawProfile) -> OfflineCoverage {
-        let engine = Engine::new(mapping, &profile.records);
+    pub fn from_parts(mapping: CoverageMapping, profile: RawProfile) -> OfflineCoverage {
+        let engine = Engine::whole_program(mapping, &profile.records);
+        // Every function is evaluated once; each file is then read off the counts.
+        let counts = engine.evaluate(&profile.counters);
+        let files: Vec<FileId> = engine
+            .covered_files()
+            .into_iter()
+            .filter(|&file| engine.is_reported_in(file, &counts))
+            .collect();
+        let reports = parallel::map(&files, 8, |&file| engine.file_report(file, &counts));
         let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);
-        for file in engine.covered_files() {
-            if !engine.is_reported(file, &profile.counters) {
-                continue;
-            }
-            snapshot.files.insert(
-                engine.path(file).to_owned(),
-                engine.file_coverage(file, &profile.counters),
-            );
+        let mut lcov_details = Vec::with_capacity(reports.len());
+        for (file, report) in files.into_iter().zip(reports) {
+            snapshot
+                .files
+                .insert(engine.path(file).to_owned(), report.coverage);
+            lcov_details.push((report.summary, report.function_order));
         }
         OfflineCoverage {
             engine,
-            counters: profile.counters,
             snapshot,
+            lcov_details,
         }
     }
 
@@ -73,19 +82,36 @@ impl OfflineCoverage {
     /// LCOV as `llvm-cov export -format=lcov` writes it: llvm-cov's per-function
     /// summaries (`LF`/`LH`, `BRF`/`BRH`, `FNF`/`FNH`) and its order of `FN` lines.
     pub fn to_lcov(&self) -> String {
-        let mut summaries = BTreeMap::new();
-        let mut orders = BTreeMap::new();
-        for file in self.engine.covered_files() {
-            if !self.engine.is_reported(file, &self.counters) {
-                continue;
+        let mut out = Vec::new();
+        // Writing to a `Vec` cannot fail, and the records are UTF-8.
+        let _ = self.write_lcov(&mut out);
+        String::from_utf8(out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    }
+
+    /// [`OfflineCoverage::to_lcov`], written to `out` as it is formatted (a large program's
+    /// report is several megabytes): files are formatted a batch at a time on every core,
+    /// and written in order.
+    pub fn write_lcov(&self, out: &mut impl Write) -> std::io::Result<()> {
+        // `covered_files` is in path order, as the snapshot's map is.
+        let records: Vec<_> = self.snapshot.files.iter().zip(&self.lcov_details).collect();
+        for batch in records.chunks(LCOV_BATCH) {
+            let texts = parallel::map(batch, 8, |((path, file), (summary, order))| {
+                let mut text = String::new();
+                write_file_record(&mut text, path, file, summary, Some(order));
+                text
+            });
+            for text in texts {
+                out.write_all(text.as_bytes())?;
             }
-            let path = self.engine.path(file).to_owned();
-            summaries.insert(path.clone(), self.engine.file_summary(file, &self.counters));
-            orders.insert(path, self.engine.function_order(file, &self.counters));
         }
-        write_lcov_in_order(&self.snapshot, Some(&summaries), Some(&orders))
+        Ok(())
     }
 }
+
+/// Files formatted per batch by [`OfflineCoverage::write_lcov`]: enough to keep every
+/// core busy, few enough that the text in flight stays small.
+const LCOV_BATCH: usize = 128;
 
 /// Decodes `binary` and `profraw` into a baseline snapshot of every file.
 pub fn load(binary: &Path, profraw: &Path) -> Result<CoverageSnapshot, OfflineError> {

@@ -152,8 +152,10 @@ pub struct RawProfile {
     pub records: Vec<DataRecord>,
     /// The counter array the records index into.
     pub counters: Vec<u64>,
-    /// The function names.
-    pub names: Vec<String>,
+    /// The names section as stored (compressed chunks); [`RawProfile::names`] decodes it.
+    /// The coverage computation never needs it (the executable's mapping names every
+    /// function), so it is not decoded up front.
+    pub names_blob: Vec<u8>,
 }
 
 impl RawProfile {
@@ -284,15 +286,19 @@ impl RawProfile {
         // In the file, the data records sit at offset 0 of our frame of reference and
         // the counters `counters_delta` bytes after them, as they did in memory.
         let records = decode_data_records(&data, 0, counters_delta, counters.len())?;
-        let names = decode_names(&names_blob)
-            .map_err(|error| ProfileError::Malformed(format!("names: {error}")))?;
         Ok(RawProfile {
             header,
             binary_ids,
             records,
             counters,
-            names,
+            names_blob,
         })
+    }
+
+    /// The function names the profile carries, in order.
+    pub fn names(&self) -> Result<Vec<String>, ProfileError> {
+        decode_names(&self.names_blob)
+            .map_err(|error| ProfileError::Malformed(format!("names: {error}")))
     }
 }
 

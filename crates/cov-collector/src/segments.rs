@@ -50,31 +50,54 @@ pub fn region_order(a: &CountedRegion, b: &CountedRegion) -> std::cmp::Ordering 
 /// and the counts of the following ones of the **same kind** are added to it.
 pub fn sort_and_combine(regions: &mut Vec<CountedRegion>) {
     regions.sort_by(region_order);
-    let mut combined: Vec<CountedRegion> = Vec::with_capacity(regions.len());
-    for region in regions.drain(..) {
-        match combined.last_mut() {
-            Some(active) if active.start == region.start && active.end == region.end => {
-                if active.kind == region.kind {
-                    active.count = active.count.wrapping_add(region.count);
-                }
-            }
-            _ => combined.push(region),
+    // `dedup_by` hands over each region with the last one kept before it.
+    regions.dedup_by(|region, kept| {
+        if kept.start != region.start || kept.end != region.end {
+            return false;
         }
-    }
-    *regions = combined;
+        if kept.kind == region.kind {
+            kept.count = kept.count.wrapping_add(region.count);
+        }
+        true
+    });
+}
+
+/// Buffers reused from one segment build to the next, so that evaluating thousands of
+/// functions or files allocates once.
+#[derive(Debug, Default)]
+pub struct SegmentScratch {
+    segments: Vec<Segment>,
+    active: Vec<usize>,
+    completed: Vec<usize>,
 }
 
 /// Builds segments from regions that are already sorted and combined
 /// ([`sort_and_combine`]).
 pub fn build_segments(regions: &[CountedRegion]) -> Vec<Segment> {
+    let mut scratch = SegmentScratch::default();
+    build_segments_with(regions, &mut scratch);
+    scratch.segments
+}
+
+/// [`build_segments`] into reused buffers; the segments are valid until the next call.
+pub fn build_segments_with<'s>(
+    regions: &[CountedRegion],
+    scratch: &'s mut SegmentScratch,
+) -> &'s [Segment] {
     let mut builder = SegmentBuilder {
         regions,
-        segments: Vec::with_capacity(regions.len() * 2),
-        active: Vec::new(),
-        completed: Vec::new(),
+        segments: std::mem::take(&mut scratch.segments),
+        active: std::mem::take(&mut scratch.active),
+        completed: std::mem::take(&mut scratch.completed),
     };
+    builder.segments.clear();
+    builder.active.clear();
+    builder.completed.clear();
     builder.build();
-    builder.segments
+    scratch.active = builder.active;
+    scratch.completed = builder.completed;
+    scratch.segments = builder.segments;
+    &scratch.segments
 }
 
 struct SegmentBuilder<'a> {
@@ -289,6 +312,21 @@ pub fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
     let mut lines = Vec::new();
     for_each_mapped_line(&segments, |line, count| lines.push((line, count)));
     lines
+}
+
+/// How many lines [`mapped_lines`] would return, and how many of them have a non-zero
+/// count, without allocating (beyond growing `scratch`).
+pub fn count_mapped_lines(
+    regions: &mut Vec<CountedRegion>,
+    scratch: &mut SegmentScratch,
+) -> (u64, u64) {
+    sort_and_combine(regions);
+    let (mut found, mut hit) = (0_u64, 0_u64);
+    for_each_mapped_line(build_segments_with(regions, scratch), |_, count| {
+        found += 1;
+        hit += u64::from(count > 0);
+    });
+    (found, hit)
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ proptest! {
             Ok(mapping) => {
                 // Only a cut between records can decode, and then to fewer functions.
                 let full = CoverageMapping::decode(&fixture.sections).unwrap();
-                prop_assert!(mapping.functions.len() < full.functions.len() || cut == 0);
+                prop_assert!(mapping.num_functions() < full.num_functions() || cut == 0);
             }
             Err(error) => {
                 let is_expected = matches!(error, MappingError::Truncated { .. } | MappingError::Malformed { .. });
@@ -176,15 +176,15 @@ fn the_fixture_profile_decodes_and_binds_every_record() {
     for record in &profile.records {
         assert!(
             mapping
-                .functions
-                .iter()
+                .functions()
                 .any(|function| function.name_ref == record.name_ref
                     && function.func_hash == record.func_hash),
             "record {record:?} has no mapping"
         );
         assert!(record.counters.end <= profile.counters.len());
     }
-    assert!(profile.names.iter().any(|name| name.contains("workload")));
+    let names = profile.names().expect("decoding the profile's names");
+    assert!(names.iter().any(|name| name.contains("workload")));
 }
 
 #[test]
@@ -275,9 +275,8 @@ fn data_records_bind_only_matching_hashes() {
         .collect();
     let full = Engine::new(&mapping, &profile.records);
     let mismatched = Engine::new(&mapping, &records);
-    let name = &mapping
-        .functions
-        .iter()
+    let name = mapping
+        .functions()
         .find(|function| function.name_ref == target.name_ref)
         .unwrap()
         .name;
@@ -287,7 +286,7 @@ fn data_records_bind_only_matching_hashes() {
                 .file_coverage(file, &profile.counters)
                 .functions
                 .iter()
-                .any(|function| &function.name == name)
+                .any(|function| function.name == name)
         })
     };
     assert!(has_function(&full));
@@ -346,7 +345,31 @@ fn region_strategy() -> impl Strategy<Value = MappingRegion> {
         )
 }
 
-fn function_mapping_strategy(index: u64) -> impl Strategy<Value = FunctionMapping> {
+/// A function's mapping, owned (a [`FunctionMapping`] borrows from its mapping).
+#[derive(Clone, Debug)]
+struct OwnedFunction {
+    name: String,
+    name_ref: u64,
+    func_hash: u64,
+    files: Vec<u32>,
+    expressions: Vec<Expression>,
+    regions: Vec<MappingRegion>,
+}
+
+impl OwnedFunction {
+    fn view(&self) -> FunctionMapping<'_> {
+        FunctionMapping {
+            name: &self.name,
+            name_ref: self.name_ref,
+            func_hash: self.func_hash,
+            files: &self.files,
+            expressions: &self.expressions,
+            regions: &self.regions,
+        }
+    }
+}
+
+fn function_mapping_strategy(index: u64) -> impl Strategy<Value = OwnedFunction> {
     (
         proptest::collection::vec(0_u32..3, 0..3),
         proptest::collection::vec(
@@ -368,7 +391,7 @@ fn function_mapping_strategy(index: u64) -> impl Strategy<Value = FunctionMappin
     )
         .prop_map(move |(files, expressions, regions, hash)| {
             let num_files = files.len() as u32;
-            FunctionMapping {
+            OwnedFunction {
                 name: format!("f{index}"),
                 name_ref: index,
                 func_hash: hash,
@@ -399,10 +422,11 @@ proptest! {
         records in proptest::collection::vec((0_u64..5, 0_u64..3, 0_usize..12, 1_usize..5), 0..6),
         counters in proptest::collection::vec(0_u64..3, 0..16),
     ) {
-        let mapping = CoverageMapping {
-            files: vec!["/a.rs".to_owned(), "/b.rs".to_owned(), "/c.rs".to_owned()],
-            functions,
-        };
+        let mut mapping = CoverageMapping::default();
+        mapping.files = vec!["/a.rs".to_owned(), "/b.rs".to_owned(), "/c.rs".to_owned()];
+        for function in &functions {
+            mapping.push_function(function.view());
+        }
         let records: Vec<DataRecord> = records
             .into_iter()
             .map(|(name_ref, func_hash, start, len)| DataRecord {
@@ -412,12 +436,27 @@ proptest! {
             })
             .collect();
         let engine = Engine::new(&mapping, &records);
+        // The whole-program engine (mapping taken over, work spread over threads) and the
+        // evaluate-once queries agree with the per-file ones.
+        let whole = Engine::whole_program(mapping.clone(), &records);
+        let counts = whole.evaluate(&counters);
+        prop_assert_eq!(whole.covered_files(), engine.covered_files());
         for file in engine.covered_files() {
             let coverage = engine.file_coverage(file, &counters);
-            let _ = engine.file_summary(file, &counters);
-            let _ = engine.function_order(file, &counters);
-            let _ = engine.is_reported(file, &counters);
+            let summary = engine.file_summary(file, &counters);
+            let order = engine.function_order(file, &counters);
+            let reported = engine.is_reported(file, &counters);
             prop_assert!(coverage.lines.keys().all(|&line| line <= 24));
+            prop_assert_eq!(whole.is_reported_in(file, &counts), reported);
+            let report = whole.file_report(file, &counts);
+            prop_assert_eq!(&report.coverage, &coverage);
+            prop_assert_eq!(report.summary, summary);
+            let names: Vec<&str> = report
+                .function_order
+                .iter()
+                .map(|&index| coverage.functions[index as usize].name.as_str())
+                .collect();
+            prop_assert_eq!(names, order.iter().map(String::as_str).collect::<Vec<_>>());
         }
         for record in 0..records.len() {
             let _ = engine.record_files(record);

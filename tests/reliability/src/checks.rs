@@ -193,8 +193,8 @@ pub fn offline(data: &[u8]) {
     let Ok(mapping) = CoverageMapping::decode(&sections) else {
         return;
     };
-    for function in &mapping.functions {
-        for &file in &function.files {
+    for function in mapping.functions() {
+        for &file in function.files {
             assert!(
                 (file as usize) < mapping.files.len(),
                 "function {} refers to file {file} of {}",
@@ -206,7 +206,7 @@ pub fn offline(data: &[u8]) {
     let Ok(profile) = RawProfile::decode(profraw) else {
         return;
     };
-    let coverage = OfflineCoverage::from_parts(&mapping, profile);
+    let coverage = OfflineCoverage::from_parts(mapping, profile);
     let lcov = coverage.to_lcov();
     assert!(
         lcov.is_empty() || lcov.ends_with("end_of_record\n"),

@@ -78,7 +78,7 @@ fn subtractive_lines(binary: &Path) -> BTreeMap<String, BTreeSet<u32>> {
     let mapping = CoverageMapping::from_executable(binary).expect("the demo's mapping");
     let root = demo_dir().join("src");
     let mut lines: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
-    for function in &mapping.functions {
+    for function in mapping.functions() {
         let subtracts = |counter: Counter| {
             let mut pending = vec![counter];
             let mut steps = 0;
@@ -99,7 +99,7 @@ fn subtractive_lines(binary: &Path) -> BTreeMap<String, BTreeSet<u32>> {
             }
             false
         };
-        for region in &function.regions {
+        for region in function.regions {
             if !(subtracts(region.count) || subtracts(region.false_count)) {
                 continue;
             }

@@ -206,11 +206,11 @@ pub fn assert_matches_oracle(oracle: &Lcov, snapshot: &CoverageSnapshot) {
 pub fn lines_exposed_to_subtraction(binary: &Path) -> BTreeSet<(String, u32)> {
     let mapping = CoverageMapping::from_executable(binary).expect("decoding the fixture's mapping");
     let mut exposed = BTreeSet::new();
-    for function in &mapping.functions {
-        for region in &function.regions {
+    for function in mapping.functions() {
+        for region in function.regions {
             let subtracts = [region.count, region.false_count]
                 .into_iter()
-                .any(|counter| involves_subtraction(counter, &function.expressions, 0));
+                .any(|counter| involves_subtraction(counter, function.expressions, 0));
             let Some(&path_idx) = function.files.get(region.file_id as usize) else {
                 continue;
             };
