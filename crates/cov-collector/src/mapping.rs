@@ -403,7 +403,15 @@ impl CoverageMapping {
         let mut files: Vec<String> = Vec::new();
         let mut file_index: HashMap<&str, u32> = HashMap::new();
         let mut global_by_table: HashMap<u64, Vec<u32>> = HashMap::new();
-        let mut decoded = DecodedMapping::default();
+        // Every region takes at least five bytes of mapping data and every expression two,
+        // which bounds the arrays: reserving that much up front spares the copies of
+        // growing them (pages never written are never touched).
+        let data_bytes: usize = kept.iter().map(|(_, data, _)| data.len()).sum();
+        let mut decoded = DecodedMapping {
+            file_table: Vec::with_capacity(kept.len() * 2),
+            expressions: Vec::with_capacity(data_bytes / 2),
+            regions: Vec::with_capacity(data_bytes / 5),
+        };
         let mut mapping = CoverageMapping::default();
         mapping.functions.reserve_exact(kept.len());
         for (header, data, table) in &kept {
