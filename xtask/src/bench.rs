@@ -144,6 +144,8 @@ pub(crate) struct BenchResults {
     pub(crate) overhead_snapshots_cpu_pct: Option<f64>,
     pub(crate) sdk_note: Option<String>,
     pub(crate) machine: String,
+    /// Only part 5 ran (`--sdk-only`).
+    pub(crate) sdk_only: bool,
 }
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
@@ -158,6 +160,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 
     let mut results = BenchResults {
         machine: machine_description(),
+        sdk_only: options.sdk_only,
         ..BenchResults::default()
     };
     if !options.sdk_only {
@@ -1068,6 +1071,10 @@ pub(crate) fn render_table(results: &BenchResults) -> String {
             met: Some(r.offline_identical),
         },
     ];
+    if r.sdk_only {
+        // Parts 1 to 4 did not run: no row for them rather than zeros marked "MISSED".
+        rows.clear();
+    }
     let rps =
         |value: Option<f64>| value.map_or("-".to_owned(), |value| format!("{value:.0} req/s"));
     let pct = |value: Option<f64>| {
@@ -1150,11 +1157,15 @@ pub(crate) fn render_table(results: &BenchResults) -> String {
         }
     }
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} functions with counters ({} mapped, {} regions), {} counters, {} service files selected; {}",
-        r.functions, r.mapped_functions, r.regions, r.counters, r.files_selected, r.machine
-    );
+    if r.sdk_only {
+        let _ = writeln!(out, "SDK overhead only; {}", r.machine);
+    } else {
+        let _ = writeln!(
+            out,
+            "{} functions with counters ({} mapped, {} regions), {} counters, {} service files selected; {}",
+            r.functions, r.mapped_functions, r.regions, r.counters, r.files_selected, r.machine
+        );
+    }
     let mut line = |cells: &[String]| {
         let mut text = String::new();
         for (cell, width) in cells.iter().zip(widths) {
@@ -1284,6 +1295,18 @@ mod tests {
         let header = row("measure");
         let ours_column = header.find("ours").unwrap();
         assert_eq!(memory.chars().nth(ours_column - 1), Some(' '), "{table}");
+    }
+
+    #[test]
+    fn an_sdk_only_table_has_no_rows_for_the_parts_that_did_not_run() {
+        let table = render_table(&BenchResults {
+            sdk_only: true,
+            ..sample()
+        });
+        assert!(table.starts_with("SDK overhead only; "), "{table}");
+        assert!(!table.contains("mapping load"), "{table}");
+        assert!(!table.contains("offline LCOV"), "{table}");
+        assert!(table.contains("SDK overhead, idle"), "{table}");
     }
 
     #[test]
