@@ -10,11 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
+use foldhash::HashMapExt;
+
 use crate::covfun::{
     DecodedMapping, FunctionRecordHeader, decode_function_records, decode_regions_into, is_dummy,
     touches_selected_file,
 };
-use crate::covmap::decode_covmap;
+use crate::covmap::{FilenameTables, decode_covmap};
 use crate::decode_error::MappingError;
 use crate::names::NameTable;
 use crate::sections::CoverageSections;
@@ -316,151 +318,218 @@ impl CoverageMapping {
     }
 
     /// [`CoverageMapping::decode_selected`]; with `every_name`, every name is decoded and
-    /// checked, as llvm-cov does.
+    /// checked, as llvm-cov does, on a thread of its own while the records are decoded
+    /// (the whole-program, offline path).
     fn decode_filtered(
         sections: &CoverageSections,
         is_selected: &mut dyn FnMut(&str) -> bool,
         every_name: bool,
     ) -> Result<CoverageMapping, MappingError> {
-        let tables = decode_covmap(&sections.covmap)?;
-        let headers = decode_function_records(&sections.covfun)?;
-
-        // llvm-cov's reader keeps one record per name ref; a later real record replaces
-        // an earlier dummy one.
-        let mut chosen: Vec<(FunctionRecordHeader, &[u8])> = Vec::with_capacity(headers.len());
-        let mut by_name_ref: HashMap<u64, usize> = HashMap::with_capacity(headers.len());
-        for (header, data) in headers {
-            match by_name_ref.get(&header.name_ref) {
-                None => {
-                    by_name_ref.insert(header.name_ref, chosen.len());
-                    chosen.push((header, data));
-                }
-                Some(&index) => {
-                    let (old_header, old_data) = chosen[index];
-                    if is_dummy(old_header.func_hash, old_data)?
-                        && !is_dummy(header.func_hash, data)?
-                    {
-                        chosen[index] = (header, data);
-                    }
-                }
-            }
-        }
-        drop(by_name_ref);
-
-        // Whether each path of each translation unit's table is selected, computed on
-        // first use; the filter sees every distinct path once.
-        let mut selected_by_path: HashMap<&str, bool> = HashMap::new();
-        let mut selected_by_table: HashMap<u64, Vec<bool>> = HashMap::new();
-        let mut kept: Vec<(FunctionRecordHeader, &[u8], &[String])> = Vec::new();
-        for (header, data) in chosen {
-            let Some(table) = tables.get(&header.filenames_ref) else {
-                return Err(MappingError::Malformed {
-                    what: "function record",
-                    detail: format!("no filename table with hash {:#018x}", header.filenames_ref),
-                });
-            };
-            let Some(table) = table else {
-                // Two different filename tables share this hash: llvm-cov skips the
-                // records that refer to it.
-                continue;
-            };
-            let table_selected = selected_by_table
-                .entry(header.filenames_ref)
-                .or_insert_with(|| {
-                    table
-                        .iter()
-                        .map(|path| {
-                            *selected_by_path
-                                .entry(path.as_str())
-                                .or_insert_with(|| is_selected(path))
-                        })
-                        .collect()
-                });
-            // The regions of a record that touches no selected file are never decoded.
-            // With the whole table selected, the record is decoded (and checked) as is.
-            let keep = if table_selected.iter().all(|&selected| selected) {
-                true
-            } else {
-                table_selected.iter().any(|&selected| selected)
-                    && touches_selected_file(data, table_selected)?
-            };
-            if keep {
-                kept.push((header, data, table));
-            }
-        }
-        drop(selected_by_table);
-
-        // Only the names of the kept functions are needed (a name ref is the MD5 of its
-        // name, so finding them means hashing names until all are found).
-        let names = if every_name {
-            NameTable::decode(&sections.names)?
-        } else {
+        if !every_name {
+            let tables = decode_covmap(&sections.covmap)?;
+            let kept = select_records(sections, &tables, is_selected)?;
+            let decoded = decode_records(&kept);
+            // Only the names of the kept functions are needed (a name ref is the MD5 of
+            // its name, so finding them means hashing names until all are found).
             let wanted: HashSet<u64> = kept.iter().map(|(header, ..)| header.name_ref).collect();
-            NameTable::decode_wanted(&sections.names, &wanted)?
-        };
-
-        // The global index of each path of each filename table, found on first use.
-        let mut files: Vec<String> = Vec::new();
-        let mut file_index: HashMap<&str, u32> = HashMap::new();
-        let mut global_by_table: HashMap<u64, Vec<u32>> = HashMap::new();
-        // Every region takes at least five bytes of mapping data and every expression two,
-        // which bounds the arrays: reserving that much up front spares the copies of
-        // growing them (pages never written are never touched).
-        let data_bytes: usize = kept.iter().map(|(_, data, _)| data.len()).sum();
-        let mut decoded = DecodedMapping {
-            file_table: Vec::with_capacity(kept.len() * 2),
-            expressions: Vec::with_capacity(data_bytes / 2),
-            regions: Vec::with_capacity(data_bytes / 5),
-        };
-        let mut mapping = CoverageMapping::default();
-        mapping.functions.reserve_exact(kept.len());
-        for (header, data, table) in &kept {
-            let Some(name) = names.get(header.name_ref) else {
-                tracing::warn!(
-                    name_ref = format_args!("{:#018x}", header.name_ref),
-                    "coverage record without a function name; skipped"
-                );
-                continue;
-            };
-            let files_start = decoded.file_table.len();
-            let expressions_start = decoded.expressions.len();
-            let regions_start = decoded.regions.len();
-            decode_regions_into(data, table.len(), &mut decoded)?;
-            let global = global_by_table
-                .entry(header.filenames_ref)
-                .or_insert_with(|| {
-                    table
-                        .iter()
-                        .map(|path| {
-                            let next = u32::try_from(files.len()).unwrap_or(u32::MAX);
-                            *file_index.entry(path.as_str()).or_insert_with(|| {
-                                files.push(path.clone());
-                                next
-                            })
-                        })
-                        .collect()
-                });
-            // The file table holds indices into the translation unit's table; the mapping
-            // keeps indices into its own list of paths.
-            for index in &mut decoded.file_table[files_start..] {
-                *index = global[*index as usize];
-            }
-            let name = append(&mut mapping.names, name);
-            mapping.functions.push(FunctionEntry {
-                name_ref: header.name_ref,
-                func_hash: header.func_hash,
-                name,
-                files: range_from(files_start, decoded.file_table.len()),
-                expressions: range_from(expressions_start, decoded.expressions.len()),
-                regions: range_from(regions_start, decoded.regions.len()),
-            });
+            let names = NameTable::decode_wanted(&sections.names, &wanted)?;
+            return assemble(&kept, decoded, &names);
         }
-        mapping.files = files;
-        mapping.function_files = decoded.file_table;
-        mapping.expressions = decoded.expressions;
-        mapping.regions = decoded.regions;
-        Ok(mapping)
+        std::thread::scope(|scope| {
+            let names = scope.spawn(|| NameTable::decode(&sections.names));
+            let tables = decode_covmap(&sections.covmap)?;
+            let kept = select_records(sections, &tables, is_selected)?;
+            let decoded = decode_records(&kept);
+            let names = names
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            assemble(&kept, decoded, &names)
+        })
     }
+}
+
+/// A covfun record chosen for decoding: its header, its mapping data, and its translation
+/// unit's filename table.
+type KeptRecord<'a> = (FunctionRecordHeader, &'a [u8], &'a [String]);
+
+/// Applies llvm-cov's record rules and the file selection to the records of the covfun
+/// section, without decoding their regions.
+fn select_records<'a>(
+    sections: &'a CoverageSections,
+    tables: &'a FilenameTables,
+    is_selected: &mut dyn FnMut(&str) -> bool,
+) -> Result<Vec<KeptRecord<'a>>, MappingError> {
+    let headers = decode_function_records(&sections.covfun)?;
+
+    // llvm-cov's reader keeps one record per name ref; a later real record replaces an
+    // earlier dummy one.
+    let mut chosen: Vec<(FunctionRecordHeader, &[u8])> = Vec::with_capacity(headers.len());
+    let mut by_name_ref: foldhash::HashMap<u64, usize> =
+        foldhash::HashMap::with_capacity(headers.len());
+    for (header, data) in headers {
+        match by_name_ref.get(&header.name_ref) {
+            None => {
+                by_name_ref.insert(header.name_ref, chosen.len());
+                chosen.push((header, data));
+            }
+            Some(&index) => {
+                let (old_header, old_data) = chosen[index];
+                if is_dummy(old_header.func_hash, old_data)? && !is_dummy(header.func_hash, data)? {
+                    chosen[index] = (header, data);
+                }
+            }
+        }
+    }
+    drop(by_name_ref);
+
+    // Whether each path of each translation unit's table is selected, computed on first
+    // use; the filter sees every distinct path once.
+    let mut selected_by_path: HashMap<&str, bool> = HashMap::new();
+    let mut selected_by_table: HashMap<u64, Vec<bool>> = HashMap::new();
+    let mut kept: Vec<KeptRecord<'a>> = Vec::new();
+    for (header, data) in chosen {
+        let Some(table) = tables.get(&header.filenames_ref) else {
+            return Err(MappingError::Malformed {
+                what: "function record",
+                detail: format!("no filename table with hash {:#018x}", header.filenames_ref),
+            });
+        };
+        let Some(table) = table else {
+            // Two different filename tables share this hash: llvm-cov skips the records
+            // that refer to it.
+            continue;
+        };
+        let table_selected = selected_by_table
+            .entry(header.filenames_ref)
+            .or_insert_with(|| {
+                table
+                    .iter()
+                    .map(|path| {
+                        *selected_by_path
+                            .entry(path.as_str())
+                            .or_insert_with(|| is_selected(path))
+                    })
+                    .collect()
+            });
+        // The regions of a record that touches no selected file are never decoded. With
+        // the whole table selected, the record is decoded (and checked) as is.
+        let keep = if table_selected.iter().all(|&selected| selected) {
+            true
+        } else {
+            table_selected.iter().any(|&selected| selected)
+                && touches_selected_file(data, table_selected)?
+        };
+        if keep {
+            kept.push((header, data, table));
+        }
+    }
+    Ok(kept)
+}
+
+/// The kept records' regions, decoded into three arrays, and for each record where its
+/// parts are (or why it could not be decoded).
+struct DecodedRecords {
+    arrays: DecodedMapping,
+    records: Vec<Result<RecordParts, MappingError>>,
+}
+
+/// Where one record's file table, expressions and regions are in [`DecodedRecords`].
+struct RecordParts {
+    files: Range<u32>,
+    expressions: Range<u32>,
+    regions: Range<u32>,
+}
+
+/// Decodes the regions of every kept record (before the names are known, so that the
+/// names can be decoded at the same time).
+fn decode_records(kept: &[KeptRecord<'_>]) -> DecodedRecords {
+    // Every region takes at least five bytes of mapping data and every expression two,
+    // which bounds the arrays: reserving that much up front spares the copies of growing
+    // them (pages never written are never touched).
+    let data_bytes: usize = kept.iter().map(|(_, data, _)| data.len()).sum();
+    let mut arrays = DecodedMapping {
+        file_table: Vec::with_capacity(kept.len() * 2),
+        expressions: Vec::with_capacity(data_bytes / 2),
+        regions: Vec::with_capacity(data_bytes / 5),
+    };
+    let records = kept
+        .iter()
+        .map(|(_, data, table)| {
+            let files_start = arrays.file_table.len();
+            let expressions_start = arrays.expressions.len();
+            let regions_start = arrays.regions.len();
+            decode_regions_into(data, table.len(), &mut arrays)?;
+            Ok(RecordParts {
+                files: range_from(files_start, arrays.file_table.len()),
+                expressions: range_from(expressions_start, arrays.expressions.len()),
+                regions: range_from(regions_start, arrays.regions.len()),
+            })
+        })
+        .collect();
+    DecodedRecords { arrays, records }
+}
+
+/// The mapping of the kept records that have a name: llvm-cov skips a record without one
+/// (whether or not its regions could be decoded), and any other record that could not be
+/// decoded is an error.
+fn assemble(
+    kept: &[KeptRecord<'_>],
+    decoded: DecodedRecords,
+    names: &NameTable,
+) -> Result<CoverageMapping, MappingError> {
+    let DecodedRecords {
+        mut arrays,
+        records,
+    } = decoded;
+    // The global index of each path of each filename table, found on first use.
+    let mut files: Vec<String> = Vec::new();
+    let mut file_index: HashMap<&str, u32> = HashMap::new();
+    let mut global_by_table: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut mapping = CoverageMapping::default();
+    mapping.functions.reserve_exact(kept.len());
+    for ((header, _, table), parts) in kept.iter().zip(records) {
+        let Some(name) = names.get(header.name_ref) else {
+            tracing::warn!(
+                name_ref = format_args!("{:#018x}", header.name_ref),
+                "coverage record without a function name; skipped"
+            );
+            continue;
+        };
+        let parts = parts?;
+        let global = global_by_table
+            .entry(header.filenames_ref)
+            .or_insert_with(|| {
+                table
+                    .iter()
+                    .map(|path| {
+                        let next = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                        *file_index.entry(path.as_str()).or_insert_with(|| {
+                            files.push(path.clone());
+                            next
+                        })
+                    })
+                    .collect()
+            });
+        // The file table holds indices into the translation unit's table; the mapping
+        // keeps indices into its own list of paths.
+        for index in &mut arrays.file_table[parts.files.start as usize..parts.files.end as usize] {
+            *index = global[*index as usize];
+        }
+        let name = append(&mut mapping.names, name);
+        mapping.functions.push(FunctionEntry {
+            name_ref: header.name_ref,
+            func_hash: header.func_hash,
+            name,
+            files: parts.files,
+            expressions: parts.expressions,
+            regions: parts.regions,
+        });
+    }
+    mapping.files = files;
+    mapping.function_files = arrays.file_table;
+    mapping.expressions = arrays.expressions;
+    mapping.regions = arrays.regions;
+    Ok(mapping)
 }
 
 /// `start..end` as the `u32` range the mapping stores. A mapping section is far smaller
