@@ -118,9 +118,6 @@ pub(crate) struct BenchResults {
     pub(crate) delta_under_load_p99_ms: f64,
     pub(crate) delta_under_load_mean_files: f64,
     pub(crate) dump_ms: f64,
-    /// [`BenchResults::offline_ms`]'s work repeated in one process (no start-up, warm
-    /// allocator): the median of 5.
-    pub(crate) offline_warm_ms: f64,
     /// The mapping load of the whole program (no file filter), uninstrumented, step by step.
     pub(crate) whole_read_ms: f64,
     pub(crate) whole_decode_ms: f64,
@@ -350,16 +347,14 @@ fn in_process(
         offline_runs.push(millis(start.elapsed()));
     }
     results.offline_ms = median(&offline_runs);
-    // The same work repeated inside one process (warm allocator, no start-up), for the
-    // breakdown, and the sizes of the inputs.
+    // The sizes of the inputs.
     let offline = capture_json(Command::new(&binaries.bench_tools).args([
         "offline".as_ref(),
         binaries.bench_service.as_os_str(),
         profraw.as_os_str(),
-        work.join("warm.lcov").as_os_str(),
-        "5".as_ref(),
+        work.join("sizes.lcov").as_os_str(),
+        "1".as_ref(),
     ]))?;
-    results.offline_warm_ms = median(&floats(&offline["samples_ms"])?);
     results.functions = integer(&offline["functions"])?;
     results.counters = integer(&offline["counters"])?;
     results.mapping_sections_bytes = integer(&offline["sections_bytes"])?;
@@ -1097,7 +1092,7 @@ pub(crate) fn render_table(results: &BenchResults) -> String {
         },
         Row {
             measure: "offline LCOV vs llvm-profdata+llvm-cov".into(),
-            ours: format!("{} (warm {})", ms(r.offline_ms), ms(r.offline_warm_ms)),
+            ours: ms(r.offline_ms),
             alternative: ms(r.offline_llvm_ms),
             ratio: times(r.offline_ratio),
             target: "≥ 10×",
