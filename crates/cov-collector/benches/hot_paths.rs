@@ -4,7 +4,8 @@
 //!   then building the `Engine` (what `Collector::build` does once per process);
 //! - `delta/*`: what `Collector::delta` does per snapshot, with the public API: compare
 //!   every function's counters with the previous reading, mark the files of the functions
-//!   that changed, and evaluate those files with `Engine::file_coverage`; plus evaluating
+//!   that changed, and evaluate those files (`Engine::evaluate_files`, then
+//!   `Engine::file_coverage_in` per file); plus evaluating
 //!   every file (the work of a baseline).
 //!
 //! The program is the `workload` fixture (built `--release` with `-C instrument-coverage`
@@ -95,9 +96,10 @@ fn benchmarks(criterion: &mut Criterion) {
     });
     delta.bench_function("every_file", |bench| {
         bench.iter(|| {
+            let counts = engine.evaluate_files(&all_files, black_box(counters));
             all_files
                 .iter()
-                .map(|&file| engine.file_coverage(file, black_box(counters)).lines.len())
+                .map(|&file| engine.file_coverage_in(file, &counts).lines.len())
                 .sum::<usize>()
         })
     });
@@ -120,9 +122,10 @@ fn changed_files_coverage(engine: &Engine, current: &[u64], previous: &[u64]) ->
             }
         }
     }
+    let counts = engine.evaluate_files(&changed, current);
     changed
         .into_iter()
-        .map(|file| engine.file_coverage(file, current).lines.len())
+        .map(|file| engine.file_coverage_in(file, &counts).lines.len())
         .sum()
 }
 

@@ -252,24 +252,28 @@ impl Collector {
                 "counters of some functions kept changing while read; deferred to a later snapshot"
             );
         }
+        // The files to recompute, evaluated together: each function once, one set of
+        // buffers for the whole snapshot.
+        let files: Vec<FileId> = self
+            .selected
+            .iter()
+            .copied()
+            .filter(|file| kind == SnapshotKind::Baseline || changed_files[file.index()])
+            .collect();
+        let counts = self.engine.evaluate_files(&files, &state.current_counters);
         let mut snapshot = CoverageSnapshot::new(kind);
-        for &file in &self.selected {
-            let changed = changed_files[file.index()];
+        for file in files {
+            let cumulative = self.engine.file_coverage_in(file, &counts);
             let reported = &mut state.reported[file.index()];
             let coverage = match kind {
-                SnapshotKind::Baseline => {
-                    let cumulative = self.engine.file_coverage(file, &state.current_counters);
-                    reported.rebase(&cumulative)
-                }
-                SnapshotKind::Delta if changed => {
-                    let cumulative = self.engine.file_coverage(file, &state.current_counters);
+                SnapshotKind::Baseline => reported.rebase(&cumulative),
+                SnapshotKind::Delta => {
                     let delta = reported.advance(&cumulative);
                     if is_empty(&delta) {
                         continue;
                     }
                     delta
                 }
-                SnapshotKind::Delta => continue,
             };
             snapshot
                 .files

@@ -532,6 +532,36 @@ impl Engine {
         counts
     }
 
+    /// Evaluates the functions of `files` only (each once), for reading those files off
+    /// the result with [`Engine::file_coverage_in`]: what a snapshot of a few files needs,
+    /// with one set of buffers for all of them.
+    pub fn evaluate_files(&self, files: &[FileId], counters: &[u64]) -> Counts {
+        if files.is_empty() {
+            // Nothing to read off: no buffers either (an idle snapshot's common case).
+            return Counts::default();
+        }
+        let mut counts = self.empty_counts();
+        let mut evaluated = vec![false; self.functions.len()];
+        let mut scratch = Scratch::default();
+        for plan in files.iter().filter_map(|file| self.plans.get(file.index())) {
+            for &function in &plan.functions {
+                if !std::mem::replace(&mut evaluated[function as usize], true) {
+                    self.evaluate_into(function, counters, &mut scratch, &mut counts);
+                }
+            }
+        }
+        counts
+    }
+
+    /// [`Engine::file_coverage`] from counts that include the file's functions
+    /// ([`Engine::evaluate`] or [`Engine::evaluate_files`]).
+    pub fn file_coverage_in(&self, file: FileId, counts: &Counts) -> FileCoverage {
+        let Some(plan) = self.plans.get(file.index()) else {
+            return FileCoverage::default();
+        };
+        self.coverage_with(plan, counts, &mut Scratch::default()).0
+    }
+
     /// Counts with room for every function and nothing evaluated.
     fn empty_counts(&self) -> Counts {
         Counts {

@@ -440,6 +440,15 @@ proptest! {
         // evaluate-once queries agree with the per-file ones.
         let whole = Engine::whole_program(mapping.clone(), &records);
         let counts = whole.evaluate(&counters);
+        // A snapshot's batch evaluation of some files agrees as well.
+        let some_files: Vec<_> = engine.covered_files().into_iter().step_by(2).collect();
+        let some_counts = engine.evaluate_files(&some_files, &counters);
+        for &file in &some_files {
+            prop_assert_eq!(
+                engine.file_coverage_in(file, &some_counts),
+                engine.file_coverage(file, &counters)
+            );
+        }
         prop_assert_eq!(whole.covered_files(), engine.covered_files());
         for file in engine.covered_files() {
             let coverage = engine.file_coverage(file, &counters);
