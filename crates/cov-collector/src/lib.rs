@@ -14,7 +14,8 @@
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once and queried with any counter array; [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
-//!   together for an executable and a `.profraw` file.
+//!   together for an executable and a `.profraw` file, spreading the whole-program work
+//!   over the cores (`parallel.rs`; the live half never starts threads).
 //!
 //! The live half:
 //! - [`Collector`] (`collector.rs`) takes baseline and delta snapshots of the running
