@@ -179,6 +179,42 @@ pub struct Counts {
     branches: Vec<(u64, u64)>,
 }
 
+impl Counts {
+    /// Whether the function was evaluated and llvm-cov shows it for these counts. Counts
+    /// that do not include a function (see [`Engine::evaluate_files`]) leave it out rather
+    /// than fail.
+    fn is_active(&self, function: u32) -> bool {
+        self.active.get(function as usize).copied().unwrap_or(false)
+    }
+
+    /// The count of region `region` (0 when not evaluated).
+    fn region(&self, region: u32) -> u64 {
+        self.regions.get(region as usize).copied().unwrap_or(0)
+    }
+
+    /// The true and false counts of branch region `region` ((0, 0) when not evaluated).
+    fn branch(&self, region: u32) -> (u64, u64) {
+        self.branches
+            .get(region as usize)
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    /// The counts of a function's regions (empty when not evaluated).
+    fn regions_of(&self, range: &Range<u32>) -> &[u64] {
+        self.regions
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// The counts of a function's branch regions (empty when not evaluated).
+    fn branches_of(&self, range: &Range<u32>) -> &[(u64, u64)] {
+        self.branches
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or(&[])
+    }
+}
+
 /// One file's coverage with llvm-cov's LCOV details ([`Engine::file_report`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileReport {
@@ -474,7 +510,7 @@ impl Engine {
         self.plans.get(file.index()).is_some_and(|plan| {
             plan.functions
                 .iter()
-                .any(|&function| counts.active[function as usize])
+                .any(|&function| counts.is_active(function))
         })
     }
 
@@ -635,11 +671,11 @@ impl Engine {
             let mut first_kind = None;
             let mut count = 0_u64;
             for member in slice(&plan.members, &group.members) {
-                if !counts.active[member.function as usize] {
+                if !counts.is_active(member.function) {
                     continue;
                 }
                 let kind = self.regions[member.region as usize].kind;
-                let value = counts.regions[member.region as usize];
+                let value = counts.region(member.region);
                 match first_kind {
                     None => {
                         first_kind = Some(kind);
@@ -668,11 +704,11 @@ impl Engine {
         let mut branches: Vec<Branch> = Vec::new();
         let mut previous_path: Option<&[(u32, u32)]> = None;
         for item in &plan.branches {
-            if !counts.active[item.function as usize] {
+            if !counts.is_active(item.function) {
                 continue;
             }
             let region = &self.branch_regions[item.region as usize];
-            let (true_count, false_count) = counts.branches[item.region as usize];
+            let (true_count, false_count) = counts.branch(item.region);
             let true_outcome = (region.count != Counter::Zero).then_some(true_count);
             let false_outcome = (region.false_count != Counter::Zero).then_some(false_count);
             let path = slice(&plan.paths, &item.path);
@@ -696,7 +732,7 @@ impl Engine {
         // Functions defined in this file, in load order, then sorted by (line, name).
         let mut functions: Vec<Function> = Vec::with_capacity(plan.defined_functions.len());
         for &function in &plan.defined_functions {
-            if !counts.active[function as usize] {
+            if !counts.is_active(function) {
                 continue;
             }
             let record = &self.functions[function as usize];
@@ -704,7 +740,7 @@ impl Engine {
                 functions.push(Function {
                     name: self.name(record).to_owned(),
                     line: first.line_start,
-                    count: counts.regions[record.regions.start as usize],
+                    count: counts.region(record.regions.start),
                 });
             }
         }
@@ -743,7 +779,7 @@ impl Engine {
             let mut execution_count = 0_u64;
             let (mut lines, mut lines_hit, mut branches, mut branches_hit) = (0, 0, 0, 0);
             for &function in slice(&plan.instantiations, group) {
-                if !counts.active[function as usize] {
+                if !counts.is_active(function) {
                     continue;
                 }
                 any = true;
@@ -751,7 +787,7 @@ impl Engine {
                 let Some(main) = record.main_file_id else {
                     continue;
                 };
-                let region_counts = slice(&counts.regions, &record.regions);
+                let region_counts = counts.regions_of(&record.regions);
                 // llvm-cov's execution count is the first non-branch region's (0 without one).
                 execution_count =
                     execution_count.wrapping_add(region_counts.first().copied().unwrap_or(0));
@@ -802,7 +838,7 @@ impl Engine {
         for (region, &(true_count, false_count)) in
             slice(&self.branch_regions, &record.branch_regions)
                 .iter()
-                .zip(slice(&counts.branches, &record.branch_regions))
+                .zip(counts.branches_of(&record.branch_regions))
         {
             if region.file_id != file_id {
                 continue;

@@ -1,6 +1,7 @@
 //! The engine's contract with the live collector, on the workload fixture: a change in one
 //! data record's counters changes only the files [`Engine::record_files`] names, file
-//! selection happens once, and counter ranges are the records'.
+//! selection happens once, counter ranges are the records', and counts evaluated for some
+//! files answer for those files (and for others without failing).
 
 use cov_collector::Engine;
 use cov_collector::mapping::CoverageMapping;
@@ -79,4 +80,38 @@ fn file_selection_uses_the_filter_once_per_file() {
         assert!(!coverage.lines.is_empty());
         assert!(coverage.lines.values().all(|&count| count == 0));
     }
+}
+
+#[test]
+fn counts_that_leave_a_file_out_read_as_nothing_rather_than_fail() {
+    let binary = build_instrumented(
+        "workload",
+        "workload",
+        &BuildOptions {
+            release: false,
+            branch: true,
+        },
+    );
+    let run = run_instrumented(&binary, &["all"]);
+    let mapping = CoverageMapping::decode(&CoverageSections::read(&binary).unwrap()).unwrap();
+    let profile = RawProfile::read(run.profraw()).unwrap();
+    let engine = Engine::new(&mapping, &profile.records);
+    let files = engine.covered_files();
+    let (first, rest) = files.split_first().expect("the workload has files");
+
+    // Counts of the other files answer for those files exactly, and for the left-out one
+    // without panicking.
+    let counts = engine.evaluate_files(rest, &profile.counters);
+    for &file in rest {
+        assert_eq!(
+            engine.file_coverage_in(file, &counts),
+            engine.file_coverage(file, &profile.counters)
+        );
+    }
+    let _ = engine.file_coverage_in(*first, &counts);
+    let _ = engine.file_report(*first, &counts);
+    // No files: no counts, and still no panic.
+    let nothing = engine.evaluate_files(&[], &profile.counters);
+    let coverage = engine.file_coverage_in(*first, &nothing);
+    assert!(coverage.lines.is_empty() && coverage.functions.is_empty());
 }
