@@ -9,8 +9,9 @@ use cov_collector::profraw::RawProfile;
 use cov_collector::sections::CoverageSections;
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 
-#[test]
-fn a_record_changes_only_the_files_it_names() {
+/// The engine of the workload fixture (branch coverage build) and the profile of one run
+/// of `workload`.
+fn workload_engine(workload: &str) -> (Engine, RawProfile) {
     let binary = build_instrumented(
         "workload",
         "workload",
@@ -19,10 +20,15 @@ fn a_record_changes_only_the_files_it_names() {
             branch: true,
         },
     );
-    let run = run_instrumented(&binary, &["a"]);
+    let run = run_instrumented(&binary, &[workload]);
     let mapping = CoverageMapping::decode(&CoverageSections::read(&binary).unwrap()).unwrap();
     let profile = RawProfile::read(run.profraw()).unwrap();
-    let engine = Engine::new(&mapping, &profile.records);
+    (Engine::new(&mapping, &profile.records), profile)
+}
+
+#[test]
+fn a_record_changes_only_the_files_it_names() {
+    let (engine, profile) = workload_engine("a");
     assert_eq!(engine.num_records(), profile.records.len());
 
     let files = engine.covered_files();
@@ -84,18 +90,7 @@ fn file_selection_uses_the_filter_once_per_file() {
 
 #[test]
 fn counts_that_leave_a_file_out_read_as_nothing_rather_than_fail() {
-    let binary = build_instrumented(
-        "workload",
-        "workload",
-        &BuildOptions {
-            release: false,
-            branch: true,
-        },
-    );
-    let run = run_instrumented(&binary, &["all"]);
-    let mapping = CoverageMapping::decode(&CoverageSections::read(&binary).unwrap()).unwrap();
-    let profile = RawProfile::read(run.profraw()).unwrap();
-    let engine = Engine::new(&mapping, &profile.records);
+    let (engine, profile) = workload_engine("all");
     let files = engine.covered_files();
     let (first, rest) = files.split_first().expect("the workload has files");
 
