@@ -238,6 +238,10 @@ struct Scratch {
 /// Scratch space reused while building the engine.
 #[derive(Default)]
 struct BuildScratch {
+    /// The counter ranges bound to the function being loaded.
+    bound: Vec<Range<usize>>,
+    /// Its expressions' evaluation order.
+    order: Vec<u32>,
     states: Vec<VisitState>,
     stack: Vec<(u32, bool)>,
     memo: Vec<Option<Option<u32>>>,
@@ -318,47 +322,38 @@ impl Engine {
                 .iter()
                 .take_while(|&&(name_ref, _)| name_ref == function.name_ref)
                 .map(|&(_, index)| index as usize);
-            let bound_start = counter_ranges.len();
-            counter_ranges.extend(
+            // Everything is checked on scratch space first; only a function that is kept
+            // adds to the engine's arrays.
+            scratch.bound.clear();
+            scratch.bound.extend(
                 same_name
                     .clone()
                     .filter(|&index| records[index].func_hash == function.func_hash)
                     .map(|index| records[index].counters.clone()),
             );
-            let bound = &counter_ranges[bound_start..];
+            let bound = &scratch.bound;
             // llvm-profdata refuses to merge records whose counter counts differ.
             if bound.iter().any(|range| range.len() != bound[0].len()) {
                 tracing::warn!(name = %rustc_demangle::demangle(name), "profile records disagree on the number of counters; function skipped");
-                counter_ranges.truncate(bound_start);
                 continue;
             }
             if function_regions.is_empty() {
-                counter_ranges.truncate(bound_start);
                 continue;
             }
-            let order_start = expression_order.len();
-            if !expression_order_into(
-                function_expressions,
-                function_regions,
-                &mut scratch,
-                &mut expression_order,
-            ) {
+            if !expression_order_into(function_expressions, function_regions, &mut scratch) {
                 tracing::debug!(name = %rustc_demangle::demangle(name), "cyclic counter expressions; function skipped");
-                counter_ranges.truncate(bound_start);
-                expression_order.truncate(order_start);
                 continue;
             }
             let Some(max_used) =
                 max_used_counter_with(function_expressions, function_regions, &mut scratch.memo)
             else {
-                counter_ranges.truncate(bound_start);
-                expression_order.truncate(order_start);
                 continue;
             };
             // llvm-cov drops a function whose regions refer to counters its profile record
             // does not have. Without a record, llvm-cov 22 evaluates every counter as zero
             // and keeps the function (checked in `tests/llvm_cov_differential.rs`).
-            let valid_with_data = bound
+            let valid_with_data = scratch
+                .bound
                 .first()
                 .is_some_and(|range| max_used.is_none_or(|max| (max as usize) < range.len()));
 
@@ -368,11 +363,13 @@ impl Engine {
                 .unwrap_or("");
             let short_name = name_without_prefix(name, first_file);
             if !seen.insert((files, short_name)) {
-                counter_ranges.truncate(bound_start);
-                expression_order.truncate(order_start);
                 continue;
             }
+            let bound_start = counter_ranges.len();
+            counter_ranges.extend_from_slice(&scratch.bound);
             let bound = range_since(&counter_ranges, bound_start);
+            let order_start = expression_order.len();
+            expression_order.extend_from_slice(&scratch.order);
             let same_name_start = counter_ranges.len();
             counter_ranges.extend(
                 same_name
@@ -1031,28 +1028,25 @@ fn main_file_id(
 /// llvm-cov cannot evaluate either.
 #[cfg(test)]
 fn expression_order(expressions: &[Expression], regions: &[MappingRegion]) -> Option<Vec<u32>> {
-    let mut order = Vec::new();
-    expression_order_into(
-        expressions,
-        regions,
-        &mut BuildScratch::default(),
-        &mut order,
-    )
-    .then_some(order)
+    let mut scratch = BuildScratch::default();
+    expression_order_into(expressions, regions, &mut scratch).then_some(scratch.order)
 }
 
-/// [`expression_order`], appended to `order`; false on a cycle (with `order` partly
-/// extended).
+/// [`expression_order`] into `scratch.order`; false on a cycle.
 fn expression_order_into(
     expressions: &[Expression],
     regions: &[MappingRegion],
     scratch: &mut BuildScratch,
-    order: &mut Vec<u32>,
 ) -> bool {
-    let state = &mut scratch.states;
+    let BuildScratch {
+        states: state,
+        stack,
+        order,
+        ..
+    } = scratch;
+    order.clear();
     state.clear();
     state.resize(expressions.len(), VisitState::New);
-    let stack = &mut scratch.stack;
     for region in regions
         .iter()
         .filter(|region| region.kind != RegionKind::McdcDecision)
