@@ -604,16 +604,6 @@ impl Engine {
         }
     }
 
-    /// The counts of the functions of one file only.
-    fn evaluate_file(&self, plan: &FilePlan, counters: &[u64]) -> Counts {
-        let mut counts = self.empty_counts();
-        let mut scratch = Scratch::default();
-        for &function in &plan.functions {
-            self.evaluate_into(function, counters, &mut scratch, &mut counts);
-        }
-        counts
-    }
-
     /// llvm-cov's coverage of one file for the counter array `counters` (indexed like
     /// `__llvm_prf_cnts`): mapped lines and their counts, branches (instantiations at one
     /// location summed, as `llvm-cov export` does by default), and the functions defined
@@ -622,9 +612,8 @@ impl Engine {
         let Some(plan) = self.plans.get(file.index()) else {
             return FileCoverage::default();
         };
-        let counts = self.evaluate_file(plan, counters);
-        let mut scratch = Scratch::default();
-        self.coverage_with(plan, &counts, &mut scratch).0
+        let counts = self.evaluate_files(&[file], counters);
+        self.coverage_with(plan, &counts, &mut Scratch::default()).0
     }
 
     /// llvm-cov's summary lines for one file (`FNF`/`FNH`, `LF`/`LH`, `BRF`/`BRH`), which it
@@ -634,7 +623,7 @@ impl Engine {
         let Some(plan) = self.plans.get(file.index()) else {
             return LcovSummary::default();
         };
-        let counts = self.evaluate_file(plan, counters);
+        let counts = self.evaluate_files(&[file], counters);
         self.summary_with(plan, &counts, &mut Scratch::default())
     }
 
