@@ -102,17 +102,30 @@ enum Chunk<'a> {
 
 /// Splits a names blob into its chunks, checking every size against the data.
 fn split_chunks(data: &[u8]) -> Result<Vec<Chunk<'_>>, MappingError> {
-    let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
-    let mut chunks = Vec::new();
+    chunks(data).collect()
+}
+
+/// The chunks of a names blob, one at a time (reading stops where the caller stops).
+fn chunks(data: &[u8]) -> impl Iterator<Item = Result<Chunk<'_>, MappingError>> {
     let mut cursor = Cursor::new(data);
-    while !cursor.is_empty() {
-        chunks.push(next_chunk(&mut cursor).map_err(|()| truncated(cursor.offset()))?);
-        // Chunks are followed by zero padding up to the section's alignment.
-        while !cursor.is_empty() && data[cursor.offset()] == 0 {
-            cursor.skip(1).map_err(|_| truncated(cursor.offset()))?;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || cursor.is_empty() {
+            return None;
         }
-    }
-    Ok(chunks)
+        let chunk = next_chunk(&mut cursor).and_then(|chunk| {
+            // Chunks are followed by zero padding up to the section's alignment.
+            while !cursor.is_empty() && data[cursor.offset()] == 0 {
+                cursor.skip(1).map_err(drop)?;
+            }
+            Ok(chunk)
+        });
+        failed = chunk.is_err();
+        Some(chunk.map_err(|()| MappingError::Truncated {
+            what: WHAT,
+            offset: cursor.offset(),
+        }))
+    })
 }
 
 /// Reads one chunk header and takes its bytes.
@@ -179,12 +192,9 @@ pub fn decode_names(data: &[u8]) -> Result<Vec<String>, MappingError> {
 
 /// Calls `visit` with every name of a names blob, in order, until it returns `false`.
 fn for_each_name(data: &[u8], mut visit: impl FnMut(&str) -> bool) -> Result<(), MappingError> {
-    let truncated = |offset| MappingError::Truncated { what: WHAT, offset };
-    let mut cursor = Cursor::new(data);
-    while !cursor.is_empty() {
-        let chunk = next_chunk(&mut cursor).map_err(|()| truncated(cursor.offset()))?;
+    for chunk in chunks(data) {
         let inflated;
-        let bytes: &[u8] = match chunk {
+        let bytes: &[u8] = match chunk? {
             Chunk::Raw(bytes) => bytes,
             Chunk::Compressed {
                 bytes,
@@ -199,10 +209,6 @@ fn for_each_name(data: &[u8], mut visit: impl FnMut(&str) -> bool) -> Result<(),
             if !visit(name) {
                 return Ok(());
             }
-        }
-        // Chunks are followed by zero padding up to the section's alignment.
-        while !cursor.is_empty() && data[cursor.offset()] == 0 {
-            cursor.skip(1).map_err(|_| truncated(cursor.offset()))?;
         }
     }
     Ok(())
