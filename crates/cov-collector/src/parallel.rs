@@ -59,17 +59,8 @@ where
             done.push((start, items[start..end].iter().map(&work).collect()));
         }
     };
-    let mut batches: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
-        let mut batches = worker();
-        for handle in handles {
-            match handle.join() {
-                Ok(done) => batches.extend(done),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        batches
-    });
+    let mut batches: Vec<(usize, Vec<R>)> =
+        on_threads(threads, worker).into_iter().flatten().collect();
     batches.sort_unstable_by_key(|(start, _)| *start);
     let mut results = Vec::with_capacity(items.len());
     for (_, done) in batches {
@@ -103,15 +94,27 @@ where
             chunk.iter_mut().for_each(&work);
         }
     };
+    on_threads(threads, worker);
+}
+
+/// Runs `worker` on `threads` threads (the calling one among them) and returns what each
+/// returned, the calling thread's first. A panic in a worker is resumed here.
+fn on_threads<R, W>(threads: usize, worker: W) -> Vec<R>
+where
+    R: Send,
+    W: Fn() -> R + Sync,
+{
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
-        worker();
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(&worker)).collect();
+        let mut results = vec![worker()];
         for handle in handles {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
+            match handle.join() {
+                Ok(result) => results.push(result),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-    });
+        results
+    })
 }
 
 #[cfg(test)]
