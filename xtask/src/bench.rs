@@ -30,63 +30,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use crate::flags::Bench as Options;
 use crate::provision;
 
 /// Keep-alive connections of the load generator.
 const LOAD_CONNECTIONS: usize = 4;
 /// How often snapshots are requested in the "snapshots" configuration.
 const SNAPSHOT_PERIOD: Duration = Duration::from_millis(100);
-
-const USAGE: &str = "\
-usage: cargo xtask bench [--json FILE] [--deltas N] [--rounds N] [--seconds S] [--sdk-only]
-  --json FILE   also write the results as JSON
-  --deltas N    snapshots per latency series (default 2000, at least 1000 for the figures)
-  --rounds N    interleaved rounds of the throughput comparison (default 5)
-  --seconds S   measured load per throughput trial (default 5)
-  --sdk-only    measure only the SDK's cost to the application (part 5)";
-
-/// Command-line options.
-#[derive(Debug, Clone, PartialEq)]
-struct Options {
-    json: Option<PathBuf>,
-    /// Only part 5 (the SDK's cost), to iterate on it; the other figures stay zero.
-    sdk_only: bool,
-    deltas: usize,
-    rounds: usize,
-    seconds: f64,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            json: None,
-            sdk_only: false,
-            deltas: 2000,
-            rounds: 5,
-            seconds: 5.0,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--json" => options.json = Some(PathBuf::from(value("--json")?)),
-                "--sdk-only" => options.sdk_only = true,
-                "--deltas" => options.deltas = crate::option_value("--deltas", &mut args)?,
-                "--rounds" => options.rounds = crate::option_value("--rounds", &mut args)?,
-                "--seconds" => options.seconds = crate::option_value("--seconds", &mut args)?,
-                "-h" | "--help" => bail!("{USAGE}"),
-                other => bail!("unknown option `{other}`\n\n{USAGE}"),
-            }
-        }
-        if options.rounds == 0 || options.deltas == 0 || options.seconds <= 0.0 {
-            bail!("--deltas, --rounds and --seconds must be positive\n\n{USAGE}");
-        }
-        Ok(options)
-    }
-}
 
 /// Every figure of a run. The fields named in the issue come first; the rest break them
 /// down.
@@ -149,8 +99,8 @@ pub(crate) struct BenchResults {
     pub(crate) sdk_only: bool,
 }
 
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let options = Options::parse(args)?;
+/// Runs the task.
+pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let tools_dir = provision::ensure_llvm_tools()?;
     let root = crate::workspace_root();
     let binaries = Binaries::build(&root)?;
@@ -170,11 +120,11 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             &tools_dir,
             service_sources,
             work.path(),
-            &options,
+            options,
             &mut results,
         )?;
     }
-    match sdk_overhead(&binaries, work.path(), &options) {
+    match sdk_overhead(&binaries, work.path(), options) {
         Ok(overhead) => overhead.record(&mut results),
         Err(error) => {
             eprintln!("bench: SDK overhead not measured: {error:#}");
@@ -1395,24 +1345,6 @@ mod tests {
     fn overhead_is_the_relative_loss_of_throughput() {
         assert_eq!(overhead_pct(1000.0, 990.0), 1.0);
         assert_eq!(overhead_pct(1000.0, 1010.0), -1.0);
-    }
-
-    #[test]
-    fn options_parse_and_reject_nonsense() {
-        let args = |text: &str| {
-            text.split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
-        let options = Options::parse(&args("--json out.json --deltas 1000 --rounds 3")).unwrap();
-        assert_eq!(options.json, Some(PathBuf::from("out.json")));
-        assert_eq!(
-            (options.deltas, options.rounds, options.seconds),
-            (1000, 3, 5.0)
-        );
-        assert!(Options::parse(&args("--rounds 0")).is_err());
-        assert!(Options::parse(&args("--json")).is_err());
-        assert!(Options::parse(&args("--fast")).is_err());
     }
 
     #[test]
