@@ -471,8 +471,11 @@ proptest! {
                 .collect();
             prop_assert_eq!(names, order.iter().map(String::as_str).collect::<Vec<_>>());
         }
+        // A record names only files llvm-cov lists, and nothing past the last record.
+        let covered = engine.covered_files();
         for record in 0..records.len() {
-            let _ = engine.record_files(record);
+            prop_assert!(engine.record_files(record).iter().all(|file| covered.contains(file)));
         }
+        prop_assert!(engine.record_files(records.len()).is_empty());
     }
 }
