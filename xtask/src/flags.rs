@@ -3,8 +3,8 @@
 //!
 //! clap's derive is used rather than a hand-written parser: it is the most used and best
 //! kept argument parser of the ecosystem (already in our lock file through criterion), and
-//! a declaration is the only way the help text, the defaults and the checks cannot drift
-//! apart. Adding a task is a variant of [`Task`] with a doc comment (its one-line help)
+//! from one declaration the help text, the defaults and the checks cannot drift apart.
+//! Adding a task is a variant of [`Task`] with a doc comment (its one-line help)
 //! holding a struct of its options, and an arm in `main`.
 
 use std::path::PathBuf;
