@@ -27,14 +27,6 @@ use cov_transport::cli::{CliConnection, CliListener};
 
 pub(crate) use script::{STEPS, Step};
 
-const USAGE: &str = "\
-usage: cargo xtask demo [--tcp] [--out DIR] [--build-only]
-
-  --tcp         talk to the SDK over TCP on 127.0.0.1 instead of a unix socket
-  --out DIR     write the reports to DIR (default: target/cov-demo)
-  --build-only  only build the instrumented service; print its path on the last line
-";
-
 /// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
 /// instrumented debug build on a loaded machine may start slower).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,32 +61,18 @@ pub(crate) struct Outcome {
     pub(crate) failures: Vec<String>,
 }
 
-/// Runs the task with its command-line arguments.
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+/// Runs the task.
+pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    let mut options = DemoOptions {
-        out_dir: root.join("target/cov-demo"),
-        tcp: false,
+    let options = DemoOptions {
+        out_dir: flags
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("target/cov-demo")),
+        tcp: flags.tcp,
         steps: STEPS.to_vec(),
         progress: true,
     };
-    let mut build_only = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tcp" => options.tcp = true,
-            "--build-only" => build_only = true,
-            "--out" => {
-                let dir = args.next().context("--out needs a directory")?;
-                options.out_dir = PathBuf::from(dir);
-            }
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
 
     eprintln!(
         "demo: building {} with RUSTFLAGS=\"{}\" RUSTC_BOOTSTRAP=1 into {}",
@@ -103,7 +81,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         display_relative(&service::target_dir(&root), &root),
     );
     let binary = service::build(&root, false)?;
-    if build_only {
+    if flags.build_only {
         println!("{}", binary.display());
         return Ok(());
     }

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use crate::provision;
 
-/// Runs the task with its command-line arguments (passed on to `cargo test`).
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+/// Runs the task; its arguments are passed on to `cargo test`.
+pub(crate) fn run(flags: &crate::flags::Test) -> anyhow::Result<()> {
     let llvm_tools = provision::ensure_llvm_tools()?;
     provision::ensure_debian_programs(&[
         ("genhtml", "lcov"),
@@ -28,7 +28,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         Command::new(cargo)
             .current_dir(&root)
             .args(["test", "--workspace", "--locked"])
-            .args(args)
+            .args(flags.cargo_test_command_line())
             .env("COV_LLVM_TOOLS", &llvm_tools),
     )
 }
