@@ -4,13 +4,13 @@
 //! (baselines, tests, path and glob options, timestamps) and `expected.{lcov,json,xml,txt}`
 //! hold the exact reports. The test renders all four and fails on any difference, printing
 //! the first differing line. After an intentional change, regenerate with
-//! `UPDATE_EXPECT=1 cargo test -p cov-core --test reports` and review the diff.
+//! `UPDATE_EXPECT=1 cargo test -p cov-report --test reports` and review the diff.
 
 mod support;
 
 use std::path::Path;
 
-use cov_core::report;
+use cov_report as report;
 
 #[test]
 fn every_report_matches_its_expected_file() {

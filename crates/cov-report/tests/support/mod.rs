@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
+use cov_core::SnapshotRecord;
 use cov_core::filter::PathPatterns;
-use cov_core::paths::PathNormalizer;
-use cov_core::report::cobertura::CoberturaOptions;
-use cov_core::{Aggregate, SnapshotRecord};
+use cov_report::Aggregate;
+use cov_report::cobertura::CoberturaOptions;
+use cov_report::paths::PathNormalizer;
 
 /// One test of a run as the case file spells it.
 #[derive(serde::Deserialize)]

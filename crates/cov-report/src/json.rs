@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
 use crate::aggregate::{CoverageView, TestCoverage, TestFileCoverage, Totals, percent};
-use crate::model::LineBranches;
-use crate::record::FileRecord;
+use cov_core::model::LineBranches;
+use cov_core::record::FileRecord;
 
 /// Renders the view as the CLI's JSON export; `timestamp` fills `summary.timestamp`
 /// (RFC 3339, e.g. `2026-01-02T15:04:05Z`).

@@ -13,8 +13,9 @@
 //! each file through a lookup function and writes the returned files where it wants.
 //!
 //! ```
-//! use cov_core::{Aggregate, FileRecord, SnapshotKind, SnapshotRecord};
-//! use cov_core::report::html::HtmlReport;
+//! use cov_core::{FileRecord, SnapshotKind, SnapshotRecord};
+//! use cov_report::Aggregate;
+//! use cov_report::html::HtmlReport;
 //!
 //! let mut baseline = SnapshotRecord::new(SnapshotKind::Baseline);
 //! baseline.files.insert("src/lib.rs".into(), FileRecord {
@@ -42,8 +43,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::aggregate::{CoverageView, Totals, percent};
-use crate::model::LineBranches;
-use crate::record::FileRecord;
+use cov_core::model::LineBranches;
+use cov_core::record::FileRecord;
 
 /// Renders a [`CoverageView`] as a set of HTML pages. Built like tokio's builders:
 /// [`HtmlReport::new`], setters taking `&mut self`, then [`HtmlReport::render`].
@@ -727,7 +728,7 @@ fn page_end(html: &mut String) {
 
 /// The `generator` meta tag of every page, so a tool can tell a directory holds this report
 /// before it replaces it.
-pub const GENERATOR: &str = "cov-core html report";
+pub const GENERATOR: &str = "cov-report html report";
 
 /// The one stylesheet, inlined into every page.
 const STYLE: &str = r#"
@@ -823,8 +824,8 @@ mod tests {
 
     use super::*;
     use crate::aggregate::Aggregate;
-    use crate::model::SnapshotKind;
-    use crate::record::SnapshotRecord;
+    use cov_core::model::SnapshotKind;
+    use cov_core::record::SnapshotRecord;
 
     /// `(path, [(line, count)], [(line, branch total, branch covered)])`.
     type FileSpec<'a> = (&'a str, &'a [(u32, u64)], &'a [(u32, u32, u32)]);

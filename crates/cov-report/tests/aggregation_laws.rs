@@ -9,9 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cov_core::{
-    Aggregate, Branch, BranchCache, CoverageSnapshot, FileCoverage, FileRecord, LineBranches,
-    SnapshotKind, SnapshotRecord,
+    Branch, BranchCache, CoverageSnapshot, FileCoverage, FileRecord, LineBranches, SnapshotKind,
+    SnapshotRecord,
 };
+use cov_report::Aggregate;
+use cov_report::aggregate::merge_test;
 use proptest::prelude::*;
 
 /// Per file: coverable lines, and per branch line its number of outcomes.
@@ -184,12 +186,12 @@ proptest! {
             let record = |test: &SnapshotRecord| test.files.get(path).cloned().unwrap_or_default();
             let (a, b, c) = (record(&tests[0]), record(&tests[1]), record(&tests[2]));
             let mut left = a.clone();
-            left.merge_test(&b);
-            left.merge_test(&c);
+            merge_test(&mut left, &b);
+            merge_test(&mut left, &c);
             let mut right_tail = b.clone();
-            right_tail.merge_test(&c);
+            merge_test(&mut right_tail, &c);
             let mut right = a.clone();
-            right.merge_test(&right_tail);
+            merge_test(&mut right, &right_tail);
             prop_assert_eq!(left, right);
         }
     }
@@ -219,7 +221,7 @@ proptest! {
         let mut whole_run = SnapshotRecord::new(SnapshotKind::Delta);
         for test in &tests {
             for (path, file) in &test.files {
-                whole_run.files.entry(path.clone()).or_default().merge_test(file);
+                merge_test(whole_run.files.entry(path.clone()).or_default(), file);
             }
         }
         let as_one = aggregate_of(Some(&zeroed(&baseline)), &[(0, whole_run)]).view();

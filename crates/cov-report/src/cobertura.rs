@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::aggregate::{CoverageView, Totals};
-use crate::record::FileRecord;
+use cov_core::record::FileRecord;
 
 /// What the XML needs beyond the view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub fn render(view: &CoverageView, options: &CoberturaOptions) -> String {
         totals.lines,
         totals.covered_branches,
         totals.branches,
-        escape(concat!("cov-core ", env!("CARGO_PKG_VERSION"))),
+        escape(concat!("cov-report ", env!("CARGO_PKG_VERSION"))),
         options.timestamp_millis,
     );
     out.push_str("  <sources>\n");

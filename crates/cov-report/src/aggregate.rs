@@ -16,7 +16,7 @@
 //! - and what no Tusk SDK offers: for every line, the tests that executed it
 //!   ([`CoverageView::covered_by`]).
 //!
-//! The two merge rules are [`FileRecord::merge_baseline`] and [`FileRecord::merge_test`].
+//! The two merge rules are [`merge_baseline`] and [`merge_test`].
 //! The CLI's suite-status filter (draft tests left out of the aggregate) has no counterpart:
 //! a driver adds only the tests it wants counted.
 //!
@@ -27,10 +27,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::filter::PathPatterns;
-use crate::model::LineBranches;
 use crate::paths::PathNormalizer;
-use crate::record::{FileRecord, SnapshotRecord};
+use cov_core::filter::PathPatterns;
+use cov_core::model::LineBranches;
+use cov_core::record::{FileRecord, SnapshotRecord};
 
 /// One test's coverage as received: the delta snapshot taken right after the test.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,8 @@ pub struct TestRecord {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use cov_core::{Aggregate, FileRecord, SnapshotKind, SnapshotRecord};
+/// use cov_core::{FileRecord, SnapshotKind, SnapshotRecord};
+/// use cov_report::Aggregate;
 ///
 /// let file = |lines: &[(u32, u64)]| FileRecord { lines: lines.iter().copied().collect(), ..FileRecord::default() };
 /// let mut baseline = SnapshotRecord::new(SnapshotKind::Baseline);
@@ -96,7 +97,7 @@ impl Aggregate {
         let record = self.normalize(record);
         let merged = self.baseline.get_or_insert_with(BTreeMap::new);
         for (path, file) in record.files {
-            merged.entry(path).or_default().merge_baseline(&file);
+            merge_baseline(merged.entry(path).or_default(), &file);
         }
     }
 
@@ -131,7 +132,7 @@ impl Aggregate {
         let mut files = self.baseline.clone().unwrap_or_default();
         for test in &self.tests {
             for (path, file) in &test.coverage.files {
-                files.entry(path.clone()).or_default().merge_test(file);
+                merge_test(files.entry(path.clone()).or_default(), file);
             }
         }
         if !self.patterns.is_empty() {
@@ -180,6 +181,43 @@ impl Aggregate {
             return record;
         }
         record.map_paths(|path| self.normalizer.normalize(path))
+    }
+}
+
+/// Merges another **baseline** of the same file into `merged`, as the Tusk CLI merges the
+/// baselines of successive service starts: a line takes the other count only when it is
+/// missing here or still 0; a branch line takes the other entry only when it is missing
+/// here or the other has more outcomes.
+pub fn merge_baseline(merged: &mut FileRecord, other: &FileRecord) {
+    for (&line, &count) in &other.lines {
+        let slot = merged.lines.entry(line).or_insert(count);
+        if *slot == 0 {
+            *slot = count;
+        }
+    }
+    for (&line, &branches) in &other.branches {
+        let slot = merged.branches.entry(line).or_insert(branches);
+        if branches.total > slot.total {
+            *slot = branches;
+        }
+    }
+}
+
+/// Adds one **test's** record of the same file to `merged`, as the Tusk CLI adds per-test
+/// records to the baseline: line counts summed (saturating); per branch line the total is
+/// the larger one and covered the sum, clamped to that total.
+pub fn merge_test(merged: &mut FileRecord, other: &FileRecord) {
+    for (&line, &count) in &other.lines {
+        let slot = merged.lines.entry(line).or_default();
+        *slot = slot.saturating_add(count);
+    }
+    for (&line, branches) in &other.branches {
+        let slot = merged.branches.entry(line).or_default();
+        slot.total = slot.total.max(branches.total);
+        slot.covered = slot
+            .covered
+            .saturating_add(branches.covered)
+            .min(slot.total);
     }
 }
 
@@ -351,7 +389,7 @@ impl TestFileCoverage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SnapshotKind;
+    use cov_core::model::SnapshotKind;
 
     fn lb(total: u32, covered: u32) -> LineBranches {
         LineBranches { total, covered }

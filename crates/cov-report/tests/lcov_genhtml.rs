@@ -7,8 +7,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use cov_core::report::lcov;
-use cov_core::{CoverageView, FileRecord};
+use cov_core::FileRecord;
+use cov_report::CoverageView;
+use cov_report::lcov;
 
 /// Runs a program from the `lcov` package; a missing program fails the test.
 fn run_lcov_tool(program: &str, args: &[&str], cwd: &Path) -> std::process::Output {

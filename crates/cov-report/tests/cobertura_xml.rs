@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cov_core::report::cobertura;
+use cov_report::cobertura;
 use quick_xml::events::Event;
 
 fn cases() -> Vec<PathBuf> {

@@ -10,7 +10,7 @@
 /// Rewrites absolute source paths into the repo-relative paths reports show.
 ///
 /// ```
-/// use cov_core::paths::PathNormalizer;
+/// use cov_report::paths::PathNormalizer;
 ///
 /// let mut normalizer = PathNormalizer::new();
 /// normalizer.strip_prefix("/app").relative_to("/home/me/repo");
