@@ -11,14 +11,10 @@ use cov_report::cobertura;
 use quick_xml::events::Event;
 
 fn cases() -> Vec<PathBuf> {
-    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reports");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(cases_dir)
-        .expect("tests/reports exists")
-        .map(|entry| entry.expect("readable entry").path().join("input.json"))
-        .filter(|input| input.is_file())
-        .collect();
-    inputs.sort();
-    inputs
+    support::case_dirs()
+        .into_iter()
+        .map(|case_dir| case_dir.join("input.json"))
+        .collect()
 }
 
 /// What the parsed document claims, summed from its elements.

@@ -8,20 +8,11 @@
 
 mod support;
 
-use std::path::Path;
-
 use cov_report as report;
 
 #[test]
 fn every_report_matches_its_expected_file() {
-    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reports");
-    let mut case_dirs: Vec<_> = std::fs::read_dir(&cases_dir)
-        .expect("tests/reports exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.is_dir())
-        .collect();
-    case_dirs.sort();
-    assert!(!case_dirs.is_empty(), "no cases in {}", cases_dir.display());
+    let case_dirs = support::case_dirs();
 
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();

@@ -1,14 +1,15 @@
 //! Test cases described as JSON: a replay run's records and the options to aggregate and
-//! render them. Shared by the report, LCOV-consumer and Cobertura tests.
+//! render them. Shared by the report, HTML, browser, LCOV-consumer and Cobertura tests.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cov_core::SnapshotRecord;
 use cov_core::filter::PathPatterns;
 use cov_report::Aggregate;
 use cov_report::cobertura::CoberturaOptions;
+use cov_report::html::HtmlReport;
 use cov_report::paths::PathNormalizer;
 
 /// One test of a run as the case file spells it.
@@ -35,10 +36,26 @@ pub struct Case {
     pub timestamp_millis: u64,
     #[serde(default)]
     pub sources: Vec<String>,
+    /// The HTML report's title (its default when absent).
+    #[serde(default)]
+    pub html_title: Option<String>,
     #[serde(default)]
     pub baselines: Vec<SnapshotRecord>,
     #[serde(default)]
     pub tests: Vec<CaseTest>,
+}
+
+/// The case directories under `tests/reports`, in name order.
+pub fn case_dirs() -> Vec<PathBuf> {
+    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reports");
+    let mut case_dirs: Vec<_> = std::fs::read_dir(&cases_dir)
+        .expect("tests/reports exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    case_dirs.sort();
+    assert!(!case_dirs.is_empty(), "no cases in {}", cases_dir.display());
+    case_dirs
 }
 
 impl Case {
@@ -66,6 +83,19 @@ impl Case {
             aggregate.add_test(test.id.clone(), test.name.clone(), test.coverage.clone());
         }
         aggregate
+    }
+
+    /// The HTML report of the case: its pages, stylesheet and script, with the sources
+    /// read from the case's `source/` directory (by the paths the view holds).
+    pub fn html(&self, case_dir: &Path) -> Vec<(String, String)> {
+        let mut report = HtmlReport::new();
+        if let Some(title) = &self.html_title {
+            report.title(title.clone());
+        }
+        let source_dir = case_dir.join("source");
+        report.render(&self.aggregate().view(), |path| {
+            std::fs::read_to_string(source_dir.join(path)).ok()
+        })
     }
 
     pub fn cobertura_options(&self) -> CoberturaOptions {
