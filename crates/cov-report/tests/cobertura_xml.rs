@@ -129,21 +129,14 @@ fn xmllint_validate(xml: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let document = dir.path().join("coverage.xml");
     std::fs::write(&document, xml).expect("write report");
-    let output = match Command::new("xmllint")
+    let output = Command::new(cov_testkit::debian_program("xmllint", "libxml2-utils"))
         .arg("--noout")
         .arg("--nonet")
         .arg("--dtdvalid")
         .arg(&dtd)
         .arg(&document)
         .output()
-    {
-        Ok(output) => output,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "xmllint is not installed (Debian package `libxml2-utils`); run `cargo xtask test`, \
-             which installs it"
-        ),
-        Err(error) => panic!("cannot run xmllint: {error}"),
-    };
+        .unwrap_or_else(|error| panic!("cannot run xmllint: {error}"));
     if output.status.success() {
         Ok(())
     } else {

@@ -13,14 +13,11 @@ use cov_report::lcov;
 
 /// Runs a program from the `lcov` package; a missing program fails the test.
 fn run_lcov_tool(program: &str, args: &[&str], cwd: &Path) -> std::process::Output {
-    match Command::new(program).args(args).current_dir(cwd).output() {
-        Ok(output) => output,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "{program} is not installed (Debian package `lcov`); run `cargo xtask test`, \
-             which installs it"
-        ),
-        Err(error) => panic!("cannot run {program}: {error}"),
-    }
+    Command::new(cov_testkit::debian_program(program, "lcov"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"))
 }
 
 /// The view with every file moved under `dir`, where a source file with enough lines is

@@ -2,7 +2,7 @@
 // - sorting: a click on a column header of a summary table sorts its rows by that column
 //   (numbers by the cell's data-sort value, text by the text), a second click reverses;
 // - on a file page, the keys n and p jump to the next and previous line that is not
-//   fully covered.
+//   fully covered, and the line a link points at (#L12) shows its list of tests open.
 // When it has finished it sets data-report-ready on <html>, which the browser test reads.
 "use strict";
 
@@ -61,6 +61,16 @@
     }
     location.hash = attention[current].id;
   });
+
+  function openTestsOfTarget() {
+    const row = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    const details = row ? row.querySelector("td.tests details") : null;
+    if (details) {
+      details.open = true;
+    }
+  }
+  window.addEventListener("hashchange", openTestsOfTarget);
+  openTestsOfTarget();
 
   document.documentElement.dataset.reportReady = "true";
 })();
