@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use cov_core::report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_core::{Aggregate, CoverageView, PathNormalizer, SnapshotKind, SnapshotRecord};
+use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_report::{Aggregate, CoverageView, PathNormalizer};
+use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
@@ -379,7 +380,7 @@ fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
     if !html_dir.exists() {
         return Ok(());
     }
-    let marker = format!("content=\"{}\"", cov_core::report::html::GENERATOR);
+    let marker = format!("content=\"{}\"", cov_report::html::GENERATOR);
     let ours = std::fs::read_to_string(html_dir.join("index.html"))
         .is_ok_and(|index| index.contains(&marker));
     if !ours {

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the project's one test command.
 //!
-//! It provisions what the tests need (the `llvm-cov` oracle, a real LCOV consumer),
+//! It provisions what the tests need (the `llvm-cov` oracle, a real LCOV consumer, an
+//! XML validator, a headless browser),
 //! checks that the committed generated code is fresh, then runs every test in the
 //! workspace. Tests that need a tool fail when it is missing; none is skipped.
 
@@ -17,6 +18,8 @@ pub(crate) fn run(flags: &crate::flags::Test) -> anyhow::Result<()> {
         // The broken-binary tests of tests/reliability strip and edit copies.
         ("objcopy", "binutils"),
         ("strip", "binutils"),
+        // cov-report's browser test loads the HTML report in headless Chromium.
+        ("chromium", "chromium"),
     ])?;
 
     let root = crate::workspace_root();
