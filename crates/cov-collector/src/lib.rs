@@ -9,8 +9,8 @@
 //! - [`sections`] reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
 //!   executable; [`covmap`], [`covfun`] and [`names`] decode them, and [`mapping`] applies
 //!   llvm-cov's reader rules into one [`mapping::CoverageMapping`];
-//! - [`profraw`] decodes raw profiles (version 10) and data records, from a file or from
-//!   live memory;
+//! - [`profraw`] decodes raw profiles (versions 9 to 11, LLVM 18 to 23, from one table of
+//!   layouts) and data records, from a file or from live memory;
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once and queried with any counter array; [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
