@@ -11,6 +11,7 @@ mod bench;
 mod demo;
 mod fuzz;
 mod lcov;
+mod profraw;
 mod proto;
 mod provision;
 mod soak;
@@ -33,6 +34,9 @@ tasks:
   lcov --binary BIN --profraw FILE [-o OUT]
                     LCOV for one run of an instrumented program, computed offline by
                     cov-collector (as `llvm-cov export -format=lcov` writes it)
+  profraw FILE [--header]
+                    list a raw profile (versions 9 to 11) as `llvm-profdata show
+                    --all-functions --counts` does; --header adds its version and header
   proto [--check]   regenerate crates/cov-proto/src/generated.rs from the .proto files;
                     with --check, fail if the committed file is stale instead
   bench [--json FILE]
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("lcov") => lcov::run(&args[1..]),
+        Some("profraw") => profraw::run(&args[1..]),
         Some("proto") => proto::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("test") => test::run(&args[1..]),

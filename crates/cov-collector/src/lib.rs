@@ -15,7 +15,8 @@
 //!   built once and queried with any counter array; [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
-//!   over the cores (`parallel.rs`; the live half never starts threads).
+//!   over the cores (`parallel.rs`; the live half never starts threads); it also lists a
+//!   raw profile as `llvm-profdata show` does (`listing.rs`).
 //!
 //! The live half:
 //! - [`Collector`] (`collector.rs`) takes baseline and delta snapshots of the running
@@ -34,6 +35,7 @@ pub mod engine;
 mod error;
 mod ffi;
 pub mod lcov;
+mod listing;
 mod live;
 pub mod mapping;
 pub mod names;
