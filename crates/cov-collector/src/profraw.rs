@@ -1,8 +1,9 @@
 //! Raw profiles (`.profraw`) of format versions 9, 10 and 11 (LLVM 18 to 23) and the data
 //! records that bind functions to their counters.
 //!
-//! Each version is described once, in [`LAYOUTS`]: the fields of its header in order, and
-//! where a data record keeps the fields this crate reads. The file decoder
+//! Each version is described once, in [`LAYOUTS`]: which of LLVM 23's header fields
+//! ([`HEADER_FIELDS`], in order) it lacks, and where a data record keeps the fields this
+//! crate reads. The file decoder
 //! ([`RawProfile::decode`]) and the live collector (which decodes the running program's
 //! `__llvm_prf_data` with [`decode_data_records`]) both read through that table, so a
 //! version is never described twice.
@@ -11,8 +12,13 @@
 //!
 //! Read from LLVM's `llvm/include/llvm/ProfileData/InstrProfData.inc` (and its copy in
 //! `compiler-rt/include/profile/`), macros `INSTR_PROF_RAW_VERSION`, `INSTR_PROF_RAW_HEADER`,
-//! `INSTR_PROF_DATA` and `VALUE_PROF_KIND`, at the release/18.x, release/22.x and 23.x
-//! sources:
+//! `INSTR_PROF_DATA` and `VALUE_PROF_KIND`: at release/18.x (`INSTR_PROF_RAW_VERSION 9`,
+//! `IPVK_Last = IPVK_MemOPSize`) and release/22.x (version 10, `IPVK_VTableTarget` added); for
+//! LLVM 23 (version 11), the `__llvm_profile_header`/`__llvm_profile_data` structures the
+//! runtime is built from, `RawInstrProfReader` in `InstrProfReader.h` (which keeps
+//! `UniformCountersDelta` beside `CountersDelta` and decrements both per record in
+//! `advanceData`) and compiler-rt's offload writer (which places the uniform counters after
+//! the bitmap's padding). The unit tests pin every size and offset to those sources.
 //!
 //! | version | LLVM | Rust | header (`u64`s) | data record |
 //! |---|---|---|---|---|
@@ -41,7 +47,7 @@
 //!
 //! The version field's upper 32 bits are variant flags (`VARIANT_MASK_*`); those that
 //! change the layout this crate reads (single-byte counters, debug-info correlation) are
-//! refused by name. rustc sets only `VARIANT_MASK_IR_PROF`.
+//! refused by name. rustc sets none of them (rustc 1.95's runtime reports a bare `0xa`).
 
 use std::ops::Range;
 use std::path::Path;
