@@ -84,7 +84,7 @@ pub fn write_profile_listing(profraw: &[u8], out: &mut impl Write) -> Result<(),
 /// and every field of its header, one per line.
 pub fn write_profile_header(profraw: &[u8], out: &mut impl Write) -> Result<(), OfflineError> {
     let profile = RawProfile::decode(profraw)?;
-    let layout = profile.layout();
+    let layout = profile.layout()?;
     writeln!(
         out,
         "Raw profile version {} (LLVM {}, Rust {}), variant flags {:#x}",

@@ -567,11 +567,10 @@ impl RawProfile {
         })
     }
 
-    /// The layout the profile was decoded with.
-    pub fn layout(&self) -> &'static Layout {
-        // The header was decoded with this very layout, so the lookup cannot fail; the
-        // fallback only keeps this infallible.
-        layout_for(self.header.version & 0xffff_ffff).unwrap_or(&LAYOUTS[1])
+    /// The layout of the profile's version (an error only for a profile not made by
+    /// [`RawProfile::decode`] with an unknown version).
+    pub fn layout(&self) -> Result<&'static Layout, ProfileError> {
+        layout_for(self.header.version)
     }
 
     /// The function names the profile carries, in order.

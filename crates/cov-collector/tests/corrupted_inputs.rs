@@ -178,7 +178,7 @@ proptest! {
         let profraw = &fixture().every_version[version_idx];
         // Everything up to the end of the names is needed; padding after it is not.
         let profile = RawProfile::decode(profraw).unwrap();
-        let (header, layout) = (profile.header, profile.layout());
+        let (header, layout) = (profile.header, profile.layout().unwrap());
         let needed = layout.header_size() as u64
             + header.binary_ids_size
             + header.num_data * layout.record.size as u64
