@@ -35,6 +35,12 @@ pub(crate) enum Task {
     ///
     /// The output is what `llvm-cov export -format=lcov` writes for the same run.
     Lcov(Lcov),
+    /// List a raw profile (versions 9 to 11) as `llvm-profdata show --all-functions
+    /// --counts` does.
+    ///
+    /// Byte-identical to llvm-profdata on this toolchain's profiles, with no LLVM tools;
+    /// for when a profile "looks wrong".
+    Profraw(Profraw),
     /// Regenerate crates/cov-proto/src/generated.rs from the .proto files.
     Proto(Proto),
     /// Measure the collector and the SDK against llvm-profdata + llvm-cov (minutes).
@@ -91,6 +97,17 @@ pub(crate) struct Lcov {
     /// Write the LCOV to OUT instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
+}
+
+/// `cargo xtask profraw`.
+#[derive(Debug, Args)]
+pub(crate) struct Profraw {
+    /// The raw profile.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// First print the format version and every header field.
+    #[arg(long)]
+    pub(crate) header: bool,
 }
 
 /// `cargo xtask proto`.

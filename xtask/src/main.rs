@@ -3,7 +3,8 @@
 //! Every task a contributor or CI needs is here, in Rust, so that a fresh machine needs
 //! nothing but `cargo`: `test` provisions what the tests need and runs them all, `proto`
 //! regenerates the committed wire types, `demo` shows the whole system on an instrumented
-//! axum service, `lcov` computes one run's LCOV offline with cov-collector, `bench`
+//! axum service, `lcov` computes one run's LCOV offline with cov-collector, `profraw` lists a raw
+//! profile as `llvm-profdata show` does, `bench`
 //! measures the collector and the SDK against the llvm tools, `soak` and `fuzz` run the
 //! long reliability checks. Each task's options are declared in [`flags`]; `cargo xtask
 //! <task> --help` prints them.
@@ -15,6 +16,7 @@ mod demo;
 mod flags;
 mod fuzz;
 mod lcov;
+mod profraw;
 mod proto;
 mod provision;
 mod soak;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Task::Demo(options) => demo::run(&options),
         Task::Fuzz(options) => fuzz::run(&options),
         Task::Lcov(options) => lcov::run(&options),
+        Task::Profraw(options) => profraw::run(&options),
         Task::Proto(options) => proto::run(&options),
         Task::Soak(options) => soak::run(&options),
         Task::Test(options) => test::run(&options),

@@ -13,8 +13,11 @@ use crate::bytes::{Cursor, md5_low64};
 use crate::decode_error::MappingError;
 use crate::names::inflate;
 
-/// The covmap format version stored in headers for LLVM's `Version7` (LLVM 16 to 22):
-/// headers store the version minus one.
+/// The covmap format version stored in headers for LLVM's `Version7`: headers store the
+/// version minus one. `Version7` ("Branch regions extended and Decision Regions added for
+/// MC/DC") is `CovMapVersion::CurrentVersion` (`INSTR_PROF_COVMAP_VERSION` 6) in LLVM's
+/// `CoverageMapping.h`/`InstrProfData.inc` from LLVM 18, which introduced it, through
+/// LLVM 23: every rustc from 1.78 on (LLVM 18 and later) writes exactly this version.
 pub const COVMAP_VERSION_7_ENCODED: u32 = 6;
 
 /// Filename tables by filenames ref. `None` marks a hash shared by two different tables,

@@ -39,7 +39,8 @@ pub enum MappingError {
     /// The coverage mapping was written in a format version this reader does not know.
     #[error(
         "unsupported coverage mapping format version {encoded} (encoded); this reader \
-         supports format Version7 (encoded 6), written by LLVM 16 to 22"
+         supports format Version7 (encoded 6), written by LLVM 18 to 23 (Rust 1.78 and \
+         later)"
     )]
     UnsupportedVersion {
         /// The version number as stored in the covmap header (LLVM's value minus one).
@@ -89,10 +90,10 @@ pub enum ProfileError {
         /// The first eight bytes, little-endian.
         found: u64,
     },
-    /// The raw profile format version is not the one this decoder reads.
+    /// The raw profile format version is not one this decoder reads.
     #[error(
-        "unsupported raw profile version {version}; this decoder reads version 10 \
-         (LLVM 19 to 22)"
+        "raw profile version {version}: this SDK reads {}",
+        crate::profraw::SUPPORTED_VERSIONS
     )]
     UnsupportedVersion {
         /// The version found (low 32 bits of the version field).

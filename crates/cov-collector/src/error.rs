@@ -30,16 +30,15 @@ pub enum CollectorError {
     NotInstrumented,
     /// The linked profile runtime writes a raw profile version this crate does not read.
     #[error(
-        "unsupported LLVM raw profile version {version} (runtime reports {raw:#x}); \
-         this collector reads version {supported} (LLVM 19 to 22)"
+        "raw profile version {version} (the LLVM profile runtime reports {raw:#x}): \
+         this SDK reads {}",
+        crate::profraw::SUPPORTED_VERSIONS
     )]
     UnsupportedProfileVersion {
         /// The version: the low 32 bits of `__llvm_profile_get_version()`.
         version: u32,
         /// The whole value, variant flags included.
         raw: u64,
-        /// The version this crate reads.
-        supported: u32,
     },
     /// The linked profile runtime uses a variant whose in-memory layout this crate does not
     /// read (rustc never builds one).

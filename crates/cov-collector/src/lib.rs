@@ -9,14 +9,15 @@
 //! - [`sections`] reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
 //!   executable; [`covmap`], [`covfun`] and [`names`] decode them, and [`mapping`] applies
 //!   llvm-cov's reader rules into one [`mapping::CoverageMapping`];
-//! - [`profraw`] decodes raw profiles (version 10) and data records, from a file or from
-//!   live memory;
+//! - [`profraw`] decodes raw profiles (versions 9 to 11, LLVM 18 to 23, from one table of
+//!   layouts) and data records, from a file or from live memory;
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once, then queried with the counts it evaluates from any counter array;
 //!   [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
-//!   over the cores (`parallel.rs`; the live half never starts threads).
+//!   over the cores (`parallel.rs`; the live half never starts threads); it also lists a
+//!   raw profile as `llvm-profdata show` does (`listing.rs`).
 //!
 //! The live half:
 //! - [`Collector`] (`collector.rs`) takes baseline and delta snapshots of the running
@@ -35,6 +36,7 @@ pub mod engine;
 mod error;
 mod ffi;
 pub mod lcov;
+mod listing;
 mod live;
 pub mod mapping;
 pub mod names;

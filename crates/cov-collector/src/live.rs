@@ -9,46 +9,60 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::decode_error::ProfileError;
 use crate::error::CollectorError;
 use crate::ffi::ProfileRuntime;
-use crate::profraw::{DataRecord, decode_data_records};
-
-/// The raw profile version this crate reads (LLVM 19 to 22).
-pub(crate) const SUPPORTED_PROFILE_VERSION: u32 = 10;
+use crate::profraw::{CounterArray, DataRecord, Layout, decode_data_records, layout_for};
 
 /// How many double reads of one function's counters are tried before its last read is
 /// used as it is.
 pub(crate) const MAX_READ_ATTEMPTS: usize = 8;
 
-/// Variant flag (`InstrProfData.inc`): counters are single bytes, not `u64`.
-const VARIANT_MASK_BYTE_COVERAGE: u64 = 1 << 60;
-/// Variant flag: profile data and names live in debug info instead of the sections.
-const VARIANT_MASK_DBG_CORRELATE: u64 = 1 << 59;
-
-/// Checks the value of `__llvm_profile_get_version()`: the raw profile version is its low
-/// 32 bits and must be [`SUPPORTED_PROFILE_VERSION`]; of the variant flags above them, those
-/// that change the layout this crate reads (byte counters, debug-info correlation) are
-/// refused as well. rustc sets neither.
-pub(crate) fn check_profile_version(raw: u64) -> Result<(), CollectorError> {
-    let version = (raw & 0xffff_ffff) as u32;
-    if version != SUPPORTED_PROFILE_VERSION {
-        return Err(CollectorError::UnsupportedProfileVersion {
-            version,
+/// The layout of the running program's profile data, from the value of
+/// `__llvm_profile_get_version()`: the raw profile version is its low 32 bits and must be
+/// one of [`LAYOUTS`](crate::profraw::LAYOUTS) (the same table the file decoder reads);
+/// of the variant flags above them, those that change the layout this crate reads (byte
+/// counters, debug-info correlation) are refused as well. rustc sets neither.
+pub(crate) fn check_profile_version(raw: u64) -> Result<&'static Layout, CollectorError> {
+    layout_for(raw).map_err(|error| match error {
+        ProfileError::UnsupportedVariant(variant) => {
+            CollectorError::UnsupportedProfileVariant(variant)
+        }
+        _ => CollectorError::UnsupportedProfileVersion {
+            version: (raw & 0xffff_ffff) as u32,
             raw,
-            supported: SUPPORTED_PROFILE_VERSION,
-        });
-    }
-    if raw & VARIANT_MASK_BYTE_COVERAGE != 0 {
-        return Err(CollectorError::UnsupportedProfileVariant(
-            "single-byte counters (function entry coverage)",
-        ));
-    }
-    if raw & VARIANT_MASK_DBG_CORRELATE != 0 {
-        return Err(CollectorError::UnsupportedProfileVariant(
-            "debug-info correlation (no data records in memory)",
-        ));
-    }
-    Ok(())
+        },
+    })
+}
+
+/// Decodes the data records of a program's memory: `data` at `data_address`, laid out as
+/// the runtime's version field `raw_version` says, with `n_counters` counters at
+/// `counters_address`. (The runtime exposes no bounds of the uniform counters of version
+/// 11, which coverage does not read, so those pointers are not checked.)
+pub(crate) fn decode_live_records(
+    raw_version: u64,
+    data: &[u8],
+    data_address: u64,
+    counters_address: u64,
+    n_counters: usize,
+) -> Result<Vec<DataRecord>, CollectorError> {
+    let layout = check_profile_version(raw_version)?;
+    tracing::debug!(
+        version = layout.version,
+        record_size = layout.record.size,
+        "decoding the running program's data records"
+    );
+    decode_data_records(
+        &layout.record,
+        data,
+        data_address,
+        CounterArray {
+            address: counters_address,
+            len: n_counters,
+        },
+        None,
+    )
+    .map_err(|error| CollectorError::MalformedProfile(error.to_string()))
 }
 
 /// The running program's profile: its functions and live access to their counters.
@@ -59,17 +73,16 @@ pub(crate) struct LiveProfile {
 }
 
 impl LiveProfile {
-    /// Decodes the data records of the running program (with the offline decoder, given
-    /// the records' real addresses), after checking the profile version.
+    /// Decodes the data records of the running program (with the offline decoder and the
+    /// layout of the runtime's version, given the records' real addresses).
     pub(crate) fn new(runtime: ProfileRuntime) -> Result<Self, CollectorError> {
-        check_profile_version(runtime.version)?;
-        let records = decode_data_records(
+        let records = decode_live_records(
+            runtime.version,
             runtime.data,
             runtime.data_address,
             runtime.counters_address,
             runtime.counters.len(),
-        )
-        .map_err(|error| CollectorError::MalformedProfile(error.to_string()))?;
+        )?;
         Ok(Self { runtime, records })
     }
 
@@ -188,15 +201,71 @@ mod tests {
     }
 
     #[test]
-    fn version_10_is_accepted_with_harmless_variant_flags() {
-        assert!(check_profile_version(10).is_ok());
-        // IR-level instrumentation (bit 56), as rustc sets it, and context-sensitive IR.
-        assert!(check_profile_version((1 << 56) | (1 << 57) | 10).is_ok());
+    fn live_records_of_every_version_bind_the_same_counters() {
+        // A program's memory as LLVM 19-22 lays it out: version-10 records (here on the
+        // heap, at real addresses) whose `CounterPtr`s point into a real counter array,
+        // re-laid by the test encoder as LLVM 18 and LLVM 23 would have laid them out.
+        let counters: Vec<AtomicU64> = (0..12).map(AtomicU64::new).collect();
+        let counters_address = counters.as_ptr() as u64;
+        let mut v10 = Vec::new();
+        let data_address_hint = 0x7f00_0000_0000_u64;
+        for (index, (first, len)) in [(0_u64, 3_u32), (3, 1), (4, 8)].into_iter().enumerate() {
+            let record_address = data_address_hint + index as u64 * 64;
+            let mut record = [0_u8; 64];
+            record[..8].copy_from_slice(&(index as u64 + 0xabc).to_le_bytes());
+            record[8..16].copy_from_slice(&(index as u64 * 7).to_le_bytes());
+            let counter_ptr = (counters_address + first * 8).wrapping_sub(record_address);
+            record[16..24].copy_from_slice(&counter_ptr.to_le_bytes());
+            record[48..52].copy_from_slice(&len.to_le_bytes());
+            v10.extend_from_slice(&record);
+        }
+        let expected = decode_live_records(10, &v10, data_address_hint, counters_address, 12)
+            .expect("version 10 decodes");
+        assert_eq!(
+            expected
+                .iter()
+                .map(|record| record.counters.clone())
+                .collect::<Vec<_>>(),
+            [0..3, 3..4, 4..12]
+        );
+        for version in [9_u32, 10, 11] {
+            // Lay the records out where a buffer really is, so the addresses are real.
+            let mut buffer = vec![0_u8; v10.len() / 64 * 72];
+            let address = buffer.as_ptr() as u64;
+            let relaid = cov_testkit::relayout::relayout_live_records(
+                &v10,
+                data_address_hint,
+                address,
+                version,
+            );
+            buffer[..relaid.len()].copy_from_slice(&relaid);
+            let records = decode_live_records(
+                u64::from(version) | (1 << 56),
+                &buffer[..relaid.len()],
+                address,
+                counters_address,
+                counters.len(),
+            )
+            .unwrap_or_else(|error| panic!("version {version}: {error}"));
+            assert_eq!(records, expected, "version {version}");
+        }
+    }
+
+    #[test]
+    fn versions_9_to_11_are_accepted_with_harmless_variant_flags() {
+        for version in [9_u64, 10, 11] {
+            assert_eq!(
+                check_profile_version(version).unwrap().version as u64,
+                version
+            );
+            // IR-level instrumentation (bit 56), as rustc sets it, and context-sensitive IR.
+            assert!(check_profile_version((1 << 56) | (1 << 57) | version).is_ok());
+        }
     }
 
     #[test]
     fn layout_changing_variants_are_refused() {
-        for raw in [(1_u64 << 60) | 10, (1_u64 << 59) | 10] {
+        for raw in [(1_u64 << 60) | 10, (1_u64 << 59) | 11, (1_u64 << 60) | 9] {
             let error = check_profile_version(raw).expect_err("refused");
             assert!(
                 matches!(error, CollectorError::UnsupportedProfileVariant(_)),
@@ -206,12 +275,19 @@ mod tests {
     }
 
     #[test]
-    fn other_versions_are_refused_by_name() {
-        for raw in [9u64, 11, 0x0100_0000_0000_000b] {
-            let error = check_profile_version(raw).expect_err("only 10 is supported");
+    fn other_versions_are_refused_with_the_supported_range() {
+        for raw in [8u64, 12, 0x0100_0000_0000_000c] {
+            let error = check_profile_version(raw).expect_err("only 9 to 11 are supported");
             let message = error.to_string();
             let version = raw & 0xffff_ffff;
-            assert!(message.contains(&format!("version {version}")), "{message}");
+            assert!(
+                message.contains(&format!("raw profile version {version}")),
+                "{message}"
+            );
+            assert!(
+                message.contains(crate::profraw::SUPPORTED_VERSIONS),
+                "{message}"
+            );
         }
     }
 }

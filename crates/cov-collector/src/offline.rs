@@ -1,5 +1,6 @@
 //! Offline coverage: an instrumented executable plus a raw profile it wrote, decoded with
-//! the same engine the live collector uses.
+//! the same engine the live collector uses; and a raw profile's listing in
+//! `llvm-profdata show`'s shape ([`write_profile_listing`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,6 +10,7 @@ use cov_core::model::{CoverageSnapshot, SnapshotKind};
 use crate::decode_error::{MappingError, ProfileError};
 use crate::engine::{Engine, FileId, Threads};
 use crate::lcov::{LcovSummary, write_file_record};
+pub use crate::listing::{write_profile_header, write_profile_listing};
 use crate::mapping::CoverageMapping;
 use crate::parallel;
 use crate::profraw::RawProfile;
@@ -23,6 +25,9 @@ pub enum OfflineError {
     /// The raw profile could not be read.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// A listing or report could not be written.
+    #[error("cannot write the output: {0}")]
+    Write(#[from] std::io::Error),
 }
 
 /// The coverage of one run: the engine, the run's counters, and the resulting snapshot.

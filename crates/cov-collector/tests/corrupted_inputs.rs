@@ -13,9 +13,12 @@ use cov_collector::mapping::{
     RegionKind,
 };
 use cov_collector::names::decode_names;
-use cov_collector::profraw::{DataRecord, RawProfile, decode_data_records};
+use cov_collector::profraw::{
+    CounterArray, DataRecord, LAYOUTS, RawProfile, SUPPORTED_VERSIONS, decode_data_records,
+};
 use cov_collector::sections::CoverageSections;
 use cov_collector::{Engine, MappingError, ProfileError, Threads};
+use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};
 use proptest::prelude::*;
 
@@ -24,6 +27,9 @@ struct Fixture {
     binary: PathBuf,
     sections: CoverageSections,
     profraw: Vec<u8>,
+    /// The same profile re-laid as every supported version, with non-zero padding and
+    /// (version 11) uniform counters.
+    every_version: Vec<Vec<u8>>,
     _run: cov_testkit::ProfileRun,
 }
 
@@ -41,10 +47,15 @@ fn fixture() -> &'static Fixture {
         let sections = CoverageSections::read(&binary).expect("fixture sections");
         let run = run_instrumented(&binary, &["all"]);
         let profraw = std::fs::read(run.profraw()).expect("reading the fixture profile");
+        let every_version = LAYOUTS
+            .iter()
+            .map(|layout| relayout_profile(&profraw, &Relayout::padded(layout.version)))
+            .collect();
         Fixture {
             binary,
             sections,
             profraw,
+            every_version,
             _run: run,
         }
     })
@@ -83,7 +94,12 @@ proptest! {
             }
         }
         let _ = CoverageSections::from_object_bytes(&bytes, Path::new("random"));
-        let _ = decode_data_records(&bytes, 0x1000, 0x2000, 16);
+        for layout in &LAYOUTS {
+            let counters = CounterArray { address: 0x2000, len: 16 };
+            let uniform = CounterArray { address: 0x3000, len: 16 };
+            let _ = decode_data_records(&layout.record, &bytes, 0x1000, counters, Some(uniform));
+            let _ = decode_data_records(&layout.record, &bytes, 0x1000, counters, None);
+        }
     }
 
     #[test]
@@ -109,11 +125,12 @@ proptest! {
     #[test]
     fn flipped_bytes_never_panic(
         section in 0_usize..4,
+        version_idx in 0_usize..LAYOUTS.len(),
         flips in proptest::collection::vec((0_usize..1_000_000, any::<u8>()), 1..8),
     ) {
         let fixture = fixture();
         let mut sections = fixture.sections.clone();
-        let mut profraw = fixture.profraw.clone();
+        let mut profraw = fixture.every_version[version_idx].clone();
         let target: &mut Vec<u8> = match section {
             0 => &mut sections.covmap,
             1 => &mut sections.covfun,
@@ -140,31 +157,52 @@ proptest! {
     }
 
     #[test]
-    fn raw_profile_versions_other_than_10_are_named(version in any::<u32>().prop_filter("not 10", |v| *v != 10)) {
-        let mut profraw = fixture().profraw.clone();
+    fn unknown_raw_profile_versions_are_named_with_the_supported_range(
+        version in any::<u32>().prop_filter("not 9 to 11", |v| !(9..=11).contains(v)),
+        version_idx in 0_usize..LAYOUTS.len(),
+    ) {
+        let mut profraw = fixture().every_version[version_idx].clone();
         profraw[8..12].copy_from_slice(&version.to_le_bytes());
-        match RawProfile::decode(&profraw) {
-            Err(ProfileError::UnsupportedVersion { version: found }) => prop_assert_eq!(found, u64::from(version)),
-            other => prop_assert!(false, "expected an unsupported version error, got {:?}", other),
-        }
+        let error = RawProfile::decode(&profraw).expect_err("an unknown version");
+        prop_assert!(
+            matches!(error, ProfileError::UnsupportedVersion { version: found } if found == u64::from(version)),
+            "expected an unsupported version error, got {:?}", error
+        );
+        prop_assert_eq!(
+            error.to_string(),
+            format!("raw profile version {version}: this SDK reads {SUPPORTED_VERSIONS}")
+        );
     }
 
     #[test]
-    fn truncated_profiles_are_errors(cut in 0_usize..1_000_000) {
-        let profraw = &fixture().profraw;
+    fn truncated_profiles_are_errors(cut in 0_usize..1_000_000, version_idx in 0_usize..LAYOUTS.len()) {
+        let profraw = &fixture().every_version[version_idx];
         // Everything up to the end of the names is needed; padding after it is not.
-        let header = RawProfile::decode(profraw).unwrap().header;
-        let needed = 16 * 8
+        let profile = RawProfile::decode(profraw).unwrap();
+        let (header, layout) = (profile.header, profile.layout().unwrap());
+        let needed = layout.header_size() as u64
             + header.binary_ids_size
-            + header.num_data * 64
+            + header.num_data * layout.record.size as u64
             + header.padding_before_counters
             + header.num_counters * 8
             + header.padding_after_counters
             + header.num_bitmap_bytes
             + header.padding_after_bitmap
+            + header.num_uniform_counters * 8
+            + header.padding_after_uniform_counters
             + header.names_size;
         let cut = cut % needed as usize;
         prop_assert!(RawProfile::decode(&profraw[..cut]).is_err());
+    }
+
+    #[test]
+    fn every_version_decodes_to_the_same_records_and_counters(version_idx in 0_usize..LAYOUTS.len()) {
+        let fixture = fixture();
+        let original = RawProfile::decode(&fixture.profraw).unwrap();
+        let relaid = RawProfile::decode(&fixture.every_version[version_idx]).unwrap();
+        prop_assert_eq!(relaid.header.format_version(), LAYOUTS[version_idx].version);
+        prop_assert_eq!(relaid.records, original.records);
+        prop_assert_eq!(relaid.counters, original.counters);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
-//! oracle, an LCOV parser and a comparison that prints a readable diff.
+//! oracle, an LCOV parser, a comparison that prints a readable diff, and [`relayout`], an
+//! encoder of the raw profile versions this machine's toolchain cannot write.
 //!
 //! Key design decision: a missing tool is a test **failure**, never a skip. Every helper
 //! here panics with a message that says what is missing and how to get it (run
@@ -24,6 +25,7 @@ mod build;
 mod compare;
 mod lcov;
 mod oracle;
+pub mod relayout;
 mod tools;
 
 pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, workspace_root};

@@ -12,7 +12,8 @@ use cov_collector::covfun::{decode_function_records, decode_regions, is_dummy};
 use cov_collector::covmap::{decode_covmap, decode_filenames};
 use cov_collector::mapping::Counter;
 use cov_collector::names::{NameTable, decode_names};
-use cov_collector::offline::OfflineCoverage;
+use cov_collector::offline::{OfflineCoverage, write_profile_listing};
+use cov_collector::profraw::{CounterArray, LAYOUTS, decode_data_records};
 use cov_collector::sections::CoverageSections;
 use cov_collector::{CoverageMapping, RawProfile};
 use cov_proto::{CliMessage, Message, SdkMessage};
@@ -118,16 +119,68 @@ pub fn names(data: &[u8]) {
     }
 }
 
-/// The raw profile decoder.
+/// The raw profile decoder (versions 9 to 11), its listing, and the data-record decoder of
+/// every version as the live collector runs it.
 pub fn profraw(data: &[u8]) {
     if let Ok(profile) = RawProfile::decode(data) {
+        assert!(
+            LAYOUTS
+                .iter()
+                .any(|layout| layout.version == profile.header.format_version()),
+            "a profile of version {} accepted",
+            profile.header.format_version()
+        );
         for record in &profile.records {
             assert!(
-                record.counters.start <= record.counters.end
+                record.counters.start < record.counters.end
                     && record.counters.end <= profile.counters.len(),
                 "record {record:?} accepted with counters outside the {} counters",
                 profile.counters.len()
             );
+        }
+        // The listing fails only when the names do not decode (llvm-profdata too refuses
+        // a profile whose names it cannot read).
+        let mut listing = Vec::new();
+        match write_profile_listing(data, &mut listing) {
+            Ok(()) => {
+                let text = String::from_utf8(listing).expect("the listing is UTF-8");
+                assert_eq!(
+                    text.matches("\n    Hash: ").count(),
+                    profile.records.len(),
+                    "one listing entry per record"
+                );
+            }
+            Err(error) => assert!(
+                NameTable::decode(&profile.names_blob).is_err(),
+                "the listing of a profile with readable names failed: {error}"
+            ),
+        }
+    }
+    // The same bytes as live memory: records of each layout at an address, with counters
+    // 64 bytes past them (and, for version 11, uniform counters elsewhere).
+    for layout in &LAYOUTS {
+        let counters = CounterArray {
+            address: 0x1000 + data.len() as u64 + 64,
+            len: 64,
+        };
+        let uniform = CounterArray {
+            address: 0x9000_0000,
+            len: 16,
+        };
+        for uniform in [None, Some(uniform)] {
+            if let Ok(records) =
+                decode_data_records(&layout.record, data, 0x1000, counters, uniform)
+            {
+                assert_eq!(records.len() * layout.record.size, data.len());
+                assert!(
+                    records
+                        .iter()
+                        .all(|record| record.counters.end <= counters.len
+                            && !record.counters.is_empty()),
+                    "version {}: a record outside its counters",
+                    layout.version
+                );
+            }
         }
     }
 }

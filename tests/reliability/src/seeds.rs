@@ -4,12 +4,14 @@
 
 use std::path::Path;
 
+use cov_collector::profraw::LAYOUTS;
 use cov_collector::sections::CoverageSections;
 use cov_proto::{
     CliMessage, ConnectRequest, ConnectResponse, CoverageSnapshotRequest, CoverageSnapshotResponse,
     FileCoverageData, Message, MessageType, SdkMessage, SetTimeTravelRequest, cli_message,
     sdk_message,
 };
+use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 
 use crate::checks::pack_offline;
@@ -46,6 +48,19 @@ impl Material {
         Material { sections, profraw }
     }
 
+    /// The profile as written (version 10) and re-laid as every other supported version
+    /// (9 and 11, with non-zero padding and uniform counters), the toolchains this machine
+    /// cannot run.
+    pub fn profiles_of_every_version(&self) -> Vec<Vec<u8>> {
+        LAYOUTS
+            .iter()
+            .map(|layout| match layout.version {
+                10 => self.profraw.clone(),
+                version => relayout_profile(&self.profraw, &Relayout::padded(version)),
+            })
+            .collect()
+    }
+
     /// The seeds of one target (see [`TARGETS`]).
     pub fn seeds(&self, target: &str) -> Vec<Vec<u8>> {
         match target {
@@ -61,8 +76,12 @@ impl Material {
                 seeds
             }
             "names" => vec![self.sections.names.clone()],
-            "profraw" => vec![self.profraw.clone()],
-            "offline" => vec![pack_offline(&self.sections, &self.profraw)],
+            "profraw" => self.profiles_of_every_version(),
+            "offline" => self
+                .profiles_of_every_version()
+                .iter()
+                .map(|profraw| pack_offline(&self.sections, profraw))
+                .collect(),
             "frames" | "messages" => message_streams(),
             other => panic!("no fuzz target named {other}"),
         }

@@ -95,6 +95,30 @@ fn patch(path: &Path, offset: u64, bytes: &[u8]) {
     std::fs::write(path, contents).expect("writing the patched copy");
 }
 
+/// Patches the profile runtime's `__llvm_profile_raw_version` in the copy at `path` to
+/// `version`, keeping its variant flags; returns the version it had.
+fn patch_profile_version(path: &Path, version: u64) -> u64 {
+    let contents = std::fs::read(path).expect("reading the copy");
+    let file = object::File::parse(contents.as_slice()).expect("an ELF file");
+    let symbol = file
+        .symbols()
+        .find(|symbol| symbol.name() == Ok("__llvm_profile_raw_version"))
+        .expect("the runtime's version variable in the symbol table");
+    let offset = file_offset(&file, symbol.address());
+    let current = u64::from_le_bytes(
+        contents[offset as usize..offset as usize + 8]
+            .try_into()
+            .expect("eight bytes"),
+    );
+    drop(file);
+    patch(
+        path,
+        offset,
+        &((current & !0xffff_ffff) | version).to_le_bytes(),
+    );
+    current
+}
+
 #[test]
 fn coverage_sections_removed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -159,32 +183,54 @@ fn unknown_coverage_mapping_version() {
 #[test]
 fn unknown_profile_version() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let copy = copy_of(&host_binary(), dir.path(), "host-profile-v11");
-    let contents = std::fs::read(&copy).expect("reading the copy");
-    let file = object::File::parse(contents.as_slice()).expect("an ELF file");
-    let symbol = file
-        .symbols()
-        .find(|symbol| symbol.name() == Ok("__llvm_profile_raw_version"))
-        .expect("the runtime's version variable in the symbol table");
-    let offset = file_offset(&file, symbol.address());
-    let current = u64::from_le_bytes(
-        contents[offset as usize..offset as usize + 8]
-            .try_into()
-            .expect("eight bytes"),
-    );
+    let copy = copy_of(&host_binary(), dir.path(), "host-profile-v12");
+    // Version 12, which no LLVM writes yet (11 is LLVM 23's, read), the variant flags kept.
+    let original = patch_profile_version(&copy, 12);
     assert_eq!(
-        current & 0xffff_ffff,
+        original & 0xffff_ffff,
         10,
         "the fixture's profile is not version 10"
     );
-    drop(file);
-    // LLVM 23's version 11, the variant flags kept.
-    patch(
+    assert_refused(
+        "profile version 12",
         &copy,
-        offset,
-        &((current & !0xffff_ffff) | 11).to_le_bytes(),
+        "raw profile version 12 (the LLVM profile runtime reports",
     );
-    assert_refused("profile version 11", &copy, "version");
+}
+
+#[test]
+fn a_running_program_with_version_9_records_gives_the_same_snapshots() {
+    // LLVM 18's records (raw profile version 9) in a running program: the host's
+    // `__llvm_prf_data` re-laid in place by the test encoder (version 9 records have the
+    // size of version 10's) and the runtime's version variable patched to 9, so the live
+    // collector decodes the running program's records with the version-9 layout.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = copy_of(&host_binary(), dir.path(), "host-profile-v9");
+    let contents = std::fs::read(&copy).expect("reading the copy");
+    let file = object::File::parse(contents.as_slice()).expect("an ELF file");
+    let data = file
+        .section_by_name("__llvm_prf_data")
+        .expect("a data records section");
+    let (data_offset, data_len) = data.file_range().expect("data records in the file");
+    let records = &contents[data_offset as usize..(data_offset + data_len) as usize];
+    let relaid =
+        cov_testkit::relayout::relayout_live_records(records, data.address(), data.address(), 9);
+    assert_eq!(
+        relaid.len(),
+        records.len(),
+        "version 9 records are 64 bytes too"
+    );
+    drop(file);
+    patch(&copy, data_offset, &relaid);
+    patch_profile_version(&copy, 9);
+    let (_service, baseline_v9, delta_v9) = snapshots_of(&copy);
+    let (_reference, baseline, delta) = snapshots_of(&host_binary());
+    assert!(baseline.success && delta.success);
+    assert!(baseline_v9.success, "{}", baseline_v9.error);
+    assert!(delta_v9.success, "{}", delta_v9.error);
+    assert!(!baseline.coverage.is_empty());
+    assert_eq!(baseline_v9.coverage, baseline.coverage);
+    assert_eq!(delta_v9.coverage, delta.coverage);
 }
 
 #[test]

@@ -137,6 +137,17 @@ fn unmutated_seeds_decode() {
     let profile = cov_collector::RawProfile::decode(&material.profraw)
         .expect("the workload's profile decodes");
     assert!(!profile.records.is_empty());
+    let versions: Vec<u32> = material
+        .profiles_of_every_version()
+        .iter()
+        .map(|profraw| {
+            let relaid = cov_collector::RawProfile::decode(profraw)
+                .expect("every version of the workload's profile decodes");
+            assert_eq!(relaid.records, profile.records);
+            relaid.header.format_version()
+        })
+        .collect();
+    assert_eq!(versions, [9, 10, 11], "seeds of every supported version");
     for target in cov_reliability::seeds::TARGETS {
         for seed in material.seeds(target) {
             match target {
