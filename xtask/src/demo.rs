@@ -15,6 +15,9 @@
 
 mod script;
 mod service;
+mod traces;
+mod tusk;
+mod tusk_cli;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,14 +28,17 @@ use cov_core::{Aggregate, CoverageView, PathNormalizer, SnapshotKind, SnapshotRe
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
-pub(crate) use script::{STEPS, Step};
+pub(crate) use script::{Step, steps};
 
 const USAGE: &str = "\
-usage: cargo xtask demo [--tcp] [--out DIR] [--build-only]
+usage: cargo xtask demo [--tcp] [--out DIR] [--build-only] [--tusk]
 
   --tcp         talk to the SDK over TCP on 127.0.0.1 instead of a unix socket
   --out DIR     write the reports to DIR (default: target/cov-demo)
   --build-only  only build the instrumented service; print its path on the last line
+  --tusk        record the service with the SDK's recorder, replay the traces with the
+                real Tusk CLI (tusk drift run --show-coverage) and check its coverage
+                against our driver and llvm-cov
 ";
 
 /// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
@@ -52,12 +58,22 @@ pub(crate) struct DemoOptions {
     pub(crate) steps: Vec<Step>,
     /// Print a line per step on stderr.
     pub(crate) progress: bool,
+    /// How the service is stopped at the end.
+    pub(crate) stop: Stop,
+}
+
+/// How a replay stops the service; each runs code of its own after the last snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `POST /shutdown`, the demo's own way.
+    Request,
+    /// `SIGTERM`, as the Tusk CLI stops a service.
+    Signal,
 }
 
 /// What a replay produced.
 pub(crate) struct Outcome {
     /// Everything the SDK reported, as the CLI collects it.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read by the oracle test"))]
     pub(crate) aggregate: Aggregate,
     /// The merged result the reports are written from.
     pub(crate) view: CoverageView,
@@ -75,15 +91,18 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut options = DemoOptions {
         out_dir: root.join("target/cov-demo"),
         tcp: false,
-        steps: STEPS.to_vec(),
+        steps: steps(),
         progress: true,
+        stop: Stop::Request,
     };
     let mut build_only = false;
+    let mut tusk = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tcp" => options.tcp = true,
             "--build-only" => build_only = true,
+            "--tusk" => tusk = true,
             "--out" => {
                 let dir = args.next().context("--out needs a directory")?;
                 options.out_dir = PathBuf::from(dir);
@@ -106,6 +125,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if build_only {
         println!("{}", binary.display());
         return Ok(());
+    }
+    if tusk {
+        return tusk::run(&root, &binary, &options.out_dir);
     }
 
     let outcome = replay(&root, &binary, &options)?;
@@ -234,8 +256,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         } else {
             failures.push(format!(
                 "{}: expected {}, got {status}: {body}",
-                step.name(),
-                step.expect_status
+                step.name, step.expect_status
             ));
             "UNEXPECTED"
         };
@@ -243,15 +264,23 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
             "[{:>width$}/{}] {:<44} {status} {verdict:<3} {n_lines:>4} lines",
             step_idx + 1,
             options.steps.len(),
-            step.name(),
+            step.name,
         ));
-        aggregate.add_test(step.id, step.name(), delta);
+        aggregate.add_test(&step.id, &step.name, delta);
     }
 
-    progress("stopping the service (POST /shutdown)");
-    let (status, _) = client.request("POST", "/shutdown", None)?;
-    if status != 202 {
-        bail!("POST /shutdown answered {status}, not 202");
+    match options.stop {
+        Stop::Request => {
+            progress("stopping the service (POST /shutdown)");
+            let (status, _) = client.request("POST", "/shutdown")?;
+            if status != 202 {
+                bail!("POST /shutdown answered {status}, not 202");
+            }
+        }
+        Stop::Signal => {
+            progress("stopping the service (SIGTERM)");
+            service.terminate()?;
+        }
     }
     drop(connection);
     let exit = service.wait_for_exit(Duration::from_secs(30))?;
@@ -304,7 +333,7 @@ async fn accept_while_running(
 fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
     loop {
-        let last = match client.request("GET", "/health", None) {
+        let last = match client.request("GET", "/health") {
             Ok((200, _)) => return Ok(()),
             Ok((status, body)) => format!("{status} {body}"),
             Err(error) => format!("{error:#}"),
@@ -520,8 +549,9 @@ mod tests {
             &DemoOptions {
                 out_dir: dir.path().join("full"),
                 tcp: false,
-                steps: STEPS.to_vec(),
+                steps: steps(),
                 progress: false,
+                stop: Stop::Request,
             },
         )
         .expect("the demo runs over a unix socket");
@@ -534,6 +564,7 @@ mod tests {
                 tcp: true,
                 steps: Vec::new(),
                 progress: false,
+                stop: Stop::Request,
             },
         )
         .expect("the demo runs over TCP");
@@ -655,7 +686,7 @@ mod tests {
         assert_eq!(aggregate["covered_branches"], totals.covered_branches);
         assert_eq!(
             json["summary"]["per_test"].as_array().map(Vec::len),
-            Some(STEPS.len())
+            Some(steps().len())
         );
 
         let cobertura = read("cobertura.xml");
