@@ -37,7 +37,13 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     let cli = TuskCli::locate(root)?;
     eprintln!("tusk: the Tusk CLI is {}", cli.path().display());
     provision::ensure_llvm_tools()?;
-    provision::ensure_debian_programs(&[("curl", "curl")])?;
+    // curl for the readiness check; bubblewrap and socat for the CLI's replay sandbox, as
+    // the CLI's own end-to-end tests install them.
+    provision::ensure_debian_programs(&[
+        ("curl", "curl"),
+        ("bwrap", "bubblewrap"),
+        ("socat", "socat"),
+    ])?;
     let out_dir = std::path::absolute(out_dir)
         .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
     let service_dir = root.join("examples").join(service::PACKAGE);
