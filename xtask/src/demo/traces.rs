@@ -1,17 +1,16 @@
 //! The tests a trace directory holds, as the Tusk CLI loads and replays them.
 //!
-//! The CLI walks the directory in lexical order (Go's `filepath.Walk`), loads every
-//! `*.jsonl` file as one trace, makes a test of the trace's root span, skips tests whose
-//! recorded status is 300 or more, and sends each request with `x-td-trace-id`, then
-//! `Content-Type: application/json` when there is a body, then the recorded headers
-//! (which override both). Go's client writes `Host`, `Content-Length`,
-//! `Transfer-Encoding` and `Trailer` itself, whatever the header map says.
+//! The CLI walks the directory in lexical order (Go's `filepath.Walk`) and loads every
+//! `*.jsonl` file as one trace with the rules `cov_trace::read` mirrors; it skips tests
+//! whose recorded status is 300 or more, and sends each request with `x-td-trace-id`, then
+//! `Content-Type: application/json` when there is a body, then the recorded headers (which
+//! override both). Go's client writes `Host`, `Content-Length`, `Transfer-Encoding` and
+//! `Trailer` itself, whatever the header map says.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use base64::Engine;
-use serde_json::Value;
+use anyhow::Context;
+use cov_trace::read;
 
 use super::Step;
 
@@ -50,8 +49,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 pub(crate) fn replayable(dir: &Path) -> anyhow::Result<Vec<Step>> {
     let mut tests = Vec::new();
     for path in trace_files(dir)? {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let test = test_of(&text).with_context(|| format!("in {}", path.display()))?;
         if let Some(test) = test.filter(|test| test.expect_status < 300) {
             tests.push(test);
@@ -60,67 +58,39 @@ pub(crate) fn replayable(dir: &Path) -> anyhow::Result<Vec<Step>> {
     Ok(tests)
 }
 
-/// The test of one trace file: its root span's request and recorded status; `None` when it
-/// has no root span.
-fn test_of(text: &str) -> anyhow::Result<Option<Step>> {
-    for (line_idx, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let span: Value = serde_json::from_str(line)
-            .with_context(|| format!("line {} is not JSON", line_idx + 1))?;
-        if span["isRootSpan"] != Value::Bool(true) {
-            continue;
-        }
-        let field = |value: &Value, name: &str| -> anyhow::Result<String> {
-            value
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("line {}: `{name}` is not a string", line_idx + 1))
-        };
-        let trace_id = field(&span["traceId"], "traceId")?;
-        let input = &span["inputValue"];
-        let body = match &input["body"] {
-            Value::Null => None,
-            Value::String(encoded) => Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .with_context(|| format!("line {}: the body is not base64", line_idx + 1))?,
-            ),
-            other => bail!("line {}: the body is {other}, not a string", line_idx + 1),
-        };
-        let mut headers = vec![("x-td-trace-id".to_owned(), trace_id.clone())];
-        if body.is_some() {
-            set_header(&mut headers, "Content-Type", "application/json");
-        }
-        if let Some(recorded) = input["headers"].as_object() {
-            for (name, value) in recorded {
-                // The CLI takes string values only.
-                if let Some(value) = value.as_str() {
-                    set_header(&mut headers, name, value);
-                }
-            }
-        }
-        headers.retain(|(name, _)| {
-            !WRITTEN_BY_THE_CLIENT
-                .iter()
-                .any(|written| name.eq_ignore_ascii_case(written))
-        });
-        let status = span["outputValue"]["statusCode"]
-            .as_u64()
-            .and_then(|status| u16::try_from(status).ok())
-            .with_context(|| format!("line {}: no `outputValue.statusCode`", line_idx + 1))?;
-        return Ok(Some(Step {
-            name: span["name"].as_str().unwrap_or(&trace_id).to_owned(),
-            id: trace_id,
-            method: field(&input["method"], "inputValue.method")?,
-            target: field(&input["target"], "inputValue.target")?,
-            headers,
-            body,
-            expect_status: status,
-        }));
+/// The test of one trace file; `None` when it has no root span.
+fn test_of(text: &[u8]) -> anyhow::Result<Option<Step>> {
+    let spans = read::parse_spans(text)?;
+    let Some(test) = read::replay_test(&spans)? else {
+        return Ok(None);
+    };
+    let name = spans
+        .iter()
+        .find(|span| span.is_root_span)
+        .map(|span| span.name.clone())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| test.trace_id.clone());
+    let mut headers = vec![("x-td-trace-id".to_owned(), test.trace_id.clone())];
+    if test.body.is_some() {
+        set_header(&mut headers, "Content-Type", "application/json");
     }
-    Ok(None)
+    for (name, value) in &test.headers {
+        set_header(&mut headers, name, value);
+    }
+    headers.retain(|(name, _)| {
+        !WRITTEN_BY_THE_CLIENT
+            .iter()
+            .any(|written| name.eq_ignore_ascii_case(written))
+    });
+    Ok(Some(Step {
+        id: test.trace_id,
+        name,
+        method: test.method,
+        target: test.path,
+        headers,
+        body: test.body,
+        expect_status: test.status,
+    }))
 }
 
 /// Sets a header as Go's `Header.Set` does: replacing any of the same name, whatever its
@@ -137,12 +107,12 @@ mod tests {
     #[test]
     fn a_root_span_becomes_the_request_the_cli_sends() {
         let trace = concat!(
-            r#"{"traceId":"t1","isRootSpan":false,"name":"child"}"#,
+            r#"{"traceId":"t1","isRootSpan":false,"name":"child","kind":3}"#,
             "\n",
-            r#"{"traceId":"t1","isRootSpan":true,"name":"POST /orders","inputValue":{"method":"POST","target":"/orders?x=1","headers":{"content-type":"application/json; charset=utf-8","host":"localhost:1","x-n":["not a string"]},"body":"eyJhIjoxfQ=="},"outputValue":{"statusCode":201}}"#,
+            r#"{"traceId":"t1","isRootSpan":true,"name":"POST /orders","kind":2,"packageType":1,"inputValue":{"method":"POST","target":"/orders?x=1","headers":{"content-type":"application/json; charset=utf-8","host":"localhost:1","x-n":["not a string"]},"body":"eyJhIjoxfQ=="},"outputValue":{"statusCode":201}}"#,
             "\n"
         );
-        let step = test_of(trace).expect("parses").expect("has a root span");
+        let step = test_of(trace.as_bytes()).expect("parses").expect("has a root span");
         assert_eq!(step.id, "t1");
         assert_eq!(step.name, "POST /orders");
         assert_eq!(step.method, "POST");
@@ -166,7 +136,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let span = |id: &str, status: u16| {
             format!(
-                r#"{{"traceId":"{id}","isRootSpan":true,"inputValue":{{"method":"GET","target":"/"}},"outputValue":{{"statusCode":{status}}}}}"#
+                r#"{{"traceId":"{id}","isRootSpan":true,"kind":2,"packageType":1,"inputValue":{{"method":"GET","target":"/"}},"outputValue":{{"statusCode":{status}}}}}"#
             )
         };
         std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
