@@ -1,6 +1,11 @@
 //! Trace file names: `<UTC ISO time, ':' and '.' replaced by '-'>_trace_<traceId>.jsonl`,
 //! as the official SDKs name them (`tusk drift run --trace-id X` finds a file whose name
 //! contains X).
+//!
+//! The time has microseconds where the Node SDK writes milliseconds: the CLI replays the
+//! files in the lexical order of their names, so names must sort as the requests started,
+//! and a client that sends requests back to back starts several in one millisecond (seen:
+//! `GET /orders/1` replayed after the `POST /orders/1/cancel` recorded after it, and failing).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const TRACE_FILE_SUFFIX: &str = ".jsonl";
 
 /// The file name of trace `trace_id` started at `started`, for example
-/// `2026-12-01T14-37-00-123Z_trace_4bf92f3577b34da6a3ce929d0e0e4736.jsonl`. Times before
+/// `2026-12-01T14-37-00-123456Z_trace_4bf92f3577b34da6a3ce929d0e0e4736.jsonl`. Times before
 /// 1970 are written as 1970-01-01.
 pub fn file_name(started: SystemTime, trace_id: &str) -> String {
     let since_epoch = started.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -16,11 +21,11 @@ pub fn file_name(started: SystemTime, trace_id: &str) -> String {
     let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}-{:03}Z_trace_{trace_id}{TRACE_FILE_SUFFIX}",
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}-{:06}Z_trace_{trace_id}{TRACE_FILE_SUFFIX}",
         second_of_day / 3600,
         second_of_day / 60 % 60,
         second_of_day % 60,
-        since_epoch.subsec_millis(),
+        since_epoch.subsec_micros(),
     )
 }
 
@@ -52,20 +57,28 @@ mod tests {
 
     #[test]
     fn names_follow_the_official_sdks() {
-        // 2025-12-28T21:51:49.920Z, the Python SDK's Flask fixture.
-        let started = UNIX_EPOCH + Duration::from_millis(1_766_958_709_920);
+        // 2025-12-28T21:51:49.920014Z, the Python SDK's Flask fixture.
+        let started = UNIX_EPOCH + Duration::from_micros(1_766_958_709_920_014);
         assert_eq!(
             file_name(started, "d31a"),
-            "2025-12-28T21-51-49-920Z_trace_d31a.jsonl"
+            "2025-12-28T21-51-49-920014Z_trace_d31a.jsonl"
         );
         assert_eq!(
             file_name(UNIX_EPOCH, "x"),
-            "1970-01-01T00-00-00-000Z_trace_x.jsonl"
+            "1970-01-01T00-00-00-000000Z_trace_x.jsonl"
         );
         // A leap day and the last millisecond of a year.
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert!(file_name(leap, "x").starts_with("2000-02-29T00-00-00-000Z"));
-        let new_year_eve = UNIX_EPOCH + Duration::from_millis(1_798_761_599_999);
-        assert!(file_name(new_year_eve, "x").starts_with("2026-12-31T23-59-59-999Z"));
+        assert!(file_name(leap, "x").starts_with("2000-02-29T00-00-00-000000Z"));
+        let new_year_eve = UNIX_EPOCH + Duration::from_micros(1_798_761_599_999_999);
+        assert!(file_name(new_year_eve, "x").starts_with("2026-12-31T23-59-59-999999Z"));
+    }
+
+    #[test]
+    fn names_sort_as_the_requests_started() {
+        let first = UNIX_EPOCH + Duration::from_micros(1_766_958_709_920_014);
+        let second = first + Duration::from_micros(1);
+        // The trace ids sort the other way: the time alone orders the files.
+        assert!(file_name(first, "ffff") < file_name(second, "0000"));
     }
 }

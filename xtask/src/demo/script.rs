@@ -225,8 +225,12 @@ impl Client {
         for (name, value) in &step.headers {
             request = request.header(name, value);
         }
+        // Without a body, a method that expects one still says `Content-Length: 0`, as
+        // Go's client (the Tusk CLI's) does; `()` would send it chunked.
+        let expects_body = matches!(step.method.as_str(), "POST" | "PUT" | "PATCH");
         let response = match &step.body {
             Some(body) => self.agent.run(request.body(body.as_slice())?),
+            None if expects_body => self.agent.run(request.body(&[][..])?),
             None => self.agent.run(request.body(())?),
         }
         .with_context(|| format!("{} {url}", step.method))?;

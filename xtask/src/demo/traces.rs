@@ -49,7 +49,8 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 pub(crate) fn replayable(dir: &Path) -> anyhow::Result<Vec<Step>> {
     let mut tests = Vec::new();
     for path in trace_files(dir)? {
-        let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let test = test_of(&text).with_context(|| format!("in {}", path.display()))?;
         if let Some(test) = test.filter(|test| test.expect_status < 300) {
             tests.push(test);
@@ -112,7 +113,9 @@ mod tests {
             r#"{"traceId":"t1","isRootSpan":true,"name":"POST /orders","kind":2,"packageType":1,"inputValue":{"method":"POST","target":"/orders?x=1","headers":{"content-type":"application/json; charset=utf-8","host":"localhost:1","x-n":["not a string"]},"body":"eyJhIjoxfQ=="},"outputValue":{"statusCode":201}}"#,
             "\n"
         );
-        let step = test_of(trace.as_bytes()).expect("parses").expect("has a root span");
+        let step = test_of(trace.as_bytes())
+            .expect("parses")
+            .expect("has a root span");
         assert_eq!(step.id, "t1");
         assert_eq!(step.name, "POST /orders");
         assert_eq!(step.method, "POST");

@@ -37,13 +37,8 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     let cli = TuskCli::locate(root)?;
     eprintln!("tusk: the Tusk CLI is {}", cli.path().display());
     provision::ensure_llvm_tools()?;
-    // curl for the readiness check; bubblewrap and socat for the CLI's replay sandbox, as
-    // the CLI's own end-to-end tests install them.
-    provision::ensure_debian_programs(&[
-        ("curl", "curl"),
-        ("bwrap", "bubblewrap"),
-        ("socat", "socat"),
-    ])?;
+    // curl for the readiness check.
+    provision::ensure_debian_programs(&[("curl", "curl")])?;
     let out_dir = std::path::absolute(out_dir)
         .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
     let service_dir = root.join("examples").join(service::PACKAGE);

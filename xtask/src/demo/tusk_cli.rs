@@ -7,7 +7,7 @@
 //! `go install MODULE@VERSION` (the Go module proxy serves it and `go.sum` verifies it).
 //!
 //! A [`Project`] is the directory the CLI runs in: `.tusk/config.yaml` (the service's start
-//! command, its port, a readiness check) and `.tusk/traces/`.
+//! command, its port, a readiness check, the replay sandbox off) and `.tusk/traces/`.
 //! [`TuskCli::replay`] runs `drift run --print --output-format json --show-coverage
 //! --coverage-output FILE` there and reads back what the CLI printed and wrote.
 
@@ -260,9 +260,9 @@ impl Project {
 /// service's own directory (the SDK's default source root) and sets `LLVM_PROFILE_FILE`
 /// so the service's whole run can be checked against `llvm-cov`. The readiness check asks
 /// `GET /health`, as the demo's own driver does before its baseline. The replay sandbox
-/// keeps the CLI's default (strict: the service runs under bubblewrap with its outbound
-/// connections blocked), as a user's replay runs; [`TuskCli::locate`]'s caller provisions
-/// `bubblewrap` and `socat` for it.
+/// is off: the demo service makes no outbound calls for it to block, and under the
+/// strict sandbox the CLI's `SIGTERM` tears the sandbox down before the service has
+/// written its whole-run profile, the `llvm-cov` oracle of the check (docs/sdk.md).
 fn config_yaml(service: &ServiceLaunch<'_>) -> anyhow::Result<String> {
     let quote = |path: &Path| -> anyhow::Result<String> {
         let text = path.display().to_string();
@@ -283,6 +283,9 @@ service:
     command: curl -fsS -o /dev/null http://127.0.0.1:{port}/health
     timeout: 60s
     interval: 200ms
+replay:
+  sandbox:
+    mode: \"off\"
 ",
         dir = quote(service.working_dir)?,
         profraw = quote(service.profraw)?,
