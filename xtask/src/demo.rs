@@ -44,6 +44,8 @@ usage: cargo xtask demo [--tcp] [--out DIR] [--build-only] [--tusk]
 /// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
 /// instrumented debug build on a loaded machine may start slower).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the SDK has to send a test's inbound replay span (the CLI's own wait).
+const INBOUND_SPAN_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a snapshot may take (the CLI's own limit).
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -60,6 +62,9 @@ pub(crate) struct DemoOptions {
     pub(crate) progress: bool,
     /// How the service is stopped at the end.
     pub(crate) stop: Stop,
+    /// Fail a step whose trace id (its `x-td-trace-id` header) gets no inbound replay span
+    /// from the SDK, as the CLI does under `TUSK_REQUIRE_INBOUND_REPLAY_SPAN=1`.
+    pub(crate) require_inbound_spans: bool,
 }
 
 /// How a replay stops the service; each runs code of its own after the last snapshot.
@@ -94,6 +99,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         steps: steps(),
         progress: true,
         stop: Stop::Request,
+        require_inbound_spans: false,
     };
     let mut build_only = false;
     let mut tusk = false;
@@ -245,6 +251,16 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     let width = options.steps.len().to_string().len();
     for (step_idx, step) in options.steps.iter().enumerate() {
         let (status, body) = client.send(step)?;
+        if options.require_inbound_spans
+            && runtime
+                .block_on(connection.inbound_span(&step.id, INBOUND_SPAN_TIMEOUT))
+                .is_none()
+        {
+            failures.push(format!(
+                "{}: the SDK sent no inbound replay span for trace {}",
+                step.name, step.id
+            ));
+        }
         let delta = snapshot(&runtime, &connection, SnapshotKind::Delta)?;
         let n_lines: usize = delta
             .files
@@ -552,6 +568,7 @@ mod tests {
                 steps: steps(),
                 progress: false,
                 stop: Stop::Request,
+                require_inbound_spans: false,
             },
         )
         .expect("the demo runs over a unix socket");
@@ -565,6 +582,7 @@ mod tests {
                 steps: Vec::new(),
                 progress: false,
                 stop: Stop::Request,
+                require_inbound_spans: false,
             },
         )
         .expect("the demo runs over TCP");

@@ -199,6 +199,7 @@ fn driver_replay(
             steps: tests,
             progress: false,
             stop: Stop::Signal,
+            require_inbound_spans: true,
         },
     )?;
     if !outcome.failures.is_empty() {
@@ -401,5 +402,94 @@ fn remove_if_present(path: &PathBuf) -> anyhow::Result<()> {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cov_testkit::{BuildOptions, build_instrumented};
+
+    use super::*;
+
+    /// What `cargo xtask test` can check of the record-and-replay loop without the real
+    /// CLI (which the Go module proxy does not serve on every machine): the recorder's
+    /// traces, read and replayed with the CLI's rules by our own driver, reproduce the
+    /// script. Every file parses line by line; the replayable tests are the script's 2xx
+    /// requests, in order, method, target and body unchanged; each replayed request
+    /// answers its recorded status and gets an inbound replay span; and each covers
+    /// exactly the lines the same scripted request covers.
+    #[test]
+    fn recorded_traces_replay_to_the_coverage_of_the_script() {
+        let root = crate::workspace_root();
+        let options = BuildOptions {
+            release: false,
+            branch: true,
+        };
+        assert_eq!(options.rustflags(), service::RUSTFLAGS);
+        let binary = build_instrumented(service::PACKAGE, service::PACKAGE, &options);
+        let service_dir = root.join("examples").join(service::PACKAGE);
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let traces_dir = dir.path().join("traces");
+
+        let recorded = record(&binary, &service_dir, &traces_dir, dir.path())
+            .expect("the service records the script");
+        assert_eq!(recorded, steps().len());
+        for path in super::super::traces::trace_files(&traces_dir).expect("trace files") {
+            let text = std::fs::read(&path).expect("a trace file reads");
+            let spans = cov_trace::read::parse_spans(&text)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            assert_eq!(spans.len(), 1, "{}: one span per trace", path.display());
+        }
+
+        let tests = super::super::traces::replayable(&traces_dir).expect("the traces load");
+        let scripted: Vec<Step> = steps()
+            .into_iter()
+            .filter(|step| step.expect_status < 300)
+            .collect();
+        assert_eq!(tests.len(), scripted.len());
+        for (test, step) in tests.iter().zip(&scripted) {
+            assert_eq!(
+                (&test.method, &test.target, &test.body, test.expect_status),
+                (&step.method, &step.target, &step.body, step.expect_status),
+                "the trace of {}",
+                step.name
+            );
+        }
+
+        // `driver_replay` fails on any unexpected status or missing inbound span.
+        let from_traces = driver_replay(&root, &binary, &dir.path().join("from-traces"), tests)
+            .expect("the traces replay");
+        let from_script = super::super::replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: dir.path().join("from-script"),
+                tcp: false,
+                steps: scripted.clone(),
+                progress: false,
+                stop: Stop::Signal,
+                require_inbound_spans: false,
+            },
+        )
+        .expect("the script replays");
+        let lines = |outcome: &Outcome| -> Vec<BTreeMap<String, Vec<u32>>> {
+            outcome
+                .view
+                .tests
+                .iter()
+                .map(|test| {
+                    test.files
+                        .iter()
+                        .map(|(path, file)| (path.clone(), file.covered_lines.clone()))
+                        .collect()
+                })
+                .collect()
+        };
+        let (traced, script) = (lines(&from_traces), lines(&from_script));
+        assert_eq!(traced.len(), scripted.len());
+        for ((traced, script), step) in traced.iter().zip(&script).zip(&scripted) {
+            assert!(!script.is_empty(), "{} covers lines", step.name);
+            assert_eq!(traced, script, "{}", step.name);
+        }
     }
 }
