@@ -23,23 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use cov_core::report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_core::{Aggregate, CoverageView, PathNormalizer, SnapshotKind, SnapshotRecord};
+use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_report::{Aggregate, CoverageView, PathNormalizer};
+use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
 pub(crate) use script::{Step, steps};
-
-const USAGE: &str = "\
-usage: cargo xtask demo [--tcp] [--out DIR] [--build-only] [--tusk]
-
-  --tcp         talk to the SDK over TCP on 127.0.0.1 instead of a unix socket
-  --out DIR     write the reports to DIR (default: target/cov-demo)
-  --build-only  only build the instrumented service; print its path on the last line
-  --tusk        record the service with the SDK's recorder, replay the traces with the
-                real Tusk CLI (tusk drift run --show-coverage) and check its coverage
-                against our driver and llvm-cov
-";
 
 /// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
 /// instrumented debug build on a loaded machine may start slower).
@@ -90,36 +80,20 @@ pub(crate) struct Outcome {
     pub(crate) failures: Vec<String>,
 }
 
-/// Runs the task with its command-line arguments.
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+/// Runs the task.
+pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    let mut options = DemoOptions {
-        out_dir: root.join("target/cov-demo"),
-        tcp: false,
+    let options = DemoOptions {
+        out_dir: flags
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("target/cov-demo")),
+        tcp: flags.tcp,
         steps: steps(),
         progress: true,
         stop: Stop::Request,
         require_inbound_spans: false,
     };
-    let mut build_only = false;
-    let mut tusk = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tcp" => options.tcp = true,
-            "--build-only" => build_only = true,
-            "--tusk" => tusk = true,
-            "--out" => {
-                let dir = args.next().context("--out needs a directory")?;
-                options.out_dir = PathBuf::from(dir);
-            }
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
 
     eprintln!(
         "demo: building {} with RUSTFLAGS=\"{}\" RUSTC_BOOTSTRAP=1 into {}",
@@ -128,11 +102,11 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         display_relative(&service::target_dir(&root), &root),
     );
     let binary = service::build(&root, false)?;
-    if build_only {
+    if flags.build_only {
         println!("{}", binary.display());
         return Ok(());
     }
-    if tusk {
+    if flags.tusk {
         return tusk::run(&root, &binary, &options.out_dir);
     }
 
@@ -446,7 +420,7 @@ fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
     if !html_dir.exists() {
         return Ok(());
     }
-    let marker = format!("content=\"{}\"", cov_core::report::html::GENERATOR);
+    let marker = format!("content=\"{}\"", cov_report::html::GENERATOR);
     let ours = std::fs::read_to_string(html_dir.join("index.html"))
         .is_ok_and(|index| index.contains(&marker));
     if !ours {

@@ -17,12 +17,9 @@ use anyhow::{Context, bail};
 use crate::provision;
 
 /// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`).
-const TARGETS: [&str; 7] = [
+pub(crate) const TARGETS: [&str; 7] = [
     "covmap", "covfun", "names", "profraw", "offline", "frames", "messages",
 ];
-
-/// Seconds per target when `--seconds` is not given.
-const DEFAULT_SECONDS: u64 = 60;
 
 /// One target's run.
 struct Outcome {
@@ -33,27 +30,17 @@ struct Outcome {
 }
 
 /// Runs the task.
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let mut seconds = DEFAULT_SECONDS;
-    let mut selected: Vec<&'static str> = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => seconds = crate::option_value("--seconds", &mut args)?,
-            "--target" => {
-                let value = args.next().context("--target needs a name")?;
-                let target = TARGETS
-                    .iter()
-                    .find(|target| *target == value)
-                    .with_context(|| format!("no fuzz target {value:?}; targets: {TARGETS:?}"))?;
-                selected.push(target);
-            }
-            other => bail!("unknown option {other:?} (fuzz [--seconds N] [--target NAME]...)"),
-        }
-    }
-    if selected.is_empty() {
-        selected = TARGETS.to_vec();
-    }
+pub(crate) fn run(flags: &crate::flags::Fuzz) -> anyhow::Result<()> {
+    let seconds = flags.seconds;
+    // The names were checked against `TARGETS` when the command line was parsed.
+    let selected: Vec<&'static str> = if flags.targets.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        TARGETS
+            .into_iter()
+            .filter(|target| flags.targets.iter().any(|selected| selected == target))
+            .collect()
+    };
 
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());

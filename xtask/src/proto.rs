@@ -17,15 +17,10 @@ const HEADER: &str = "\
 
 ";
 
-/// Runs the task with its command-line arguments.
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let check = match args {
-        [] => false,
-        [flag] if flag == "--check" => true,
-        _ => bail!("usage: cargo xtask proto [--check]"),
-    };
+/// Runs the task.
+pub(crate) fn run(flags: &crate::flags::Proto) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    if check {
+    if flags.check {
         check_fresh(&root)
     } else {
         let target = output_path(&root);

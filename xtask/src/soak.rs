@@ -8,25 +8,11 @@
 
 use std::process::Command;
 
-use anyhow::bail;
-
 use crate::provision;
 
-/// Seconds of load when `--seconds` is not given.
-const DEFAULT_SECONDS: u64 = 20;
-
 /// Runs the task.
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let mut seconds = DEFAULT_SECONDS;
-    let mut flood: Option<u64> = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => seconds = crate::option_value("--seconds", &mut args)?,
-            "--flood" => flood = Some(crate::option_value("--flood", &mut args)?),
-            other => bail!("unknown option {other:?} (soak [--seconds N] [--flood N])"),
-        }
-    }
+pub(crate) fn run(flags: &crate::flags::Soak) -> anyhow::Result<()> {
+    let crate::flags::Soak { seconds, flood } = *flags;
     let llvm_tools = provision::ensure_llvm_tools()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = crate::workspace_root();

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the project's one test command.
 //!
-//! It provisions what the tests need (the `llvm-cov` oracle, a real LCOV consumer),
+//! It provisions what the tests need (the `llvm-cov` oracle, a real LCOV consumer, an
+//! XML validator, a headless browser),
 //! checks that the committed generated code is fresh, then runs every test in the
 //! workspace. Tests that need a tool fail when it is missing; none is skipped.
 
@@ -8,8 +9,8 @@ use std::process::Command;
 
 use crate::provision;
 
-/// Runs the task with its command-line arguments (passed on to `cargo test`).
-pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+/// Runs the task; its arguments are passed on to `cargo test`.
+pub(crate) fn run(flags: &crate::flags::Test) -> anyhow::Result<()> {
     let llvm_tools = provision::ensure_llvm_tools()?;
     provision::ensure_debian_programs(&[
         ("genhtml", "lcov"),
@@ -17,6 +18,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         // The broken-binary tests of tests/reliability strip and edit copies.
         ("objcopy", "binutils"),
         ("strip", "binutils"),
+        // cov-report's browser test loads the HTML report in headless Chromium.
+        ("chromium", "chromium"),
     ])?;
 
     let root = crate::workspace_root();
@@ -28,7 +31,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         Command::new(cargo)
             .current_dir(&root)
             .args(["test", "--workspace", "--locked"])
-            .args(args)
+            .args(flags.cargo_test_command_line())
             .env("COV_LLVM_TOOLS", &llvm_tools),
     )
 }

@@ -2,8 +2,9 @@
 //!
 //! Every crate root (each `lib.rs` and `main.rs` of a workspace member) opens with a `//!`
 //! doc comment saying what the crate provides, every crate but cov-collector forbids
-//! `unsafe`, and in cov-collector `unsafe` appears only in its `ffi` module. These are the
-//! Architecture Invariants of `docs/architecture.md` that a grep can check.
+//! `unsafe`, in cov-collector `unsafe` appears only in its `ffi` module, and nothing of the
+//! reports is compiled into a service that links the SDK. These are the Architecture
+//! Invariants of `docs/architecture.md` that a grep or `cargo tree` can check.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,6 +121,51 @@ fn uses_unsafe(line: &str) -> bool {
         rest = after;
     }
     false
+}
+
+/// Packages the SDK's normal dependency tree must not hold: the reports and what only they
+/// use.
+const REPORT_ONLY_PACKAGES: &[&str] = &["cov-report", "serde", "serde_json", "maud"];
+
+#[test]
+fn the_sdk_compiles_none_of_the_reports() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(crate::workspace_root())
+        .args([
+            "tree",
+            "--offline",
+            "--package",
+            "cov-sdk",
+            "--edges",
+            "normal",
+        ])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(
+        names.contains(&"cov-core"),
+        "cargo tree lists cov-sdk's dependencies: {tree}"
+    );
+    let found: Vec<&&str> = REPORT_ONLY_PACKAGES
+        .iter()
+        .filter(|package| names.contains(package))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "cov-sdk's dependency tree holds {found:?}, which only the reports need \
+         (`cargo tree -p cov-sdk -e normal -i <package>` shows the path)"
+    );
 }
 
 #[test]

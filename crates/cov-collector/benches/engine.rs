@@ -7,9 +7,9 @@
 
 #![allow(missing_docs)]
 
-use cov_collector::Engine;
 use cov_collector::mapping::CoverageMapping;
 use cov_collector::profraw::RawProfile;
+use cov_collector::{Engine, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -25,11 +25,12 @@ fn engine(criterion: &mut Criterion) {
     let run = run_instrumented(&binary, &["all"]);
     let mapping = CoverageMapping::from_executable(&binary).expect("fixture mapping");
     let profile = RawProfile::read(run.profraw()).expect("fixture profile");
-    let engine = Engine::new(&mapping, &profile.records);
+    let engine = Engine::new(mapping.clone(), &profile.records, Threads::One);
     let files = engine.covered_files();
+    let counts = engine.evaluate(&profile.counters);
     let largest = *files
         .iter()
-        .max_by_key(|&&file| engine.file_coverage(file, &profile.counters).lines.len())
+        .max_by_key(|&&file| engine.file_coverage(file, &counts).lines.len())
         .expect("the fixture has files");
 
     let mut group = criterion.benchmark_group("engine");
@@ -37,18 +38,33 @@ fn engine(criterion: &mut Criterion) {
         bench.iter(|| CoverageMapping::from_executable(std::hint::black_box(&binary)))
     });
     group.bench_function("build", |bench| {
-        bench.iter(|| Engine::new(std::hint::black_box(&mapping), &profile.records))
+        // The engine takes the mapping over, so each build copies it.
+        bench.iter(|| {
+            Engine::new(
+                std::hint::black_box(&mapping).clone(),
+                &profile.records,
+                Threads::One,
+            )
+        })
     });
     group.bench_function("baseline of every file", |bench| {
+        // Each file evaluated on its own (`delta/every_file` of hot_paths evaluates them
+        // together, as the collector does).
         bench.iter(|| {
             files
                 .iter()
-                .map(|&file| engine.file_coverage(file, &profile.counters).lines.len())
+                .map(|&file| {
+                    let counts = engine.evaluate_files(&[file], &profile.counters);
+                    engine.file_coverage(file, &counts).lines.len()
+                })
                 .sum::<usize>()
         })
     });
     group.bench_function("one file", |bench| {
-        bench.iter(|| engine.file_coverage(std::hint::black_box(largest), &profile.counters))
+        bench.iter(|| {
+            let counts = engine.evaluate_files(&[largest], std::hint::black_box(&profile.counters));
+            engine.file_coverage(largest, &counts)
+        })
     });
     group.finish();
 }

@@ -10,13 +10,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cov_collector::Engine;
 use cov_collector::covmap::decode_covmap;
 use cov_collector::mapping::CoverageMapping;
 use cov_collector::names::NameTable;
 use cov_collector::offline::OfflineCoverage;
 use cov_collector::profraw::RawProfile;
 use cov_collector::sections::CoverageSections;
+use cov_collector::{Engine, Threads};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let owned = mapping.clone();
         let started = Instant::now();
-        let engine = Engine::whole_program(owned, &profile.records);
+        let engine = Engine::new(owned, &profile.records, Threads::All);
         record("build engine", started.elapsed());
 
         let started = Instant::now();

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use cov_core::{CoverageSnapshot, FileCoverage, SnapshotKind};
 
 use crate::difference::Reported;
-use crate::engine::{Engine, FileId};
+use crate::engine::{Engine, FileId, Threads};
 use crate::error::CollectorError;
 use crate::ffi;
 use crate::live::LiveProfile;
@@ -139,7 +139,7 @@ impl CollectorBuilder {
             Some(filter) => read_own_mapping(&mut |path| filter(path))?,
             None => read_own_mapping(&mut |_| true)?,
         };
-        let engine = Engine::from_mapping(mapping, profile.records());
+        let engine = Engine::new(mapping, profile.records(), Threads::One);
         let selected = match &self.file_filter {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
@@ -263,7 +263,7 @@ impl Collector {
         let counts = self.engine.evaluate_files(&files, &state.current_counters);
         let mut snapshot = CoverageSnapshot::new(kind);
         for file in files {
-            let cumulative = self.engine.file_coverage_in(file, &counts);
+            let cumulative = self.engine.file_coverage(file, &counts);
             let reported = &mut state.reported[file.index()];
             let coverage = match kind {
                 SnapshotKind::Baseline => reported.rebase(&cumulative),

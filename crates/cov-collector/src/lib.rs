@@ -12,7 +12,8 @@
 //! - [`profraw`] decodes raw profiles (version 10) and data records, from a file or from
 //!   live memory;
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
-//!   built once and queried with any counter array; [`segments`] holds its pure core;
+//!   built once, then queried with the counts it evaluates from any counter array;
+//!   [`segments`] holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
 //!   over the cores (`parallel.rs`; the live half never starts threads).
@@ -45,7 +46,7 @@ pub mod segments;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode_error::{MappingError, ProfileError};
-pub use engine::{Engine, FileId};
+pub use engine::{Engine, FileId, Threads};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
 pub use mapping::CoverageMapping;
 pub use profraw::{DataRecord, RawProfile, decode_data_records};

@@ -7,7 +7,7 @@ use std::path::Path;
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
 use crate::decode_error::{MappingError, ProfileError};
-use crate::engine::{Engine, FileId};
+use crate::engine::{Engine, FileId, Threads};
 use crate::lcov::{LcovSummary, write_file_record};
 use crate::mapping::CoverageMapping;
 use crate::parallel;
@@ -45,13 +45,13 @@ impl OfflineCoverage {
 
     /// Computes every file from an already decoded mapping and profile.
     pub fn from_parts(mapping: CoverageMapping, profile: RawProfile) -> OfflineCoverage {
-        let engine = Engine::whole_program(mapping, &profile.records);
+        let engine = Engine::new(mapping, &profile.records, Threads::All);
         // Every function is evaluated once; each file is then read off the counts.
         let counts = engine.evaluate(&profile.counters);
         let files: Vec<FileId> = engine
             .covered_files()
             .into_iter()
-            .filter(|&file| engine.is_reported_in(file, &counts))
+            .filter(|&file| engine.is_reported(file, &counts))
             .collect();
         let reports = parallel::map(&files, 8, |&file| engine.file_report(file, &counts));
         let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);

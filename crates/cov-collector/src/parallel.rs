@@ -17,7 +17,7 @@ const MAX_THREADS: usize = 8;
 
 /// Whether a whole-program step may use every core or stays on the calling thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Threads {
+pub enum Threads {
     /// The calling thread only (the live collector, inside an application).
     One,
     /// Up to one thread per core (offline decoding).

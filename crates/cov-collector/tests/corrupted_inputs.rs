@@ -15,7 +15,7 @@ use cov_collector::mapping::{
 use cov_collector::names::decode_names;
 use cov_collector::profraw::{DataRecord, RawProfile, decode_data_records};
 use cov_collector::sections::CoverageSections;
-use cov_collector::{Engine, MappingError, ProfileError};
+use cov_collector::{Engine, MappingError, ProfileError, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};
 use proptest::prelude::*;
 
@@ -60,10 +60,11 @@ fn decode_everything(sections: &CoverageSections, profraw: &[u8]) {
         Ok(profile) => (profile.records, profile.counters),
         Err(_) => (Vec::new(), Vec::new()),
     };
-    let engine = Engine::new(&mapping, &records);
+    let engine = Engine::new(mapping, &records, Threads::One);
+    let counts = engine.evaluate(&counters);
     for file in engine.covered_files() {
-        let _ = engine.file_coverage(file, &counters);
-        let _ = engine.file_summary(file, &counters);
+        let _ = engine.file_coverage(file, &counts);
+        let _ = engine.file_summary(file, &counts);
     }
 }
 
@@ -273,17 +274,18 @@ fn data_records_bind_only_matching_hashes() {
             ..record.clone()
         })
         .collect();
-    let full = Engine::new(&mapping, &profile.records);
-    let mismatched = Engine::new(&mapping, &records);
+    let full = Engine::new(mapping.clone(), &profile.records, Threads::One);
+    let mismatched = Engine::new(mapping.clone(), &records, Threads::One);
     let name = mapping
         .functions()
         .find(|function| function.name_ref == target.name_ref)
         .unwrap()
         .name;
     let has_function = |engine: &Engine| {
+        let counts = engine.evaluate(&profile.counters);
         engine.covered_files().into_iter().any(|file| {
             engine
-                .file_coverage(file, &profile.counters)
+                .file_coverage(file, &counts)
                 .functions
                 .iter()
                 .any(|function| function.name == name)
@@ -435,28 +437,30 @@ proptest! {
                 counters: start..start + len,
             })
             .collect();
-        let engine = Engine::new(&mapping, &records);
-        // The whole-program engine (mapping taken over, work spread over threads) and the
-        // evaluate-once queries agree with the per-file ones.
-        let whole = Engine::whole_program(mapping.clone(), &records);
+        let engine = Engine::new(mapping.clone(), &records, Threads::One);
+        // The whole-program engine (work spread over threads) and the evaluate-once
+        // queries agree with the ones of each file evaluated on its own.
+        let whole = Engine::new(mapping, &records, Threads::All);
         let counts = whole.evaluate(&counters);
+        let file_counts = |file| engine.evaluate_files(&[file], &counters);
         // A snapshot's batch evaluation of some files agrees as well.
         let some_files: Vec<_> = engine.covered_files().into_iter().step_by(2).collect();
         let some_counts = engine.evaluate_files(&some_files, &counters);
         for &file in &some_files {
             prop_assert_eq!(
-                engine.file_coverage_in(file, &some_counts),
-                engine.file_coverage(file, &counters)
+                engine.file_coverage(file, &some_counts),
+                engine.file_coverage(file, &file_counts(file))
             );
         }
         prop_assert_eq!(whole.covered_files(), engine.covered_files());
         for file in engine.covered_files() {
-            let coverage = engine.file_coverage(file, &counters);
-            let summary = engine.file_summary(file, &counters);
-            let order = engine.function_order(file, &counters);
-            let reported = engine.is_reported(file, &counters);
+            let own_counts = file_counts(file);
+            let coverage = engine.file_coverage(file, &own_counts);
+            let summary = engine.file_summary(file, &own_counts);
+            let order = engine.function_order(file, &own_counts);
+            let reported = engine.is_reported(file, &own_counts);
             prop_assert!(coverage.lines.keys().all(|&line| line <= 24));
-            prop_assert_eq!(whole.is_reported_in(file, &counts), reported);
+            prop_assert_eq!(whole.is_reported(file, &counts), reported);
             let report = whole.file_report(file, &counts);
             prop_assert_eq!(&report.coverage, &coverage);
             prop_assert_eq!(report.summary, summary);
@@ -467,8 +471,11 @@ proptest! {
                 .collect();
             prop_assert_eq!(names, order.iter().map(String::as_str).collect::<Vec<_>>());
         }
+        // A record names only files llvm-cov lists, and nothing past the last record.
+        let covered = engine.covered_files();
         for record in 0..records.len() {
-            let _ = engine.record_files(record);
+            prop_assert!(engine.record_files(record).iter().all(|file| covered.contains(file)));
         }
+        prop_assert!(engine.record_files(records.len()).is_empty());
     }
 }

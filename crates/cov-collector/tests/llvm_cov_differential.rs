@@ -17,7 +17,7 @@ use cov_collector::lcov::write_lcov;
 use cov_collector::mapping::CoverageMapping;
 use cov_collector::profraw::DataRecord;
 use cov_collector::sections::CoverageSections;
-use cov_collector::{Engine, lcov::LcovSummary};
+use cov_collector::{Engine, Threads, lcov::LcovSummary};
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 use cov_testkit::{Lcov, diff_lcov, llvm_tool};
 use proptest::prelude::*;
@@ -271,18 +271,19 @@ fn ours(functions: &[Function]) -> String {
             counters: start..counters.len(),
         });
     }
-    let engine = Engine::new(&mapping, &records);
+    let engine = Engine::new(mapping, &records, Threads::One);
+    let counts = engine.evaluate(&counters);
     let mut snapshot = CoverageSnapshot::new(SnapshotKind::Baseline);
     let mut summaries: BTreeMap<String, LcovSummary> = BTreeMap::new();
     for file in engine.covered_files() {
-        if !engine.is_reported(file, &counters) {
+        if !engine.is_reported(file, &counts) {
             continue;
         }
         let path = engine.path(file).to_owned();
         snapshot
             .files
-            .insert(path.clone(), engine.file_coverage(file, &counters));
-        summaries.insert(path, engine.file_summary(file, &counters));
+            .insert(path.clone(), engine.file_coverage(file, &counts));
+        summaries.insert(path, engine.file_summary(file, &counts));
     }
     write_lcov(&snapshot, Some(&summaries))
 }

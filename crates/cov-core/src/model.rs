@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 
 /// Which kind of snapshot a [`CoverageSnapshot`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum SnapshotKind {
     /// Every coverable line of every selected file, with its count since the process
     /// started (0 where not executed), and the full branch structure.
@@ -103,9 +104,8 @@ pub struct Function {
 }
 
 /// Branch outcomes on one line: how many there are and how many were taken.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LineBranches {
     /// Number of branch outcomes on the line.
     pub total: u32,

@@ -12,13 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{LineBranches, SnapshotKind};
 
 /// One snapshot as it travels between the SDK and the CLI: absolute (or, after
-/// [`PathNormalizer`](crate::paths::PathNormalizer), repo-relative) file path → [`FileRecord`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// cov-report's `PathNormalizer`, repo-relative) file path → [`FileRecord`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SnapshotRecord {
     /// Baseline (every coverable line) or delta (what ran since the previous snapshot).
     pub kind: SnapshotKind,
@@ -57,14 +56,15 @@ impl SnapshotRecord {
 }
 
 /// What the wire carries for one file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FileRecord {
     /// 1-based line number → execution count. In a baseline every coverable line is present
     /// (0 where not executed); in a delta only lines that executed.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub lines: BTreeMap<u32, u64>,
     /// 1-based line number → branch outcomes on that line. Lines without branches are absent.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub branches: BTreeMap<u32, LineBranches>,
 }
 
@@ -85,43 +85,6 @@ impl FileRecord {
             .values()
             .map(|line| u64::from(line.total))
             .sum()
-    }
-
-    /// Merges another **baseline** of the same file into this one, as the Tusk CLI merges
-    /// the baselines of successive service starts: a line takes the other count only when
-    /// it is missing here or still 0; a branch line takes the other entry only when it is
-    /// missing here or the other has more outcomes.
-    pub fn merge_baseline(&mut self, other: &FileRecord) {
-        for (&line, &count) in &other.lines {
-            let slot = self.lines.entry(line).or_insert(count);
-            if *slot == 0 {
-                *slot = count;
-            }
-        }
-        for (&line, &branches) in &other.branches {
-            let slot = self.branches.entry(line).or_insert(branches);
-            if branches.total > slot.total {
-                *slot = branches;
-            }
-        }
-    }
-
-    /// Adds one **test's** record of the same file, as the Tusk CLI adds per-test records
-    /// to the baseline: line counts summed (saturating); per branch line the total is the
-    /// larger one and covered the sum, clamped to that total.
-    pub fn merge_test(&mut self, other: &FileRecord) {
-        for (&line, &count) in &other.lines {
-            let slot = self.lines.entry(line).or_default();
-            *slot = slot.saturating_add(count);
-        }
-        for (&line, branches) in &other.branches {
-            let slot = self.branches.entry(line).or_default();
-            slot.total = slot.total.max(branches.total);
-            slot.covered = slot
-                .covered
-                .saturating_add(branches.covered)
-                .min(slot.total);
-        }
     }
 
     /// Sum of the per-line covered outcomes: the wire's `covered_branches`.

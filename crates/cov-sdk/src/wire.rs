@@ -2,7 +2,7 @@
 //!
 //! The SDK uses the record → protobuf direction to answer the CLI; a driver playing the
 //! CLI (the demo's `cargo xtask demo`, the end-to-end tests) uses the protobuf → record
-//! direction to feed [`cov_core::Aggregate`]. The two are inverse on every value the wire
+//! direction to feed cov-report's `Aggregate`. The two are inverse on every value the wire
 //! can carry.
 //!
 //! The mapping, as the Tusk CLI reads it:

@@ -30,4 +30,4 @@ pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, 
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
-pub use tools::{llvm_tool, llvm_tools_dir};
+pub use tools::{debian_program, llvm_tool, llvm_tools_dir};

@@ -1,4 +1,5 @@
-//! Locating LLVM's tools (`llvm-profdata`, `llvm-cov`) that match this rustc's LLVM.
+//! Locating the programs the tests run: LLVM's tools (`llvm-profdata`, `llvm-cov`) that
+//! match this rustc's LLVM, and Debian programs such as `chromium`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,4 +53,25 @@ fn rustc_print(rustc: &str, what: &str) -> String {
         .expect("rustc prints UTF-8")
         .trim()
         .to_owned()
+}
+
+/// The path of a program the tests need from a Debian package, found on `PATH`.
+///
+/// # Panics
+///
+/// When it is not on `PATH`: the test fails with a message saying to run
+/// `cargo xtask test`, which installs `package`.
+pub fn debian_program(program: &str, package: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{program} is not installed (Debian package `{package}`): run `cargo xtask test`, \
+                 which installs it"
+            )
+        })
 }

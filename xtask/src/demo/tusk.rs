@@ -109,7 +109,7 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     println!("\nThe Tusk CLI's own coverage summary (--show-coverage):\n");
     println!("{}", json_run.coverage_summary());
     println!("\nOur report of the same tests (cargo xtask demo's driver):\n");
-    print!("{}", cov_core::report::terminal::render(&driver.view));
+    print!("{}", cov_report::terminal::render(&driver.view));
     println!("\nThe CLI's reports:");
     println!("  {}", json_path.display());
     println!("  {}", lcov_path.display());
