@@ -15,6 +15,9 @@
 
 mod script;
 mod service;
+mod traces;
+mod tusk;
+mod tusk_cli;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,11 +29,13 @@ use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
-pub(crate) use script::{STEPS, Step};
+pub(crate) use script::{Step, steps};
 
 /// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
 /// instrumented debug build on a loaded machine may start slower).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the SDK has to send a test's inbound replay span (the CLI's own wait).
+const INBOUND_SPAN_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a snapshot may take (the CLI's own limit).
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -45,12 +50,25 @@ pub(crate) struct DemoOptions {
     pub(crate) steps: Vec<Step>,
     /// Print a line per step on stderr.
     pub(crate) progress: bool,
+    /// How the service is stopped at the end.
+    pub(crate) stop: Stop,
+    /// Fail a step whose trace id (its `x-td-trace-id` header) gets no inbound replay span
+    /// from the SDK, as the CLI does under `TUSK_REQUIRE_INBOUND_REPLAY_SPAN=1`.
+    pub(crate) require_inbound_spans: bool,
+}
+
+/// How a replay stops the service; each runs code of its own after the last snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// `POST /shutdown`, the demo's own way.
+    Request,
+    /// `SIGTERM`, as the Tusk CLI stops a service.
+    Signal,
 }
 
 /// What a replay produced.
 pub(crate) struct Outcome {
     /// Everything the SDK reported, as the CLI collects it.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read by the oracle test"))]
     pub(crate) aggregate: Aggregate,
     /// The merged result the reports are written from.
     pub(crate) view: CoverageView,
@@ -71,8 +89,10 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| root.join("target/cov-demo")),
         tcp: flags.tcp,
-        steps: STEPS.to_vec(),
+        steps: steps(),
         progress: true,
+        stop: Stop::Request,
+        require_inbound_spans: false,
     };
 
     eprintln!(
@@ -85,6 +105,9 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     if flags.build_only {
         println!("{}", binary.display());
         return Ok(());
+    }
+    if flags.tusk {
+        return tusk::run(&root, &binary, &options.out_dir);
     }
 
     let outcome = replay(&root, &binary, &options)?;
@@ -202,6 +225,16 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     let width = options.steps.len().to_string().len();
     for (step_idx, step) in options.steps.iter().enumerate() {
         let (status, body) = client.send(step)?;
+        if options.require_inbound_spans
+            && runtime
+                .block_on(connection.inbound_span(&step.id, INBOUND_SPAN_TIMEOUT))
+                .is_none()
+        {
+            failures.push(format!(
+                "{}: the SDK sent no inbound replay span for trace {}",
+                step.name, step.id
+            ));
+        }
         let delta = snapshot(&runtime, &connection, SnapshotKind::Delta)?;
         let n_lines: usize = delta
             .files
@@ -213,8 +246,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         } else {
             failures.push(format!(
                 "{}: expected {}, got {status}: {body}",
-                step.name(),
-                step.expect_status
+                step.name, step.expect_status
             ));
             "UNEXPECTED"
         };
@@ -222,15 +254,23 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
             "[{:>width$}/{}] {:<44} {status} {verdict:<3} {n_lines:>4} lines",
             step_idx + 1,
             options.steps.len(),
-            step.name(),
+            step.name,
         ));
-        aggregate.add_test(step.id, step.name(), delta);
+        aggregate.add_test(&step.id, &step.name, delta);
     }
 
-    progress("stopping the service (POST /shutdown)");
-    let (status, _) = client.request("POST", "/shutdown", None)?;
-    if status != 202 {
-        bail!("POST /shutdown answered {status}, not 202");
+    match options.stop {
+        Stop::Request => {
+            progress("stopping the service (POST /shutdown)");
+            let (status, _) = client.request("POST", "/shutdown")?;
+            if status != 202 {
+                bail!("POST /shutdown answered {status}, not 202");
+            }
+        }
+        Stop::Signal => {
+            progress("stopping the service (SIGTERM)");
+            service.terminate()?;
+        }
     }
     drop(connection);
     let exit = service.wait_for_exit(Duration::from_secs(30))?;
@@ -283,7 +323,7 @@ async fn accept_while_running(
 fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
     loop {
-        let last = match client.request("GET", "/health", None) {
+        let last = match client.request("GET", "/health") {
             Ok((200, _)) => return Ok(()),
             Ok((status, body)) => format!("{status} {body}"),
             Err(error) => format!("{error:#}"),
@@ -499,8 +539,10 @@ mod tests {
             &DemoOptions {
                 out_dir: dir.path().join("full"),
                 tcp: false,
-                steps: STEPS.to_vec(),
+                steps: steps(),
                 progress: false,
+                stop: Stop::Request,
+                require_inbound_spans: false,
             },
         )
         .expect("the demo runs over a unix socket");
@@ -513,6 +555,8 @@ mod tests {
                 tcp: true,
                 steps: Vec::new(),
                 progress: false,
+                stop: Stop::Request,
+                require_inbound_spans: false,
             },
         )
         .expect("the demo runs over TCP");
@@ -634,7 +678,7 @@ mod tests {
         assert_eq!(aggregate["covered_branches"], totals.covered_branches);
         assert_eq!(
             json["summary"]["per_test"].as_array().map(Vec::len),
-            Some(STEPS.len())
+            Some(steps().len())
         );
 
         let cobertura = read("cobertura.xml");

@@ -68,6 +68,12 @@ pub(crate) struct Demo {
     /// Only build the instrumented service; print its path on the last line.
     #[arg(long)]
     pub(crate) build_only: bool,
+    /// Record the service with the SDK's recorder, replay the traces with the real Tusk
+    /// CLI (`tusk drift run --show-coverage`) and check its coverage against our driver
+    /// and llvm-cov. The CLI is `TUSK_CLI`, `tusk-cli` or `tusk` on PATH, or installed with
+    /// `go install`.
+    #[arg(long, conflicts_with_all = ["tcp", "build_only"])]
+    pub(crate) tusk: bool,
 }
 
 /// `cargo xtask fuzz`.

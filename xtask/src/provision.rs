@@ -1,6 +1,7 @@
 //! Installs what the tests and tasks need when it is missing, so a fresh machine needs
-//! nothing but cargo: LLVM's tools (the `llvm-cov` oracle) from rustup, and Debian
-//! packages such as `lcov` (a real LCOV consumer) through apt.
+//! nothing but cargo: LLVM's tools (the `llvm-cov` oracle) from rustup, or from Debian's
+//! package of the same LLVM where rustup cannot add them, and Debian packages such as
+//! `lcov` (a real LCOV consumer) through apt.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,22 +18,50 @@ pub(crate) fn llvm_tools_dir() -> anyhow::Result<PathBuf> {
         .join("bin"))
 }
 
-/// Makes sure `llvm-cov` and `llvm-profdata` matching this rustc's LLVM are installed.
+/// Makes sure `llvm-cov` and `llvm-profdata` matching this rustc's LLVM are installed and
+/// returns their directory: rustup's `llvm-tools-preview` where rustup can add it, and
+/// otherwise Debian's package of the same LLVM major (`llvm-22` for rustc 1.95), whose
+/// `/usr/lib/llvm-22/bin` holds the same tools under the same names.
 pub(crate) fn ensure_llvm_tools() -> anyhow::Result<PathBuf> {
     let dir = llvm_tools_dir()?;
     let present =
         |dir: &PathBuf| dir.join("llvm-cov").is_file() && dir.join("llvm-profdata").is_file();
-    if !present(&dir) {
-        eprintln!("provision: installing llvm-tools-preview with rustup (the llvm-cov oracle)");
-        run(Command::new("rustup").args(["component", "add", "llvm-tools-preview"]))?;
-        if !present(&dir) {
-            bail!(
-                "rustup installed llvm-tools-preview but {} has no llvm-cov",
-                dir.display()
-            );
-        }
+    if present(&dir) {
+        return Ok(dir);
     }
-    Ok(dir)
+    eprintln!("provision: installing llvm-tools-preview with rustup (the llvm-cov oracle)");
+    let rustup = run(Command::new("rustup").args(["component", "add", "llvm-tools-preview"]));
+    if rustup.is_ok() && present(&dir) {
+        return Ok(dir);
+    }
+    let major = rustc_llvm_major()?;
+    let debian = PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
+    if !present(&debian) {
+        eprintln!(
+            "provision: rustup could not add llvm-tools-preview ({}); installing Debian's \
+             llvm-{major} instead",
+            match &rustup {
+                Ok(()) => "it installed no llvm-cov".to_owned(),
+                Err(error) => format!("{error:#}"),
+            }
+        );
+        apt_install(&[&format!("llvm-{major}")])?;
+    }
+    if !present(&debian) {
+        bail!("neither rustup's llvm-tools-preview nor Debian's llvm-{major} gave llvm-cov");
+    }
+    Ok(debian)
+}
+
+/// The LLVM major version this rustc was built with (`rustc -vV`'s `LLVM version:` line).
+fn rustc_llvm_major() -> anyhow::Result<u32> {
+    let version = capture(Command::new("rustc").arg("-vV"))?;
+    version
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version: "))
+        .and_then(|llvm| llvm.split('.').next())
+        .and_then(|major| major.trim().parse().ok())
+        .context("`rustc -vV` names no LLVM version")
 }
 
 /// Makes sure each `(program, debian_package)` pair is available, installing the packages
@@ -46,7 +75,12 @@ pub(crate) fn ensure_debian_programs(wanted: &[(&str, &str)]) -> anyhow::Result<
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("provision: installing {} with apt-get", missing.join(" "));
+    apt_install(&missing)
+}
+
+/// Installs Debian packages with apt-get (through sudo when not root).
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    eprintln!("provision: installing {} with apt-get", packages.join(" "));
     let sudo = !is_root();
     let apt = |args: &[&str]| {
         // `env` rather than `Command::env`: sudo resets the environment it is given.
@@ -66,14 +100,21 @@ pub(crate) fn ensure_debian_programs(wanted: &[(&str, &str)]) -> anyhow::Result<
     };
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
+    install.extend(packages);
     apt(&install)
 }
 
 /// Whether `program` is found on `PATH`.
 pub(crate) fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    find_on_path(program).is_some()
+}
+
+/// Where `program` is found on `PATH`, if it is.
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 fn is_root() -> bool {

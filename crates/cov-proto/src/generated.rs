@@ -85,6 +85,70 @@ pub struct BranchInfo {
     #[prost(int32, tag = "2")]
     pub covered: i32,
 }
+/// A span's completion status.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SpanStatus {
+    #[prost(enumeration = "StatusCode", tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: ::prost::alloc::string::String,
+}
+/// One recorded operation (upstream core/span.proto). Left out: input_schema = 11,
+/// output_schema = 12, the four hashes 13-16 and id = 25, which the CLI does not read from
+/// an inbound replay span.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Span {
+    #[prost(string, tag = "1")]
+    pub trace_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub span_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub parent_span_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub package_name: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub instrumentation_name: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub submodule_name: ::prost::alloc::string::String,
+    #[prost(enumeration = "PackageType", tag = "8")]
+    pub package_type: i32,
+    #[prost(message, optional, tag = "9")]
+    pub input_value: ::core::option::Option<::prost_types::Struct>,
+    #[prost(message, optional, tag = "10")]
+    pub output_value: ::core::option::Option<::prost_types::Struct>,
+    #[prost(enumeration = "SpanKind", tag = "17")]
+    pub kind: i32,
+    #[prost(message, optional, tag = "18")]
+    pub status: ::core::option::Option<SpanStatus>,
+    #[prost(bool, tag = "19")]
+    pub is_pre_app_start: bool,
+    #[prost(message, optional, tag = "20")]
+    pub timestamp: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "21")]
+    pub duration: ::core::option::Option<::prost_types::Duration>,
+    #[prost(bool, tag = "22")]
+    pub is_root_span: bool,
+    #[prost(message, optional, tag = "23")]
+    pub metadata: ::core::option::Option<::prost_types::Struct>,
+    #[prost(string, optional, tag = "24")]
+    pub environment: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// Sent by the SDK in REPLAY mode after it answered a replayed request: the root span of
+/// the request, whose trace_id is the request's `x-td-trace-id`. A CLI run with
+/// TUSK_REQUIRE_INBOUND_REPLAY_SPAN=1 fails a test whose span does not arrive.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SendInboundSpanForReplayRequest {
+    #[prost(message, optional, tag = "1")]
+    pub span: ::core::option::Option<Span>,
+}
+/// The CLI's acknowledgement of a SendInboundSpanForReplayRequest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SendInboundSpanForReplayResponse {
+    #[prost(bool, tag = "1")]
+    pub success: bool,
+}
 /// Everything the SDK sends to the CLI.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SdkMessage {
@@ -92,7 +156,7 @@ pub struct SdkMessage {
     pub r#type: i32,
     #[prost(string, tag = "2")]
     pub request_id: ::prost::alloc::string::String,
-    #[prost(oneof = "sdk_message::Payload", tags = "3, 8, 9")]
+    #[prost(oneof = "sdk_message::Payload", tags = "3, 5, 8, 9")]
     pub payload: ::core::option::Option<sdk_message::Payload>,
 }
 /// Nested message and enum types in `SDKMessage`.
@@ -101,8 +165,10 @@ pub mod sdk_message {
     pub enum Payload {
         #[prost(message, tag = "3")]
         ConnectRequest(super::ConnectRequest),
-        /// 4 get_mock_request, 5 send_inbound_span_for_replay_request, 6 send_alert_request and
-        /// 7 env_var_request are upstream payloads outside the coverage channel.
+        /// 4 get_mock_request, 6 send_alert_request and 7 env_var_request are upstream
+        /// payloads the Rust SDK does not send.
+        #[prost(message, tag = "5")]
+        SendInboundSpanForReplayRequest(super::SendInboundSpanForReplayRequest),
         #[prost(message, tag = "8")]
         SetTimeTravelResponse(super::SetTimeTravelResponse),
         #[prost(message, tag = "9")]
@@ -116,7 +182,7 @@ pub struct CliMessage {
     pub r#type: i32,
     #[prost(string, tag = "2")]
     pub request_id: ::prost::alloc::string::String,
-    #[prost(oneof = "cli_message::Payload", tags = "3, 7, 8")]
+    #[prost(oneof = "cli_message::Payload", tags = "3, 5, 7, 8")]
     pub payload: ::core::option::Option<cli_message::Payload>,
 }
 /// Nested message and enum types in `CLIMessage`.
@@ -125,8 +191,10 @@ pub mod cli_message {
     pub enum Payload {
         #[prost(message, tag = "3")]
         ConnectResponse(super::ConnectResponse),
-        /// 4 get_mock_response, 5 send_inbound_span_for_replay_response and 6 env_var_response
-        /// are upstream payloads outside the coverage channel.
+        /// 4 get_mock_response and 6 env_var_response are upstream payloads the Rust SDK does
+        /// not receive.
+        #[prost(message, tag = "5")]
+        SendInboundSpanForReplayResponse(super::SendInboundSpanForReplayResponse),
         #[prost(message, tag = "7")]
         SetTimeTravelRequest(super::SetTimeTravelRequest),
         #[prost(message, tag = "8")]
@@ -205,6 +273,132 @@ impl Runtime {
             "RUNTIME_UNSPECIFIED" => Some(Self::Unspecified),
             "RUNTIME_NODE" => Some(Self::Node),
             "RUNTIME_PYTHON" => Some(Self::Python),
+            _ => None,
+        }
+    }
+}
+/// The kind of library a span records (upstream core/span.proto; values kept whole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum PackageType {
+    Unspecified = 0,
+    Http = 1,
+    Graphql = 2,
+    Grpc = 3,
+    Pg = 4,
+    Mysql = 5,
+    Mongodb = 6,
+    Redis = 7,
+    Kafka = 8,
+    Rabbitmq = 9,
+    Firestore = 10,
+    Prisma = 11,
+}
+impl PackageType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "PACKAGE_TYPE_UNSPECIFIED",
+            Self::Http => "PACKAGE_TYPE_HTTP",
+            Self::Graphql => "PACKAGE_TYPE_GRAPHQL",
+            Self::Grpc => "PACKAGE_TYPE_GRPC",
+            Self::Pg => "PACKAGE_TYPE_PG",
+            Self::Mysql => "PACKAGE_TYPE_MYSQL",
+            Self::Mongodb => "PACKAGE_TYPE_MONGODB",
+            Self::Redis => "PACKAGE_TYPE_REDIS",
+            Self::Kafka => "PACKAGE_TYPE_KAFKA",
+            Self::Rabbitmq => "PACKAGE_TYPE_RABBITMQ",
+            Self::Firestore => "PACKAGE_TYPE_FIRESTORE",
+            Self::Prisma => "PACKAGE_TYPE_PRISMA",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "PACKAGE_TYPE_UNSPECIFIED" => Some(Self::Unspecified),
+            "PACKAGE_TYPE_HTTP" => Some(Self::Http),
+            "PACKAGE_TYPE_GRAPHQL" => Some(Self::Graphql),
+            "PACKAGE_TYPE_GRPC" => Some(Self::Grpc),
+            "PACKAGE_TYPE_PG" => Some(Self::Pg),
+            "PACKAGE_TYPE_MYSQL" => Some(Self::Mysql),
+            "PACKAGE_TYPE_MONGODB" => Some(Self::Mongodb),
+            "PACKAGE_TYPE_REDIS" => Some(Self::Redis),
+            "PACKAGE_TYPE_KAFKA" => Some(Self::Kafka),
+            "PACKAGE_TYPE_RABBITMQ" => Some(Self::Rabbitmq),
+            "PACKAGE_TYPE_FIRESTORE" => Some(Self::Firestore),
+            "PACKAGE_TYPE_PRISMA" => Some(Self::Prisma),
+            _ => None,
+        }
+    }
+}
+/// OpenTelemetry-compatible span kinds, numbered as upstream (SERVER is 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum SpanKind {
+    Unspecified = 0,
+    Internal = 1,
+    Server = 2,
+    Client = 3,
+    Producer = 4,
+    Consumer = 5,
+}
+impl SpanKind {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "SPAN_KIND_UNSPECIFIED",
+            Self::Internal => "SPAN_KIND_INTERNAL",
+            Self::Server => "SPAN_KIND_SERVER",
+            Self::Client => "SPAN_KIND_CLIENT",
+            Self::Producer => "SPAN_KIND_PRODUCER",
+            Self::Consumer => "SPAN_KIND_CONSUMER",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "SPAN_KIND_UNSPECIFIED" => Some(Self::Unspecified),
+            "SPAN_KIND_INTERNAL" => Some(Self::Internal),
+            "SPAN_KIND_SERVER" => Some(Self::Server),
+            "SPAN_KIND_CLIENT" => Some(Self::Client),
+            "SPAN_KIND_PRODUCER" => Some(Self::Producer),
+            "SPAN_KIND_CONSUMER" => Some(Self::Consumer),
+            _ => None,
+        }
+    }
+}
+/// How a span completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum StatusCode {
+    Unspecified = 0,
+    Ok = 1,
+    Error = 2,
+}
+impl StatusCode {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "STATUS_CODE_UNSPECIFIED",
+            Self::Ok => "STATUS_CODE_OK",
+            Self::Error => "STATUS_CODE_ERROR",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "STATUS_CODE_UNSPECIFIED" => Some(Self::Unspecified),
+            "STATUS_CODE_OK" => Some(Self::Ok),
+            "STATUS_CODE_ERROR" => Some(Self::Error),
             _ => None,
         }
     }

@@ -1,13 +1,14 @@
 //! Wire compatibility with the real Tusk Drift types (`tusk-drift-schemas` 0.1.36).
 //!
-//! Every message of the coverage channel is encoded with the upstream types and decoded
-//! with ours, and the reverse, then compared field by field by the `assert_same_*`
+//! Every message of the coverage channel and of the inbound replay span is encoded with the
+//! upstream types and decoded with ours, and the reverse, then compared field by field by the `assert_same_*`
 //! functions below (never by re-encoded bytes: map order is not deterministic). Each kind
 //! has a hand-built value with a non-default value in every field, and proptest generates
 //! many more, including unknown enum numbers, NaN doubles, deep `google.protobuf.Struct`
 //! metadata and maps with many entries. Frames carrying payloads we do not model (mocks,
-//! spans, alerts, environment variables) must decode with an empty payload and an intact
-//! envelope.
+//! alerts, environment variables) must decode with an empty payload and an intact
+//! envelope; a span carrying the fields our subset leaves out (schemas, hashes, id) must
+//! decode with every modelled field intact.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -267,6 +268,90 @@ fn assert_same_branch_info_at(
     assert_eq!(ours.covered, upstream.covered, "{what}.covered");
 }
 
+fn assert_same_span(ours: &ours::Span, upstream: &upstream::Span) {
+    assert_eq!(ours.trace_id, upstream.trace_id, "span.trace_id");
+    assert_eq!(ours.span_id, upstream.span_id, "span.span_id");
+    assert_eq!(
+        ours.parent_span_id, upstream.parent_span_id,
+        "span.parent_span_id"
+    );
+    assert_eq!(ours.name, upstream.name, "span.name");
+    assert_eq!(
+        ours.package_name, upstream.package_name,
+        "span.package_name"
+    );
+    assert_eq!(
+        ours.instrumentation_name, upstream.instrumentation_name,
+        "span.instrumentation_name"
+    );
+    assert_eq!(
+        ours.submodule_name, upstream.submodule_name,
+        "span.submodule_name"
+    );
+    assert_eq!(
+        ours.package_type, upstream.package_type,
+        "span.package_type"
+    );
+    assert_same_optional(
+        ours.input_value.as_ref(),
+        upstream.input_value.as_ref(),
+        "span.input_value",
+        assert_same_struct,
+    );
+    assert_same_optional(
+        ours.output_value.as_ref(),
+        upstream.output_value.as_ref(),
+        "span.output_value",
+        assert_same_struct,
+    );
+    assert_eq!(ours.kind, upstream.kind, "span.kind");
+    assert_eq!(
+        ours.status
+            .as_ref()
+            .map(|status| (status.code, status.message.as_str())),
+        upstream
+            .status
+            .as_ref()
+            .map(|status| (status.code, status.message.as_str())),
+        "span.status"
+    );
+    assert_eq!(
+        ours.is_pre_app_start, upstream.is_pre_app_start,
+        "span.is_pre_app_start"
+    );
+    assert_eq!(ours.timestamp, upstream.timestamp, "span.timestamp");
+    assert_eq!(ours.duration, upstream.duration, "span.duration");
+    assert_eq!(
+        ours.is_root_span, upstream.is_root_span,
+        "span.is_root_span"
+    );
+    assert_same_optional(
+        ours.metadata.as_ref(),
+        upstream.metadata.as_ref(),
+        "span.metadata",
+        assert_same_struct,
+    );
+    assert_eq!(ours.environment, upstream.environment, "span.environment");
+}
+
+fn assert_same_inbound_span_request(
+    ours: &ours::SendInboundSpanForReplayRequest,
+    upstream: &upstream::SendInboundSpanForReplayRequest,
+) {
+    match (&ours.span, &upstream.span) {
+        (None, None) => {}
+        (Some(a), Some(b)) => assert_same_span(a, b),
+        (a, b) => panic!("span presence differs: {a:?} vs {b:?}"),
+    }
+}
+
+fn assert_same_inbound_span_response(
+    ours: &ours::SendInboundSpanForReplayResponse,
+    upstream: &upstream::SendInboundSpanForReplayResponse,
+) {
+    assert_eq!(ours.success, upstream.success, "success");
+}
+
 fn assert_same_sdk_message(ours: &ours::SdkMessage, upstream: &upstream::SdkMessage) {
     use ours::sdk_message::Payload as O;
     use upstream::sdk_message::Payload as U;
@@ -280,6 +365,10 @@ fn assert_same_sdk_message(ours: &ours::SdkMessage, upstream: &upstream::SdkMess
         (Some(O::SetTimeTravelResponse(a)), Some(U::SetTimeTravelResponse(b))) => {
             assert_same_set_time_travel_response(a, b);
         }
+        (
+            Some(O::SendInboundSpanForReplayRequest(a)),
+            Some(U::SendInboundSpanForReplayRequest(b)),
+        ) => assert_same_inbound_span_request(a, b),
         (Some(O::CoverageSnapshotResponse(a)), Some(U::CoverageSnapshotResponse(b))) => {
             assert_same_coverage_snapshot_response(a, b);
         }
@@ -300,6 +389,10 @@ fn assert_same_cli_message(ours: &ours::CliMessage, upstream: &upstream::CliMess
         (Some(O::SetTimeTravelRequest(a)), Some(U::SetTimeTravelRequest(b))) => {
             assert_same_set_time_travel_request(a, b);
         }
+        (
+            Some(O::SendInboundSpanForReplayResponse(a)),
+            Some(U::SendInboundSpanForReplayResponse(b)),
+        ) => assert_same_inbound_span_response(a, b),
         (Some(O::CoverageSnapshotRequest(a)), Some(U::CoverageSnapshotRequest(b))) => {
             assert_same_coverage_snapshot_request(a, b);
         }
@@ -391,6 +484,49 @@ fn branch_info_to_upstream(value: &ours::BranchInfo) -> upstream::BranchInfo {
     }
 }
 
+fn span_to_upstream(value: &ours::Span) -> upstream::Span {
+    upstream::Span {
+        trace_id: value.trace_id.clone(),
+        span_id: value.span_id.clone(),
+        parent_span_id: value.parent_span_id.clone(),
+        name: value.name.clone(),
+        package_name: value.package_name.clone(),
+        instrumentation_name: value.instrumentation_name.clone(),
+        submodule_name: value.submodule_name.clone(),
+        package_type: value.package_type,
+        input_value: value.input_value.clone(),
+        output_value: value.output_value.clone(),
+        kind: value.kind,
+        status: value.status.as_ref().map(|status| upstream::SpanStatus {
+            code: status.code,
+            message: status.message.clone(),
+        }),
+        is_pre_app_start: value.is_pre_app_start,
+        timestamp: value.timestamp,
+        duration: value.duration,
+        is_root_span: value.is_root_span,
+        metadata: value.metadata.clone(),
+        environment: value.environment.clone(),
+        ..Default::default()
+    }
+}
+
+fn inbound_span_request_to_upstream(
+    value: &ours::SendInboundSpanForReplayRequest,
+) -> upstream::SendInboundSpanForReplayRequest {
+    upstream::SendInboundSpanForReplayRequest {
+        span: value.span.as_ref().map(span_to_upstream),
+    }
+}
+
+fn inbound_span_response_to_upstream(
+    value: &ours::SendInboundSpanForReplayResponse,
+) -> upstream::SendInboundSpanForReplayResponse {
+    upstream::SendInboundSpanForReplayResponse {
+        success: value.success,
+    }
+}
+
 fn sdk_message_to_upstream(value: &ours::SdkMessage) -> upstream::SdkMessage {
     use ours::sdk_message::Payload as O;
     use upstream::sdk_message::Payload as U;
@@ -401,6 +537,9 @@ fn sdk_message_to_upstream(value: &ours::SdkMessage) -> upstream::SdkMessage {
             O::ConnectRequest(inner) => U::ConnectRequest(connect_request_to_upstream(inner)),
             O::SetTimeTravelResponse(inner) => {
                 U::SetTimeTravelResponse(set_time_travel_response_to_upstream(inner))
+            }
+            O::SendInboundSpanForReplayRequest(inner) => {
+                U::SendInboundSpanForReplayRequest(inbound_span_request_to_upstream(inner))
             }
             O::CoverageSnapshotResponse(inner) => {
                 U::CoverageSnapshotResponse(coverage_snapshot_response_to_upstream(inner))
@@ -419,6 +558,9 @@ fn cli_message_to_upstream(value: &ours::CliMessage) -> upstream::CliMessage {
             O::ConnectResponse(inner) => U::ConnectResponse(connect_response_to_upstream(inner)),
             O::SetTimeTravelRequest(inner) => {
                 U::SetTimeTravelRequest(set_time_travel_request_to_upstream(inner))
+            }
+            O::SendInboundSpanForReplayResponse(inner) => {
+                U::SendInboundSpanForReplayResponse(inbound_span_response_to_upstream(inner))
             }
             O::CoverageSnapshotRequest(inner) => {
                 U::CoverageSnapshotRequest(coverage_snapshot_request_to_upstream(inner))
@@ -456,6 +598,62 @@ fn every_message_type_value_matches_upstream() {
         known, 8,
         "MESSAGE_TYPE_UNSPECIFIED ..= MESSAGE_TYPE_COVERAGE_SNAPSHOT"
     );
+}
+
+/// Every number in `range` names the same value (or none) on both sides; returns how
+/// many are known.
+fn same_enum_values(
+    range: std::ops::RangeInclusive<i32>,
+    ours_name: fn(i32) -> Option<&'static str>,
+    upstream_name: fn(i32) -> Option<&'static str>,
+    what: &str,
+) -> usize {
+    let mut known = 0;
+    for number in range {
+        assert_eq!(ours_name(number), upstream_name(number), "{what} {number}");
+        known += usize::from(ours_name(number).is_some());
+    }
+    known
+}
+
+#[test]
+fn every_span_enum_value_matches_upstream() {
+    let known = same_enum_values(
+        -2..=16,
+        |n| ours::PackageType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::PackageType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "PackageType",
+    );
+    assert_eq!(
+        known, 12,
+        "PACKAGE_TYPE_UNSPECIFIED ..= PACKAGE_TYPE_PRISMA"
+    );
+    let known = same_enum_values(
+        -2..=10,
+        |n| ours::SpanKind::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::SpanKind::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "SpanKind",
+    );
+    assert_eq!(known, 6, "SPAN_KIND_UNSPECIFIED ..= SPAN_KIND_CONSUMER");
+    let known = same_enum_values(
+        -2..=8,
+        |n| ours::StatusCode::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::StatusCode::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "StatusCode",
+    );
+    assert_eq!(known, 3, "STATUS_CODE_UNSPECIFIED ..= STATUS_CODE_ERROR");
 }
 
 #[test]
@@ -965,8 +1163,8 @@ fn cli_mock_response_is_skipped() {
 }
 
 #[test]
-fn cli_inbound_span_and_env_var_responses_are_skipped() {
-    assert_cli_payload_skipped(&upstream::CliMessage {
+fn cli_inbound_span_response_crosses_both_ways() {
+    let message = upstream::CliMessage {
         r#type: upstream::MessageType::InboundSpan as i32,
         request_id: "span-7".to_owned(),
         payload: Some(
@@ -974,7 +1172,13 @@ fn cli_inbound_span_and_env_var_responses_are_skipped() {
                 upstream::SendInboundSpanForReplayResponse { success: true },
             ),
         ),
-    });
+    };
+    let decoded: ours::CliMessage = check_from_upstream(&message, assert_same_cli_message);
+    assert!(decoded.payload.is_some());
+}
+
+#[test]
+fn cli_env_var_response_is_skipped() {
     assert_cli_payload_skipped(&upstream::CliMessage {
         r#type: upstream::MessageType::EnvVarRequest as i32,
         request_id: "env-3".to_owned(),
@@ -1035,19 +1239,54 @@ fn sdk_alerts_are_skipped() {
     }
 }
 
+/// The span our subset models: `outbound_span` without the fields it leaves out.
+fn modelled_span() -> upstream::Span {
+    upstream::Span {
+        input_schema: None,
+        output_schema: None,
+        input_schema_hash: String::new(),
+        output_schema_hash: String::new(),
+        input_value_hash: String::new(),
+        output_value_hash: String::new(),
+        id: None,
+        ..outbound_span()
+    }
+}
+
 #[test]
-fn sdk_inbound_span_and_env_var_requests_are_skipped() {
-    assert_sdk_payload_skipped(&upstream::SdkMessage {
+fn sdk_inbound_span_request_crosses_both_ways() {
+    let message = upstream::SdkMessage {
         r#type: upstream::MessageType::InboundSpan as i32,
         request_id: "span-7".to_owned(),
         payload: Some(
             upstream::sdk_message::Payload::SendInboundSpanForReplayRequest(
                 upstream::SendInboundSpanForReplayRequest {
-                    span: Some(outbound_span()),
+                    span: Some(modelled_span()),
                 },
             ),
         ),
-    });
+    };
+    let decoded: ours::SdkMessage = check_from_upstream(&message, assert_same_sdk_message);
+    assert!(decoded.payload.is_some());
+}
+
+#[test]
+fn a_span_with_fields_outside_the_subset_keeps_every_modelled_field() {
+    let full = upstream::SendInboundSpanForReplayRequest {
+        span: Some(outbound_span()),
+    };
+    let decoded = ours::SendInboundSpanForReplayRequest::decode(full.encode_to_vec().as_slice())
+        .expect("unmodelled span fields must not be a decoding error");
+    assert_same_inbound_span_request(&decoded, &full);
+    // Re-encoded, upstream sees the modelled span and nothing else.
+    let back =
+        upstream::SendInboundSpanForReplayRequest::decode(decoded.encode_to_vec().as_slice())
+            .unwrap();
+    assert_eq!(back.span, Some(modelled_span()));
+}
+
+#[test]
+fn sdk_env_var_request_is_skipped() {
     assert_sdk_payload_skipped(&upstream::SdkMessage {
         r#type: upstream::MessageType::EnvVarRequest as i32,
         request_id: "env-3".to_owned(),
@@ -1182,11 +1421,80 @@ fn coverage_snapshot_response() -> impl Strategy<Value = ours::CoverageSnapshotR
         )
 }
 
+fn seconds_nanos() -> impl Strategy<Value = (i64, i32)> {
+    (any::<i64>(), any::<i32>())
+}
+
+fn span() -> impl Strategy<Value = ours::Span> {
+    let names = (text(), text(), text(), text(), text(), text(), text());
+    let values = (
+        prop::option::of(metadata()),
+        prop::option::of(metadata()),
+        prop::option::of(metadata()),
+    );
+    let flags = (
+        enum_number(0..=11),
+        enum_number(0..=5),
+        prop::option::of((enum_number(0..=2), text())),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(seconds_nanos()),
+        prop::option::of(seconds_nanos()),
+        prop::option::of(text()),
+    );
+    (names, values, flags).prop_map(
+        |(
+            (
+                trace_id,
+                span_id,
+                parent_span_id,
+                name,
+                package_name,
+                instrumentation_name,
+                submodule_name,
+            ),
+            (input_value, output_value, metadata),
+            (
+                package_type,
+                kind,
+                status,
+                is_pre_app_start,
+                is_root_span,
+                timestamp,
+                duration,
+                environment,
+            ),
+        )| ours::Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            package_name,
+            instrumentation_name,
+            submodule_name,
+            package_type,
+            input_value,
+            output_value,
+            kind,
+            status: status.map(|(code, message)| ours::SpanStatus { code, message }),
+            is_pre_app_start,
+            timestamp: timestamp.map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos }),
+            duration: duration.map(|(seconds, nanos)| prost_types::Duration { seconds, nanos }),
+            is_root_span,
+            metadata,
+            environment,
+        },
+    )
+}
+
 fn sdk_message() -> impl Strategy<Value = ours::SdkMessage> {
     use ours::sdk_message::Payload;
     let payload = prop::option::of(prop_oneof![
         connect_request().prop_map(Payload::ConnectRequest),
         set_time_travel_response().prop_map(Payload::SetTimeTravelResponse),
+        prop::option::of(span()).prop_map(|span| {
+            Payload::SendInboundSpanForReplayRequest(ours::SendInboundSpanForReplayRequest { span })
+        }),
         coverage_snapshot_response().prop_map(Payload::CoverageSnapshotResponse),
     ]);
     (enum_number(0..=7), text(), payload).prop_map(|(r#type, request_id, payload)| {
@@ -1203,6 +1511,11 @@ fn cli_message() -> impl Strategy<Value = ours::CliMessage> {
     let payload = prop::option::of(prop_oneof![
         connect_response().prop_map(Payload::ConnectResponse),
         set_time_travel_request().prop_map(Payload::SetTimeTravelRequest),
+        any::<bool>().prop_map(|success| {
+            Payload::SendInboundSpanForReplayResponse(ours::SendInboundSpanForReplayResponse {
+                success,
+            })
+        }),
         coverage_snapshot_request().prop_map(Payload::CoverageSnapshotRequest),
     ]);
     (enum_number(0..=7), text(), payload).prop_map(|(r#type, request_id, payload)| {
@@ -1273,6 +1586,11 @@ proptest! {
     #[test]
     fn generated_branch_info_crosses_both_ways(value in branch_info()) {
         check_both_directions(&value, branch_info_to_upstream, assert_same_branch_info);
+    }
+
+    #[test]
+    fn generated_spans_cross_both_ways(value in span()) {
+        check_both_directions(&value, span_to_upstream, assert_same_span);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use cov_transport::Endpoint;
 
 use crate::Coverage;
 use crate::env::Environment;
+use crate::record::RecordOptions;
 
 /// Options of the coverage SDK; [`Builder::init`] starts it.
 ///
@@ -33,6 +34,7 @@ pub struct Builder {
     pub(crate) handshake_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) environment: Option<Environment>,
+    pub(crate) record: RecordOptions,
     /// Tests only: the SDK thread panics as soon as it starts.
     #[cfg(test)]
     pub(crate) panic_on_start: bool,
@@ -59,6 +61,7 @@ impl Default for Builder {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             environment: None,
+            record: RecordOptions::default(),
             #[cfg(test)]
             panic_on_start: false,
         }
@@ -123,6 +126,46 @@ impl Builder {
     /// [`DEFAULT_WRITE_TIMEOUT`].
     pub fn write_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.write_timeout = timeout;
+        self
+    }
+
+    /// `RECORD` mode: the fraction of inbound requests recorded, `0.0` to `1.0`. Default:
+    /// `TUSK_RECORDING_SAMPLING_RATE`, else `recording.sampling.base_rate` or
+    /// `recording.sampling_rate` in `.tusk/config.yaml`, else `1.0`. A value outside the
+    /// range is ignored with a warning.
+    pub fn sampling_rate(&mut self, rate: f64) -> &mut Self {
+        self.record.sampling_rate = Some(rate);
+        self
+    }
+
+    /// `RECORD` mode: the directory trace files are written to. Default:
+    /// `TUSK_TRACES_DIR`, else `traces.dir` in `.tusk/config.yaml`, else `.tusk/traces`
+    /// (relative to the working directory).
+    pub fn traces_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.record.traces_dir = Some(dir.into());
+        self
+    }
+
+    /// Leaves header `name` (any case) out of recorded requests and responses, and out of
+    /// replay spans. `accept-encoding` is always left out.
+    pub fn drop_header(&mut self, name: &str) -> &mut Self {
+        self.record.rules.dropped.insert(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Records header `name` (any case) with the value [`crate::MASKED_VALUE`] instead of
+    /// its own. The CLI replays the masked value, so mask only headers the service does
+    /// not need to answer the same way.
+    pub fn mask_header(&mut self, name: &str) -> &mut Self {
+        self.record.rules.masked.insert(name.to_ascii_lowercase());
+        self
+    }
+
+    /// The largest request or response body recorded, in bytes; an exchange with a larger
+    /// body is not recorded (one warning). Default [`crate::DEFAULT_MAX_BODY_BYTES`],
+    /// at most [`crate::MAX_BODY_BYTES_CEILING`] (a trace must fit the CLI's 15 MiB line).
+    pub fn max_body_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.record.max_body_bytes = bytes.min(crate::record::MAX_BODY_BYTES_CEILING);
         self
     }
 

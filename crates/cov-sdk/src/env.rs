@@ -19,6 +19,10 @@ pub const TUSK_MOCK_SOCKET: &str = "TUSK_MOCK_SOCKET";
 pub const TUSK_MOCK_HOST: &str = "TUSK_MOCK_HOST";
 /// Port of the CLI's TCP listener.
 pub const TUSK_MOCK_PORT: &str = "TUSK_MOCK_PORT";
+/// The fraction of inbound requests recorded in `RECORD` mode, `0.0` to `1.0`.
+pub const TUSK_RECORDING_SAMPLING_RATE: &str = "TUSK_RECORDING_SAMPLING_RATE";
+/// Where `RECORD` mode writes trace files (overrides `traces.dir` in `.tusk/config.yaml`).
+pub const TUSK_TRACES_DIR: &str = "TUSK_TRACES_DIR";
 /// Ours: a `tracing` filter (`EnvFilter` syntax, for example `debug` or `cov_sdk=trace`).
 /// When set, the SDK thread writes its own log to standard error with that filter,
 /// whatever subscriber the application installed.
@@ -31,12 +35,14 @@ pub const CARGO_HOME: &str = "CARGO_HOME";
 pub const HOME: &str = "HOME";
 
 /// Every variable the SDK reads, in the order `docs/environment-variables.md` lists them.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 10] = [
     TUSK_DRIFT_MODE,
     TUSK_COVERAGE,
     TUSK_MOCK_SOCKET,
     TUSK_MOCK_HOST,
     TUSK_MOCK_PORT,
+    TUSK_RECORDING_SAMPLING_RATE,
+    TUSK_TRACES_DIR,
     TUSK_COVERAGE_LOG,
     CARGO_HOME,
     HOME,

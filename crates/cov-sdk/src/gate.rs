@@ -1,12 +1,13 @@
-//! Whether the SDK runs at all, and whether it collects coverage: the Tusk SDKs' gate.
+//! Whether the SDK runs at all, and what it does: the Tusk SDKs' gate.
 //!
 //! | `TUSK_DRIFT_MODE`            | `TUSK_COVERAGE` | SDK                                               |
 //! |------------------------------|-----------------|---------------------------------------------------|
-//! | `REPLAY` (any case)          | set             | connects, collects, answers snapshots             |
-//! | `REPLAY` (any case)          | unset           | connects, answers snapshots "coverage is not enabled" |
+//! | `REPLAY` (any case)          | set             | connects, collects, answers snapshots, sends inbound replay spans |
+//! | `REPLAY` (any case)          | unset           | connects, answers snapshots "coverage is not enabled", sends inbound replay spans |
+//! | `RECORD` (any case)          | any             | records inbound HTTP traffic as trace files (no thread until the first trace, no socket, no collector) |
 //! | unset                        | set             | connects and collects (the Python SDK's backwards-compatible case) |
 //! | unset                        | unset           | nothing at all                                    |
-//! | anything else (`RECORD`, `DISABLED`, …) | any  | nothing at all: no thread, no socket, no collector |
+//! | anything else (`DISABLED`, …) | any            | nothing at all: no thread, no socket, no collector |
 //!
 //! "Set" means non-empty, as everywhere in [`crate::env`].
 
@@ -17,6 +18,8 @@ use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
 pub enum Gate {
     /// Nothing: no thread, no socket, no collector.
     Off,
+    /// Record inbound HTTP traffic as Tusk trace files; no socket, no collector.
+    Record,
     /// Connect to the CLI and answer its requests; collect coverage when `collect`.
     Serve {
         /// Whether coverage is collected. When false, snapshot requests are answered with
@@ -35,6 +38,7 @@ impl Gate {
         let coverage = env.get(TUSK_COVERAGE).is_some();
         match env.get(TUSK_DRIFT_MODE) {
             Some(mode) if mode.eq_ignore_ascii_case("REPLAY") => Gate::Serve { collect: coverage },
+            Some(mode) if mode.eq_ignore_ascii_case("RECORD") => Gate::Record,
             Some(_) => Gate::Off,
             None if coverage => Gate::Serve { collect: true },
             None => Gate::Off,
@@ -67,10 +71,16 @@ mod tests {
     }
 
     #[test]
-    fn record_disabled_and_unknown_modes_do_nothing_even_with_coverage() {
-        for mode in [
-            "RECORD", "record", "DISABLED", "disable", "REPLAYX", " REPLAY",
-        ] {
+    fn record_in_any_case_records_whatever_coverage_says() {
+        for mode in ["RECORD", "record", "Record"] {
+            assert_eq!(gate(Some(mode), Some("true")), Gate::Record, "{mode}");
+            assert_eq!(gate(Some(mode), None), Gate::Record, "{mode}");
+        }
+    }
+
+    #[test]
+    fn disabled_and_unknown_modes_do_nothing_even_with_coverage() {
+        for mode in ["DISABLED", "disable", "REPLAYX", " REPLAY", "RECORDING"] {
             assert_eq!(gate(Some(mode), Some("true")), Gate::Off, "{mode}");
             assert_eq!(gate(Some(mode), None), Gate::Off, "{mode}");
         }

@@ -32,6 +32,7 @@ mod builder;
 pub mod env;
 pub mod gate;
 pub mod handshake;
+mod record;
 mod runner;
 mod serve;
 #[cfg(test)]
@@ -43,6 +44,10 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use builder::{
     Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+};
+pub use record::{
+    DEFAULT_MAX_BODY_BYTES, Exchange, MASKED_VALUE, MAX_BODY_BYTES_CEILING, TRACE_ID_HEADER,
+    Traffic, TuskBody, TuskLayer, TuskService,
 };
 
 use crate::env::Environment;
@@ -69,9 +74,24 @@ pub fn init() -> Coverage {
 #[must_use = "the coverage SDK stops when its handle is dropped; bind it with `let _coverage = ...`"]
 pub struct Coverage {
     running: Option<Arc<Running>>,
+    traffic: Traffic,
 }
 
 impl Coverage {
+    /// A `tower` layer for the service's HTTP stack: in `RECORD` mode it records every
+    /// sampled inbound request and its response as a Tusk trace file, in `REPLAY` mode
+    /// it tells the CLI which replayed request it answered (the inbound replay span),
+    /// and otherwise it passes everything through untouched. See [`TuskLayer`].
+    pub fn layer(&self) -> TuskLayer {
+        TuskLayer::new(self.traffic.clone())
+    }
+
+    /// The framework-neutral core of [`Coverage::layer`], for servers that are not built
+    /// on `tower`: see [`Traffic::start`].
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.clone()
+    }
+
     /// Whether this handle refers to a running SDK thread (false when the gate kept the
     /// SDK off, when the thread could not be started, or after a shutdown).
     pub fn is_running(&self) -> bool {
@@ -90,10 +110,12 @@ impl Coverage {
         }
     }
 
-    /// Whether two handles refer to the same running SDK.
+    /// Whether two handles refer to the same running SDK (the same connection to the
+    /// CLI, or the same recorder).
     pub fn same_as(&self, other: &Coverage) -> bool {
         match (&self.running, &other.running) {
             (Some(left), Some(right)) => Arc::ptr_eq(left, right),
+            (None, None) => self.traffic.is_active() && self.traffic.same_as(&other.traffic),
             _ => false,
         }
     }
@@ -107,14 +129,27 @@ fn start(builder: Builder) -> Coverage {
         .environment
         .clone()
         .unwrap_or_else(Environment::from_process);
-    let Gate::Serve { collect } = Gate::from_environment(&environment) else {
-        tracing::debug!("coverage SDK off: not in Tusk replay mode with coverage");
-        return Coverage { running: None };
+    let collect = match Gate::from_environment(&environment) {
+        Gate::Serve { collect } => collect,
+        Gate::Record => {
+            return Coverage {
+                running: None,
+                traffic: record::recording(&builder.record, &environment),
+            };
+        }
+        Gate::Off => {
+            tracing::debug!("Tusk SDK off: not in Tusk record or replay mode");
+            return Coverage {
+                running: None,
+                traffic: Traffic::default(),
+            };
+        }
     };
     let mut current = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(running) = current.upgrade().filter(|running| !running.is_stopping()) {
         tracing::debug!("coverage SDK already running; returning its handle");
         return Coverage {
+            traffic: running.traffic().clone(),
             running: Some(running),
         };
     }
@@ -123,12 +158,16 @@ fn start(builder: Builder) -> Coverage {
             let running = Arc::new(running);
             *current = Arc::downgrade(&running);
             Coverage {
+                traffic: running.traffic().clone(),
                 running: Some(running),
             }
         }
         Err(error) => {
             tracing::warn!("coverage SDK not started: cannot spawn its thread: {error}");
-            Coverage { running: None }
+            Coverage {
+                running: None,
+                traffic: Traffic::default(),
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::builder::Builder;
 use crate::env::{Environment, TUSK_COVERAGE_LOG};
+use crate::record::{REPLAY_QUEUE, Traffic};
 
 /// How long [`Running::stop`] waits for the thread to finish.
 pub(crate) const STOP_WAIT: Duration = Duration::from_secs(2);
@@ -20,6 +21,8 @@ pub(crate) struct Running {
     stop: watch::Sender<bool>,
     finished: Arc<AtomicBool>,
     exited: Mutex<Option<(mpsc::Receiver<()>, JoinHandle<()>)>>,
+    /// Hands inbound replay spans to the thread.
+    traffic: Traffic,
 }
 
 impl Running {
@@ -31,6 +34,10 @@ impl Running {
         collect: bool,
     ) -> std::io::Result<Self> {
         let (stop, stop_signal) = watch::channel(false);
+        // Requests hand replay spans to the SDK thread through a bounded channel and
+        // never wait: a full channel drops the span.
+        let (span_sender, spans) = tokio::sync::mpsc::channel(REPLAY_QUEUE);
+        let traffic = Traffic::replay(&builder.record, span_sender);
         let finished = Arc::new(AtomicBool::new(false));
         let (exit_sender, exited) = mpsc::channel();
         let thread_finished = Arc::clone(&finished);
@@ -40,7 +47,7 @@ impl Running {
                 // Nothing may unwind into the application: the thread's whole body runs
                 // under catch_unwind, and a panic becomes one log line.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    run_thread(builder, environment, collect, stop_signal)
+                    run_thread(builder, environment, collect, spans, stop_signal)
                 }));
                 if outcome.is_err() {
                     tracing::error!(
@@ -54,7 +61,13 @@ impl Running {
             stop,
             finished,
             exited: Mutex::new(Some((exited, thread))),
+            traffic,
         })
+    }
+
+    /// The replay side of the layer.
+    pub(crate) fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// Whether the thread has finished.
@@ -103,6 +116,7 @@ fn run_thread(
     builder: Builder,
     environment: Environment,
     collect: bool,
+    spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
     stop_signal: watch::Receiver<bool>,
 ) {
     let _log = environment
@@ -127,6 +141,7 @@ fn run_thread(
         builder,
         environment,
         collect,
+        spans,
         stop_signal,
     ));
     // A snapshot still running on the blocking thread finishes on its own; the SDK

@@ -15,15 +15,17 @@ use cov_proto::{
     CliMessage, CoverageSnapshotResponse, Message, MessageType, SdkMessage, SetTimeTravelResponse,
     cli_message, sdk_message,
 };
+use cov_trace::InboundSpan;
 use cov_transport::sdk::{SdkConnection, SdkOptions};
 use cov_transport::{Endpoint, TransportError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::builder::Builder;
 use crate::env::Environment;
 use crate::gate::COVERAGE_NOT_ENABLED;
 use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
+use crate::record::replay;
 use crate::runner::SdkLog;
 use crate::{tusk_config, wire};
 
@@ -112,6 +114,7 @@ pub(crate) async fn session(
     builder: Builder,
     environment: Environment,
     collect: bool,
+    spans: mpsc::Receiver<InboundSpan>,
     mut stop: watch::Receiver<bool>,
 ) {
     #[cfg(test)]
@@ -161,7 +164,7 @@ pub(crate) async fn session(
     );
     let max_frame_len = options.get_max_frame_len();
     tokio::select! {
-        () = serve(connection, source, max_frame_len) => {}
+        () = serve(connection, source, max_frame_len, spans) => {}
         _ = stop.wait_for(|&stopping| stopping) => {
             tracing::debug!("coverage SDK stopping on request");
         }
@@ -247,19 +250,45 @@ async fn connect_with_retry(
     }
 }
 
-/// Answers the CLI's requests until it closes the connection.
-async fn serve(mut connection: SdkConnection, mut source: Source, max_frame_len: usize) {
+/// Answers the CLI's requests, and sends it the inbound replay spans the service's
+/// requests hand over, until it closes the connection.
+async fn serve(
+    mut connection: SdkConnection,
+    mut source: Source,
+    max_frame_len: usize,
+    mut spans: mpsc::Receiver<InboundSpan>,
+) {
     let cache = Arc::new(Mutex::new(BranchCache::new()));
+    let mut spans_open = true;
     loop {
-        let message = match connection.recv().await {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                tracing::info!("the Tusk CLI closed the coverage channel; coverage SDK stopped");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
-                return;
+        let message = tokio::select! {
+            received = connection.recv() => match received {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    tracing::info!("the Tusk CLI closed the coverage channel; coverage SDK stopped");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                    return;
+                }
+            },
+            span = spans.recv(), if spans_open => {
+                match span {
+                    Some(span) => {
+                        tracing::debug!(trace_id = %span.trace_id, "sending the inbound replay span");
+                        if let Err(error) = connection.sender().send(replay::message(&span)).await {
+                            if connection.sender().is_closed() {
+                                tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                                return;
+                            }
+                            tracing::debug!(trace_id = %span.trace_id, "inbound replay span not sent: {error}");
+                        }
+                    }
+                    // Every layer and handle is gone; coverage requests go on.
+                    None => spans_open = false,
+                }
+                continue;
             }
         };
         let Some(reply) = reply_to(message, &mut source, &cache, max_frame_len).await else {
@@ -327,6 +356,10 @@ async fn reply_to(
                 },
             )),
         }),
+        Ok(MessageType::InboundSpan) => {
+            tracing::trace!(request_id = %message.request_id, "the CLI acknowledged an inbound replay span");
+            None
+        }
         _ => {
             tracing::debug!(
                 message_type = message.r#type,

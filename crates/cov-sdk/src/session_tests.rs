@@ -116,7 +116,7 @@ fn wait_until_finished(coverage: &Coverage) {
 }
 
 #[test]
-fn record_and_disabled_modes_start_nothing() {
+fn record_and_disabled_modes_never_connect() {
     let _serial = one_at_a_time();
     let cli = Cli::listen();
     for (mode, coverage) in [
@@ -128,6 +128,12 @@ fn record_and_disabled_modes_start_nothing() {
     ] {
         let handle = cli.start(environment(mode, coverage));
         assert!(!handle.is_running(), "{mode:?} {coverage:?}");
+        // Only RECORD follows inbound traffic (into trace files, not a socket).
+        assert_eq!(
+            handle.traffic().is_active(),
+            mode == Some("RECORD"),
+            "{mode:?} {coverage:?}"
+        );
         handle.shutdown();
     }
     let accepted = cli.accept(Duration::from_millis(500));
@@ -340,4 +346,111 @@ fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
     let reply = cli.request(&connection, snapshot_request("coverage-2", false));
     assert_eq!(reply.request_id, "coverage-2");
     handle.shutdown();
+}
+
+/// In REPLAY mode, with or without coverage, a request carrying `x-td-trace-id` through
+/// the layer makes the SDK send the CLI an inbound replay span for that trace, which the
+/// CLI acknowledges; a request without one sends nothing.
+#[test]
+fn replay_sends_the_inbound_span_of_each_replayed_request() {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+
+    let _serial = one_at_a_time();
+    let cli = Cli::listen();
+    let handle = cli.start(environment(Some("REPLAY"), None));
+    let connection = cli.accept(WAIT).unwrap();
+    let mut service = handle
+        .layer()
+        .layer(tower_service_fn(|_request: http::Request<_>| {
+            http::Response::new(String::from("{\"ok\":true}"))
+        }));
+    for trace_id in ["trace-a", "trace-b"] {
+        let request = http::Request::builder()
+            .uri("/health")
+            .header(crate::TRACE_ID_HEADER, trace_id)
+            .body(String::new())
+            .unwrap();
+        let response = cli.runtime.block_on(service.call(request)).unwrap();
+        // The span goes when the body ends.
+        let body = cli.runtime.block_on(read_body(response.into_body()));
+        assert_eq!(body, b"{\"ok\":true}");
+        let span = cli
+            .runtime
+            .block_on(connection.inbound_span(trace_id, WAIT))
+            .unwrap_or_else(|| panic!("no inbound span for {trace_id}"));
+        assert_eq!(span.trace_id, trace_id);
+        assert!(span.is_root_span);
+        assert_eq!(span.kind, cov_proto::SpanKind::Server as i32);
+    }
+    let untraced = http::Request::builder()
+        .uri("/health")
+        .body(String::new())
+        .unwrap();
+    let response = cli.runtime.block_on(service.call(untraced)).unwrap();
+    cli.runtime.block_on(read_body(response.into_body()));
+    assert!(
+        cli.runtime
+            .block_on(connection.inbound_span("", Duration::from_millis(200)))
+            .is_none()
+    );
+    // Coverage requests still get their answer on the same connection.
+    let reply = cli.request(&connection, snapshot_request("after-spans", true));
+    assert_eq!(snapshot_error(&reply), COVERAGE_NOT_ENABLED);
+    handle.shutdown();
+}
+
+/// A tower service from a synchronous function (tower's `service_fn` without tower).
+fn tower_service_fn<F, Request, Response>(
+    handler: F,
+) -> impl tower_service::Service<
+    Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<Response, std::convert::Infallible>>,
+>
+where
+    F: FnMut(Request) -> Response,
+{
+    struct ServiceFn<F>(F);
+    impl<F, Request, Response> tower_service::Service<Request> for ServiceFn<F>
+    where
+        F: FnMut(Request) -> Response,
+    {
+        type Response = Response;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Response, std::convert::Infallible>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request) -> Self::Future {
+            std::future::ready(Ok((self.0)(request)))
+        }
+    }
+    ServiceFn(handler)
+}
+
+async fn read_body<B: http_body::Body>(body: B) -> Vec<u8>
+where
+    B::Error: std::fmt::Debug,
+{
+    use bytes::Buf as _;
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        if let Ok(mut data) = frame.unwrap().into_data() {
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                bytes.extend_from_slice(chunk);
+                let len = chunk.len();
+                data.advance(len);
+            }
+        }
+    }
+    bytes
 }

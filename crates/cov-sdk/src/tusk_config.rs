@@ -1,9 +1,12 @@
-//! The service id from the Tusk project file, `.tusk/config.yaml`.
+//! What the SDK reads from the Tusk project file, `.tusk/config.yaml`: the service id, and
+//! in `RECORD` mode the traces directory and the sampling rate.
 //!
 //! The Tusk CLI runs a service from its project directory, where `tusk init` wrote
-//! `.tusk/config.yaml`; the Python SDK reads `service.id` from it for the handshake. We look
-//! for the file in the current directory and then in each parent (a service started from a
-//! sub-directory of its project still finds it) and read only `service.id`.
+//! `.tusk/config.yaml`; the Python SDK reads `service.id` from it for the handshake, and the
+//! official SDKs read `traces.dir` and `recording.sampling.base_rate` /
+//! `recording.sampling_rate` when they record. We look for the file in the current
+//! directory and then in each parent (a service started from a sub-directory of its project
+//! still finds it) and read only those keys.
 //!
 //! The file is parsed with `yaml-rust2`, a maintained, dependency-light, pure-Rust YAML 1.2
 //! parser (the successor of `yaml-rust`; `serde_yaml` is archived). A line-based scan
@@ -30,21 +33,71 @@ pub(crate) fn find_config(start: &Path) -> Option<PathBuf> {
 /// Reads `service.id` from the project file found from `start`; `Ok(None)` when there is
 /// no project file, `Err` with the reason when there is one but it holds no usable id.
 pub(crate) fn service_id_from(start: &Path) -> Result<Option<String>, String> {
+    read_from(start, service_id_in)
+}
+
+/// Reads the project file found from `start` with `extract`; `Ok(None)` when there is no
+/// project file, `Err` with the file's path and the reason when it cannot be used.
+fn read_from<T>(start: &Path, extract: fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
     let Some(path) = find_config(start) else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    service_id_in(&text)
+    extract(&text)
         .map(Some)
         .map_err(|reason| format!("{}: {reason}", path.display()))
 }
 
+/// The first YAML document of a project file.
+fn document_of(text: &str) -> Result<Yaml, String> {
+    let mut documents =
+        YamlLoader::load_from_str(text).map_err(|error| format!("not valid YAML: {error}"))?;
+    if documents.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    Ok(documents.swap_remove(0))
+}
+
+/// What `RECORD` mode reads from the project file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RecordingConfig {
+    /// `recording.sampling.base_rate`, else `recording.sampling_rate` (not yet validated).
+    pub(crate) sampling_rate: Option<f64>,
+    /// `traces.dir` as written (relative paths are relative to the working directory).
+    pub(crate) traces_dir: Option<String>,
+}
+
+/// Reads the recording keys from the project file found from `start`; `Ok(None)` when
+/// there is no project file.
+pub(crate) fn recording_from(start: &Path) -> Result<Option<RecordingConfig>, String> {
+    read_from(start, recording_in)
+}
+
+/// Extracts the recording keys from the text of a Tusk project file.
+pub(crate) fn recording_in(text: &str) -> Result<RecordingConfig, String> {
+    let document = document_of(text)?;
+    let number = |value: &Yaml| match value {
+        Yaml::Real(text) => text.parse::<f64>().ok(),
+        Yaml::Integer(number) => Some(*number as f64),
+        _ => None,
+    };
+    let recording = &document["recording"];
+    let sampling_rate =
+        number(&recording["sampling"]["base_rate"]).or_else(|| number(&recording["sampling_rate"]));
+    let traces_dir = match &document["traces"]["dir"] {
+        Yaml::String(dir) if !dir.trim().is_empty() => Some(dir.trim().to_owned()),
+        _ => None,
+    };
+    Ok(RecordingConfig {
+        sampling_rate,
+        traces_dir,
+    })
+}
+
 /// Extracts `service.id` from the text of a Tusk project file.
 pub(crate) fn service_id_in(text: &str) -> Result<String, String> {
-    let documents =
-        YamlLoader::load_from_str(text).map_err(|error| format!("not valid YAML: {error}"))?;
-    let document = documents.first().ok_or("the file is empty")?;
+    let document = document_of(text)?;
     let id = match &document["service"]["id"] {
         Yaml::String(id) => id.trim().to_owned(),
         Yaml::Integer(id) => id.to_string(),
@@ -100,6 +153,23 @@ mod tests {
             "service.id is not a scalar"
         );
         assert_eq!(service_id_in("- a\n- b\n").unwrap_err(), "no service.id");
+    }
+
+    #[test]
+    fn recording_keys_prefer_the_base_rate_and_read_the_traces_dir() {
+        let both = "recording:\n  sampling_rate: 0.5\n  sampling:\n    mode: fixed\n    base_rate: 0.25\ntraces:\n  dir: recorded/traces\n";
+        assert_eq!(
+            recording_in(both).unwrap(),
+            RecordingConfig {
+                sampling_rate: Some(0.25),
+                traces_dir: Some("recorded/traces".to_owned()),
+            }
+        );
+        let legacy = "recording:\n  sampling_rate: 1\n";
+        assert_eq!(recording_in(legacy).unwrap().sampling_rate, Some(1.0));
+        let none = "service:\n  id: x\nrecording:\n  sampling_rate: often\n";
+        assert_eq!(recording_in(none).unwrap(), RecordingConfig::default());
+        assert!(recording_in("recording: [").is_err());
     }
 
     #[test]

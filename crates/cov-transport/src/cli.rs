@@ -10,12 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cov_proto::{
     CliMessage, ConnectRequest, ConnectResponse, CoverageSnapshotRequest, CoverageSnapshotResponse,
-    MessageType, SdkMessage, cli_message, sdk_message,
+    MessageType, SdkMessage, SendInboundSpanForReplayResponse, Span, cli_message, sdk_message,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
@@ -345,9 +345,12 @@ where
     );
 
     let pending = Arc::new(Mutex::new(Some(HashMap::new())));
+    let inbound_spans = Arc::new(InboundSpans::default());
     let reader = tokio::spawn(route_replies(
         incoming,
         Arc::clone(&pending),
+        Arc::clone(&inbound_spans),
+        frames.clone(),
         closed_sender,
         endpoint.clone(),
     ));
@@ -356,6 +359,7 @@ where
         connect_request,
         handshake_request_id: hello.request_id,
         pending,
+        inbound_spans,
         closed,
         reader,
     })
@@ -375,14 +379,57 @@ fn lock(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The inbound replay spans the SDK sent, by trace id, as the Tusk CLI keeps them.
+#[derive(Debug, Default)]
+struct InboundSpans {
+    spans: Mutex<HashMap<String, Span>>,
+    arrived: Notify,
+}
+
+/// Keeps an inbound replay span and acknowledges it as the Tusk CLI does
+/// (`handleInboundReplaySpanProtobuf`: stored under its trace id, answered with
+/// `INBOUND_SPAN` and `success: true`); a message without a span is dropped.
+async fn keep_inbound_span(message: SdkMessage, spans: &InboundSpans, frames: &FrameSender) {
+    let Some(sdk_message::Payload::SendInboundSpanForReplayRequest(request)) = message.payload
+    else {
+        tracing::debug!(request_id = %message.request_id, "INBOUND_SPAN without a span");
+        return;
+    };
+    let Some(span) = request.span else {
+        tracing::debug!(request_id = %message.request_id, "INBOUND_SPAN without a span");
+        return;
+    };
+    spans
+        .spans
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(span.trace_id.clone(), span);
+    spans.arrived.notify_waiters();
+    let ack = CliMessage {
+        r#type: MessageType::InboundSpan as i32,
+        request_id: message.request_id,
+        payload: Some(cli_message::Payload::SendInboundSpanForReplayResponse(
+            SendInboundSpanForReplayResponse { success: true },
+        )),
+    };
+    if let Err(error) = frames.send(&ack).await {
+        tracing::debug!(%error, "cannot acknowledge an inbound replay span");
+    }
+}
+
 async fn route_replies(
     mut incoming: Incoming,
     pending: Pending,
+    inbound_spans: Arc<InboundSpans>,
+    frames: FrameSender,
     closed: watch::Sender<bool>,
     endpoint: Endpoint,
 ) {
     loop {
         match incoming.next().await {
+            Some(Ok(message)) if message.r#type == MessageType::InboundSpan as i32 => {
+                keep_inbound_span(message, &inbound_spans, &frames).await;
+            }
             Some(Ok(message)) => {
                 let waiter = lock(&pending)
                     .as_mut()
@@ -420,6 +467,7 @@ pub struct CliConnection {
     connect_request: ConnectRequest,
     handshake_request_id: String,
     pending: Pending,
+    inbound_spans: Arc<InboundSpans>,
     closed: watch::Receiver<bool>,
     reader: JoinHandle<()>,
 }
@@ -568,6 +616,28 @@ impl CliConnection {
             });
         }
         Ok(response)
+    }
+
+    /// The inbound replay span the SDK sent for `trace_id`, waiting up to `timeout` for it
+    /// (the Tusk CLI waits 3 s when `TUSK_REQUIRE_INBOUND_REPLAY_SPAN` is set). Spans are
+    /// acknowledged as they arrive, as the CLI does.
+    pub async fn inbound_span(&self, trace_id: &str, timeout: Duration) -> Option<Span> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.inbound_spans.arrived.notified();
+            if let Some(span) = self
+                .inbound_spans
+                .spans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(trace_id)
+            {
+                return Some(span.clone());
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// Sends `message` without waiting for a reply.

@@ -1,9 +1,13 @@
 //! `demo-service`: a small shop API built on axum, the service `cargo xtask demo` measures.
 //!
-//! It links the coverage SDK with one line in `main` (`let _coverage = cov_sdk::init();`):
-//! run normally, the SDK stays off; run by the Tusk CLI (or the demo driver) with
-//! `TUSK_COVERAGE=true TUSK_DRIFT_MODE=REPLAY` and built with `-C instrument-coverage`, it
-//! answers coverage snapshot requests. Its routes hold real branching logic (validation,
+//! It links the SDK with one line in `main` (`let coverage = cov_sdk::init();`) and one
+//! layer on its router (`.layer(coverage.layer())`): run normally, the SDK stays off and
+//! the layer passes everything through; with `TUSK_DRIFT_MODE=RECORD` every request but
+//! `POST /shutdown` is recorded as a Tusk trace file (in `TUSK_TRACES_DIR`, `traces.dir` of
+//! `.tusk/config.yaml`, or `.tusk/traces`); run by the Tusk CLI (or the demo driver) with
+//! `TUSK_DRIFT_MODE=REPLAY` it sends an inbound replay span for every replayed request, and
+//! with `TUSK_COVERAGE=true` and built with `-C instrument-coverage` it answers coverage
+//! snapshot requests. Its routes hold real branching logic (validation,
 //! pagination, discounts, stock reservation) split across modules, so different tests cover
 //! different code.
 //!
@@ -61,7 +65,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let _coverage = cov_sdk::init();
+    let coverage = cov_sdk::init();
 
     let address =
         config::listen_address(std::env::args().skip(1), |name| std::env::var(name).ok())?;
@@ -69,10 +73,12 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(address))
+    runtime.block_on(serve(address, coverage.layer()))
+    // `coverage` is dropped here, after the server: the recorder writes what it still
+    // holds (for up to 2 s) before the process exits.
 }
 
-async fn serve(address: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn serve(address: std::net::SocketAddr, tusk: cov_sdk::TuskLayer) -> anyhow::Result<()> {
     // Listen for signals before announcing the address, so a driver that sends SIGTERM
     // right after reading it still gets a graceful shutdown.
     let signals = ShutdownSignals::install()?;
@@ -84,7 +90,7 @@ async fn serve(address: std::net::SocketAddr) -> anyhow::Result<()> {
     // by the time a driver (or the Tusk CLI) sees it and takes its baseline.
     let state = AppState::new(Store::seeded());
     let over_http = state.shutdown.clone();
-    let router = routes::router(state);
+    let router = routes::router(state, tusk);
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {local}")?;
     stdout.flush()?;

@@ -8,8 +8,10 @@ use axum::routing::{get, post};
 use crate::store::AppState;
 use crate::{inventory, orders};
 
-/// Builds the service's router over `state`.
-pub(crate) fn router(state: AppState) -> Router {
+/// Builds the service's router over `state`. `tusk` (from `Coverage::layer`) records or
+/// announces every route but `/shutdown`: axum applies a layer to the routes added before
+/// it, and a recorded shutdown would stop the service in the middle of a replay.
+pub(crate) fn router(state: AppState, tusk: cov_sdk::TuskLayer) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/products", get(inventory::list).post(inventory::create))
@@ -18,6 +20,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/orders", post(orders::place))
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .layer(tusk)
         .route("/shutdown", post(shutdown))
         .with_state(state)
 }

@@ -7,36 +7,62 @@ use std::time::Duration;
 use anyhow::Context;
 
 /// One replayed test: a single HTTP request and the status it must answer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Step {
-    /// The test's id, as the Tusk CLI would use a trace id.
-    pub(crate) id: &'static str,
-    /// `GET` or `POST`.
-    pub(crate) method: &'static str,
+    /// The test's id: a trace id when the step comes from a recorded trace.
+    pub(crate) id: String,
+    /// The display name.
+    pub(crate) name: String,
+    /// The HTTP method.
+    pub(crate) method: String,
     /// Path and query.
-    pub(crate) path: &'static str,
-    /// What the request is about, when the method and path alone do not say.
-    pub(crate) what: Option<&'static str>,
-    /// JSON body of a `POST`, if any.
-    pub(crate) body: Option<&'static str>,
+    pub(crate) target: String,
+    /// Headers sent with the request, in order.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The request body, if any.
+    pub(crate) body: Option<Vec<u8>>,
     /// The status the service must answer.
     pub(crate) expect_status: u16,
 }
 
-impl Step {
-    /// The display name: method, path and what it is about.
-    pub(crate) fn name(&self) -> String {
-        match self.what {
-            Some(what) => format!("{} {} ({what})", self.method, self.path),
-            None => format!("{} {}", self.method, self.path),
-        }
-    }
+/// A scripted test, as written in [`SCRIPT`].
+struct Scripted {
+    id: &'static str,
+    method: &'static str,
+    path: &'static str,
+    /// What the request is about, when the method and path alone do not say.
+    what: Option<&'static str>,
+    /// JSON body of a `POST`, if any.
+    body: Option<&'static str>,
+    expect_status: u16,
 }
 
-/// The demo's tests, in replay order. The state carries over: the order placed by
+/// The demo's tests, in replay order.
+pub(crate) fn steps() -> Vec<Step> {
+    SCRIPT
+        .iter()
+        .map(|scripted| Step {
+            id: scripted.id.to_owned(),
+            name: match scripted.what {
+                Some(what) => format!("{} {} ({what})", scripted.method, scripted.path),
+                None => format!("{} {}", scripted.method, scripted.path),
+            },
+            method: scripted.method.to_owned(),
+            target: scripted.path.to_owned(),
+            headers: match scripted.body {
+                Some(_) => vec![("content-type".to_owned(), "application/json".to_owned())],
+                None => Vec::new(),
+            },
+            body: scripted.body.map(|body| body.as_bytes().to_vec()),
+            expect_status: scripted.expect_status,
+        })
+        .collect()
+}
+
+/// The script, in replay order. The state carries over: the order placed by
 /// `order-save10` is the one read and cancelled later.
-pub(crate) const STEPS: &[Step] = &[
-    Step {
+const SCRIPT: &[Scripted] = &[
+    Scripted {
         id: "health",
         method: "GET",
         path: "/health",
@@ -44,7 +70,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "list-coffee",
         method: "GET",
         path: "/products?category=coffee&per_page=1",
@@ -52,7 +78,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "list-bad-page",
         method: "GET",
         path: "/products?page=0",
@@ -60,7 +86,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 422,
     },
-    Step {
+    Scripted {
         id: "get-product",
         method: "GET",
         path: "/products/3",
@@ -68,7 +94,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "get-missing-product",
         method: "GET",
         path: "/products/99",
@@ -76,7 +102,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 404,
     },
-    Step {
+    Scripted {
         id: "create-product",
         method: "POST",
         path: "/products",
@@ -86,7 +112,7 @@ pub(crate) const STEPS: &[Step] = &[
         ),
         expect_status: 201,
     },
-    Step {
+    Scripted {
         id: "create-invalid-product",
         method: "POST",
         path: "/products",
@@ -94,7 +120,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: Some(r#"{"name": "  ", "category": "coffee", "price_cents": 100}"#),
         expect_status: 422,
     },
-    Step {
+    Scripted {
         id: "restock",
         method: "POST",
         path: "/products/5/restock",
@@ -102,7 +128,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: Some(r#"{"quantity": 12}"#),
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "order-save10",
         method: "POST",
         path: "/orders",
@@ -112,7 +138,7 @@ pub(crate) const STEPS: &[Step] = &[
         ),
         expect_status: 201,
     },
-    Step {
+    Scripted {
         id: "order-short-stock",
         method: "POST",
         path: "/orders",
@@ -120,7 +146,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: Some(r#"{"customer": "bob", "items": [{"product_id": 4, "quantity": 3}]}"#),
         expect_status: 409,
     },
-    Step {
+    Scripted {
         id: "order-unknown-code",
         method: "POST",
         path: "/orders",
@@ -130,7 +156,7 @@ pub(crate) const STEPS: &[Step] = &[
         ),
         expect_status: 422,
     },
-    Step {
+    Scripted {
         id: "get-order",
         method: "GET",
         path: "/orders/1",
@@ -138,7 +164,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "cancel-order",
         method: "POST",
         path: "/orders/1/cancel",
@@ -146,7 +172,7 @@ pub(crate) const STEPS: &[Step] = &[
         body: None,
         expect_status: 200,
     },
-    Step {
+    Scripted {
         id: "cancel-again",
         method: "POST",
         path: "/orders/1/cancel",
@@ -179,33 +205,53 @@ impl Client {
 
     /// Sends `step`'s request and returns the status and body.
     pub(crate) fn send(&self, step: &Step) -> anyhow::Result<(u16, String)> {
-        self.request(step.method, step.path, step.body)
+        self.send_with(step, &[])
     }
 
-    /// Sends one request and returns the status and body.
-    pub(crate) fn request(
+    /// Sends `step`'s request with `extra` headers first (the step's own override them,
+    /// as the Tusk CLI sets the recorded headers last) and returns the status and body.
+    pub(crate) fn send_with(
         &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
+        step: &Step,
+        extra: &[(&str, &str)],
     ) -> anyhow::Result<(u16, String)> {
-        let url = format!("{}{path}", self.base);
-        let response = match (method, body) {
-            ("GET", _) => self.agent.get(&url).call(),
-            ("POST", Some(body)) => self
-                .agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(body),
-            ("POST", None) => self.agent.post(&url).send_empty(),
-            _ => anyhow::bail!("unsupported request {method} {path}"),
+        let url = format!("{}{}", self.base, step.target);
+        let mut request = ureq::http::Request::builder()
+            .method(step.method.as_str())
+            .uri(&url);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
         }
-        .with_context(|| format!("{method} {url}"))?;
+        for (name, value) in &step.headers {
+            request = request.header(name, value);
+        }
+        // Without a body, a method that expects one still says `Content-Length: 0`, as
+        // Go's client (the Tusk CLI's) does; `()` would send it chunked.
+        let expects_body = matches!(step.method.as_str(), "POST" | "PUT" | "PATCH");
+        let response = match &step.body {
+            Some(body) => self.agent.run(request.body(body.as_slice())?),
+            None if expects_body => self.agent.run(request.body(&[][..])?),
+            None => self.agent.run(request.body(())?),
+        }
+        .with_context(|| format!("{} {url}", step.method))?;
         let status = response.status().as_u16();
         let text = response
             .into_body()
             .read_to_string()
-            .with_context(|| format!("reading the answer to {method} {url}"))?;
+            .with_context(|| format!("reading the answer to {} {url}", step.method))?;
         Ok((status, text))
+    }
+
+    /// Sends one request without headers or body and returns the status and body.
+    pub(crate) fn request(&self, method: &str, target: &str) -> anyhow::Result<(u16, String)> {
+        self.send(&Step {
+            id: String::new(),
+            name: String::new(),
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers: Vec::new(),
+            body: None,
+            expect_status: 0,
+        })
     }
 }

@@ -146,12 +146,22 @@ impl Service {
         }
     }
 
+    /// Asks the service to stop with `SIGTERM`, as the Tusk CLI does.
+    pub(crate) fn terminate(&mut self) -> anyhow::Result<()> {
+        // `kill` rather than a signal crate: this is the one signal the tasks send.
+        crate::provision::run(
+            Command::new("kill")
+                .args(["-s", "TERM"])
+                .arg(self.child.id().to_string()),
+        )
+    }
+
     /// The exit status, if the service has exited.
     pub(crate) fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 
-    /// Waits up to `timeout` for the service to exit (after `POST /shutdown`); kills it when
+    /// Waits up to `timeout` for the service to exit (after it was asked to stop); kills it when
     /// it does not and returns an error then.
     pub(crate) fn wait_for_exit(
         &mut self,
@@ -166,7 +176,7 @@ impl Service {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        bail!("the service did not exit within {timeout:?} of POST /shutdown; killed it")
+        bail!("the service did not exit within {timeout:?} of being asked to stop; killed it")
     }
 }
 
