@@ -1,12 +1,11 @@
 //! `cargo xtask lcov --binary BIN --profraw FILE [-o OUT]`: LCOV for one run of an
 //! instrumented program, computed offline by cov-collector's engine (no `llvm-profdata`,
-//! no `llvm-cov`), in the form `llvm-cov export -format=lcov` writes.
+//! no `llvm-cov`), in the form `llvm-cov export -format=lcov` writes. The same code as
+//! `drift-cov lcov` ([`cov_cli::offline_lcov`]); this task only parses its arguments.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cov_collector::offline::OfflineCoverage;
 
 /// Runs the task with its command-line arguments.
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
@@ -30,30 +29,5 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let (Some(binary), Some(profraw)) = (binary, profraw) else {
         bail!("usage: cargo xtask lcov --binary BIN --profraw FILE [-o OUT]");
     };
-    let coverage = OfflineCoverage::load(&binary, &profraw).with_context(|| {
-        format!(
-            "computing coverage of {} from {}",
-            binary.display(),
-            profraw.display()
-        )
-    })?;
-    match output {
-        Some(path) => {
-            let file = std::fs::File::create(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let mut out = std::io::BufWriter::new(file);
-            coverage
-                .write_lcov(&mut out)
-                .and_then(|()| out.flush())
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            coverage
-                .write_lcov(&mut out)
-                .and_then(|()| out.flush())
-                .context("writing LCOV to standard output")?;
-        }
-    }
-    Ok(())
+    Ok(cov_cli::offline_lcov(&binary, &profraw, output.as_deref())?)
 }
