@@ -161,7 +161,12 @@ fn impact_text(impact: &Impact, n_tests: usize) -> String {
         for file in &impact.unexecuted {
             let mut parts = Vec::new();
             if !file.lines.is_empty() {
-                parts.push(format!("lines {}", line_ranges(&file.lines)));
+                let noun = if file.lines.len() == 1 {
+                    "line"
+                } else {
+                    "lines"
+                };
+                parts.push(format!("{noun} {}", line_ranges(&file.lines)));
             }
             for insertion in &file.insertions {
                 let [first, last] = insertion.head_lines;
@@ -207,11 +212,8 @@ fn patch(args: &PatchArgs) -> Result<Outcome, Error> {
             .filter(|(_, covered)| !covered)
             .map(|&(line, _)| line)
             .collect();
-        let _ = write!(
-            out,
-            "  {path:<width$}  {file_covered:>4}/{:<4}",
-            lines.len()
-        );
+        let ratio = format!("{file_covered}/{}", lines.len());
+        let _ = write!(out, "  {path:<width$}  {ratio:>9}");
         if !missed.is_empty() {
             let _ = write!(out, "  not executed: {}", line_ranges(&missed));
         }

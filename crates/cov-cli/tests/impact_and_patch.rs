@@ -192,7 +192,7 @@ fn impact_of_a_git_range_follows_the_rule() {
         text.contains("  t-b  GET /b\n      src/lib.rs:7-8 (next to an insertion)\n"),
         "{text}"
     );
-    assert!(text.contains("  src/lib.rs: lines 11\n"), "{text}");
+    assert!(text.contains("  src/lib.rs: line 11\n"), "{text}");
     assert!(text.contains("  src/added.rs (added)\n"), "{text}");
 }
 
@@ -243,7 +243,7 @@ fn patch_coverage_counts_heads_changed_coverable_lines_and_fails_under_the_thres
         "{out}"
     );
     assert!(
-        out.contains("src/lib.rs          1/3     not executed: 8, 12\n"),
+        out.contains("  src/lib.rs             1/3  not executed: 8, 12\n"),
         "{out}"
     );
     assert!(
