@@ -79,6 +79,9 @@ pub(crate) fn from_git(repo: &Path, range: &str) -> Result<Vec<FileChange>, Erro
             "--no-color",
             "--no-ext-diff",
             "--no-textconv",
+            // Paths from the repository root even with `diff.relative` set, as the
+            // coverage JSON has them.
+            "--no-relative",
             "--unified=0",
             "--find-renames",
             "--src-prefix=a/",
