@@ -20,7 +20,7 @@
 //! This module and [`crate::reports`] are the only ones that know cov-core's aggregate and
 //! report types; the rest of the command works on the [`CoverageView`] this module returns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub(crate) use cov_core::aggregate::CoverageView;
@@ -72,15 +72,16 @@ pub(crate) fn parse(text: &str) -> Result<CoverageView, String> {
         })
         .collect();
 
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut order: Vec<(String, String)> = Vec::new();
-    for test in export.summary.per_test.into_iter().flatten() {
-        if !order.iter().any(|(id, _)| *id == test.test_id) {
+    let listed = export.summary.per_test.into_iter().flatten();
+    let unlisted = export.per_test.keys().map(|id| TestSummary {
+        test_id: id.clone(),
+        test_name: String::new(),
+    });
+    for test in listed.chain(unlisted) {
+        if seen.insert(test.test_id.clone()) {
             order.push((test.test_id, test.test_name));
-        }
-    }
-    for id in export.per_test.keys() {
-        if !order.iter().any(|(known, _)| known == id) {
-            order.push((id.clone(), String::new()));
         }
     }
 

@@ -29,7 +29,7 @@ pub(crate) struct FileChange {
 }
 
 impl FileChange {
-    /// What happened to the file, as git's `--name-status` letters spell it out.
+    /// What happened to the file: `added`, `deleted`, `renamed` or `modified`.
     pub(crate) fn status(&self) -> &'static str {
         match (&self.old_path, &self.new_path) {
             (None, _) => "added",
