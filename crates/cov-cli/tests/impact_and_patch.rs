@@ -297,3 +297,19 @@ fn git_failures_and_bad_patches_are_errors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn paths_git_quotes_are_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let path = "src/tëst \"quoted\"\tfile.rs";
+    git(root, &["init", "-q"]);
+    write_files(root, &[(path, "fn a() {\n    one();\n}\n")]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    write_files(root, &[(path, "fn a() {\n    two();\n}\n")]);
+    let view = run(&[(path, &[1, 2, 3])], &[("t-q", "GET /q", &[(path, &[2])])]);
+    write_coverage_json(&root.join("coverage.json"), &view);
+    let ids = impact(root, &["--diff", "HEAD", "--format", "ids"]);
+    assert_eq!(ids, "t-q\n");
+}
