@@ -1,0 +1,305 @@
+//! The Tusk CLI's coverage JSON (`tusk drift run --coverage-output x.json`) read back into
+//! the aggregate model the reports are written from.
+//!
+//! The file is `{summary, aggregate, per_test}` (`CoverageExport` in the CLI's
+//! `internal/runner/coverage.go`, written by cov-core's `report::json` byte for byte too):
+//!
+//! - `aggregate`: path → `{lines: {"<line>": count}, total_branches, covered_branches,
+//!   branches?: {"<line>": {total, covered}}}`, the run's merged coverage;
+//! - `per_test`: trace id → path → `{covered_lines: [..], coverable_lines, covered_count,
+//!   total_branches, covered_branches, branches?}`, each test's lines;
+//! - `summary.per_test`: `[{test_id, test_name, covered_lines, files_touched}]` in run
+//!   order, or `null` when no test ran; the only place the tests' names are.
+//!
+//! The paths are whatever the CLI wrote: repo-relative after its normalisation. Fields this
+//! command does not need (the summary's totals, `covered_count`, the file-level branch
+//! totals of the aggregate) are ignored, because they are derived from the others. A field
+//! that is missing or has the wrong type is an error naming it by its path in the document
+//! (`aggregate.src/main.rs.lines.12: invalid type: string "x", expected u64`).
+//!
+//! This module and [`crate::reports`] are the only ones that know cov-core's aggregate and
+//! report types; the rest of the command works on the [`CoverageView`] this module returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use cov_core::{FileRecord, LineBranches};
+pub(crate) use cov_report::aggregate::CoverageView;
+use cov_report::aggregate::{TestCoverage, TestFileCoverage};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Reads and parses the coverage JSON at `path`.
+pub(crate) fn read(path: &Path) -> Result<CoverageView, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|message| Error::CoverageJson {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+/// Parses the coverage JSON into the view the reports are written from.
+///
+/// The tests are those of `summary.per_test`, in run order, one per trace id (a repeated id
+/// keeps its first place: the CLI kept only its last detail anyway), followed by any test
+/// that only `per_test` lists. Whether a baseline arrived is not recorded in the file; a
+/// baseline lists every coverable line, executed or not, so the view says it had one when
+/// some line of the aggregate has a count of 0.
+pub(crate) fn parse(text: &str) -> Result<CoverageView, String> {
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let export: Export = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        if path == "." {
+            error.inner().to_string()
+        } else {
+            format!("{path}: {}", error.inner())
+        }
+    })?;
+
+    let files: BTreeMap<String, FileRecord> = export
+        .aggregate
+        .into_iter()
+        .map(|(path, file)| {
+            let record = FileRecord {
+                lines: file.lines,
+                branches: file.branches,
+            };
+            (path, record)
+        })
+        .collect();
+
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    let listed = export.summary.per_test.into_iter().flatten();
+    let unlisted = export.per_test.keys().map(|id| TestSummary {
+        test_id: id.clone(),
+        test_name: String::new(),
+    });
+    for test in listed.chain(unlisted) {
+        if seen.insert(test.test_id.clone()) {
+            order.push((test.test_id, test.test_name));
+        }
+    }
+
+    let mut per_test = export.per_test;
+    let mut covered_by: BTreeMap<String, BTreeMap<u32, Vec<usize>>> = BTreeMap::new();
+    let tests = order
+        .into_iter()
+        .enumerate()
+        .map(|(test_idx, (id, name))| {
+            let detail: BTreeMap<String, TestFileCoverage> = per_test
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(path, _)| files.contains_key(path))
+                .map(|(path, diff)| (path, diff.into_detail()))
+                .collect();
+            for (path, file) in &detail {
+                let lines = covered_by.entry(path.clone()).or_default();
+                for &line in &file.covered_lines {
+                    lines.entry(line).or_default().push(test_idx);
+                }
+            }
+            TestCoverage {
+                id,
+                name,
+                files: detail,
+            }
+        })
+        .collect();
+
+    let has_baseline = files
+        .values()
+        .any(|file| file.lines.values().any(|&count| count == 0));
+    Ok(CoverageView {
+        files,
+        tests,
+        covered_by,
+        has_baseline,
+    })
+}
+
+#[derive(Deserialize)]
+struct Export {
+    summary: Summary,
+    aggregate: BTreeMap<String, AggregateFile>,
+    // `null` in files written by hand or by older tools; the CLI writes `{}`.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    per_test: BTreeMap<String, BTreeMap<String, FileDiff>>,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    per_test: Option<Vec<TestSummary>>,
+}
+
+#[derive(Deserialize)]
+struct TestSummary {
+    test_id: String,
+    #[serde(default)]
+    test_name: String,
+}
+
+#[derive(Deserialize)]
+struct AggregateFile {
+    lines: BTreeMap<u32, u64>,
+    #[serde(default)]
+    branches: BTreeMap<u32, LineBranches>,
+}
+
+#[derive(Deserialize)]
+struct FileDiff {
+    covered_lines: Vec<u32>,
+    coverable_lines: usize,
+    total_branches: u64,
+    covered_branches: u64,
+    #[serde(default)]
+    branches: BTreeMap<u32, LineBranches>,
+}
+
+impl FileDiff {
+    fn into_detail(self) -> TestFileCoverage {
+        let mut covered_lines = self.covered_lines;
+        covered_lines.sort_unstable();
+        covered_lines.dedup();
+        TestFileCoverage {
+            covered_lines,
+            coverable_lines: self.coverable_lines,
+            total_branches: self.total_branches,
+            covered_branches: self.covered_branches,
+            branches: self.branches,
+        }
+    }
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_by_its_path() {
+        let bad_count = r#"{"summary": {"per_test": null}, "per_test": {},
+            "aggregate": {"src/a.rs": {"lines": {"1": "many"}}}}"#;
+        let error = parse(bad_count).expect_err("a string count");
+        assert!(
+            error.starts_with("aggregate.src/a.rs.lines.1: invalid type: string"),
+            "{error}"
+        );
+
+        let bad_line = r#"{"summary": {"per_test": null}, "per_test": {},
+            "aggregate": {"src/a.rs": {"lines": {"one": 1}}}}"#;
+        let error = parse(bad_line).expect_err("a line that is not a number");
+        assert!(error.starts_with("aggregate.src/a.rs.lines"), "{error}");
+
+        let missing = r#"{"summary": {"per_test": null}, "aggregate": {}, "per_test":
+            {"t1": {"src/a.rs": {"coverable_lines": 1, "total_branches": 0, "covered_branches": 0}}}}"#;
+        let error = parse(missing).expect_err("no covered_lines");
+        assert!(
+            error.starts_with("per_test.t1.src/a.rs: missing field `covered_lines` at line 2"),
+            "{error}"
+        );
+
+        let error = parse("42").expect_err("not an object");
+        assert!(error.starts_with("invalid type: integer `42`"), "{error}");
+    }
+
+    #[test]
+    fn the_json_writer_output_reads_back_as_the_view_it_was_written_from() {
+        use cov_core::{SnapshotKind, SnapshotRecord};
+        use cov_report::Aggregate;
+        let file = |lines: &[(u32, u64)], branches: &[(u32, u32, u32)]| FileRecord {
+            lines: lines.iter().copied().collect(),
+            branches: branches
+                .iter()
+                .map(|&(line, total, covered)| (line, LineBranches { total, covered }))
+                .collect(),
+        };
+        let record = |kind, files: Vec<(&str, FileRecord)>| {
+            let mut record = SnapshotRecord::new(kind);
+            for (path, file) in files {
+                record.files.insert(path.to_owned(), file);
+            }
+            record
+        };
+        let mut aggregate = Aggregate::new();
+        aggregate.add_baseline(record(
+            SnapshotKind::Baseline,
+            vec![
+                (
+                    "src/a.rs",
+                    file(&[(1, 1), (2, 0), (3, 0), (10, 0)], &[(2, 2, 0)]),
+                ),
+                ("src/b <&>.rs", file(&[(5, 0)], &[])),
+            ],
+        ));
+        aggregate.add_test(
+            "trace-2",
+            "POST /orders <bulk> & more",
+            record(
+                SnapshotKind::Delta,
+                vec![("src/a.rs", file(&[(2, 3), (10, 1)], &[(2, 2, 1)]))],
+            ),
+        );
+        aggregate.add_test("trace-1", "", record(SnapshotKind::Delta, vec![]));
+        aggregate.add_test(
+            "trace-3",
+            "GET /b",
+            record(
+                SnapshotKind::Delta,
+                vec![
+                    ("src/a.rs", file(&[(2, 1)], &[(2, 2, 2)])),
+                    ("src/b <&>.rs", file(&[(5, 7)], &[])),
+                ],
+            ),
+        );
+        let view = aggregate.view();
+        let text = cov_report::json::render(&view, "2026-12-01T12:00:00Z");
+        assert_eq!(parse(&text).expect("reads back"), view);
+    }
+
+    #[test]
+    fn names_come_from_the_summary_and_order_is_run_order() {
+        let text = r#"{
+          "summary": {"per_test": [
+            {"test_id": "zz", "test_name": "GET /b", "covered_lines": 1, "files_touched": 1},
+            {"test_id": "aa", "test_name": "GET /a", "covered_lines": 1, "files_touched": 1},
+            {"test_id": "zz", "test_name": "GET /b", "covered_lines": 1, "files_touched": 1}
+          ]},
+          "aggregate": {"a.rs": {"lines": {"1": 2, "2": 0}, "total_branches": 0, "covered_branches": 0}},
+          "per_test": {
+            "aa": {"a.rs": {"covered_lines": [1], "coverable_lines": 1, "covered_count": 1, "total_branches": 0, "covered_branches": 0}},
+            "zz": {"a.rs": {"covered_lines": [1], "coverable_lines": 1, "covered_count": 1, "total_branches": 0, "covered_branches": 0},
+                   "gone.rs": {"covered_lines": [3], "coverable_lines": 1, "covered_count": 1, "total_branches": 0, "covered_branches": 0}},
+            "only-here": {"a.rs": {"covered_lines": [1], "coverable_lines": 1, "covered_count": 1, "total_branches": 0, "covered_branches": 0}}
+          }
+        }"#;
+        let view = parse(text).expect("parses");
+        let tests: Vec<(&str, &str)> = view
+            .tests
+            .iter()
+            .map(|test| (test.id.as_str(), test.name.as_str()))
+            .collect();
+        assert_eq!(
+            tests,
+            [("zz", "GET /b"), ("aa", "GET /a"), ("only-here", "")]
+        );
+        assert_eq!(view.covered_by["a.rs"][&1], [0, 1, 2]);
+        assert!(
+            !view.covered_by.contains_key("gone.rs"),
+            "per-test files outside the aggregate are left out, as the CLI does"
+        );
+        assert!(view.has_baseline, "line 2 has a count of 0");
+    }
+}

@@ -1,0 +1,139 @@
+//! `drift-cov`: our reports for every Tusk Drift user, from the coverage JSON the Tusk CLI
+//! writes (`tusk drift run --coverage-output coverage.json`), whatever language the service
+//! is in.
+//!
+//! - `drift-cov report` prints the summary and writes HTML (who covers what on every line),
+//!   LCOV and Cobertura;
+//! - `drift-cov impact` lists the tests that executed the lines a change touches, from
+//!   coverage recorded before it, as text, JSON, trace ids or a `tusk drift run --filter`;
+//! - `drift-cov patch` measures the coverage of a change's lines and can fail a CI job;
+//! - `drift-cov lcov` decodes one run of an instrumented Rust program offline.
+//!
+//! The binary is `src/main.rs`, which calls [`main`]; `cargo xtask lcov` calls
+//! [`offline_lcov`]. The key design decision is that the Tusk CLI's JSON is read into the
+//! same aggregate model our own runs produce (`coverage_json`), so every report and
+//! analysis works the same on both; the diff is parsed by a small module of our own
+//! (`diff`, whose documentation says why). docs/reports.md shows each subcommand.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod coverage_json;
+mod diff;
+mod impact;
+mod patch;
+mod reports;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Why a subcommand failed (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A report or output file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The coverage JSON is not what the Tusk CLI writes; the message names the field.
+    #[error("{} is not the Tusk CLI's coverage JSON: {message}", path.display())]
+    CoverageJson {
+        /// The file.
+        path: PathBuf,
+        /// The field, by its path in the document, and what is wrong with it.
+        message: String,
+    },
+    /// `git diff` could not run or failed.
+    #[error("`git diff {range}` failed: {message}")]
+    Git {
+        /// The revision range.
+        range: String,
+        /// What git (or starting it) said.
+        message: String,
+    },
+    /// A diff could not be parsed.
+    #[error("cannot parse the diff of {source_name}: {message}")]
+    Diff {
+        /// Where the diff came from.
+        source_name: String,
+        /// The offending line.
+        message: String,
+    },
+    /// `--html DIR` names a non-empty directory that does not hold a report of ours.
+    #[error(
+        "{} is not empty and holds no drift-cov report; choose another --html directory",
+        .0.display()
+    )]
+    ForeignHtmlDir(PathBuf),
+    /// Offline coverage could not be computed.
+    #[error("cannot compute the coverage of {} from {}: {source}", binary.display(), profraw.display())]
+    Offline {
+        /// The instrumented executable.
+        binary: PathBuf,
+        /// The raw profile.
+        profraw: PathBuf,
+        /// What the decoder found.
+        source: cov_collector::offline::OfflineError,
+    },
+}
+
+/// Runs `drift-cov` with the process's arguments and returns its exit code: 0 on success,
+/// 1 when `patch` measured less than `--fail-under`, 2 on errors (clap's code for usage
+/// errors too).
+pub fn main() -> ExitCode {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(commands::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(commands::Outcome::CheckFailed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("drift-cov: error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes the LCOV of one run of `binary` (its raw profile `profraw`) to `output`, or to
+/// standard output: cov-collector's offline decoder, in the form
+/// `llvm-cov export -format=lcov` writes.
+pub fn offline_lcov(binary: &Path, profraw: &Path, output: Option<&Path>) -> Result<(), Error> {
+    use std::io::Write;
+    let coverage =
+        cov_collector::offline::OfflineCoverage::load(binary, profraw).map_err(|source| {
+            Error::Offline {
+                binary: binary.to_owned(),
+                profraw: profraw.to_owned(),
+                source,
+            }
+        })?;
+    let (mut out, path): (Box<dyn Write>, PathBuf) = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| Error::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+            (Box::new(std::io::BufWriter::new(file)), path.to_owned())
+        }
+        None => (
+            Box::new(std::io::stdout().lock()),
+            PathBuf::from("standard output"),
+        ),
+    };
+    coverage
+        .write_lcov(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Write { path, source })
+}
