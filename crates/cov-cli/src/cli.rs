@@ -52,6 +52,13 @@ pub(crate) enum Command {
     /// `llvm-cov export -format=lcov`).
     #[command(after_help = EXIT_CODES)]
     Lcov(LcovArgs),
+    /// List a raw profile (versions 9 to 11, Rust 1.78 and later) as
+    /// `llvm-profdata show --all-functions --counts` does, without LLVM's tools.
+    ///
+    /// For when a profile "looks wrong": every function with its hash and counters, and
+    /// with --header the format version and every header field.
+    #[command(after_help = EXIT_CODES)]
+    Profraw(ProfrawArgs),
 }
 
 /// The coverage JSON every coverage subcommand reads.
@@ -154,6 +161,16 @@ pub(crate) struct LcovArgs {
     /// Write to OUT instead of standard output.
     #[arg(short, long = "output", value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProfrawArgs {
+    /// The raw profile (`.profraw`).
+    #[arg(value_name = "FILE")]
+    pub(crate) profraw: PathBuf,
+    /// First print the format version and every header field.
+    #[arg(long)]
+    pub(crate) header: bool,
 }
 
 fn percentage(text: &str) -> Result<f64, String> {

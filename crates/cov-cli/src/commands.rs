@@ -29,6 +29,10 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome, Error> {
             crate::offline_lcov(&args.binary, &args.profraw, args.output.as_deref())?;
             Ok(Outcome::Success)
         }
+        Command::Profraw(args) => {
+            crate::profile_listing(&args.profraw, args.header)?;
+            Ok(Outcome::Success)
+        }
     }
 }
 

@@ -7,10 +7,11 @@
 //! - `drift-cov impact` lists the tests that executed the lines a change touches, from
 //!   coverage recorded before it, as text, JSON, trace ids or a `tusk drift run --filter`;
 //! - `drift-cov patch` measures the coverage of a change's lines and can fail a CI job;
-//! - `drift-cov lcov` decodes one run of an instrumented Rust program offline.
+//! - `drift-cov lcov` decodes one run of an instrumented Rust program offline;
+//! - `drift-cov profraw` lists a raw profile as `llvm-profdata show` does.
 //!
-//! The binary is `src/main.rs`, which calls [`main`]; `cargo xtask lcov` calls
-//! [`offline_lcov`]. The key design decision is that the Tusk CLI's JSON is read into the
+//! The binary is `src/main.rs`, which calls [`main`]; `cargo xtask lcov` and
+//! `cargo xtask profraw` call [`offline_lcov`] and [`profile_listing`]. The key design decision is that the Tusk CLI's JSON is read into the
 //! same aggregate model our own runs produce (`coverage_json`), so every report and
 //! analysis works the same on both; the diff is parsed by a small module of our own
 //! (`diff`, whose documentation says why). docs/reports.md shows each subcommand.
@@ -88,6 +89,14 @@ pub enum Error {
         /// What the decoder found.
         source: cov_collector::offline::OfflineError,
     },
+    /// A raw profile could not be listed.
+    #[error("cannot list {}: {source}", path.display())]
+    Profile {
+        /// The raw profile.
+        path: PathBuf,
+        /// What the decoder found (or the error writing the listing).
+        source: cov_collector::offline::OfflineError,
+    },
 }
 
 /// Runs `drift-cov` with the process's arguments and returns its exit code: 0 on success,
@@ -136,4 +145,39 @@ pub fn offline_lcov(binary: &Path, profraw: &Path, output: Option<&Path>) -> Res
         .write_lcov(&mut out)
         .and_then(|()| out.flush())
         .map_err(|source| Error::Write { path, source })
+}
+
+/// Writes the listing of the raw profile at `profraw` (versions 9 to 11) to standard
+/// output in the shape of `llvm-profdata show --all-functions --counts`, byte-identical to
+/// it on this toolchain's profiles; with `header`, the format version and every header
+/// field first.
+pub fn profile_listing(profraw: &Path, header: bool) -> Result<(), Error> {
+    use std::io::Write;
+
+    use cov_collector::offline::OfflineError;
+    let bytes = std::fs::read(profraw).map_err(|source| Error::Read {
+        path: profraw.to_owned(),
+        source,
+    })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let listed = if header {
+        cov_collector::offline::write_profile_header(&bytes, &mut out)
+    } else {
+        Ok(())
+    }
+    .and_then(|()| cov_collector::offline::write_profile_listing(&bytes, &mut out));
+    // A reader that stops early (`| head`) is not an error of the profile's.
+    let closed = |error: &std::io::Error| error.kind() == std::io::ErrorKind::BrokenPipe;
+    match listed.and_then(|()| out.flush().map_err(OfflineError::Write)) {
+        Err(OfflineError::Write(error)) if closed(&error) => Ok(()),
+        Err(OfflineError::Write(source)) => Err(Error::Write {
+            path: PathBuf::from("standard output"),
+            source,
+        }),
+        Err(source) => Err(Error::Profile {
+            path: profraw.to_owned(),
+            source,
+        }),
+        Ok(()) => Ok(()),
+    }
 }

@@ -1,16 +1,16 @@
 //! The command line itself: `--help` on every subcommand with the exit codes, clap's usage
-//! errors (exit 2), and `drift-cov lcov` against the real `llvm-cov` on an instrumented
-//! fixture.
+//! errors (exit 2), and `drift-cov lcov` and `drift-cov profraw` against the real
+//! `llvm-cov` and `llvm-profdata` on an instrumented fixture.
 
 mod support;
 
-use cov_testkit::{BuildOptions, build_instrumented, oracle_lcov, run_instrumented};
+use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, oracle_lcov, run_instrumented};
 use support::{drift_cov, expect_exit};
 
 #[test]
 fn every_subcommand_has_help_with_the_exit_codes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for subcommand in ["", "report", "impact", "patch", "lcov"] {
+    for subcommand in ["", "report", "impact", "patch", "lcov", "profraw"] {
         let args: Vec<&str> = [subcommand, "--help"]
             .into_iter()
             .filter(|arg| !arg.is_empty())
@@ -96,6 +96,45 @@ fn lcov_is_llvm_covs_output_for_the_same_run() {
         stderr.starts_with(&format!(
             "drift-cov: error: cannot compute the coverage of {plain} from "
         )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn profraw_is_llvm_profdatas_listing_of_the_same_profile() {
+    let binary = build_instrumented("workload", "workload", &BuildOptions::default());
+    let run = run_instrumented(&binary, &["all"]);
+    let output = std::process::Command::new(llvm_tool("llvm-profdata"))
+        .args(["show", "--all-functions", "--counts"])
+        .arg(run.profraw())
+        .output()
+        .expect("llvm-profdata runs");
+    assert!(output.status.success(), "{output:?}");
+    let expected = String::from_utf8(output.stdout).expect("UTF-8");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profraw_arg = run.profraw().display().to_string();
+
+    let listing = expect_exit(&drift_cov(dir.path(), &["profraw", &profraw_arg]), 0);
+    assert!(
+        listing == expected,
+        "drift-cov profraw differs from llvm-profdata show:\n{listing}"
+    );
+    let with_header = expect_exit(
+        &drift_cov(dir.path(), &["profraw", "--header", &profraw_arg]),
+        0,
+    );
+    assert!(
+        with_header.starts_with("Raw profile version 10"),
+        "{with_header}"
+    );
+    assert!(with_header.ends_with(&expected));
+
+    // Not a raw profile: a precise error, exit 2.
+    let output = drift_cov(dir.path(), &["profraw", env!("CARGO_BIN_EXE_drift-cov")]);
+    expect_exit(&output, 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("drift-cov: error: cannot list "),
         "{stderr}"
     );
 }
