@@ -9,8 +9,14 @@
 //! `tusk drift run --coverage`: the SDK connects to the CLI, completes the handshake and
 //! answers its coverage snapshot requests (a baseline of every coverable line once, then
 //! what each test executed), read in-process by [`cov_collector`] and filtered to the
-//! service's own files by [`cov_core`]'s source filter. Outside a replay it does nothing
-//! at all. `docs/sdk.md` walks through it; [`Builder`] lists the options and
+//! service's own files by [`cov_core`]'s source filter.
+//!
+//! [`Coverage::layer`] is a `tower` layer for the service's HTTP stack: with
+//! `TUSK_DRIFT_MODE=RECORD` it records each inbound request and its response as a Tusk
+//! trace file ([`cov_trace`]'s dialect) that `tusk drift run` replays; in a replay it sends
+//! the CLI the inbound replay span of each replayed request. [`Traffic`] is the same for
+//! servers not built on `tower`. In any other mode the SDK does nothing at all.
+//! `docs/sdk.md` walks through it; [`Builder`] lists the options and
 //! `docs/environment-variables.md` the variables.
 //!
 //! The key design decision is isolation from the host application. The SDK runs on its
@@ -24,7 +30,9 @@
 //!
 //! Modules: [`env`] reads every variable (empty means unset), [`gate`] decides whether
 //! the SDK runs, [`handshake`] builds the `ConnectRequest`, [`wire`] converts coverage
-//! records to and from the protobuf types, and `serve` answers the CLI's requests.
+//! records to and from the protobuf types, `serve` answers the CLI's requests, and
+//! `record` follows inbound traffic (the layer, sampling, header rules, the trace writer
+//! thread, the replay span).
 
 #![forbid(unsafe_code)]
 

@@ -348,6 +348,35 @@ fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
     handle.shutdown();
 }
 
+/// RECORD mode has one recorder per process: a second `init` shares it, and it ends when
+/// the last handle (and layer) is gone.
+#[test]
+fn a_second_init_in_record_mode_shares_the_recorder() {
+    let _serial = one_at_a_time();
+    let traces = tempfile::tempdir().unwrap();
+    let dir = traces.path().display().to_string();
+    let record = || {
+        Environment::from_lookup(|name| match name {
+            TUSK_DRIFT_MODE => Some("record".to_owned()),
+            crate::env::TUSK_TRACES_DIR => Some(dir.clone()),
+            _ => None,
+        })
+    };
+    let first = Builder::new().environment(record()).init();
+    let second = Builder::new().environment(record()).init();
+    assert!(first.traffic().is_active());
+    assert!(first.same_as(&second));
+    drop((first, second));
+    let third = Builder::new().environment(record()).init();
+    assert!(third.traffic().is_active());
+    assert!(
+        !Builder::new()
+            .environment(environment(None, None))
+            .init()
+            .same_as(&third)
+    );
+}
+
 /// In REPLAY mode, with or without coverage, a request carrying `x-td-trace-id` through
 /// the layer makes the SDK send the CLI an inbound replay span for that trace, which the
 /// CLI acknowledges; a request without one sends nothing.

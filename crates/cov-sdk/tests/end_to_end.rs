@@ -659,11 +659,13 @@ fn over_tcp_each_test_sees_only_its_own_handler() {
 }
 
 #[test]
-fn record_mode_never_connects() {
+fn record_mode_records_and_never_connects() {
     let cli = Cli::unix();
+    let traces = tempfile::tempdir().unwrap();
     let mut variables = cli.variables();
     variables.push(("TUSK_DRIFT_MODE", "RECORD".to_owned()));
     variables.push(("TUSK_COVERAGE", "true".to_owned()));
+    variables.push(("TUSK_TRACES_DIR", traces.path().display().to_string()));
     let service = Service::start(instrumented_service(), &variables);
     let (status, _) = service.http("GET", "/health", None);
     assert_eq!(status, 200);
@@ -673,6 +675,18 @@ fn record_mode_never_connects() {
         "a service in RECORD mode connected: {accepted:?}"
     );
     service.stop();
+    // The request was recorded as one trace the CLI replays (written before exit).
+    let files: Vec<_> = std::fs::read_dir(traces.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let spans = cov_trace::read::parse_spans(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let test = cov_trace::read::replay_test(&spans).unwrap().unwrap();
+    assert_eq!(
+        (test.method.as_str(), test.path.as_str(), test.status),
+        ("GET", "/health", 200)
+    );
 }
 
 #[test]

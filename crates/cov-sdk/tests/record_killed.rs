@@ -16,6 +16,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 /// Set in the child: the traces directory to record into.
 const CHILD_DIR: &str = "COV_SDK_RECORD_KILLED_CHILD";
 const ROUNDS: usize = 4;
+/// At most this many traces per child (about 440 MB).
+const CHILD_MAX_TRACES: usize = 40;
 
 #[test]
 fn a_killed_recorder_leaves_only_whole_trace_files() {
@@ -26,7 +28,7 @@ fn a_killed_recorder_leaves_only_whole_trace_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut jsonl_seen = 0;
     for round in 0..ROUNDS {
-        let mut child = spawn_child(dir.path());
+        let mut child = KillOnDrop(spawn_child(dir.path()));
         // Wait for this round's first new trace, then kill at a moment that varies.
         let started = Instant::now();
         while count(dir.path(), ".jsonl") <= jsonl_seen {
@@ -35,13 +37,13 @@ fn a_killed_recorder_leaves_only_whole_trace_files() {
                 "round {round}: the child wrote no trace"
             );
             assert!(
-                child.try_wait().unwrap().is_none(),
+                child.0.try_wait().unwrap().is_none(),
                 "the child exited early"
             );
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(fastrand::u64(0..40)));
-        kill(&mut child);
+        kill(&mut child.0);
         jsonl_seen = count(dir.path(), ".jsonl");
     }
 
@@ -94,6 +96,17 @@ fn spawn_child(dir: &Path) -> Child {
         .unwrap()
 }
 
+/// Kills the child however the parent leaves the round, a failed assertion included, so
+/// no recorder outlives the test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn kill(child: &mut Child) {
     // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no chance to finish.
     child.kill().unwrap();
@@ -114,8 +127,9 @@ fn count(dir: &Path, suffix: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// The child: records 4 MiB exchanges (lines of about 11 MB) as fast as it can, for at
-/// most a minute.
+/// The child: records 4 MiB exchanges (lines of about 11 MB) as fast as the writer keeps
+/// up, and gives up by itself after [`CHILD_MAX_TRACES`] or 20 s, so that a parent that
+/// never kills it cannot fill the disk.
 fn record_until_killed(dir: &Path) {
     let coverage = cov_sdk::Builder::new()
         .traces_dir(dir)
@@ -128,7 +142,8 @@ fn record_until_killed(dir: &Path) {
     headers.insert("content-type", HeaderValue::from_static("text/plain"));
     let uri: Uri = "/big".parse().unwrap();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
+    let mut recorded = 0;
+    while started.elapsed() < Duration::from_secs(20) && recorded < CHILD_MAX_TRACES {
         let Some(mut exchange) =
             traffic.start(&Method::GET, &uri, Version::HTTP_11, &HeaderMap::new())
         else {
@@ -140,6 +155,7 @@ fn record_until_killed(dir: &Path) {
             exchange.response_body(chunk);
         }
         exchange.finish();
+        recorded += 1;
         // Let the writer keep up rather than dropping most traces.
         std::thread::sleep(Duration::from_millis(5));
     }

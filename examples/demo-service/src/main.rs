@@ -90,7 +90,7 @@ async fn serve(address: std::net::SocketAddr, tusk: cov_sdk::TuskLayer) -> anyho
     // by the time a driver (or the Tusk CLI) sees it and takes its baseline.
     let state = AppState::new(Store::seeded());
     let over_http = state.shutdown.clone();
-    let router = routes::router(state, tusk);
+    let router = routes::router(state, |api| api.layer(tusk));
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {local}")?;
     stdout.flush()?;

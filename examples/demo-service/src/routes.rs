@@ -8,19 +8,24 @@ use axum::routing::{get, post};
 use crate::store::AppState;
 use crate::{inventory, orders};
 
-/// Builds the service's router over `state`. `tusk` (from `Coverage::layer`) records or
-/// announces every route but `/shutdown`: axum applies a layer to the routes added before
-/// it, and a recorded shutdown would stop the service in the middle of a replay.
-pub(crate) fn router(state: AppState, tusk: cov_sdk::TuskLayer) -> Router {
-    Router::new()
+/// Builds the service's router over `state`. `wrap_api` wraps every route but
+/// `/shutdown`; the demo passes `|api| api.layer(coverage.layer())`, so that the Tusk layer
+/// records or announces the API but not the shutdown (a recorded shutdown would stop the
+/// service in the middle of a replay). `bench-service` compiles this module too and passes
+/// the routes through unchanged.
+pub(crate) fn router(
+    state: AppState,
+    wrap_api: impl FnOnce(Router<AppState>) -> Router<AppState>,
+) -> Router {
+    let api = Router::new()
         .route("/health", get(health))
         .route("/products", get(inventory::list).post(inventory::create))
         .route("/products/{id}", get(inventory::get))
         .route("/products/{id}/restock", post(inventory::restock))
         .route("/orders", post(orders::place))
         .route("/orders/{id}", get(orders::get))
-        .route("/orders/{id}/cancel", post(orders::cancel))
-        .layer(tusk)
+        .route("/orders/{id}/cancel", post(orders::cancel));
+    wrap_api(api)
         .route("/shutdown", post(shutdown))
         .with_state(state)
 }
