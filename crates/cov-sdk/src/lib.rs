@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Build the service with `RUSTFLAGS="-C instrument-coverage"` and run it under
-//! `tusk drift run --coverage`: the SDK connects to the CLI, completes the handshake and
+//! `tusk drift run --show-coverage`: the SDK connects to the CLI, completes the handshake and
 //! answers its coverage snapshot requests (a baseline of every coverable line once, then
 //! what each test executed), read in-process by [`cov_collector`] and filtered to the
 //! service's own files by [`cov_core`]'s source filter.
