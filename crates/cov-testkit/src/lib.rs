@@ -1,6 +1,7 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
-//! oracle, an LCOV parser, a comparison that prints a readable diff, and [`relayout`], an
-//! encoder of the raw profile versions this machine's toolchain cannot write.
+//! oracle, a guard for the service processes tests and tasks start, an LCOV parser, a
+//! comparison that prints a readable diff, and [`relayout`], an encoder of the raw profile
+//! versions this machine's toolchain cannot write.
 //!
 //! Key design decision: a missing tool is a test **failure**, never a skip. Every helper
 //! here panics with a message that says what is missing and how to get it (run
@@ -25,6 +26,7 @@ mod build;
 mod compare;
 mod lcov;
 mod oracle;
+mod process;
 pub mod relayout;
 mod tools;
 
@@ -32,4 +34,5 @@ pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, 
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
+pub use process::{ServiceProcess, parse_listening_line};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir};
