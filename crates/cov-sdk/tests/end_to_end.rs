@@ -12,8 +12,7 @@
 //! (baseline, then shutdown): whole run = baseline + per-test snapshots + tail, exactly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -23,7 +22,7 @@ use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_sdk::wire;
 use cov_testkit::{
-    BuildOptions, Lcov, ServiceProcess, build_instrumented, oracle_lcov, workspace_root,
+    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, oracle_lcov, workspace_root,
 };
 use cov_transport::cli::{CliConnection, CliListener};
 use cov_transport::{Endpoint, TransportError};
@@ -260,31 +259,11 @@ impl Service {
         }
     }
 
-    /// One HTTP/1.1 request on a fresh connection; the status code and body.
+    /// One HTTP request on a fresh connection; the status code and body.
     fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.address).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let body = body.unwrap_or("");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.address,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        HttpClient::new(self.address, WAIT)
+            .request(method, path, body)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
     }
 
     /// Stops the service gracefully (`POST /shutdown`) and returns its profile.

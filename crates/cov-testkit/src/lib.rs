@@ -1,5 +1,6 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
-//! oracle, a guard for the service processes tests and tasks start, an LCOV parser, a
+//! oracle, a guard for the service processes tests and tasks start and an HTTP client of
+//! them, an LCOV parser, a
 //! comparison that prints a readable diff, and [`relayout`], an encoder of the raw profile
 //! versions this machine's toolchain cannot write.
 //!
@@ -24,6 +25,7 @@
 
 mod build;
 mod compare;
+mod http;
 mod lcov;
 mod oracle;
 mod process;
@@ -32,6 +34,7 @@ mod tools;
 
 pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, workspace_root};
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
+pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
 pub use process::{ServiceProcess, parse_listening_line};

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cov_testkit::{BuildOptions, ServiceProcess, build_instrumented};
-
-use crate::http::HttpClient;
+use cov_testkit::{BuildOptions, HttpClient, ServiceProcess, build_instrumented};
 
 /// The log filter every service under test runs with: the SDK and the transport at debug
 /// level, so each case's log says what happened.
@@ -151,9 +149,9 @@ impl Service {
         self.process.id()
     }
 
-    /// A fresh keep-alive HTTP client of this service.
+    /// A fresh keep-alive HTTP client of this service; each request times out after 10 s.
     pub fn client(&self) -> HttpClient {
-        HttpClient::connect(self.address)
+        HttpClient::new(self.address, Duration::from_secs(10))
     }
 
     /// `GET path` on a new connection; panics unless the service answers 200 within 5 s.
