@@ -22,7 +22,8 @@ use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_sdk::wire;
 use cov_testkit::{
-    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, oracle_lcov, workspace_root,
+    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
+    workspace_root,
 };
 use cov_transport::cli::{CliConnection, CliListener};
 use cov_transport::{Endpoint, TransportError};
@@ -48,17 +49,14 @@ fn plain_service() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let target_dir = workspace_root().join("target/cov-fixtures/plain");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", "demo-service", "--bin"])
-            .arg("demo-service")
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("RUSTC_BOOTSTRAP")
+        let output = cargo_build(&target_dir)
+            .args([
+                "--quiet",
+                "--package",
+                "demo-service",
+                "--bin",
+                "demo-service",
+            ])
             .output()
             .expect("starting cargo");
         assert!(

@@ -32,7 +32,9 @@ mod process;
 pub mod relayout;
 mod tools;
 
-pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, workspace_root};
+pub use build::{
+    BuildOptions, ProfileRun, build_instrumented, cargo_build, run_instrumented, workspace_root,
+};
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
 pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};

@@ -107,18 +107,15 @@ impl Binaries {
     /// directory cov-testkit's release fixtures use, so the dependency graph is shared) and
     /// the uninstrumented tools into `target/release`.
     fn build(root: &Path) -> anyhow::Result<Binaries> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let instrumented_dir = root.join("target/cov-fixtures/release");
         eprintln!("bench: building demo-service and bench-service (release, instrumented)");
         provision::run(
-            cargo_build(&cargo, root)
+            cargo_build(&instrumented_dir)
                 .args(["--package", "demo-service", "--package", "bench-service"])
-                .arg("--target-dir")
-                .arg(&instrumented_dir)
                 .env("RUSTFLAGS", "-C instrument-coverage"),
         )?;
         eprintln!("bench: building bench-tools (release)");
-        provision::run(cargo_build(&cargo, root).args(["--package", "bench-tools"]))?;
+        provision::run(cargo_build(&root.join("target")).args(["--package", "bench-tools"]))?;
         let binary = |dir: &Path, name: &str| -> anyhow::Result<PathBuf> {
             let path = dir
                 .join("release")
@@ -139,17 +136,11 @@ impl Binaries {
     }
 }
 
-fn cargo_build(cargo: &str, root: &Path) -> Command {
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["build", "--release", "--locked"])
-        // An outer environment may carry flags; each build here says exactly what it wants.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("RUSTC_BOOTSTRAP")
-        .env_remove("LLVM_PROFILE_FILE");
+/// A locked release build into `target_dir` that sees none of the caller's flags, and whose
+/// instrumented build scripts write their profiles there too.
+fn cargo_build(target_dir: &Path) -> Command {
+    let mut command = cov_testkit::cargo_build(target_dir);
+    command.args(["--release", "--locked"]);
     command
 }
 

@@ -25,24 +25,11 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 /// own progress goes to this process's stderr; `--quiet` silences it.
 pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     let target_dir = target_dir(root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
+    let mut command = cov_testkit::cargo_build(&target_dir);
     command
-        .current_dir(root)
-        .args(["build", "--package", PACKAGE, "--bin", PACKAGE])
-        .arg("--target-dir")
-        .arg(&target_dir)
+        .args(["--package", PACKAGE, "--bin", PACKAGE])
         .env("RUSTFLAGS", RUSTFLAGS)
-        .env("RUSTC_BOOTSTRAP", "1")
-        // An outer build (cargo-llvm-cov, a CI wrapper) may set these; ours must win.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        // Build scripts and proc macros are instrumented too and write a profile when
-        // they exit: keep those inside the target directory, not the workspace root.
-        .env(
-            "LLVM_PROFILE_FILE",
-            target_dir.join("build-profiles/%m-%p.profraw"),
-        );
+        .env("RUSTC_BOOTSTRAP", "1");
     if quiet {
         command
             .arg("--quiet")
