@@ -12,17 +12,19 @@
 //! (baseline, then shutdown): whole run = baseline + per-test snapshots + tail, exactly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_sdk::wire;
-use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov, workspace_root};
+use cov_testkit::{
+    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
+    workspace_root,
+};
 use cov_transport::cli::{CliConnection, CliListener};
 use cov_transport::{Endpoint, TransportError};
 
@@ -47,17 +49,14 @@ fn plain_service() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let target_dir = workspace_root().join("target/cov-fixtures/plain");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", "demo-service", "--bin"])
-            .arg("demo-service")
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("RUSTC_BOOTSTRAP")
+        let output = cargo_build(&target_dir)
+            .args([
+                "--quiet",
+                "--package",
+                "demo-service",
+                "--bin",
+                "demo-service",
+            ])
             .output()
             .expect("starting cargo");
         assert!(
@@ -208,7 +207,7 @@ fn assert_upstream_decodes(reply: &SdkMessage) {
 
 /// A running service.
 struct Service {
-    child: Child,
+    process: ServiceProcess,
     address: SocketAddr,
     profraw: PathBuf,
     _profile_dir: tempfile::TempDir,
@@ -243,67 +242,37 @@ impl Service {
         for (name, value) in variables {
             command.env(name, value);
         }
-        let mut child = command
-            .spawn()
+        let mut process = ServiceProcess::spawn(&mut command)
             .unwrap_or_else(|error| panic!("starting {}: {error}", binary.display()));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the service: {line:?}"))
+        let address = process
+            .wait_for_address(WAIT)
+            .unwrap_or_else(|error| panic!("the service did not listen: {error}"))
             .parse()
             .unwrap();
-        // Keep draining stdout so the service never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Service {
-            child,
+            process,
             address,
             profraw,
             _profile_dir: profile_dir,
         }
     }
 
-    /// One HTTP/1.1 request on a fresh connection; the status code and body.
+    /// One HTTP request on a fresh connection; the status code and body.
     fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.address).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let body = body.unwrap_or("");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.address,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        HttpClient::new(self.address, WAIT)
+            .request(method, path, body)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
     }
 
     /// Stops the service gracefully (`POST /shutdown`) and returns its profile.
     fn stop(mut self) -> (PathBuf, tempfile::TempDir) {
         let (status, _) = self.http("POST", "/shutdown", None);
         assert_eq!(status, 202);
-        let started = Instant::now();
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(started.elapsed() < WAIT, "the service did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let exit = self
+            .process
+            .wait_for_exit(WAIT)
+            .unwrap()
+            .expect("the service did not stop");
         assert!(exit.success(), "the service exited with {exit}");
         assert!(
             self.profraw.is_file(),
@@ -313,15 +282,6 @@ impl Service {
         let profraw = std::mem::take(&mut self.profraw);
         let dir = std::mem::replace(&mut self._profile_dir, tempfile::tempdir().unwrap());
         (profraw, dir)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -571,7 +531,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
         other => panic!("metadata {key} is {other:?}"),
     };
     assert_eq!(text("language"), "rust");
-    assert_eq!(text("pid"), service.child.id().to_string());
+    assert_eq!(text("pid"), service.process.id().to_string());
     assert!(text("rustc_version").starts_with("1."));
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
@@ -733,7 +693,7 @@ fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
     let mut child = service;
     let (status, _) = child.http("POST", "/shutdown", None);
     assert_eq!(status, 202);
-    let exit = child.child.wait().unwrap();
+    let exit = child.process.wait().unwrap();
     assert!(exit.success());
 }
 

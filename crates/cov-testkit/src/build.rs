@@ -43,6 +43,50 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The variables through which the caller's environment (cargo-llvm-cov, a CI wrapper, an
+/// outer `cargo` run) would add compiler flags or a profile path to a build; every build
+/// here says exactly what it wants instead. `CARGO_TARGET_<triple>_RUSTFLAGS` is matched
+/// by its shape in [`cargo_build`].
+const INHERITED_BUILD_VARIABLES: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_BOOTSTRAP",
+    "LLVM_PROFILE_FILE",
+];
+
+/// `cargo build --target-dir <target_dir>` in the workspace root, with none of the
+/// caller's `RUSTFLAGS` (in any of their spellings), `RUSTC_BOOTSTRAP` or
+/// `LLVM_PROFILE_FILE`; the caller adds the packages and its own `RUSTFLAGS`.
+///
+/// `LLVM_PROFILE_FILE` points at `<target_dir>/build-profiles/%m-%p.profraw`: with
+/// `-C instrument-coverage` in `RUSTFLAGS`, build scripts and proc macros are instrumented
+/// too and write a profile when they exit, which would otherwise land as `default_*.profraw`
+/// in the workspace root.
+pub fn cargo_build(target_dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .arg("build")
+        .arg("--target-dir")
+        .arg(target_dir);
+    for name in INHERITED_BUILD_VARIABLES {
+        command.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_TARGET_") && name.ends_with("_RUSTFLAGS") {
+            command.env_remove(&*name);
+        }
+    }
+    command.env(
+        "LLVM_PROFILE_FILE",
+        target_dir.join("build-profiles/%m-%p.profraw"),
+    );
+    command
+}
+
 /// Builds binary `bin` of workspace member `package` with `-C instrument-coverage` into
 /// `<workspace>/target/cov-fixtures/<variant>` and returns the executable's path.
 ///
@@ -57,31 +101,15 @@ pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> P
     let target_dir = workspace_root()
         .join("target/cov-fixtures")
         .join(options.variant());
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
+    let mut command = cargo_build(&target_dir);
     command
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "--package", package, "--bin", bin])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env("RUSTFLAGS", options.rustflags())
-        // An outer build (for example cargo-llvm-cov) may set these; ours must win.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        // RUSTFLAGS instruments build scripts and proc macros too, and they write a
-        // profile when they exit: keep those inside the target directory, not the
-        // workspace root.
-        .env(
-            "LLVM_PROFILE_FILE",
-            target_dir.join("build-profiles/%m-%p.profraw"),
-        );
+        .args(["--quiet", "--package", package, "--bin", bin])
+        .env("RUSTFLAGS", options.rustflags());
     if options.release {
         command.arg("--release");
     }
     if options.branch {
         command.env("RUSTC_BOOTSTRAP", "1");
-    } else {
-        command.env_remove("RUSTC_BOOTSTRAP");
     }
     let output = command
         .output()
@@ -167,5 +195,34 @@ pub fn run_instrumented(binary: &Path, args: &[&str]) -> ProfileRun {
         dir,
         profraw,
         output,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    #[test]
+    fn cargo_build_drops_the_callers_flags_and_keeps_build_profiles_in_the_target_dir() {
+        let target_dir = Path::new("/tmp/some-target");
+        let command = cargo_build(target_dir);
+        let envs: Vec<_> = command.get_envs().collect();
+        for name in INHERITED_BUILD_VARIABLES
+            .iter()
+            .filter(|name| **name != "LLVM_PROFILE_FILE")
+        {
+            assert!(
+                envs.contains(&(OsStr::new(name), None)),
+                "{name} is not removed: {envs:?}"
+            );
+        }
+        let profile = target_dir.join("build-profiles/%m-%p.profraw");
+        assert!(
+            envs.contains(&(OsStr::new("LLVM_PROFILE_FILE"), Some(profile.as_os_str()))),
+            "{envs:?}"
+        );
+        assert_eq!(command.get_current_dir(), Some(workspace_root().as_path()));
     }
 }

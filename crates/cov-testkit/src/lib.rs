@@ -1,6 +1,8 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
-//! oracle, an LCOV parser, a comparison that prints a readable diff, and [`relayout`], an
-//! encoder of the raw profile versions this machine's toolchain cannot write.
+//! oracle, a guard for the service processes tests and tasks start and an HTTP client of
+//! them, an LCOV parser, a
+//! comparison that prints a readable diff, and [`relayout`], an encoder of the raw profile
+//! versions this machine's toolchain cannot write.
 //!
 //! Key design decision: a missing tool is a test **failure**, never a skip. Every helper
 //! here panics with a message that says what is missing and how to get it (run
@@ -23,13 +25,19 @@
 
 mod build;
 mod compare;
+mod http;
 mod lcov;
 mod oracle;
+mod process;
 pub mod relayout;
 mod tools;
 
-pub use build::{BuildOptions, ProfileRun, build_instrumented, run_instrumented, workspace_root};
+pub use build::{
+    BuildOptions, ProfileRun, build_instrumented, cargo_build, run_instrumented, workspace_root,
+};
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
+pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
+pub use process::{ServiceProcess, parse_listening_line};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir};

@@ -1,15 +1,12 @@
 //! A service under test: an instrumented program that links the SDK, started with the
 //! Tusk variables, its log captured, its memory measured from `/proc`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cov_testkit::{BuildOptions, build_instrumented};
-
-use crate::http::HttpClient;
+use cov_testkit::{BuildOptions, HttpClient, ServiceProcess, build_instrumented};
 
 /// The log filter every service under test runs with: the SDK and the transport at debug
 /// level, so each case's log says what happened.
@@ -36,7 +33,7 @@ pub fn demo_binary() -> PathBuf {
 /// A running service; killed when dropped.
 #[derive(Debug)]
 pub struct Service {
-    child: Child,
+    process: ServiceProcess,
     address: SocketAddr,
     dir: Option<tempfile::TempDir>,
     log: PathBuf,
@@ -111,39 +108,28 @@ impl Launch {
         for (name, value) in &self.env {
             command.env(name, value);
         }
-        let mut child = command
-            .spawn()
+        let mut process = ServiceProcess::spawn(&mut command)
             .unwrap_or_else(|error| panic!("starting {}: {error}", self.binary.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = sender.send(line);
-            }
-            // Keep draining so the service never blocks on a full pipe.
-            for _ in lines {}
-        });
         let name = self
             .binary
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let line = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
+        let address = process
+            .wait_for_address(Duration::from_secs(60))
+            .and_then(|address| {
+                address
+                    .parse()
+                    .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+            })
+            .unwrap_or_else(|error| {
                 panic!(
-                    "{name} did not announce its address; its log:\n{}",
+                    "{name} did not announce its address ({error}); its log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
             });
-        let address = line
-            .strip_prefix("listening on ")
-            .and_then(|address| address.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} printed {line:?}, not `listening on ADDR`"));
         Service {
-            child,
+            process,
             address,
             dir: Some(dir),
             log,
@@ -160,12 +146,12 @@ impl Service {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.id()
     }
 
-    /// A fresh keep-alive HTTP client of this service.
+    /// A fresh keep-alive HTTP client of this service; each request times out after 10 s.
     pub fn client(&self) -> HttpClient {
-        HttpClient::connect(self.address)
+        HttpClient::new(self.address, Duration::from_secs(10))
     }
 
     /// `GET path` on a new connection; panics unless the service answers 200 within 5 s.
@@ -219,7 +205,7 @@ impl Service {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.try_exit_status().is_none()
     }
 
     /// Asserts that the log holds no panic: nothing escaped from the SDK, and the only
@@ -237,19 +223,10 @@ impl Service {
 
     /// Stops the service with SIGTERM (or SIGKILL after 10 s).
     pub fn stop(mut self) -> Stopped {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break self.child.wait().expect("waiting for the killed service");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let _ = self.process.terminate();
+        let status = match self.process.wait_for_exit(Duration::from_secs(10)) {
+            Ok(Some(status)) => status,
+            _ => self.process.kill().expect("waiting for the killed service"),
         };
         let dir = self.dir.take().expect("the directory lives until stop");
         let profraw = dir.path().join("service.profraw");
@@ -259,12 +236,5 @@ impl Service {
             log: std::fs::read_to_string(&self.log).unwrap_or_default(),
             dir,
         }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

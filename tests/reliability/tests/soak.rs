@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use cov_collector::CoverageMapping;
 use cov_collector::mapping::{Counter, ExpressionKind};
 use cov_proto::CoverageSnapshotResponse;
-use cov_reliability::http::HttpClient;
 use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
 use cov_testkit::{Lcov, oracle_lcov, workspace_root};
 use cov_transport::Endpoint;
@@ -221,7 +220,7 @@ fn client_loop(
     stop: &AtomicBool,
     served: &AtomicU64,
 ) -> Result<(), String> {
-    let mut http = HttpClient::connect(service_address);
+    let http = cov_testkit::HttpClient::new(service_address, Duration::from_secs(10));
     let mut round = 0_u64;
     let check = |what: &str, result: std::io::Result<(u16, String)>, expected: u16| match result {
         Ok((status, body)) if status == expected => Ok(body),

@@ -5,10 +5,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cov_testkit::ServiceProcess;
 
 use super::results::BenchResults;
 use super::stats::{median, millis, percentile};
@@ -147,7 +148,7 @@ pub(super) fn measure(
 
 /// `bench-service`, driven over its standard input.
 struct BenchService {
-    child: Child,
+    process: ServiceProcess,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     address: String,
@@ -169,18 +170,18 @@ impl BenchService {
             // The runtime notes on stderr that the collector suppressed its write.
             None => command.stderr(Stdio::null()),
         };
-        let mut child = command
+        command
             .args(["--select", service_sources])
             .current_dir(work)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+            .stdout(Stdio::piped());
+        let mut process = ServiceProcess::spawn(&mut command)
             .with_context(|| format!("starting {}", binary.display()))?;
-        let stdin = child.stdin.take().context("no stdin")?;
-        let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        let stdin = process.child_mut().stdin.take().context("no stdin")?;
+        let mut stdout = BufReader::new(process.child_mut().stdout.take().context("no stdout")?);
         let address = read_listening_line(&mut stdout)?;
         Ok(BenchService {
-            child,
+            process,
             stdin,
             stdout,
             address,
@@ -208,19 +209,9 @@ impl BenchService {
         let start = Instant::now();
         writeln!(self.stdin, "quit")?;
         self.stdin.flush()?;
-        let status = self.child.wait()?;
+        let status = self.process.wait()?;
         let elapsed = millis(start.elapsed());
         anyhow::ensure!(status.success(), "bench-service exited with {status}");
         Ok(elapsed)
-    }
-}
-
-impl Drop for BenchService {
-    fn drop(&mut self) {
-        // Only reached with the child still running when a step failed.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }

@@ -30,11 +30,12 @@ mod results;
 mod sdk_cost;
 mod stats;
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use cov_testkit::ServiceProcess;
 
 use self::results::{BenchResults, render_table, to_json};
 use crate::flags::Bench as Options;
@@ -106,18 +107,15 @@ impl Binaries {
     /// directory cov-testkit's release fixtures use, so the dependency graph is shared) and
     /// the uninstrumented tools into `target/release`.
     fn build(root: &Path) -> anyhow::Result<Binaries> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let instrumented_dir = root.join("target/cov-fixtures/release");
         eprintln!("bench: building demo-service and bench-service (release, instrumented)");
         provision::run(
-            cargo_build(&cargo, root)
+            cargo_build(&instrumented_dir)
                 .args(["--package", "demo-service", "--package", "bench-service"])
-                .arg("--target-dir")
-                .arg(&instrumented_dir)
                 .env("RUSTFLAGS", "-C instrument-coverage"),
         )?;
         eprintln!("bench: building bench-tools (release)");
-        provision::run(cargo_build(&cargo, root).args(["--package", "bench-tools"]))?;
+        provision::run(cargo_build(&root.join("target")).args(["--package", "bench-tools"]))?;
         let binary = |dir: &Path, name: &str| -> anyhow::Result<PathBuf> {
             let path = dir
                 .join("release")
@@ -138,28 +136,20 @@ impl Binaries {
     }
 }
 
-fn cargo_build(cargo: &str, root: &Path) -> Command {
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["build", "--release", "--locked"])
-        // An outer environment may carry flags; each build here says exactly what it wants.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("RUSTC_BOOTSTRAP")
-        .env_remove("LLVM_PROFILE_FILE");
+/// A locked release build into `target_dir` that sees none of the caller's flags, and whose
+/// instrumented build scripts write their profiles there too.
+fn cargo_build(target_dir: &Path) -> Command {
+    let mut command = cov_testkit::cargo_build(target_dir);
+    command.args(["--release", "--locked"]);
     command
 }
 
-/// Reads `listening on ADDR` (the first line both services print).
+/// Reads `listening on ADDR` (the first line both services print) from `stdout`, which the
+/// caller keeps reading: bench-service answers its commands there.
 pub(super) fn read_listening_line(stdout: &mut impl BufRead) -> anyhow::Result<String> {
     let mut line = String::new();
     stdout.read_line(&mut line)?;
-    line.trim()
-        .strip_prefix("listening on ")
-        .map(str::to_owned)
-        .with_context(|| format!("expected `listening on ADDR`, got {line:?}"))
+    Ok(cov_testkit::parse_listening_line(&line)?)
 }
 
 /// What `bench-tools load` reported.
@@ -185,40 +175,36 @@ impl LoadReport {
 }
 
 /// `bench-tools load` running until [`LoadGenerator::finish`].
+/// Killed when dropped before it finished.
 pub(super) struct LoadGenerator {
-    child: Child,
+    process: ServiceProcess,
 }
 
 impl LoadGenerator {
     pub(super) fn start(tools: &Path, address: &str) -> anyhow::Result<LoadGenerator> {
-        let child = Command::new(tools)
-            .args(["load", address, &LOAD_CONNECTIONS.to_string(), "0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", tools.display()))?;
-        Ok(LoadGenerator { child })
+        let process = ServiceProcess::spawn(
+            Command::new(tools)
+                .args(["load", address, &LOAD_CONNECTIONS.to_string(), "0"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        )
+        .with_context(|| format!("starting {}", tools.display()))?;
+        Ok(LoadGenerator { process })
     }
 
+    /// Closes the generator's standard input (its signal to stop) and reads its report.
     pub(super) fn finish(mut self) -> anyhow::Result<LoadReport> {
-        drop(self.child.stdin.take());
-        let output =
-            std::mem::replace(&mut self.child, Command::new("true").spawn()?).wait_with_output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "bench-tools load exited with {}",
-            output.status
-        );
-        LoadReport::from_json(&serde_json::from_slice(&output.stdout)?)
-    }
-}
-
-impl Drop for LoadGenerator {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        drop(self.process.child_mut().stdin.take());
+        let mut stdout = Vec::new();
+        self.process
+            .child_mut()
+            .stdout
+            .take()
+            .context("no stdout")?
+            .read_to_end(&mut stdout)?;
+        let status = self.process.wait()?;
+        anyhow::ensure!(status.success(), "bench-tools load exited with {status}");
+        LoadReport::from_json(&serde_json::from_slice(&stdout)?)
     }
 }
 

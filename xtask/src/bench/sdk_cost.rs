@@ -5,16 +5,16 @@
 //! threads. Configurations are interleaved round by round so that drift of a shared
 //! machine hits all of them alike; each figure is the median over rounds.
 
-use std::io::BufReader;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use cov_testkit::ServiceProcess;
 
 use super::results::BenchResults;
 use super::stats::{median, millis, overhead_pct, percentile};
-use super::{Binaries, load_for, read_listening_line};
+use super::{Binaries, load_for};
 use crate::flags::Bench as Options;
 
 /// How often snapshots are requested in the "snapshots" configuration.
@@ -152,9 +152,9 @@ async fn throughput_trial(
             .env("TUSK_DRIFT_MODE", "REPLAY")
             .env("TUSK_COVERAGE", "true");
     }
-    let mut service = KillOnDrop(command.spawn().context("starting demo-service")?);
-    let mut stdout = BufReader::new(service.0.stdout.take().context("no stdout")?);
-    let address = read_listening_line(&mut stdout)?;
+    // Killed (not stopped gracefully: no profile is written) when dropped.
+    let mut service = ServiceProcess::spawn(&mut command).context("starting demo-service")?;
+    let address = service.wait_for_address(Duration::from_secs(60))?;
     let connection = match &listener {
         Some(listener) => {
             let connection = listener
@@ -176,7 +176,7 @@ async fn throughput_trial(
     let tools = binaries.bench_tools.clone();
     let warm_up = load_for(tools.clone(), address.clone(), 1.0);
     tokio::task::spawn_blocking(warm_up).await??;
-    let pid = service.0.id();
+    let pid = service.id();
     let cpu_before = process_cpu_seconds(pid)?;
     let sdk_cpu_before = sdk_threads_cpu_seconds(pid)?;
     let measured = tokio::task::spawn_blocking(load_for(tools, address, options.seconds));
@@ -250,16 +250,6 @@ fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
-}
-
-/// A child process killed (not waited for gracefully: no profile is written) when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[cfg(test)]

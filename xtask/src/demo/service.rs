@@ -1,13 +1,12 @@
 //! Building the demo service with coverage instrumentation, and running it as the Tusk CLI
 //! runs a service: a child process with the CLI's environment, stopped at the end.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cov_testkit::ServiceProcess;
 
 /// The package and binary `cargo xtask demo` measures.
 pub(crate) const PACKAGE: &str = "demo-service";
@@ -26,24 +25,11 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 /// own progress goes to this process's stderr; `--quiet` silences it.
 pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     let target_dir = target_dir(root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
+    let mut command = cov_testkit::cargo_build(&target_dir);
     command
-        .current_dir(root)
-        .args(["build", "--package", PACKAGE, "--bin", PACKAGE])
-        .arg("--target-dir")
-        .arg(&target_dir)
+        .args(["--package", PACKAGE, "--bin", PACKAGE])
         .env("RUSTFLAGS", RUSTFLAGS)
-        .env("RUSTC_BOOTSTRAP", "1")
-        // An outer build (cargo-llvm-cov, a CI wrapper) may set these; ours must win.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        // Build scripts and proc macros are instrumented too and write a profile when
-        // they exit: keep those inside the target directory, not the workspace root.
-        .env(
-            "LLVM_PROFILE_FILE",
-            target_dir.join("build-profiles/%m-%p.profraw"),
-        );
+        .env("RUSTC_BOOTSTRAP", "1");
     if quiet {
         command
             .arg("--quiet")
@@ -75,10 +61,10 @@ pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-/// A running demo service.
+/// A running demo service; killed when dropped, so a driver that failed half-way never
+/// leaves it running.
 pub(crate) struct Service {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    process: ServiceProcess,
 }
 
 impl Service {
@@ -108,57 +94,31 @@ impl Service {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command
-            .spawn()
+        let process = ServiceProcess::spawn(&mut command)
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self { child, lines })
+        Ok(Self { process })
     }
 
     /// Waits for the `listening on ADDR` line and returns `ADDR`.
     pub(crate) fn wait_for_address(&mut self, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(address) = line.strip_prefix("listening on ") {
-                        return Ok(address.trim().to_owned());
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    bail!("the service did not print `listening on ADDR` within {timeout:?}")
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait()?;
-                    bail!("the service exited ({status}) before it listened");
-                }
+        self.process.wait_for_address(timeout).with_context(|| {
+            match self.process.try_exit_status() {
+                Some(status) => format!("the service exited ({status}) before it listened"),
+                None => "the service did not print `listening on ADDR`".to_owned(),
             }
-        }
+        })
     }
 
     /// Asks the service to stop with `SIGTERM`, as the Tusk CLI does.
     pub(crate) fn terminate(&mut self) -> anyhow::Result<()> {
-        // `kill` rather than a signal crate: this is the one signal the tasks send.
-        crate::provision::run(
-            Command::new("kill")
-                .args(["-s", "TERM"])
-                .arg(self.child.id().to_string()),
-        )
+        self.process
+            .terminate()
+            .context("asking the service to stop")
     }
 
     /// The exit status, if the service has exited.
     pub(crate) fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.process.try_exit_status()
     }
 
     /// Waits up to `timeout` for the service to exit (after it was asked to stop); kills it when
@@ -167,25 +127,14 @@ impl Service {
         &mut self,
         timeout: Duration,
     ) -> anyhow::Result<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
+        match self.process.wait_for_exit(timeout)? {
+            Some(status) => Ok(status),
+            None => {
+                self.process.kill()?;
+                bail!(
+                    "the service did not exit within {timeout:?} of being asked to stop; killed it"
+                )
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        bail!("the service did not exit within {timeout:?} of being asked to stop; killed it")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        // A driver that failed half-way must not leave the service running.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }
