@@ -9,16 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+// Where the CLI listens: cov-transport resolves the endpoint from these, so it owns the
+// names (`TUSK_MOCK_SOCKET`, `TUSK_MOCK_HOST`, `TUSK_MOCK_PORT`).
+use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET};
+
 /// The replay mode the Tusk CLI sets: `RECORD`, `REPLAY` or `DISABLED` (case-insensitive).
 pub(crate) const TUSK_DRIFT_MODE: &str = "TUSK_DRIFT_MODE";
 /// Set (to `true`) by the Tusk CLI when coverage is enabled for the run.
 pub(crate) const TUSK_COVERAGE: &str = "TUSK_COVERAGE";
-/// Unix socket path of the CLI (default `/tmp/tusk-connect.sock`).
-pub(crate) const TUSK_MOCK_SOCKET: &str = "TUSK_MOCK_SOCKET";
-/// Host of the CLI's TCP listener; TCP is used when it and [`TUSK_MOCK_PORT`] are set.
-pub(crate) const TUSK_MOCK_HOST: &str = "TUSK_MOCK_HOST";
-/// Port of the CLI's TCP listener.
-pub(crate) const TUSK_MOCK_PORT: &str = "TUSK_MOCK_PORT";
 /// The fraction of inbound requests recorded in `RECORD` mode, `0.0` to `1.0`.
 pub(crate) const TUSK_RECORDING_SAMPLING_RATE: &str = "TUSK_RECORDING_SAMPLING_RATE";
 /// Where `RECORD` mode writes trace files (overrides `traces.dir` in `.tusk/config.yaml`).
@@ -38,9 +36,9 @@ pub(crate) const HOME: &str = "HOME";
 pub(crate) const ALL: [&str; 10] = [
     TUSK_DRIFT_MODE,
     TUSK_COVERAGE,
-    TUSK_MOCK_SOCKET,
-    TUSK_MOCK_HOST,
-    TUSK_MOCK_PORT,
+    ENV_SOCKET,
+    ENV_HOST,
+    ENV_PORT,
     TUSK_RECORDING_SAMPLING_RATE,
     TUSK_TRACES_DIR,
     TUSK_COVERAGE_LOG,
@@ -115,9 +113,9 @@ mod tests {
 
     #[test]
     fn only_the_sdk_variables_are_read() {
-        let env = environment(&[("PATH", "/usr/bin"), (TUSK_MOCK_PORT, "9001")]);
+        let env = environment(&[("PATH", "/usr/bin"), (ENV_PORT, "9001")]);
         assert_eq!(env.get("PATH"), None);
-        assert_eq!(env.get(TUSK_MOCK_PORT), Some("9001"));
+        assert_eq!(env.get(ENV_PORT), Some("9001"));
     }
 
     #[test]

@@ -30,7 +30,8 @@
 //!
 //! Modules: `env` reads every variable (empty means unset), `gate` decides whether
 //! the SDK runs, `handshake` builds the `ConnectRequest`, `wire` converts coverage
-//! records to and from the protobuf types, `serve` answers the CLI's requests, and
+//! records to and from the protobuf types, `session` sets up the connection (service id,
+//! source filter, connect with retry), `serve` answers the CLI's requests, and
 //! `record` follows inbound traffic (the layer, sampling, header rules, the trace writer
 //! thread, the replay span).
 
@@ -43,6 +44,7 @@ mod handshake;
 mod record;
 mod runner;
 mod serve;
+mod session;
 #[cfg(test)]
 mod session_tests;
 mod tusk_config;
@@ -174,7 +176,7 @@ fn start(builder: Builder) -> Coverage {
             }
         }
         Err(error) => {
-            tracing::warn!("coverage SDK not started: cannot spawn its thread: {error}");
+            tracing::warn!(%error, "coverage SDK not started: cannot spawn its thread");
             Coverage {
                 running: None,
                 traffic: Traffic::default(),
