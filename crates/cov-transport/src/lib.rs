@@ -12,7 +12,7 @@
 //!   and a cloneable sender of `SDKMessage`s;
 //! - [`cli`]: the CLI side, [`cli::CliListener`], `accept` + handshake, then
 //!   [`cli::CliConnection::request`] correlated by `request_id` and
-//!   [`cli::CliConnection::snapshot`].
+//!   [`cli::CliConnection::baseline`] and [`cli::CliConnection::delta`].
 //!
 //! # Frame layout
 //!
@@ -75,7 +75,7 @@
 //! // The CLI side: accept the SDK, ask for the baseline.
 //! let connection = listener.accept(Duration::from_secs(10)).await?;
 //! assert_eq!(connection.connect_request().service_id, "demo");
-//! let baseline = connection.snapshot(true, Duration::from_secs(10)).await?;
+//! let baseline = connection.baseline(Duration::from_secs(10)).await?;
 //! assert!(baseline.success);
 //!
 //! drop(connection); // The SDK's `recv` then returns `Ok(None)`.
