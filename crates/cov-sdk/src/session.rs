@@ -72,7 +72,7 @@ pub(crate) async fn session(
         coverage = collect,
         "coverage SDK connected to the Tusk CLI"
     );
-    let max_frame_len = options.get_max_frame_len();
+    let max_frame_len = connection.max_frame_len();
     tokio::select! {
         () = serve::serve(connection, source, max_frame_len, spans) => {}
         _ = stop.wait_for(|&stopping| stopping) => {
