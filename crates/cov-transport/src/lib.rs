@@ -10,9 +10,10 @@
 //!   typed prost codecs on top;
 //! - [`sdk`]: the SDK side, [`sdk::connect`] + handshake, then a receiver of `CLIMessage`s
 //!   and a cloneable sender of `SDKMessage`s;
-//! - [`cli`]: the CLI side, [`cli::CliListener`], `accept` + handshake, then
-//!   [`cli::CliConnection::request`] correlated by `request_id` and
-//!   [`cli::CliConnection::baseline`] and [`cli::CliConnection::delta`].
+//! - `cli` (with the `cli` feature, which services leave off): the CLI side, our stand-in
+//!   for the Tusk CLI, `cli::CliListener`, `accept` + handshake, then
+//!   `cli::CliConnection::request` correlated by `request_id` and
+//!   `cli::CliConnection::baseline` and `cli::CliConnection::delta`.
 //!
 //! # Frame layout
 //!
@@ -86,6 +87,9 @@
 
 #![forbid(unsafe_code)]
 
+// The CLI side is our stand-in for the Tusk CLI (xtask's driver and the tests); a service
+// never listens, so it is behind a feature cov-sdk does not enable.
+#[cfg(feature = "cli")]
 pub mod cli;
 mod endpoint;
 mod error;
