@@ -346,7 +346,13 @@ fn snapshot(
 ) -> anyhow::Result<SnapshotRecord> {
     let baseline = kind == SnapshotKind::Baseline;
     let response = runtime
-        .block_on(connection.snapshot(baseline, SNAPSHOT_TIMEOUT))
+        .block_on(async {
+            if baseline {
+                connection.baseline(SNAPSHOT_TIMEOUT).await
+            } else {
+                connection.delta(SNAPSHOT_TIMEOUT).await
+            }
+        })
         .with_context(|| {
             format!(
                 "the {} snapshot failed",

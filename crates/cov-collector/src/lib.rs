@@ -5,7 +5,8 @@
 //! `llvm-cov`, with no `llvm-profdata` or `llvm-cov` at run time. Its key design decision
 //! is that snapshots are differences against a kept copy of the counters, never resets.
 //!
-//! The offline half, safe code only:
+//! The offline half, safe code only (the decoder modules are `#[doc(hidden)]`: public for
+//! the fuzz targets, benches and tests only):
 //! - [`sections`] reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
 //!   executable; [`covmap`], [`covfun`] and [`names`] decode them, and [`mapping`] applies
 //!   llvm-cov's reader rules into one [`mapping::CoverageMapping`];
@@ -28,7 +29,12 @@
 
 mod bytes;
 mod collector;
+// The decoder stages are public for the fuzz targets, the benches and the robustness
+// tests, not for users (who call `Collector`, `offline`, `lcov` and the engine): hidden
+// from the docs page.
+#[doc(hidden)]
 pub mod covfun;
+#[doc(hidden)]
 pub mod covmap;
 pub mod decode_error;
 mod difference;
@@ -38,12 +44,17 @@ mod ffi;
 pub mod lcov;
 mod listing;
 mod live;
+#[doc(hidden)]
 pub mod mapping;
+#[doc(hidden)]
 pub mod names;
 pub mod offline;
 mod parallel;
+#[doc(hidden)]
 pub mod profraw;
+#[doc(hidden)]
 pub mod sections;
+#[doc(hidden)]
 pub mod segments;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};

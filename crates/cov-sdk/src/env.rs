@@ -9,38 +9,36 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+// Where the CLI listens: cov-transport resolves the endpoint from these, so it owns the
+// names (`TUSK_MOCK_SOCKET`, `TUSK_MOCK_HOST`, `TUSK_MOCK_PORT`).
+use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET};
+
 /// The replay mode the Tusk CLI sets: `RECORD`, `REPLAY` or `DISABLED` (case-insensitive).
-pub const TUSK_DRIFT_MODE: &str = "TUSK_DRIFT_MODE";
+pub(crate) const TUSK_DRIFT_MODE: &str = "TUSK_DRIFT_MODE";
 /// Set (to `true`) by the Tusk CLI when coverage is enabled for the run.
-pub const TUSK_COVERAGE: &str = "TUSK_COVERAGE";
-/// Unix socket path of the CLI (default `/tmp/tusk-connect.sock`).
-pub const TUSK_MOCK_SOCKET: &str = "TUSK_MOCK_SOCKET";
-/// Host of the CLI's TCP listener; TCP is used when it and [`TUSK_MOCK_PORT`] are set.
-pub const TUSK_MOCK_HOST: &str = "TUSK_MOCK_HOST";
-/// Port of the CLI's TCP listener.
-pub const TUSK_MOCK_PORT: &str = "TUSK_MOCK_PORT";
+pub(crate) const TUSK_COVERAGE: &str = "TUSK_COVERAGE";
 /// The fraction of inbound requests recorded in `RECORD` mode, `0.0` to `1.0`.
-pub const TUSK_RECORDING_SAMPLING_RATE: &str = "TUSK_RECORDING_SAMPLING_RATE";
+pub(crate) const TUSK_RECORDING_SAMPLING_RATE: &str = "TUSK_RECORDING_SAMPLING_RATE";
 /// Where `RECORD` mode writes trace files (overrides `traces.dir` in `.tusk/config.yaml`).
-pub const TUSK_TRACES_DIR: &str = "TUSK_TRACES_DIR";
+pub(crate) const TUSK_TRACES_DIR: &str = "TUSK_TRACES_DIR";
 /// Ours: a `tracing` filter (`EnvFilter` syntax, for example `debug` or `cov_sdk=trace`).
 /// When set, the SDK thread writes its own log to standard error with that filter,
 /// whatever subscriber the application installed.
-pub const TUSK_COVERAGE_LOG: &str = "TUSK_COVERAGE_LOG";
+pub(crate) const TUSK_COVERAGE_LOG: &str = "TUSK_COVERAGE_LOG";
 
 /// Where cargo keeps the registry and git checkouts; their files are never the
 /// service's own.
-pub const CARGO_HOME: &str = "CARGO_HOME";
+pub(crate) const CARGO_HOME: &str = "CARGO_HOME";
 /// The home directory: cargo's home is `$HOME/.cargo` when `CARGO_HOME` is unset.
-pub const HOME: &str = "HOME";
+pub(crate) const HOME: &str = "HOME";
 
 /// Every variable the SDK reads, in the order `docs/environment-variables.md` lists them.
-pub const ALL: [&str; 10] = [
+pub(crate) const ALL: [&str; 10] = [
     TUSK_DRIFT_MODE,
     TUSK_COVERAGE,
-    TUSK_MOCK_SOCKET,
-    TUSK_MOCK_HOST,
-    TUSK_MOCK_PORT,
+    ENV_SOCKET,
+    ENV_HOST,
+    ENV_PORT,
     TUSK_RECORDING_SAMPLING_RATE,
     TUSK_TRACES_DIR,
     TUSK_COVERAGE_LOG,
@@ -50,19 +48,19 @@ pub const ALL: [&str; 10] = [
 
 /// A snapshot of the SDK's environment variables, empty values already dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Environment {
+pub(crate) struct Environment {
     values: BTreeMap<&'static str, String>,
 }
 
 impl Environment {
     /// Reads the SDK's variables from the process environment. A value that is not
     /// valid Unicode counts as unset.
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads the SDK's variables through `lookup` (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let values = ALL
             .into_iter()
             .filter_map(|name| {
@@ -74,12 +72,12 @@ impl Environment {
     }
 
     /// The value of `name`, `None` when unset or empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 
     /// Cargo's home as cargo finds it: `CARGO_HOME`, else `$HOME/.cargo`.
-    pub fn cargo_home(&self) -> Option<PathBuf> {
+    pub(crate) fn cargo_home(&self) -> Option<PathBuf> {
         self.get(CARGO_HOME)
             .map(PathBuf::from)
             .or_else(|| self.get(HOME).map(|home| Path::new(home).join(".cargo")))
@@ -87,7 +85,7 @@ impl Environment {
 
     /// A lookup function over this snapshot, for APIs that take one (such as
     /// cov-transport's endpoint resolution).
-    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+    pub(crate) fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
         |name| self.get(name).map(str::to_owned)
     }
 }
@@ -115,9 +113,9 @@ mod tests {
 
     #[test]
     fn only_the_sdk_variables_are_read() {
-        let env = environment(&[("PATH", "/usr/bin"), (TUSK_MOCK_PORT, "9001")]);
+        let env = environment(&[("PATH", "/usr/bin"), (ENV_PORT, "9001")]);
         assert_eq!(env.get("PATH"), None);
-        assert_eq!(env.get(TUSK_MOCK_PORT), Some("9001"));
+        assert_eq!(env.get(ENV_PORT), Some("9001"));
     }
 
     #[test]

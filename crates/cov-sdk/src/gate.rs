@@ -15,7 +15,7 @@ use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
 
 /// What the SDK does in this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Nothing: no thread, no socket, no collector.
     Off,
     /// Record inbound HTTP traffic as Tusk trace files; no socket, no collector.
@@ -29,12 +29,12 @@ pub enum Gate {
 }
 
 /// The error a snapshot request gets when the CLI did not enable coverage.
-pub const COVERAGE_NOT_ENABLED: &str = "coverage is not enabled in this service: the Rust SDK \
+pub(crate) const COVERAGE_NOT_ENABLED: &str = "coverage is not enabled in this service: the Rust SDK \
      collects coverage only when TUSK_COVERAGE is set (the Tusk CLI sets it when coverage is on)";
 
 impl Gate {
     /// Decides from the environment, as the Tusk SDKs do.
-    pub fn from_environment(env: &Environment) -> Self {
+    pub(crate) fn from_environment(env: &Environment) -> Self {
         let coverage = env.get(TUSK_COVERAGE).is_some();
         match env.get(TUSK_DRIFT_MODE) {
             Some(mode) if mode.eq_ignore_ascii_case("REPLAY") => Gate::Serve { collect: coverage },

@@ -17,17 +17,17 @@ use cov_proto::prost_types::{Struct, Value, value::Kind};
 use cov_proto::{ConnectRequest, Runtime};
 
 /// This crate's version, sent as `sdk_version` (the CLI rejects versions below 0.1.0).
-pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The oldest Tusk CLI with the coverage snapshot channel this SDK answers.
-pub const MIN_CLI_VERSION: &str = "0.1.0";
+pub(crate) const MIN_CLI_VERSION: &str = "0.1.0";
 
 /// The service id when neither the builder nor `.tusk/config.yaml` gives one, as in the
 /// Python SDK.
-pub const UNKNOWN_SERVICE: &str = "unknown";
+pub(crate) const UNKNOWN_SERVICE: &str = "unknown";
 
 /// Builds the handshake request for `service_id`.
-pub fn connect_request(service_id: &str, toolchain: &Toolchain) -> ConnectRequest {
+pub(crate) fn connect_request(service_id: &str, toolchain: &Toolchain) -> ConnectRequest {
     let mut fields = BTreeMap::new();
     let mut put = |key: &str, value: &str| {
         fields.insert(
@@ -56,16 +56,16 @@ pub fn connect_request(service_id: &str, toolchain: &Toolchain) -> ConnectReques
 
 /// The compiler and linker recorded in an executable's `.comment` section.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Toolchain {
+pub(crate) struct Toolchain {
     /// For example `1.95.0 (59807616e 2026-04-14)`.
-    pub rustc: Option<String>,
+    pub(crate) rustc: Option<String>,
     /// For example `LLD 22.1.2`.
-    pub linker: Option<String>,
+    pub(crate) linker: Option<String>,
 }
 
 impl Toolchain {
     /// Reads the running executable's `.comment` section; empty when it cannot.
-    pub fn of_current_exe() -> Self {
+    pub(crate) fn of_current_exe() -> Self {
         std::env::current_exe()
             .ok()
             .and_then(|path| Self::of_executable(&path))
@@ -73,7 +73,7 @@ impl Toolchain {
     }
 
     /// Reads `path`'s `.comment` section, reading only the headers and that section.
-    pub fn of_executable(path: &Path) -> Option<Self> {
+    pub(crate) fn of_executable(path: &Path) -> Option<Self> {
         use object::{Object, ObjectSection};
 
         let file = std::fs::File::open(path).ok()?;
@@ -84,7 +84,7 @@ impl Toolchain {
     }
 
     /// Parses the NUL-separated strings of a `.comment` section.
-    pub fn from_comment(comment: &[u8]) -> Self {
+    pub(crate) fn from_comment(comment: &[u8]) -> Self {
         let mut toolchain = Self::default();
         for entry in comment.split(|&byte| byte == 0) {
             let Ok(entry) = std::str::from_utf8(entry) else {

@@ -28,24 +28,29 @@
 //! a `success=false` answer to the CLI, and a CLI that is away or goes away is logged,
 //! never fatal.
 //!
-//! Modules: [`env`] reads every variable (empty means unset), [`gate`] decides whether
-//! the SDK runs, [`handshake`] builds the `ConnectRequest`, [`wire`] converts coverage
-//! records to and from the protobuf types, `serve` answers the CLI's requests, and
+//! Modules: `env` reads every variable (empty means unset), `gate` decides whether
+//! the SDK runs, `handshake` builds the `ConnectRequest`, `wire` converts coverage
+//! records to and from the protobuf types, `session` sets up the connection (service id,
+//! source filter, connect with retry), `serve` answers the CLI's requests, and
 //! `record` follows inbound traffic (the layer, sampling, header rules, the trace writer
 //! thread, the replay span).
 
 #![forbid(unsafe_code)]
 
 mod builder;
-pub mod env;
-pub mod gate;
-pub mod handshake;
+mod env;
+mod gate;
+mod handshake;
 mod record;
 mod runner;
 mod serve;
+mod session;
 #[cfg(test)]
 mod session_tests;
 mod tusk_config;
+// Public for the workspace's own drivers and tests only (xtask's demo and cov-sdk's
+// end-to-end tests decode the replies they receive with it); not part of the SDK's API.
+#[doc(hidden)]
 pub mod wire;
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -67,7 +72,7 @@ use crate::runner::Running;
 /// Call it once, early in `main`, and keep the returned handle alive as long as the
 /// service runs (`let _coverage = cov_sdk::init();`; note `let _ = …` would drop it at
 /// once and stop the SDK). It returns immediately and never fails: what the SDK does is
-/// decided by the environment the Tusk CLI sets ([`gate`]), and every problem is logged.
+/// decided by the environment the Tusk CLI sets (`TUSK_DRIFT_MODE`, `TUSK_COVERAGE`), and every problem is logged.
 /// Calling it again while the SDK runs returns the running SDK's handle; no second
 /// thread is started.
 pub fn init() -> Coverage {
@@ -171,7 +176,7 @@ fn start(builder: Builder) -> Coverage {
             }
         }
         Err(error) => {
-            tracing::warn!("coverage SDK not started: cannot spawn its thread: {error}");
+            tracing::warn!(%error, "coverage SDK not started: cannot spawn its thread");
             Coverage {
                 running: None,
                 traffic: Traffic::default(),

@@ -133,11 +133,11 @@ fn run_thread(
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            tracing::warn!("coverage SDK not started: cannot build its runtime: {error}");
+            tracing::warn!(%error, "coverage SDK not started: cannot build its runtime");
             return;
         }
     };
-    runtime.block_on(crate::serve::session(
+    runtime.block_on(crate::session::session(
         builder,
         environment,
         collect,
@@ -156,7 +156,12 @@ fn install_thread_log(filter: &str) -> Option<tracing::subscriber::DefaultGuard>
     let filter = match tracing_subscriber::EnvFilter::try_new(filter) {
         Ok(filter) => filter,
         Err(error) => {
-            tracing::warn!("ignoring {TUSK_COVERAGE_LOG}={filter:?}: {error}");
+            tracing::warn!(
+                variable = TUSK_COVERAGE_LOG,
+                filter,
+                %error,
+                "ignoring an invalid log filter"
+            );
             return None;
         }
     };

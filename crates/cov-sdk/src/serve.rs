@@ -1,258 +1,145 @@
-//! The session with the CLI: connect (with a bounded retry), then answer every request.
+//! Serving the CLI once connected (see [`session`](crate::session) for the set-up):
+//! answer every request, and send the inbound replay spans the recorder hands over.
 //!
 //! Every `COVERAGE_SNAPSHOT` request gets exactly one reply with its `request_id` and
-//! type: coverage, or `success=false` with the reason (coverage not enabled, not an
-//! instrumented build, a decoding error, a reply over the frame limit). `SET_TIME_TRAVEL`
-//! gets `success=false`; other types are logged at debug level and ignored, as the Tusk
-//! SDKs ignore what they do not handle.
+//! type: coverage, or `success=false` with the reason (a [`ServeError`]: coverage not
+//! enabled, not an instrumented build, a decoding error, a reply over the frame limit).
+//! `SET_TIME_TRAVEL` gets `success=false`; other types are logged at debug level and
+//! ignored, as the Tusk SDKs ignore what they do not handle.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use cov_core::filter::SourceFilter;
+use cov_collector::CollectorError;
+use cov_core::filter::FilterError;
 use cov_core::{BranchCache, CoverageSnapshot};
 use cov_proto::{
     CliMessage, CoverageSnapshotResponse, Message, MessageType, SdkMessage, SetTimeTravelResponse,
     cli_message, sdk_message,
 };
 use cov_trace::InboundSpan;
-use cov_transport::sdk::{SdkConnection, SdkOptions};
-use cov_transport::{Endpoint, TransportError};
-use tokio::sync::{mpsc, watch};
+use cov_transport::sdk::SdkConnection;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::builder::Builder;
-use crate::env::Environment;
 use crate::gate::COVERAGE_NOT_ENABLED;
-use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
 use crate::record::replay;
 use crate::runner::SdkLog;
-use crate::{tusk_config, wire};
+use crate::wire;
 
 /// The answer to every time-travel request: the CLI sends them only to Python SDKs, and
 /// a Rust service has no clock to move.
 pub(crate) const TIME_TRAVEL_UNSUPPORTED: &str = "time travel is not supported by the Rust SDK";
 
+/// Why a coverage snapshot request is answered with `success=false`; its text is the
+/// reply's `error`. Cheap to clone: a session that cannot collect coverage gives every
+/// request the same reason.
+#[derive(Clone, Debug, thiserror::Error)]
+pub(crate) enum ServeError {
+    /// `TUSK_COVERAGE` is not set.
+    #[error("{COVERAGE_NOT_ENABLED}")]
+    NotEnabled,
+    /// The builder's root or globs do not make a source filter.
+    #[error("invalid source filter: {0}")]
+    Filter(Arc<FilterError>),
+    /// The collector could not be built (for example, not an instrumented build).
+    #[error(transparent)]
+    Collector(Arc<CollectorError>),
+    /// The blocking task building the collector did not finish (it panicked or was
+    /// cancelled).
+    #[error("the coverage collector could not be created: {0}")]
+    CollectorTask(String),
+    /// The collector is still being built (never answered: the request waits for it).
+    #[error("the coverage collector is still being created")]
+    CollectorPending,
+    /// Reading the snapshot failed.
+    #[error(transparent)]
+    Snapshot(Arc<dyn std::error::Error + Send + Sync>),
+    /// The blocking task reading the snapshot did not finish.
+    #[error("coverage snapshot failed: {0}")]
+    SnapshotTask(String),
+    /// The request carried no `CoverageSnapshotRequest`.
+    #[error("COVERAGE_SNAPSHOT message without a CoverageSnapshotRequest payload")]
+    MissingRequest,
+    /// The reply would not fit in one frame of the CLI.
+    #[error(
+        "the coverage snapshot of {files} files and {lines} lines encodes to {encoded_len} \
+         bytes, over the {max_frame_len}-byte frame limit of the Tusk CLI; select fewer files \
+         with the SDK's include/exclude globs"
+    )]
+    OverFrameLimit {
+        /// Files in the snapshot.
+        files: usize,
+        /// Lines in the snapshot.
+        lines: usize,
+        /// The encoded reply's length in bytes.
+        encoded_len: usize,
+        /// The CLI's frame limit in bytes.
+        max_frame_len: usize,
+    },
+    /// The reply was refused before anything was written.
+    #[error(transparent)]
+    Send(Arc<cov_transport::TransportError>),
+}
+
+/// The error a snapshot reader returns.
+pub(crate) type SnapshotError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What a snapshot is read from: the collector, or a stand-in in tests.
 pub(crate) trait Snapshots: Send + Sync + 'static {
     /// Every coverable line of the selected files, counts since start.
-    fn baseline(&self) -> Result<CoverageSnapshot, String>;
+    fn baseline(&self) -> Result<CoverageSnapshot, SnapshotError>;
     /// What ran since the previous snapshot.
-    fn delta(&self) -> Result<CoverageSnapshot, String>;
+    fn delta(&self) -> Result<CoverageSnapshot, SnapshotError>;
 }
 
 impl Snapshots for cov_collector::Collector {
-    fn baseline(&self) -> Result<CoverageSnapshot, String> {
-        cov_collector::Collector::baseline(self).map_err(|error| error.to_string())
+    fn baseline(&self) -> Result<CoverageSnapshot, SnapshotError> {
+        Ok(cov_collector::Collector::baseline(self)?)
     }
 
-    fn delta(&self) -> Result<CoverageSnapshot, String> {
-        cov_collector::Collector::delta(self).map_err(|error| error.to_string())
+    fn delta(&self) -> Result<CoverageSnapshot, SnapshotError> {
+        Ok(cov_collector::Collector::delta(self)?)
     }
 }
 
 /// Where snapshots come from in this session.
-enum Source {
-    /// `TUSK_COVERAGE` is not set: every snapshot request fails with [`COVERAGE_NOT_ENABLED`].
+pub(crate) enum Source {
+    /// `TUSK_COVERAGE` is not set: every snapshot request fails with
+    /// [`ServeError::NotEnabled`].
     NotEnabled,
     /// The collector is being built on the blocking thread.
-    Pending(JoinHandle<Result<Arc<dyn Snapshots>, String>>),
+    Pending(JoinHandle<Result<Arc<dyn Snapshots>, ServeError>>),
     /// Ready to read.
     Ready(Arc<dyn Snapshots>),
-    /// Coverage cannot be collected in this process; every request gets this text.
-    Unavailable(String),
+    /// Coverage cannot be collected in this process; every request gets this reason.
+    Unavailable(ServeError),
 }
 
 impl Source {
     /// The snapshot reader, waiting for the collector when it is still being built.
-    async fn get(&mut self) -> Result<Arc<dyn Snapshots>, String> {
+    async fn get(&mut self) -> Result<Arc<dyn Snapshots>, ServeError> {
         if let Source::Pending(task) = self {
             *self = match task.await {
                 Ok(Ok(snapshots)) => Source::Ready(snapshots),
                 Ok(Err(error)) => Source::Unavailable(error),
-                Err(join_error) => Source::Unavailable(format!(
-                    "the coverage collector could not be created: {join_error}"
-                )),
+                Err(join_error) => {
+                    Source::Unavailable(ServeError::CollectorTask(join_error.to_string()))
+                }
             };
         }
         match self {
-            Source::NotEnabled => Err(COVERAGE_NOT_ENABLED.to_owned()),
+            Source::NotEnabled => Err(ServeError::NotEnabled),
             Source::Ready(snapshots) => Ok(Arc::clone(snapshots)),
             Source::Unavailable(error) => Err(error.clone()),
             // Resolved just above; answered rather than asserted, so no path can panic.
-            Source::Pending(_) => Err("the coverage collector is still being created".to_owned()),
+            Source::Pending(_) => Err(ServeError::CollectorPending),
         }
-    }
-}
-
-/// Builds the collector for the files `filter` selects, on the blocking thread.
-fn start_collector(filter: SourceFilter) -> Source {
-    let log = SdkLog::current();
-    Source::Pending(tokio::task::spawn_blocking(move || {
-        log.scope(|| {
-            let started = std::time::Instant::now();
-            let built = cov_collector::Collector::builder()
-                .file_filter(move |path: &str| filter.matches(path))
-                .build();
-            match built {
-                Ok(collector) => {
-                    tracing::debug!(elapsed = ?started.elapsed(), "coverage collector ready");
-                    Ok(Arc::new(collector) as Arc<dyn Snapshots>)
-                }
-                Err(error) => {
-                    tracing::warn!("coverage is enabled but cannot be collected: {error}");
-                    Err(error.to_string())
-                }
-            }
-        })
-    }))
-}
-
-/// The SDK thread's whole life: set up, connect, serve until the CLI leaves or a stop is
-/// requested.
-pub(crate) async fn session(
-    builder: Builder,
-    environment: Environment,
-    collect: bool,
-    spans: mpsc::Receiver<InboundSpan>,
-    mut stop: watch::Receiver<bool>,
-) {
-    #[cfg(test)]
-    if builder.panic_on_start {
-        panic!("injected by a test");
-    }
-    let endpoint = match &builder.endpoint {
-        Some(endpoint) => endpoint.clone(),
-        None => match Endpoint::from_lookup(environment.lookup()) {
-            Ok(endpoint) => endpoint,
-            Err(error) => {
-                tracing::warn!("coverage SDK not connecting to the Tusk CLI: {error}");
-                return;
-            }
-        },
-    };
-    // The collector (decoding the mapping can take seconds) is built on the blocking
-    // thread while the handshake proceeds; the first snapshot request waits for it.
-    let source = if collect {
-        match source_filter(&builder, &environment) {
-            Ok(filter) => start_collector(filter),
-            Err(error) => {
-                tracing::warn!("coverage is enabled but cannot be collected: {error}");
-                Source::Unavailable(error)
-            }
-        }
-    } else {
-        Source::NotEnabled
-    };
-    let service_id = service_id(&builder);
-    let request = handshake::connect_request(&service_id, &Toolchain::of_current_exe());
-    let mut options = SdkOptions::default();
-    options
-        .handshake_timeout(builder.handshake_timeout)
-        .write_timeout(builder.write_timeout);
-
-    let connection = tokio::select! {
-        connection = connect_with_retry(&endpoint, request, &mut options, builder.connect_timeout) => connection,
-        _ = stop.wait_for(|&stopping| stopping) => return,
-    };
-    let Some(connection) = connection else { return };
-    tracing::info!(
-        %endpoint,
-        service_id,
-        coverage = collect,
-        "coverage SDK connected to the Tusk CLI"
-    );
-    let max_frame_len = options.get_max_frame_len();
-    tokio::select! {
-        () = serve(connection, source, max_frame_len, spans) => {}
-        _ = stop.wait_for(|&stopping| stopping) => {
-            tracing::debug!("coverage SDK stopping on request");
-        }
-    }
-}
-
-/// The service id: the builder's, else `.tusk/config.yaml`'s (found from the current
-/// directory), else `"unknown"`.
-fn service_id(builder: &Builder) -> String {
-    let directory = std::env::current_dir();
-    resolve_service_id(builder.service_id.as_deref(), directory.as_deref().ok())
-}
-
-fn resolve_service_id(configured: Option<&str>, directory: Option<&std::path::Path>) -> String {
-    if let Some(service_id) = configured {
-        return service_id.to_owned();
-    }
-    let Some(directory) = directory else {
-        tracing::debug!("no service id: the current directory cannot be read");
-        return UNKNOWN_SERVICE.to_owned();
-    };
-    match tusk_config::service_id_from(directory) {
-        Ok(Some(service_id)) => service_id,
-        Ok(None) => UNKNOWN_SERVICE.to_owned(),
-        Err(reason) => {
-            tracing::debug!("no service id from {}: {reason}", tusk_config::CONFIG_FILE);
-            UNKNOWN_SERVICE.to_owned()
-        }
-    }
-}
-
-/// The filter of the service's own files: the builder's root and globs, cargo's home from
-/// `CARGO_HOME` or `HOME`.
-fn source_filter(builder: &Builder, environment: &Environment) -> Result<SourceFilter, String> {
-    let mut filter = SourceFilter::builder();
-    if let Some(root) = &builder.source_root {
-        filter.root(root);
-    }
-    if let Some(cargo_home) = environment.cargo_home() {
-        filter.cargo_home(cargo_home);
-    }
-    for pattern in &builder.include {
-        filter.include(pattern);
-    }
-    for pattern in &builder.exclude {
-        filter.exclude(pattern);
-    }
-    filter
-        .build()
-        .map_err(|error| format!("invalid source filter: {error}"))
-}
-
-/// Connects within `budget`, retrying with a growing pause; one warning when it gives up.
-/// A rejection by the CLI is final at once: retrying would be rejected again.
-async fn connect_with_retry(
-    endpoint: &Endpoint,
-    request: cov_proto::ConnectRequest,
-    options: &mut SdkOptions,
-    budget: Duration,
-) -> Option<SdkConnection> {
-    let deadline = tokio::time::Instant::now() + budget;
-    let mut pause = Duration::from_millis(50);
-    let mut attempts = 0_u32;
-    loop {
-        attempts += 1;
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        options.connect_timeout(remaining.max(Duration::from_millis(100)));
-        let error = match cov_transport::sdk::connect(endpoint, request.clone(), options).await {
-            Ok(connection) => return Some(connection),
-            Err(error) => error,
-        };
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if matches!(error, TransportError::Rejected { .. }) || remaining.is_zero() {
-            tracing::warn!(
-                "coverage SDK gave up reaching the Tusk CLI after {attempts} attempt(s) in \
-                 {budget:?}: {error}; the service runs on without coverage"
-            );
-            return None;
-        }
-        tracing::debug!("coverage SDK cannot reach the Tusk CLI yet (attempt {attempts}): {error}");
-        tokio::time::sleep(pause.min(remaining)).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
 /// Answers the CLI's requests, and sends it the inbound replay spans the service's
 /// requests hand over, until it closes the connection.
-async fn serve(
+pub(crate) async fn serve(
     mut connection: SdkConnection,
     mut source: Source,
     max_frame_len: usize,
@@ -269,7 +156,7 @@ async fn serve(
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                    tracing::warn!(%error, "coverage channel lost; coverage SDK stopped");
                     return;
                 }
             },
@@ -279,10 +166,10 @@ async fn serve(
                         tracing::debug!(trace_id = %span.trace_id, "sending the inbound replay span");
                         if let Err(error) = connection.sender().send(replay::message(&span)).await {
                             if connection.sender().is_closed() {
-                                tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                                tracing::warn!(%error, "coverage channel lost; coverage SDK stopped");
                                 return;
                             }
-                            tracing::debug!(trace_id = %span.trace_id, "inbound replay span not sent: {error}");
+                            tracing::debug!(trace_id = %span.trace_id, %error, "inbound replay span not sent");
                         }
                     }
                     // Every layer and handle is gone; coverage requests go on.
@@ -297,14 +184,14 @@ async fn serve(
         let request_id = reply.request_id.clone();
         if let Err(error) = connection.sender().send(reply).await {
             if connection.sender().is_closed() {
-                tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                tracing::warn!(%error, "coverage channel lost; coverage SDK stopped");
                 return;
             }
             // Refused before anything was written (for example over the frame limit
             // after all): the CLI still gets an answer.
-            let fallback = snapshot_reply(request_id, wire::failure(error.to_string()));
+            let fallback = failure_reply(request_id, &ServeError::Send(Arc::new(error)));
             if let Err(error) = connection.sender().send(fallback).await {
-                tracing::warn!("coverage channel lost ({error}); coverage SDK stopped");
+                tracing::warn!(%error, "coverage channel lost; coverage SDK stopped");
                 return;
             }
         }
@@ -332,12 +219,7 @@ async fn reply_to(
                     )
                     .await
                 }
-                _ => snapshot_reply(
-                    message.request_id,
-                    wire::failure(
-                        "COVERAGE_SNAPSHOT message without a CoverageSnapshotRequest payload",
-                    ),
-                ),
+                _ => failure_reply(message.request_id, &ServeError::MissingRequest),
             };
             if let Some(sdk_message::Payload::CoverageSnapshotResponse(response)) = &reply.payload
                 && !response.success
@@ -381,7 +263,7 @@ async fn snapshot(
 ) -> SdkMessage {
     let snapshots = match source.get().await {
         Ok(snapshots) => snapshots,
-        Err(error) => return snapshot_reply(request_id, wire::failure(error)),
+        Err(error) => return failure_reply(request_id, &error),
     };
     let cache = Arc::clone(cache);
     let log = SdkLog::current();
@@ -391,10 +273,9 @@ async fn snapshot(
     });
     match task.await {
         Ok(reply) => reply,
-        Err(join_error) => snapshot_reply(
-            failed_id,
-            wire::failure(format!("coverage snapshot failed: {join_error}")),
-        ),
+        Err(join_error) => {
+            failure_reply(failed_id, &ServeError::SnapshotTask(join_error.to_string()))
+        }
     }
 }
 
@@ -414,7 +295,7 @@ pub(crate) fn respond(
     };
     let snapshot = match taken {
         Ok(snapshot) => snapshot,
-        Err(error) => return snapshot_reply(request_id, wire::failure(error)),
+        Err(error) => return failure_reply(request_id, &ServeError::Snapshot(Arc::from(error))),
     };
     let record = cache
         .lock()
@@ -423,16 +304,20 @@ pub(crate) fn respond(
     let reply = snapshot_reply(request_id, wire::to_response(&record));
     let encoded_len = reply.encoded_len();
     if encoded_len > max_frame_len {
-        let lines: usize = record.files.values().map(|file| file.lines.len()).sum();
-        let error = format!(
-            "the coverage snapshot of {} files and {lines} lines encodes to {encoded_len} bytes, \
-             over the {max_frame_len}-byte frame limit of the Tusk CLI; select fewer files \
-             with the SDK's include/exclude globs",
-            record.files.len()
-        );
-        return snapshot_reply(reply.request_id, wire::failure(error));
+        let error = ServeError::OverFrameLimit {
+            files: record.files.len(),
+            lines: record.files.values().map(|file| file.lines.len()).sum(),
+            encoded_len,
+            max_frame_len,
+        };
+        return failure_reply(reply.request_id, &error);
     }
     reply
+}
+
+/// The `success=false` reply to `request_id`, with `error`'s text.
+fn failure_reply(request_id: String, error: &ServeError) -> SdkMessage {
+    snapshot_reply(request_id, wire::failure(error.to_string()))
 }
 
 /// Wraps a snapshot response in its envelope, answering `request_id`.
@@ -495,16 +380,16 @@ mod tests {
     }
 
     impl Snapshots for Scripted {
-        fn baseline(&self) -> Result<CoverageSnapshot, String> {
+        fn baseline(&self) -> Result<CoverageSnapshot, SnapshotError> {
             match self.error {
-                Some(error) => Err(error.to_owned()),
+                Some(error) => Err(error.into()),
                 None => Ok(self.file(SnapshotKind::Baseline)),
             }
         }
 
-        fn delta(&self) -> Result<CoverageSnapshot, String> {
+        fn delta(&self) -> Result<CoverageSnapshot, SnapshotError> {
             match self.error {
-                Some(error) => Err(error.to_owned()),
+                Some(error) => Err(error.into()),
                 None => Ok(self.file(SnapshotKind::Delta)),
             }
         }
@@ -595,27 +480,6 @@ mod tests {
         // Exactly at the limit, it is sent.
         let reply = respond(&snapshots, true, &cache, "big".into(), limit + 1);
         assert!(response_is_success(reply));
-    }
-
-    #[test]
-    fn the_service_id_comes_from_the_builder_then_the_project_file_then_unknown() {
-        let project = tempfile::tempdir().unwrap();
-        let nested = project.path().join("src");
-        std::fs::create_dir_all(&nested).unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
-        assert_eq!(resolve_service_id(None, None), "unknown");
-
-        std::fs::create_dir_all(project.path().join(".tusk")).unwrap();
-        std::fs::write(
-            project.path().join(".tusk/config.yaml"),
-            "service:\n  id: from-file\n",
-        )
-        .unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "from-file");
-        assert_eq!(resolve_service_id(Some("built"), Some(&nested)), "built");
-
-        std::fs::write(project.path().join(".tusk/config.yaml"), "service: [").unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
     }
 
     fn response_is_success(reply: SdkMessage) -> bool {

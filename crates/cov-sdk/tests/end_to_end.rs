@@ -26,7 +26,7 @@ use cov_testkit::{
     workspace_root,
 };
 use cov_transport::cli::{CliConnection, CliListener};
-use cov_transport::{Endpoint, TransportError};
+use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint, TransportError};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -111,11 +111,10 @@ impl Cli {
     /// The variables the Tusk CLI sets to point a service at this listener.
     fn variables(&self) -> Vec<(&'static str, String)> {
         match self.listener.local_endpoint() {
-            Endpoint::Unix(path) => vec![("TUSK_MOCK_SOCKET", path.display().to_string())],
-            Endpoint::Tcp { host, port } => vec![
-                ("TUSK_MOCK_HOST", host.clone()),
-                ("TUSK_MOCK_PORT", port.to_string()),
-            ],
+            Endpoint::Unix(path) => vec![(ENV_SOCKET, path.display().to_string())],
+            Endpoint::Tcp { host, port } => {
+                vec![(ENV_HOST, host.clone()), (ENV_PORT, port.to_string())]
+            }
         }
     }
 
@@ -231,9 +230,9 @@ impl Service {
         for name in [
             "TUSK_DRIFT_MODE",
             "TUSK_COVERAGE",
-            "TUSK_MOCK_SOCKET",
-            "TUSK_MOCK_HOST",
-            "TUSK_MOCK_PORT",
+            ENV_SOCKET,
+            ENV_HOST,
+            ENV_PORT,
             "PORT",
             "HOST",
         ] {

@@ -129,7 +129,7 @@ fn unix_socket_round_trip(criterion: &mut Criterion) {
     group.bench_function("snapshot_round_trip_0_75_mb", |bench| {
         bench.iter(|| {
             runtime
-                .block_on(connection.snapshot(false, Duration::from_secs(10)))
+                .block_on(connection.delta(Duration::from_secs(10)))
                 .unwrap()
         });
     });

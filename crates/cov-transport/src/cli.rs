@@ -572,13 +572,32 @@ impl CliConnection {
             })
     }
 
-    /// Asks the SDK for a coverage snapshot, as the Tusk CLI does: `COVERAGE_SNAPSHOT` with
-    /// request id `coverage-<unix nanos>` and `CoverageSnapshotRequest { baseline }`.
+    /// Asks the SDK for the baseline (every coverable line, counts since start), as the
+    /// Tusk CLI does once: `COVERAGE_SNAPSHOT` with request id `coverage-<unix nanos>` and
+    /// `CoverageSnapshotRequest { baseline: true }`.
     ///
     /// The reply must be a `COVERAGE_SNAPSHOT` message with a `CoverageSnapshotResponse`
     /// ([`TransportError::UnexpectedReply`] otherwise); `success = false` is
     /// [`TransportError::SnapshotFailed`] with the SDK's text.
-    pub async fn snapshot(
+    pub async fn baseline(
+        &self,
+        timeout: Duration,
+    ) -> Result<CoverageSnapshotResponse, TransportError> {
+        self.snapshot(true, timeout).await
+    }
+
+    /// Asks the SDK for what ran since the previous snapshot, as the Tusk CLI does after
+    /// each test: [`CliConnection::baseline`] with `CoverageSnapshotRequest { baseline:
+    /// false }`, the same replies and errors.
+    pub async fn delta(
+        &self,
+        timeout: Duration,
+    ) -> Result<CoverageSnapshotResponse, TransportError> {
+        self.snapshot(false, timeout).await
+    }
+
+    /// The request behind [`CliConnection::baseline`] and [`CliConnection::delta`].
+    async fn snapshot(
         &self,
         baseline: bool,
         timeout: Duration,

@@ -10,9 +10,10 @@
 //!   typed prost codecs on top;
 //! - [`sdk`]: the SDK side, [`sdk::connect`] + handshake, then a receiver of `CLIMessage`s
 //!   and a cloneable sender of `SDKMessage`s;
-//! - [`cli`]: the CLI side, [`cli::CliListener`], `accept` + handshake, then
-//!   [`cli::CliConnection::request`] correlated by `request_id` and
-//!   [`cli::CliConnection::snapshot`].
+//! - `cli` (with the `cli` feature, which services leave off): the CLI side, our stand-in
+//!   for the Tusk CLI, `cli::CliListener`, `accept` + handshake, then
+//!   `cli::CliConnection::request` correlated by `request_id` and
+//!   `cli::CliConnection::baseline` and `cli::CliConnection::delta`.
 //!
 //! # Frame layout
 //!
@@ -75,7 +76,7 @@
 //! // The CLI side: accept the SDK, ask for the baseline.
 //! let connection = listener.accept(Duration::from_secs(10)).await?;
 //! assert_eq!(connection.connect_request().service_id, "demo");
-//! let baseline = connection.snapshot(true, Duration::from_secs(10)).await?;
+//! let baseline = connection.baseline(Duration::from_secs(10)).await?;
 //! assert!(baseline.success);
 //!
 //! drop(connection); // The SDK's `recv` then returns `Ok(None)`.
@@ -86,6 +87,9 @@
 
 #![forbid(unsafe_code)]
 
+// The CLI side is our stand-in for the Tusk CLI (xtask's driver and the tests); a service
+// never listens, so it is behind a feature cov-sdk does not enable.
+#[cfg(feature = "cli")]
 pub mod cli;
 mod endpoint;
 mod error;

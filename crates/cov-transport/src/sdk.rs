@@ -63,26 +63,6 @@ impl SdkOptions {
         self.max_frame_len = max_frame_len;
         self
     }
-
-    /// The current connect timeout.
-    pub fn get_connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// The current handshake timeout.
-    pub fn get_handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// The current write timeout.
-    pub fn get_write_timeout(&self) -> Duration {
-        self.write_timeout
-    }
-
-    /// The current maximum frame length, as set (frames are further capped at `u32::MAX`).
-    pub fn get_max_frame_len(&self) -> usize {
-        self.max_frame_len
-    }
 }
 
 /// Connects to the CLI at `endpoint` and completes the handshake.
@@ -228,6 +208,12 @@ impl SdkConnection {
     /// The CLI.
     pub fn endpoint(&self) -> &Endpoint {
         self.sender.endpoint()
+    }
+
+    /// The largest frame payload this connection sends: the options' `max_frame_len`,
+    /// capped at `u32::MAX`. A reply longer than this is refused by the sender.
+    pub fn max_frame_len(&self) -> usize {
+        self.sender.frames.max_frame_len()
     }
 
     /// The CLI's answer to the handshake (always `success = true` here).

@@ -41,6 +41,11 @@ impl std::fmt::Debug for WriteRequest {
 }
 
 impl FrameSender {
+    /// The largest payload this writer sends (capped at `u32::MAX` by the codec).
+    pub(crate) fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
     /// Starts the writer task on the current tokio runtime. It stops, closing the write
     /// half, when every `FrameSender` is gone, after a failed write, or when `shutdown`
     /// becomes `true` (the reading side saw the connection end).

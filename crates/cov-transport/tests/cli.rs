@@ -81,9 +81,14 @@ async fn handshake_and_concurrent_requests(listener: CliListener) {
 
     // Eight snapshots and four time-travel requests in flight at once; the SDK answers
     // them in another order.
-    let snapshots = futures_util::future::join_all(
-        (0..8).map(|snapshot_idx| connection.snapshot(snapshot_idx % 2 == 0, TIMEOUT)),
-    );
+    let shared = &connection;
+    let snapshots = futures_util::future::join_all((0..8).map(|snapshot_idx| async move {
+        if snapshot_idx % 2 == 0 {
+            shared.baseline(TIMEOUT).await
+        } else {
+            shared.delta(TIMEOUT).await
+        }
+    }));
     let time_travels = futures_util::future::join_all((0..4).map(|travel_idx| {
         let request = CliMessage {
             r#type: MessageType::SetTimeTravel as i32,
@@ -457,7 +462,7 @@ async fn snapshot_failure_carries_the_sdk_text() {
         .await
         .unwrap();
     };
-    let (snapshot, ()) = tokio::join!(connection.snapshot(false, TIMEOUT), answering);
+    let (snapshot, ()) = tokio::join!(connection.delta(TIMEOUT), answering);
     let error = snapshot.unwrap_err();
     assert!(
         matches!(error, TransportError::SnapshotFailed { .. }),
@@ -486,7 +491,7 @@ async fn snapshot_reply_of_the_wrong_kind_is_an_error() {
         .await
         .unwrap();
     };
-    let (snapshot, ()) = tokio::join!(connection.snapshot(true, TIMEOUT), answering);
+    let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), answering);
     let error = snapshot.unwrap_err();
     assert!(
         matches!(error, TransportError::UnexpectedReply { .. }),
@@ -507,7 +512,7 @@ async fn sdk_closing_mid_frame_fails_pending_requests_and_closes_the_connection(
         sdk_stream.write_all(&[0, 0, 1, 0, 7, 7]).await.unwrap();
         sdk_stream.shutdown().await.unwrap();
     };
-    let (snapshot, ()) = tokio::join!(connection.snapshot(true, TIMEOUT), hostile);
+    let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), hostile);
     let error = snapshot.unwrap_err();
     assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
     connection.closed().await;
@@ -517,7 +522,7 @@ async fn sdk_closing_mid_frame_fails_pending_requests_and_closes_the_connection(
     sdk_stream.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
     // New requests are refused at once.
-    let error = connection.snapshot(true, TIMEOUT).await.unwrap_err();
+    let error = connection.baseline(TIMEOUT).await.unwrap_err();
     assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
 }
 
@@ -554,7 +559,7 @@ async fn garbage_unknown_ids_and_oversized_frames_from_the_sdk_are_skipped() {
         bytes.extend(frame(&reply(&request.request_id)));
         sdk_stream.write_all(&bytes).await.unwrap();
     };
-    let (snapshot, ()) = tokio::join!(connection.snapshot(true, TIMEOUT), answering);
+    let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), answering);
     assert!(snapshot.unwrap().success);
     assert!(!connection.is_closed());
 }
@@ -609,7 +614,7 @@ async fn write_times_out_when_the_sdk_never_reads() {
         "{error:?}"
     );
     assert!(connection.is_closed());
-    let error = connection.snapshot(true, TIMEOUT).await.unwrap_err();
+    let error = connection.baseline(TIMEOUT).await.unwrap_err();
     assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
     drop(sdk);
 }

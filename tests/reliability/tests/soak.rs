@@ -165,7 +165,7 @@ fn start(binary: &Path) -> Run {
         .block_on(listener.accept(Duration::from_secs(30)))
         .expect("the SDK's handshake");
     let baseline = runtime
-        .block_on(connection.snapshot(true, SNAPSHOT_TIMEOUT))
+        .block_on(connection.baseline(SNAPSHOT_TIMEOUT))
         .expect("the baseline");
     assert!(
         baseline
@@ -191,7 +191,7 @@ impl Run {
     fn delta(&mut self) -> Result<(), String> {
         let response = self
             .runtime
-            .block_on(self.connection.snapshot(false, SNAPSHOT_TIMEOUT))
+            .block_on(self.connection.delta(SNAPSHOT_TIMEOUT))
             .map_err(|error| error.to_string())?;
         add(&mut self.counts, &response);
         Ok(())

@@ -162,7 +162,7 @@ async fn throughput_trial(
                 .await
                 .context("demo-service's SDK did not connect (does it call cov_sdk::init()?)")?;
             connection
-                .snapshot(true, Duration::from_secs(60))
+                .baseline(Duration::from_secs(60))
                 .await
                 .context("baseline snapshot")?;
             Some(connection)
@@ -191,7 +191,7 @@ async fn throughput_trial(
                     report = &mut measured => break report??,
                     _ = ticks.tick() => {
                         let start = Instant::now();
-                        connection.snapshot(false, Duration::from_secs(60)).await.context("delta snapshot")?;
+                        connection.delta(Duration::from_secs(60)).await.context("delta snapshot")?;
                         snapshot_ms.push(millis(start.elapsed()));
                     }
                 }

@@ -130,8 +130,9 @@ impl Traffic {
             Some(Ok(project)) => project.unwrap_or_default(),
             Some(Err(reason)) => {
                 tracing::warn!(
-                    "Tusk recorder ignores {}: {reason}",
-                    tusk_config::CONFIG_FILE
+                    file = tusk_config::CONFIG_FILE,
+                    %reason,
+                    "Tusk recorder ignores the Tusk project file"
                 );
                 tusk_config::RecordingConfig::default()
             }
@@ -150,7 +151,8 @@ impl Traffic {
                 Ok(writer) => writer,
                 Err(error) => {
                     tracing::warn!(
-                        "Tusk recorder not started: cannot spawn its writer thread: {error}"
+                        %error,
+                        "Tusk recorder not started: cannot spawn its writer thread"
                     );
                     return None;
                 }
@@ -367,12 +369,13 @@ impl Recorder {
             }
         };
         if warned.swap(true, Ordering::Relaxed) {
-            tracing::debug!(request = %name, "not recorded: {reason}");
+            tracing::debug!(request = %name, %reason, "not recorded");
         } else {
             tracing::warn!(
                 request = %name,
-                "Tusk recorder skips requests it cannot replay: {reason} (this is the only \
-                 warning of this kind; the service is unaffected)"
+                %reason,
+                "Tusk recorder skips requests it cannot replay (this is the only warning of \
+                 this kind; the service is unaffected)"
             );
         }
     }
@@ -383,7 +386,7 @@ impl ReplaySpans {
     fn send(&self, span: InboundSpan) {
         if let Err(error) = self.sender.try_send(span) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::debug!(dropped, "inbound replay span not sent: {error}");
+            tracing::debug!(dropped, %error, "inbound replay span not sent");
         }
     }
 }

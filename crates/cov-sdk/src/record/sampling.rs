@@ -22,7 +22,9 @@ pub(crate) fn resolve(
                 Ok(rate) => Some(rate),
                 Err(_) => {
                     tracing::warn!(
-                        "ignoring {TUSK_RECORDING_SAMPLING_RATE}={text:?}: not a number"
+                        variable = TUSK_RECORDING_SAMPLING_RATE,
+                        value = text,
+                        "ignoring a sampling rate that is not a number"
                     );
                     None
                 }
@@ -40,7 +42,7 @@ pub(crate) fn resolve(
         if (0.0..=1.0).contains(&rate) {
             return rate;
         }
-        tracing::warn!("ignoring {source} {rate}: a sampling rate is between 0.0 and 1.0");
+        tracing::warn!(source, rate, "ignoring a sampling rate outside 0.0 to 1.0");
     }
     DEFAULT_SAMPLING_RATE
 }

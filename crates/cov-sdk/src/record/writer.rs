@@ -142,7 +142,7 @@ impl TraceWriter {
         if thread.is_finished() {
             let _ = thread.join();
         } else {
-            tracing::debug!("the trace writer is still busy after {wait:?}; leaving it");
+            tracing::debug!(?wait, "the trace writer is still busy; leaving it");
         }
     }
 }
@@ -178,11 +178,12 @@ fn write_loop(
                 if !stats.warned_failed.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         dir = %dir.display(),
-                        "Tusk recorder cannot write trace files ({error}); traces are being \
-                         dropped (this is the only warning; the service is unaffected)"
+                        %error,
+                        "Tusk recorder cannot write trace files; traces are being dropped \
+                         (this is the only warning; the service is unaffected)"
                     );
                 } else {
-                    tracing::debug!(dir = %dir.display(), "trace file not written: {error}");
+                    tracing::debug!(dir = %dir.display(), %error, "trace file not written");
                 }
             }
         }

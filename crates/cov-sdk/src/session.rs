@@ -1,0 +1,222 @@
+//! Setting up the session with the CLI: the service id, the source filter, the collector
+//! started in the background, and the connection (with a bounded retry); then
+//! [`serve`](crate::serve) answers the CLI until it leaves or a stop is requested.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cov_core::filter::SourceFilter;
+use cov_trace::InboundSpan;
+use cov_transport::sdk::{SdkConnection, SdkOptions};
+use cov_transport::{Endpoint, TransportError};
+use tokio::sync::{mpsc, watch};
+
+use crate::builder::Builder;
+use crate::env::Environment;
+use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
+use crate::runner::SdkLog;
+use crate::serve::{self, ServeError, Snapshots, Source};
+use crate::tusk_config;
+
+/// The SDK thread's whole life: set up, connect, serve until the CLI leaves or a stop is
+/// requested.
+pub(crate) async fn session(
+    builder: Builder,
+    environment: Environment,
+    collect: bool,
+    spans: mpsc::Receiver<InboundSpan>,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(test)]
+    if builder.panic_on_start {
+        panic!("injected by a test");
+    }
+    let endpoint = match &builder.endpoint {
+        Some(endpoint) => endpoint.clone(),
+        None => match Endpoint::from_lookup(environment.lookup()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                tracing::warn!(%error, "coverage SDK not connecting to the Tusk CLI");
+                return;
+            }
+        },
+    };
+    // The collector (decoding the mapping can take seconds) is built on the blocking
+    // thread while the handshake proceeds; the first snapshot request waits for it.
+    let source = if collect {
+        match source_filter(&builder, &environment) {
+            Ok(filter) => start_collector(filter),
+            Err(error) => {
+                tracing::warn!(%error, "coverage is enabled but cannot be collected");
+                Source::Unavailable(error)
+            }
+        }
+    } else {
+        Source::NotEnabled
+    };
+    let service_id = service_id(&builder);
+    let request = handshake::connect_request(&service_id, &Toolchain::of_current_exe());
+    let mut options = SdkOptions::default();
+    options
+        .handshake_timeout(builder.handshake_timeout)
+        .write_timeout(builder.write_timeout);
+
+    let connection = tokio::select! {
+        connection = connect_with_retry(&endpoint, request, &mut options, builder.connect_timeout) => connection,
+        _ = stop.wait_for(|&stopping| stopping) => return,
+    };
+    let Some(connection) = connection else { return };
+    tracing::info!(
+        %endpoint,
+        service_id,
+        coverage = collect,
+        "coverage SDK connected to the Tusk CLI"
+    );
+    let max_frame_len = connection.max_frame_len();
+    tokio::select! {
+        () = serve::serve(connection, source, max_frame_len, spans) => {}
+        _ = stop.wait_for(|&stopping| stopping) => {
+            tracing::debug!("coverage SDK stopping on request");
+        }
+    }
+}
+
+/// Builds the collector for the files `filter` selects, on the blocking thread.
+fn start_collector(filter: SourceFilter) -> Source {
+    let log = SdkLog::current();
+    Source::Pending(tokio::task::spawn_blocking(move || {
+        log.scope(|| {
+            let started = std::time::Instant::now();
+            let built = cov_collector::Collector::builder()
+                .file_filter(move |path: &str| filter.matches(path))
+                .build();
+            match built {
+                Ok(collector) => {
+                    tracing::debug!(elapsed = ?started.elapsed(), "coverage collector ready");
+                    Ok(Arc::new(collector) as Arc<dyn Snapshots>)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "coverage is enabled but cannot be collected");
+                    Err(ServeError::Collector(Arc::new(error)))
+                }
+            }
+        })
+    }))
+}
+
+/// The service id: the builder's, else `.tusk/config.yaml`'s (found from the current
+/// directory), else `"unknown"`.
+fn service_id(builder: &Builder) -> String {
+    let directory = std::env::current_dir();
+    resolve_service_id(builder.service_id.as_deref(), directory.as_deref().ok())
+}
+
+fn resolve_service_id(configured: Option<&str>, directory: Option<&std::path::Path>) -> String {
+    if let Some(service_id) = configured {
+        return service_id.to_owned();
+    }
+    let Some(directory) = directory else {
+        tracing::debug!("no service id: the current directory cannot be read");
+        return UNKNOWN_SERVICE.to_owned();
+    };
+    match tusk_config::service_id_from(directory) {
+        Ok(Some(service_id)) => service_id,
+        Ok(None) => UNKNOWN_SERVICE.to_owned(),
+        Err(reason) => {
+            tracing::debug!(
+                file = tusk_config::CONFIG_FILE,
+                %reason,
+                "no service id from the Tusk project file"
+            );
+            UNKNOWN_SERVICE.to_owned()
+        }
+    }
+}
+
+/// The filter of the service's own files: the builder's root and globs, cargo's home from
+/// `CARGO_HOME` or `HOME`.
+fn source_filter(builder: &Builder, environment: &Environment) -> Result<SourceFilter, ServeError> {
+    let mut filter = SourceFilter::builder();
+    if let Some(root) = &builder.source_root {
+        filter.root(root);
+    }
+    if let Some(cargo_home) = environment.cargo_home() {
+        filter.cargo_home(cargo_home);
+    }
+    for pattern in &builder.include {
+        filter.include(pattern);
+    }
+    for pattern in &builder.exclude {
+        filter.exclude(pattern);
+    }
+    filter
+        .build()
+        .map_err(|error| ServeError::Filter(Arc::new(error)))
+}
+
+/// Connects within `budget`, retrying with a growing pause; one warning when it gives up.
+/// A rejection by the CLI is final at once: retrying would be rejected again.
+async fn connect_with_retry(
+    endpoint: &Endpoint,
+    request: cov_proto::ConnectRequest,
+    options: &mut SdkOptions,
+    budget: Duration,
+) -> Option<SdkConnection> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut pause = Duration::from_millis(50);
+    let mut attempts = 0_u32;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        options.connect_timeout(remaining.max(Duration::from_millis(100)));
+        let error = match cov_transport::sdk::connect(endpoint, request.clone(), options).await {
+            Ok(connection) => return Some(connection),
+            Err(error) => error,
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if matches!(error, TransportError::Rejected { .. }) || remaining.is_zero() {
+            tracing::warn!(
+                attempts,
+                ?budget,
+                %error,
+                "coverage SDK gave up reaching the Tusk CLI; the service runs on without coverage"
+            );
+            return None;
+        }
+        // The attempt number stays in the message too: tests/reliability's faults test
+        // reads the log as text to see the retries.
+        tracing::debug!(
+            attempts,
+            %error,
+            "coverage SDK cannot reach the Tusk CLI yet (attempt {attempts})"
+        );
+        tokio::time::sleep(pause.min(remaining)).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_id_comes_from_the_builder_then_the_project_file_then_unknown() {
+        let project = tempfile::tempdir().unwrap();
+        let nested = project.path().join("src");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
+        assert_eq!(resolve_service_id(None, None), "unknown");
+
+        std::fs::create_dir_all(project.path().join(".tusk")).unwrap();
+        std::fs::write(
+            project.path().join(".tusk/config.yaml"),
+            "service:\n  id: from-file\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "from-file");
+        assert_eq!(resolve_service_id(Some("built"), Some(&nested)), "built");
+
+        std::fs::write(project.path().join(".tusk/config.yaml"), "service: [").unwrap();
+        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
+    }
+}
