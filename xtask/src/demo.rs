@@ -384,7 +384,7 @@ fn write_reports(root: &Path, view: &CoverageView, out_dir: &Path) -> anyhow::Re
     write("coverage.lcov", &lcov::render(view))?;
     write(
         "coverage.json",
-        &json::render(view, &rfc3339_utc(now.as_secs())),
+        &json::render(view, &cov_trace::rfc3339_utc(UNIX_EPOCH + now)),
     )?;
     let cobertura_options = cobertura::CoberturaOptions {
         timestamp_millis: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
@@ -454,33 +454,6 @@ fn display_relative(path: &Path, root: &Path) -> String {
         .to_string()
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (the proleptic Gregorian
-/// calendar, as RFC 3339 wants; days to civil date after Howard Hinnant's algorithm).
-fn rfc3339_utc(unix_seconds: u64) -> String {
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds_of_day / 3_600,
-        seconds_of_day / 60 % 60,
-        seconds_of_day % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -488,14 +461,6 @@ mod tests {
     use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov};
 
     use super::*;
-
-    #[test]
-    fn rfc3339_utc_matches_known_dates() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
-        assert_eq!(rfc3339_utc(4_107_542_400), "2100-03-01T00:00:00Z");
-    }
 
     #[test]
     fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {

@@ -54,7 +54,7 @@ pub mod read;
 mod span;
 
 pub use body::{DecodedType, Unrecordable, classify_body};
-pub use name::{TRACE_FILE_SUFFIX, file_name};
+pub use name::{TRACE_FILE_SUFFIX, file_name, rfc3339_utc};
 pub use span::{Headers, HttpRequest, HttpResponse, InboundSpan};
 
 /// The base64 engine of trace bodies: standard alphabet, padded, as Go's

@@ -29,6 +29,24 @@ pub fn file_name(started: SystemTime, trace_id: &str) -> String {
     )
 }
 
+/// `started` as the UTC time to the second in RFC 3339, `YYYY-MM-DDTHH:MM:SSZ`: the form of
+/// the Tusk CLI's coverage summary `timestamp` (Go's `time.RFC3339` in UTC), and the date of
+/// [`file_name`]. Times before 1970 are written as 1970-01-01.
+pub fn rfc3339_utc(started: SystemTime) -> String {
+    let seconds = started
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+    )
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, for non-negative days).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -72,6 +90,15 @@ mod tests {
         assert!(file_name(leap, "x").starts_with("2000-02-29T00-00-00-000000Z"));
         let new_year_eve = UNIX_EPOCH + Duration::from_micros(1_798_761_599_999_999);
         assert!(file_name(new_year_eve, "x").starts_with("2026-12-31T23-59-59-999999Z"));
+    }
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        let at = |seconds| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
     }
 
     #[test]
