@@ -86,41 +86,25 @@ pub(crate) fn parse(text: &str) -> Result<CoverageView, String> {
     }
 
     let mut per_test = export.per_test;
-    let mut covered_by: BTreeMap<String, BTreeMap<u32, Vec<usize>>> = BTreeMap::new();
     let tests = order
         .into_iter()
-        .enumerate()
-        .map(|(test_idx, (id, name))| {
-            let detail: BTreeMap<String, TestFileCoverage> = per_test
+        .map(|(id, name)| TestCoverage {
+            files: per_test
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|(path, _)| files.contains_key(path))
                 .map(|(path, diff)| (path, diff.into_detail()))
-                .collect();
-            for (path, file) in &detail {
-                let lines = covered_by.entry(path.clone()).or_default();
-                for &line in &file.covered_lines {
-                    lines.entry(line).or_default().push(test_idx);
-                }
-            }
-            TestCoverage {
-                id,
-                name,
-                files: detail,
-            }
+                .collect(),
+            id,
+            name,
         })
         .collect();
 
     let has_baseline = files
         .values()
         .any(|file| file.lines.values().any(|&count| count == 0));
-    Ok(CoverageView {
-        files,
-        tests,
-        covered_by,
-        has_baseline,
-    })
+    Ok(CoverageView::new(files, tests, has_baseline))
 }
 
 #[derive(Deserialize)]

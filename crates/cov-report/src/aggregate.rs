@@ -139,13 +139,13 @@ impl Aggregate {
             files.retain(|path, _| self.patterns.allows(path));
         }
 
-        let mut covered_by: BTreeMap<String, BTreeMap<u32, Vec<usize>>> = BTreeMap::new();
         let tests = self
             .tests
             .iter()
-            .enumerate()
-            .map(|(test_idx, test)| {
-                let detail: BTreeMap<String, TestFileCoverage> = test
+            .map(|test| TestCoverage {
+                id: test.id.clone(),
+                name: test.name.clone(),
+                files: test
                     .coverage
                     .files
                     .iter()
@@ -153,27 +153,10 @@ impl Aggregate {
                     .filter_map(|(path, file)| {
                         TestFileCoverage::from_record(file).map(|detail| (path.clone(), detail))
                     })
-                    .collect();
-                for (path, file) in &detail {
-                    let lines = covered_by.entry(path.clone()).or_default();
-                    for &line in &file.covered_lines {
-                        lines.entry(line).or_default().push(test_idx);
-                    }
-                }
-                TestCoverage {
-                    id: test.id.clone(),
-                    name: test.name.clone(),
-                    files: detail,
-                }
+                    .collect(),
             })
             .collect();
-
-        CoverageView {
-            files,
-            tests,
-            covered_by,
-            has_baseline: self.baseline.is_some(),
-        }
+        CoverageView::new(files, tests, self.baseline.is_some())
     }
 
     fn normalize(&self, record: SnapshotRecord) -> SnapshotRecord {
@@ -237,6 +220,30 @@ pub struct CoverageView {
 }
 
 impl CoverageView {
+    /// The view of `files` and the `tests` run on them (in run order, each with its coverage
+    /// of those files), with who covers what derived from the tests' covered lines.
+    pub fn new(
+        files: BTreeMap<String, FileRecord>,
+        tests: Vec<TestCoverage>,
+        has_baseline: bool,
+    ) -> Self {
+        let mut covered_by: BTreeMap<String, BTreeMap<u32, Vec<usize>>> = BTreeMap::new();
+        for (test_idx, test) in tests.iter().enumerate() {
+            for (path, file) in &test.files {
+                let lines = covered_by.entry(path.clone()).or_default();
+                for &line in &file.covered_lines {
+                    lines.entry(line).or_default().push(test_idx);
+                }
+            }
+        }
+        Self {
+            files,
+            tests,
+            covered_by,
+            has_baseline,
+        }
+    }
+
     /// Totals over every file of the aggregate.
     pub fn totals(&self) -> Totals {
         self.files
