@@ -337,14 +337,25 @@ impl CliReceiver {
         })
     }
 
-    /// How many incoming frames were skipped: (over the maximum length, not decodable).
-    pub fn skipped_frames(&self) -> (u64, u64) {
+    /// How many incoming frames were skipped, and why.
+    pub fn skipped_frames(&self) -> SkippedFrames {
         let codec = self.frames.decoder();
-        (
-            codec.frames().skipped_oversized(),
-            codec.skipped_undecodable(),
-        )
+        SkippedFrames {
+            oversized: codec.frames().skipped_oversized(),
+            undecodable: codec.skipped_undecodable(),
+        }
     }
+}
+
+/// The incoming frames a receiver skipped, as the Tusk CLI skips them: the connection stays
+/// open and the next frame is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkippedFrames {
+    /// Frames announcing more than the maximum frame length (their bytes were dropped as
+    /// they arrived).
+    pub oversized: u64,
+    /// Frames that were not a valid `CLIMessage`.
+    pub undecodable: u64,
 }
 
 /// A fresh request id: 12 hex digits, like the Python SDK's `secrets.token_hex(6)`.

@@ -7,7 +7,7 @@ use cov_proto::{
     FileCoverageData, Message, MessageType, SdkMessage, cli_message, sdk_message,
 };
 use cov_transport::frame::CliCodec;
-use cov_transport::sdk::{self, SdkConnection, SdkOptions};
+use cov_transport::sdk::{self, SdkConnection, SdkOptions, SkippedFrames};
 use cov_transport::{Endpoint, FrameError, TransportError};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -345,7 +345,13 @@ async fn receiver_skips_garbage_and_oversized_frames() {
     assert_eq!(unknown.payload, None);
     let request = receiver.recv().await.unwrap().unwrap();
     assert_eq!(request, snapshot_request("coverage-9", true));
-    assert_eq!(receiver.skipped_frames(), (1, 1));
+    assert_eq!(
+        receiver.skipped_frames(),
+        SkippedFrames {
+            oversized: 1,
+            undecodable: 1
+        }
+    );
 }
 
 #[tokio::test]
