@@ -19,6 +19,7 @@ mod traces;
 mod tusk;
 mod tusk_cli;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,7 @@ use anyhow::{Context, bail};
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_report::{Aggregate, CoverageView, PathNormalizer};
 use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
+use cov_testkit::{Lcov, oracle_lcov};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
@@ -439,6 +441,61 @@ fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot remove the old {}", html_dir.display()))
 }
 
+/// Where the service's own files are, relative to the workspace root.
+const SERVICE_PREFIX: &str = "examples/demo-service/src/";
+
+/// What ran after the last snapshot, per line: an idle run's whole-run counts minus its
+/// baseline.
+fn shutdown_counts(
+    binary: &Path,
+    root: &Path,
+    idle: &Outcome,
+) -> anyhow::Result<BTreeMap<String, BTreeMap<u32, u64>>> {
+    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[&idle.profraw])), root);
+    let baseline = idle
+        .aggregate
+        .baseline()
+        .context("the idle run got no baseline")?;
+    let mut after = BTreeMap::new();
+    for (path, file) in oracle {
+        let mut lines = BTreeMap::new();
+        for (line, count) in file.lines {
+            let before = baseline
+                .get(&path)
+                .and_then(|record| record.lines.get(&line))
+                .copied()
+                .unwrap_or(0);
+            let Some(difference) = count.checked_sub(before) else {
+                bail!("{path}:{line}: the idle baseline ({before}) exceeds llvm-cov ({count})");
+            };
+            if difference > 0 {
+                lines.insert(line, difference);
+            }
+        }
+        after.insert(path, lines);
+    }
+    Ok(after)
+}
+
+/// The service's own files of an `llvm-cov` LCOV, keyed by their path relative to `root`
+/// (as the CLI and our driver name them).
+fn service_files(lcov: &Lcov, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    lcov.files
+        .iter()
+        .filter_map(|(path, file)| {
+            let relative = Path::new(path)
+                .strip_prefix(&canonical_root)
+                .ok()?
+                .display()
+                .to_string();
+            relative
+                .starts_with(SERVICE_PREFIX)
+                .then(|| (relative, file.clone()))
+        })
+        .collect()
+}
+
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -458,7 +515,7 @@ fn display_relative(path: &Path, root: &Path) -> String {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov};
+    use cov_testkit::{BuildOptions, build_instrumented};
 
     use super::*;
 
@@ -493,7 +550,6 @@ mod tests {
     #[test]
     fn demo_run_agrees_with_the_llvm_cov_oracle_and_its_reports_parse() {
         let root = crate::workspace_root();
-        let canonical_root = root.canonicalize().expect("the workspace root exists");
         // cov-testkit's branch build has exactly the demo's flags and is shared with the
         // SDK's end-to-end tests, so the workspace's tests build the service once.
         let options = BuildOptions {
@@ -532,27 +588,15 @@ mod tests {
         )
         .expect("the demo runs over TCP");
 
-        let service_prefix = "examples/demo-service/src/";
-        let oracle = |run: &Outcome| -> BTreeMap<String, BTreeMap<u32, u64>> {
-            Lcov::parse(&oracle_lcov(&binary, &[&run.profraw]))
-                .files
+        let service_prefix = SERVICE_PREFIX;
+        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> =
+            service_files(&Lcov::parse(&oracle_lcov(&binary, &[&full.profraw])), &root)
                 .into_iter()
-                .filter_map(|(path, file)| {
-                    let relative = Path::new(&path)
-                        .strip_prefix(&canonical_root)
-                        .ok()?
-                        .display()
-                        .to_string();
-                    relative
-                        .starts_with(service_prefix)
-                        .then_some((relative, file.lines))
-                })
-                .collect()
-        };
-        let oracle_full = oracle(&full);
-        let oracle_idle = oracle(&idle);
+                .map(|(path, file)| (path, file.lines))
+                .collect();
+        let shutdown = shutdown_counts(&binary, &root, &idle)
+            .expect("the idle run's baseline never exceeds its oracle");
         let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
-        let baseline_idle = idle.aggregate.baseline().expect("a baseline arrived");
 
         let our_files: BTreeSet<&String> = full.view.files.keys().collect();
         let oracle_files: BTreeSet<&String> = oracle_full.keys().collect();
@@ -572,16 +616,8 @@ mod tests {
                     }
                 }
             }
-            for (line, &count) in &oracle_idle[path] {
-                let before = baseline_idle[path].lines.get(line).copied().unwrap_or(0);
-                let after_last_snapshot = count.checked_sub(before).unwrap_or_else(|| {
-                    panic!(
-                        "{path}:{line}: the idle baseline ({before}) exceeds its oracle ({count})"
-                    )
-                });
-                if after_last_snapshot > 0 {
-                    *ours.entry(*line).or_default() += after_last_snapshot;
-                }
+            for (line, &after_last_snapshot) in shutdown.get(path).into_iter().flatten() {
+                *ours.entry(*line).or_default() += after_last_snapshot;
             }
             let lines: BTreeSet<u32> = oracle_lines.keys().chain(ours.keys()).copied().collect();
             for line in lines {

@@ -18,7 +18,7 @@
 //!    `llvm-cov`'s number of `BRDA` entries on that line.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -26,11 +26,11 @@ use cov_testkit::Lcov;
 use cov_testkit::oracle_lcov;
 
 use super::tusk_cli::{CoverageExport, Project, ServiceLaunch, TuskCli};
-use super::{DemoOptions, Outcome, Step, Stop, service, steps};
+use super::{
+    DemoOptions, Outcome, Step, Stop, remove_if_present, service, service_files, shutdown_counts,
+    steps,
+};
 use crate::provision;
-
-/// Where the service's own files are, relative to the workspace root.
-const SERVICE_PREFIX: &str = "examples/demo-service/src/";
 
 /// Records the demo service, replays it with the real CLI and checks the CLI's coverage.
 pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<()> {
@@ -339,70 +339,10 @@ fn check_aggregate(
     problems
 }
 
-/// What ran after the last snapshot, per line: an idle run's whole-run counts minus its
-/// baseline.
-fn shutdown_counts(
-    binary: &Path,
-    root: &Path,
-    idle: &Outcome,
-) -> anyhow::Result<BTreeMap<String, BTreeMap<u32, u64>>> {
-    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[&idle.profraw])), root);
-    let baseline = idle
-        .aggregate
-        .baseline()
-        .context("the idle run got no baseline")?;
-    let mut after = BTreeMap::new();
-    for (path, file) in oracle {
-        let mut lines = BTreeMap::new();
-        for (line, count) in file.lines {
-            let before = baseline
-                .get(&path)
-                .and_then(|record| record.lines.get(&line))
-                .copied()
-                .unwrap_or(0);
-            let Some(difference) = count.checked_sub(before) else {
-                bail!("{path}:{line}: the idle baseline ({before}) exceeds llvm-cov ({count})");
-            };
-            if difference > 0 {
-                lines.insert(line, difference);
-            }
-        }
-        after.insert(path, lines);
-    }
-    Ok(after)
-}
-
-/// The service's own files of an `llvm-cov` LCOV, keyed by their path relative to `root`
-/// (as the CLI and our driver name them).
-fn service_files(lcov: &Lcov, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    lcov.files
-        .iter()
-        .filter_map(|(path, file)| {
-            let relative = Path::new(path)
-                .strip_prefix(&canonical_root)
-                .ok()?
-                .display()
-                .to_string();
-            relative
-                .starts_with(SERVICE_PREFIX)
-                .then(|| (relative, file.clone()))
-        })
-        .collect()
-}
-
 /// A port nothing listens on now (the CLI refuses to start when its service port answers).
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
-}
-
-fn remove_if_present(path: &PathBuf) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
-    }
 }
 
 #[cfg(test)]
