@@ -169,10 +169,10 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         ("LLVM_PROFILE_FILE", profraw.display().to_string()),
     ];
     match listener.local_endpoint() {
-        Endpoint::Unix(path) => env.push(("TUSK_MOCK_SOCKET", path.display().to_string())),
+        Endpoint::Unix(path) => env.push((cov_transport::ENV_SOCKET, path.display().to_string())),
         Endpoint::Tcp { host, port } => {
-            env.push(("TUSK_MOCK_HOST", host.clone()));
-            env.push(("TUSK_MOCK_PORT", port.to_string()));
+            env.push((cov_transport::ENV_HOST, host.clone()));
+            env.push((cov_transport::ENV_PORT, port.to_string()));
         }
     }
     progress(&format!(

@@ -73,7 +73,7 @@ impl Launch {
         launch
             .env("TUSK_DRIFT_MODE", "REPLAY")
             .env("TUSK_COVERAGE", "true")
-            .env("TUSK_MOCK_SOCKET", socket.display().to_string())
+            .env(cov_transport::ENV_SOCKET, socket.display().to_string())
             .env("RUST_LOG", LOG_FILTER);
         launch
     }

@@ -141,10 +141,10 @@ async fn throughput_trial(
         .args(["--port", "0"])
         .env_remove("TUSK_DRIFT_MODE")
         .env_remove("TUSK_COVERAGE")
-        .env_remove("TUSK_MOCK_HOST")
-        .env_remove("TUSK_MOCK_PORT")
+        .env_remove(cov_transport::ENV_HOST)
+        .env_remove(cov_transport::ENV_PORT)
         .env_remove("RUST_LOG")
-        .env("TUSK_MOCK_SOCKET", socket)
+        .env(cov_transport::ENV_SOCKET, socket)
         .env("LLVM_PROFILE_FILE", work.join("demo-service-%p.profraw"))
         .stdout(Stdio::piped());
     if listener.is_some() {

@@ -88,9 +88,9 @@ impl Service {
             // The service's own settings must not leak in from the caller's environment.
             .env_remove("PORT")
             .env_remove("HOST")
-            .env_remove("TUSK_MOCK_HOST")
-            .env_remove("TUSK_MOCK_PORT")
-            .env_remove("TUSK_MOCK_SOCKET");
+            .env_remove(cov_transport::ENV_HOST)
+            .env_remove(cov_transport::ENV_PORT)
+            .env_remove(cov_transport::ENV_SOCKET);
         for (name, value) in env {
             command.env(name, value);
         }

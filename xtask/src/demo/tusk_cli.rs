@@ -84,9 +84,9 @@ impl TuskCli {
             // the CLI sets the replay's own.
             .env_remove("TUSK_DRIFT_MODE")
             .env_remove("TUSK_COVERAGE")
-            .env_remove("TUSK_MOCK_SOCKET")
-            .env_remove("TUSK_MOCK_HOST")
-            .env_remove("TUSK_MOCK_PORT")
+            .env_remove(cov_transport::ENV_SOCKET)
+            .env_remove(cov_transport::ENV_HOST)
+            .env_remove(cov_transport::ENV_PORT)
             .env_remove("TUSK_TRACES_DIR");
         for (name, value) in env {
             command.env(name, value);
