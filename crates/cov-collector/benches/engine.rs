@@ -7,8 +7,8 @@
 
 #![allow(missing_docs)]
 
-use cov_collector::mapping::CoverageMapping;
-use cov_collector::profraw::RawProfile;
+use cov_collector::decode::mapping::CoverageMapping;
+use cov_collector::decode::profraw::RawProfile;
 use cov_collector::{Engine, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -19,10 +19,10 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
+use cov_collector::decode::mapping::CoverageMapping;
+use cov_collector::decode::profraw::RawProfile;
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::engine::{Engine, FileId, Threads};
-use cov_collector::mapping::CoverageMapping;
-use cov_collector::profraw::RawProfile;
-use cov_collector::sections::CoverageSections;
 use criterion::{Criterion, criterion_main};
 
 /// The program and profile the benchmarks read.

@@ -10,12 +10,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cov_collector::covmap::decode_covmap;
-use cov_collector::mapping::CoverageMapping;
-use cov_collector::names::NameTable;
+use cov_collector::decode::covmap::decode_covmap;
+use cov_collector::decode::mapping::CoverageMapping;
+use cov_collector::decode::names::NameTable;
+use cov_collector::decode::profraw::RawProfile;
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::offline::OfflineCoverage;
-use cov_collector::profraw::RawProfile;
-use cov_collector::sections::CoverageSections;
 use cov_collector::{Engine, Threads};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cov_core::{CoverageSnapshot, FileCoverage, SnapshotKind};
 
+use crate::decode::mapping::CoverageMapping;
 use crate::difference::Reported;
 use crate::engine::{Engine, FileId, Threads};
 use crate::error::CollectorError;
 use crate::ffi;
 use crate::live::LiveProfile;
-use crate::mapping::CoverageMapping;
 
 /// Decides which source files a collector reports, by absolute path.
 type FileFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;

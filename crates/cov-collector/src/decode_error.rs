@@ -93,7 +93,7 @@ pub enum ProfileError {
     /// The raw profile format version is not one this decoder reads.
     #[error(
         "raw profile version {version}: this SDK reads {}",
-        crate::profraw::SUPPORTED_VERSIONS
+        crate::decode::profraw::SUPPORTED_VERSIONS
     )]
     UnsupportedVersion {
         /// The version found (low 32 bits of the version field).

@@ -32,7 +32,7 @@ pub enum CollectorError {
     #[error(
         "raw profile version {version} (the LLVM profile runtime reports {raw:#x}): \
          this SDK reads {}",
-        crate::profraw::SUPPORTED_VERSIONS
+        crate::decode::profraw::SUPPORTED_VERSIONS
     )]
     UnsupportedProfileVersion {
         /// The version: the low 32 bits of `__llvm_profile_get_version()`.

@@ -5,16 +5,15 @@
 //! `llvm-cov`, with no `llvm-profdata` or `llvm-cov` at run time. Its key design decision
 //! is that snapshots are differences against a kept copy of the counters, never resets.
 //!
-//! The offline half, safe code only (the decoder modules are `#[doc(hidden)]`: public for
-//! the fuzz targets, benches and tests only):
-//! - [`sections`] reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
-//!   executable; [`covmap`], [`covfun`] and [`names`] decode them, and [`mapping`] applies
-//!   llvm-cov's reader rules into one [`mapping::CoverageMapping`];
-//! - [`profraw`] decodes raw profiles (versions 9 to 11, LLVM 18 to 23, from one table of
-//!   layouts) and data records, from a file or from live memory;
+//! The offline half, safe code only:
+//! - `decode` (one `#[doc(hidden)]` module, public for the fuzz targets, benches and tests
+//!   only) reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
+//!   executable, decodes them and applies llvm-cov's reader rules into one
+//!   [`CoverageMapping`]; it also decodes raw profiles (versions 9 to 11, LLVM 18 to 23,
+//!   from one table of layouts) and data records, from a file or from live memory;
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once, then queried with the counts it evaluates from any counter array;
-//!   [`segments`] holds its pure core;
+//!   `segments.rs` holds its pure core;
 //! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
 //!   over the cores (`parallel.rs`; the live half never starts threads); it also lists a
@@ -33,9 +32,7 @@ mod collector;
 // tests, not for users (who call `Collector`, `offline`, `lcov` and the engine): hidden
 // from the docs page.
 #[doc(hidden)]
-pub mod covfun;
-#[doc(hidden)]
-pub mod covmap;
+pub mod decode;
 pub mod decode_error;
 mod difference;
 pub mod engine;
@@ -44,22 +41,13 @@ mod ffi;
 pub mod lcov;
 mod listing;
 mod live;
-#[doc(hidden)]
-pub mod mapping;
-#[doc(hidden)]
-pub mod names;
 pub mod offline;
 mod parallel;
-#[doc(hidden)]
-pub mod profraw;
-#[doc(hidden)]
-pub mod sections;
-#[doc(hidden)]
-pub mod segments;
+mod segments;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};
+pub use decode::mapping::CoverageMapping;
+pub use decode::profraw::{DataRecord, RawProfile, decode_data_records};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId, Threads};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
-pub use mapping::CoverageMapping;
-pub use profraw::{DataRecord, RawProfile, decode_data_records};

@@ -6,10 +6,10 @@
 
 use std::io::Write;
 
+use crate::decode::names::NameTable;
+use crate::decode::profraw::{HeaderField, RawProfile};
 use crate::decode_error::ProfileError;
-use crate::names::NameTable;
 use crate::offline::OfflineError;
-use crate::profraw::{HeaderField, RawProfile};
 
 /// Version-field flag (`VARIANT_MASK_IR_PROF`): IR-level instrumentation. llvm-profdata
 /// then shows every counter as a block count, not the first as the entry count.

@@ -9,10 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::decode::profraw::{CounterArray, DataRecord, Layout, decode_data_records, layout_for};
 use crate::decode_error::ProfileError;
 use crate::error::CollectorError;
 use crate::ffi::ProfileRuntime;
-use crate::profraw::{CounterArray, DataRecord, Layout, decode_data_records, layout_for};
 
 /// How many double reads of one function's counters are tried before its last read is
 /// used as it is.
@@ -20,7 +20,7 @@ pub(crate) const MAX_READ_ATTEMPTS: usize = 8;
 
 /// The layout of the running program's profile data, from the value of
 /// `__llvm_profile_get_version()`: the raw profile version is its low 32 bits and must be
-/// one of [`LAYOUTS`](crate::profraw::LAYOUTS) (the same table the file decoder reads);
+/// one of [`LAYOUTS`](crate::decode::profraw::LAYOUTS) (the same table the file decoder reads);
 /// of the variant flags above them, those that change the layout this crate reads (byte
 /// counters, debug-info correlation) are refused as well. rustc sets neither.
 pub(crate) fn check_profile_version(raw: u64) -> Result<&'static Layout, CollectorError> {
@@ -285,7 +285,7 @@ mod tests {
                 "{message}"
             );
             assert!(
-                message.contains(crate::profraw::SUPPORTED_VERSIONS),
+                message.contains(crate::decode::profraw::SUPPORTED_VERSIONS),
                 "{message}"
             );
         }

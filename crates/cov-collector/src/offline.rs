@@ -7,13 +7,13 @@ use std::path::Path;
 
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 
+use crate::decode::mapping::CoverageMapping;
+use crate::decode::profraw::RawProfile;
 use crate::decode_error::{MappingError, ProfileError};
 use crate::engine::{Engine, FileId, Threads};
 use crate::lcov::{LcovSummary, write_file_record};
 pub use crate::listing::{write_profile_header, write_profile_listing};
-use crate::mapping::CoverageMapping;
 use crate::parallel;
-use crate::profraw::RawProfile;
 
 /// Why offline coverage could not be computed.
 #[derive(Debug, thiserror::Error)]

@@ -5,11 +5,11 @@
 //! Everything here is a pure function of a region list with counts, so it can be tested
 //! on hand-built regions and reused for files, functions and expansions.
 
-use crate::mapping::RegionKind;
+use crate::decode::mapping::RegionKind;
 
 /// A region with its evaluated count, as the segment builder sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CountedRegion {
+pub(crate) struct CountedRegion {
     /// Start `(line, column)`.
     pub start: (u32, u32),
     /// End `(line, column)`.
@@ -22,7 +22,7 @@ pub struct CountedRegion {
 
 /// A point where the count changes, as in LLVM's `CoverageSegment`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// Line where the segment starts.
     pub line: u32,
     /// Column where the segment starts.
@@ -39,7 +39,7 @@ pub struct Segment {
 
 /// The order llvm-cov sorts a file's regions in: by start, then the enclosing (longer)
 /// region first, then by kind (code before expansion before skipped before gap).
-pub fn region_order(a: &CountedRegion, b: &CountedRegion) -> std::cmp::Ordering {
+pub(crate) fn region_order(a: &CountedRegion, b: &CountedRegion) -> std::cmp::Ordering {
     a.start
         .cmp(&b.start)
         .then_with(|| b.end.cmp(&a.end))
@@ -48,7 +48,7 @@ pub fn region_order(a: &CountedRegion, b: &CountedRegion) -> std::cmp::Ordering 
 
 /// Sorts regions and combines those covering the same range: the first of a range stays,
 /// and the counts of the following ones of the **same kind** are added to it.
-pub fn sort_and_combine(regions: &mut Vec<CountedRegion>) {
+pub(crate) fn sort_and_combine(regions: &mut Vec<CountedRegion>) {
     regions.sort_by(region_order);
     // `dedup_by` hands over each region with the last one kept before it.
     regions.dedup_by(|region, kept| {
@@ -65,7 +65,7 @@ pub fn sort_and_combine(regions: &mut Vec<CountedRegion>) {
 /// Buffers reused from one segment build to the next, so that evaluating thousands of
 /// functions or files allocates once.
 #[derive(Debug, Default)]
-pub struct SegmentScratch {
+pub(crate) struct SegmentScratch {
     segments: Vec<Segment>,
     active: Vec<usize>,
     completed: Vec<usize>,
@@ -73,14 +73,16 @@ pub struct SegmentScratch {
 
 /// Builds segments from regions that are already sorted and combined
 /// ([`sort_and_combine`]).
-pub fn build_segments(regions: &[CountedRegion]) -> Vec<Segment> {
+#[cfg(test)]
+pub(crate) fn build_segments(regions: &[CountedRegion]) -> Vec<Segment> {
     let mut scratch = SegmentScratch::default();
     build_segments_with(regions, &mut scratch);
     scratch.segments
 }
 
-/// [`build_segments`] into reused buffers; the segments are valid until the next call.
-pub fn build_segments_with<'s>(
+/// `build_segments` (the tests' form) into reused buffers; the segments are valid until the
+/// next call.
+pub(crate) fn build_segments_with<'s>(
     regions: &[CountedRegion],
     scratch: &'s mut SegmentScratch,
 ) -> &'s [Segment] {
@@ -229,7 +231,7 @@ impl SegmentBuilder<'_> {
 
 /// The longest run of lines without a segment that is visited line by line (see
 /// [`for_each_mapped_line`]).
-pub const MAX_LINES_WITHOUT_SEGMENT: u32 = 1 << 22;
+pub(crate) const MAX_LINES_WITHOUT_SEGMENT: u32 = 1 << 22;
 
 /// Visits every line llvm-cov considers mapped, in order, with its count.
 ///
@@ -237,7 +239,7 @@ pub const MAX_LINES_WITHOUT_SEGMENT: u32 = 1 << 22;
 /// non-gap region starts on it, or when a counted region wraps onto it from a previous
 /// line (unless a skipped region starts it). Its count is the maximum of the wrapping
 /// count and of the counts of the regions starting on it.
-pub fn for_each_mapped_line(segments: &[Segment], mut visit: impl FnMut(u32, u64)) {
+pub(crate) fn for_each_mapped_line(segments: &[Segment], mut visit: impl FnMut(u32, u64)) {
     let mut next = 0;
     let mut line: u32 = 1;
     let mut wrapped: Option<Segment> = None;
@@ -281,7 +283,7 @@ pub fn for_each_mapped_line(segments: &[Segment], mut visit: impl FnMut(u32, u64
 }
 
 /// llvm-cov's `LineCoverageStats`: `Some(count)` when the line is mapped.
-pub fn line_stats(on_line: &[Segment], wrapped: Option<&Segment>) -> Option<u64> {
+pub(crate) fn line_stats(on_line: &[Segment], wrapped: Option<&Segment>) -> Option<u64> {
     let is_start_of_region =
         |segment: &Segment| !segment.is_gap && segment.has_count && segment.is_region_entry;
     let region_starts = on_line.iter().filter(|s| is_start_of_region(s)).count();
@@ -306,7 +308,8 @@ pub fn line_stats(on_line: &[Segment], wrapped: Option<&Segment>) -> Option<u64>
 }
 
 /// Sorts, combines and segments `regions`, then returns the mapped lines with counts.
-pub fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
+#[cfg(test)]
+pub(crate) fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
     sort_and_combine(regions);
     let segments = build_segments(regions);
     let mut lines = Vec::new();
@@ -314,9 +317,9 @@ pub fn mapped_lines(regions: &mut Vec<CountedRegion>) -> Vec<(u32, u64)> {
     lines
 }
 
-/// How many lines [`mapped_lines`] would return, and how many of them have a non-zero
-/// count, without allocating (beyond growing `scratch`).
-pub fn count_mapped_lines(
+/// How many lines `mapped_lines` (the tests' form) would return, and how many of them have a
+/// non-zero count, without allocating (beyond growing `scratch`).
+pub(crate) fn count_mapped_lines(
     regions: &mut Vec<CountedRegion>,
     scratch: &mut SegmentScratch,
 ) -> (u64, u64) {

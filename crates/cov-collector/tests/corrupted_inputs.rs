@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cov_collector::covfun::{decode_function_records, decode_regions};
-use cov_collector::covmap::decode_covmap;
-use cov_collector::mapping::{
+use cov_collector::decode::covfun::{decode_function_records, decode_regions};
+use cov_collector::decode::covmap::decode_covmap;
+use cov_collector::decode::mapping::{
     Counter, CoverageMapping, Expression, ExpressionKind, FunctionMapping, MappingRegion,
     RegionKind,
 };
-use cov_collector::names::decode_names;
-use cov_collector::profraw::{
+use cov_collector::decode::names::decode_names;
+use cov_collector::decode::profraw::{
     CounterArray, DataRecord, LAYOUTS, RawProfile, SUPPORTED_VERSIONS, decode_data_records,
 };
-use cov_collector::sections::CoverageSections;
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::{Engine, MappingError, ProfileError, Threads};
 use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};

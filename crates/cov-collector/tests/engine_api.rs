@@ -3,9 +3,9 @@
 //! selection happens once, counter ranges are the records', and counts evaluated for some
 //! files answer for those files (and for others without failing).
 
-use cov_collector::mapping::CoverageMapping;
-use cov_collector::profraw::RawProfile;
-use cov_collector::sections::CoverageSections;
+use cov_collector::decode::mapping::CoverageMapping;
+use cov_collector::decode::profraw::RawProfile;
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::{Engine, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use cov_collector::decode::mapping::CoverageMapping;
+use cov_collector::decode::profraw::DataRecord;
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::lcov::write_lcov;
-use cov_collector::mapping::CoverageMapping;
-use cov_collector::profraw::DataRecord;
-use cov_collector::sections::CoverageSections;
 use cov_collector::{Engine, Threads, lcov::LcovSummary};
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
 use cov_testkit::{Lcov, diff_lcov, llvm_tool};

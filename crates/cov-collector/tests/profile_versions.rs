@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use cov_collector::RawProfile;
-use cov_collector::mapping::CoverageMapping;
+use cov_collector::decode::mapping::CoverageMapping;
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{

@@ -8,13 +8,13 @@
 //! a short `cargo xtask test` check exactly the same things.
 
 use bytes::BytesMut;
-use cov_collector::covfun::{decode_function_records, decode_regions, is_dummy};
-use cov_collector::covmap::{decode_covmap, decode_filenames};
-use cov_collector::mapping::Counter;
-use cov_collector::names::{NameTable, decode_names};
+use cov_collector::decode::covfun::{decode_function_records, decode_regions, is_dummy};
+use cov_collector::decode::covmap::{decode_covmap, decode_filenames};
+use cov_collector::decode::mapping::Counter;
+use cov_collector::decode::names::{NameTable, decode_names};
+use cov_collector::decode::profraw::{CounterArray, LAYOUTS, decode_data_records};
+use cov_collector::decode::sections::CoverageSections;
 use cov_collector::offline::{OfflineCoverage, write_profile_listing};
-use cov_collector::profraw::{CounterArray, LAYOUTS, decode_data_records};
-use cov_collector::sections::CoverageSections;
 use cov_collector::{CoverageMapping, RawProfile};
 use cov_proto::{CliMessage, Message, SdkMessage};
 use cov_transport::frame::{FrameCodec, HEADER_LEN, MessageCodec};

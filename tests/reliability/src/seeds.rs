@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use cov_collector::profraw::LAYOUTS;
-use cov_collector::sections::CoverageSections;
+use cov_collector::decode::profraw::LAYOUTS;
+use cov_collector::decode::sections::CoverageSections;
 use cov_proto::{
     CliMessage, ConnectRequest, ConnectResponse, CoverageSnapshotRequest, CoverageSnapshotResponse,
     FileCoverageData, Message, MessageType, SdkMessage, SetTimeTravelRequest, cli_message,

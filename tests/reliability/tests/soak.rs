@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cov_collector::CoverageMapping;
-use cov_collector::mapping::{Counter, ExpressionKind};
+use cov_collector::decode::mapping::{Counter, ExpressionKind};
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
 use cov_testkit::{Lcov, oracle_lcov, workspace_root};

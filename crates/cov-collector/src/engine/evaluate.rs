@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::{Engine, FileId, slice};
-use crate::mapping::{Counter, Expression, ExpressionKind, MappingRegion, RegionKind};
+use crate::decode::mapping::{Counter, Expression, ExpressionKind, MappingRegion, RegionKind};
 
 /// Every function's evaluated counts for one counter array ([`Engine::evaluate`] or
 /// [`Engine::evaluate_files`]): what every query of the engine reads.

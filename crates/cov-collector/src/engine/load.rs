@@ -13,8 +13,8 @@ use foldhash::{HashSet, HashSetExt};
 
 use super::evaluate::{OrderScratch, expression_order, max_used_counter};
 use super::{Engine, FileId, range_since, slice, slice_str};
-use crate::mapping::{Counter, CoverageMapping, MappingRegion, RegionKind};
-use crate::profraw::DataRecord;
+use crate::decode::mapping::{Counter, CoverageMapping, MappingRegion, RegionKind};
+use crate::decode::profraw::DataRecord;
 
 /// A function as llvm-cov keeps it after loading (a `FunctionRecord`); its ranges index
 /// the engine's flat arrays.

@@ -40,9 +40,9 @@ pub use self::evaluate::Counts;
 use self::load::{BuildScratch, LoadedFunction};
 use self::plan::FilePlan;
 pub use self::report::FileReport;
-use crate::mapping::{CoverageMapping, Expression, MappingRegion};
+use crate::decode::mapping::{CoverageMapping, Expression, MappingRegion};
+use crate::decode::profraw::DataRecord;
 pub use crate::parallel::Threads;
-use crate::profraw::DataRecord;
 
 /// Index of a source file in [`Engine::files`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

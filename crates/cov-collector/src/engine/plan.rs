@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::load::{BuildScratch, LoadedFunction};
 use super::{Engine, FileId, range_since, slice};
-use crate::mapping::{Counter, MappingRegion, RegionKind};
+use crate::decode::mapping::{Counter, MappingRegion, RegionKind};
 use crate::parallel::{self, Threads};
 
 /// A branch as llvm-cov's LCOV exporter orders it: by the sites it is reported at, then

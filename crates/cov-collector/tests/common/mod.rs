@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cov_collector::CoverageMapping;
-use cov_collector::mapping::{Counter, Expression, ExpressionKind};
+use cov_collector::decode::mapping::{Counter, Expression, ExpressionKind};
 
 use cov_core::{Branch, CoverageSnapshot, FileCoverage, Function, SnapshotKind};
 use cov_testkit::{BuildOptions, Lcov, ProfileRun};

@@ -8,8 +8,8 @@
 //! llvm-cov rejects is rejected here with an error, and nothing can panic.
 
 use crate::bytes::Cursor;
+use crate::decode::mapping::{Counter, Expression, ExpressionKind, MappingRegion, RegionKind};
 use crate::decode_error::MappingError;
-use crate::mapping::{Counter, Expression, ExpressionKind, MappingRegion, RegionKind};
 
 const WHAT: &str = "function coverage record";
 const HEADER_SIZE: usize = 28;

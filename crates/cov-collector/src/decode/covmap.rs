@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use crate::bytes::{Cursor, md5_low64};
+use crate::decode::names::inflate;
 use crate::decode_error::MappingError;
-use crate::names::inflate;
 
 /// The covmap format version stored in headers for LLVM's `Version7`: headers store the
 /// version minus one. `Version7` ("Branch regions extended and Decision Regions added for

@@ -12,14 +12,14 @@ use std::path::Path;
 
 use foldhash::HashMapExt;
 
-use crate::covfun::{
+use crate::decode::covfun::{
     DecodedMapping, FunctionRecordHeader, decode_function_records, decode_regions_into, is_dummy,
     touches_selected_file,
 };
-use crate::covmap::{FilenameTables, decode_covmap};
+use crate::decode::covmap::{FilenameTables, decode_covmap};
+use crate::decode::names::NameTable;
+use crate::decode::sections::CoverageSections;
 use crate::decode_error::MappingError;
-use crate::names::NameTable;
-use crate::sections::CoverageSections;
 
 /// A counter: a constant zero, a profile counter, or a counter expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -56,8 +56,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::bytes::Cursor;
+use crate::decode::names::decode_names;
 use crate::decode_error::ProfileError;
-use crate::names::decode_names;
 
 /// LLVM's raw profile magic for 64-bit little-endian profiles (`\xfflprofr\x81`).
 pub const RAW_PROFILE_MAGIC: u64 = 0xff6c_7072_6f66_7281;
