@@ -16,10 +16,9 @@ use anyhow::{Context, bail};
 
 use crate::provision;
 
-/// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`).
-pub(crate) const TARGETS: [&str; 7] = [
-    "covmap", "covfun", "names", "profraw", "offline", "frames", "messages",
-];
+/// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`): one per check of
+/// `cov_reliability::checks` over bytes.
+pub(crate) use cov_reliability::seeds::TARGETS;
 
 /// One target's run.
 struct Outcome {

@@ -1,17 +1,18 @@
 //! The engine's contract with the live collector, on the workload fixture: a change in one
 //! data record's counters changes only the files [`Engine::record_files`] names, file
 //! selection happens once, counter ranges are the records', and counts evaluated for some
-//! files answer for those files (and for others without failing).
+//! files answer for those files (and for others without failing); a record binds to its
+//! mapping only with the same hash, as llvm-cov's does.
 
 use cov_collector::decode::mapping::CoverageMapping;
-use cov_collector::decode::profraw::RawProfile;
+use cov_collector::decode::profraw::{DataRecord, RawProfile};
 use cov_collector::decode::sections::CoverageSections;
 use cov_collector::{Engine, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
 
-/// The engine of the workload fixture (branch coverage build) and the profile of one run
+/// The mapping of the workload fixture (branch coverage build) and the profile of one run
 /// of `workload`.
-fn workload_engine(workload: &str) -> (Engine, RawProfile) {
+fn workload_run(workload: &str) -> (CoverageMapping, RawProfile) {
     let binary = build_instrumented(
         "workload",
         "workload",
@@ -23,6 +24,12 @@ fn workload_engine(workload: &str) -> (Engine, RawProfile) {
     let run = run_instrumented(&binary, &[workload]);
     let mapping = CoverageMapping::decode(&CoverageSections::read(&binary).unwrap()).unwrap();
     let profile = RawProfile::read(run.profraw()).unwrap();
+    (mapping, profile)
+}
+
+/// The engine of [`workload_run`]'s mapping, and the profile.
+fn workload_engine(workload: &str) -> (Engine, RawProfile) {
+    let (mapping, profile) = workload_run(workload);
     (
         Engine::new(mapping, &profile.records, Threads::One),
         profile,
@@ -116,4 +123,53 @@ fn counts_that_leave_a_file_out_read_as_nothing_rather_than_fail() {
     let nothing = engine.evaluate_files(&[], &profile.counters);
     let coverage = engine.file_coverage(*first, &nothing);
     assert!(coverage.lines.is_empty() && coverage.functions.is_empty());
+}
+
+#[test]
+fn data_records_bind_only_matching_hashes() {
+    // A record with the right name but another hash is a "hash mismatch": llvm-cov leaves
+    // the function out entirely rather than showing it as unexecuted.
+    let (mapping, profile) = workload_run("all");
+    // A record that ran: with all-zero counters `llvm-profdata merge -sparse` would drop
+    // the name and llvm-cov would show the function as unexecuted instead.
+    let target = profile
+        .records
+        .iter()
+        .find(|record| {
+            profile.counters[record.counters.clone()]
+                .iter()
+                .any(|&c| c > 0)
+        })
+        .expect("some function ran");
+    let records: Vec<DataRecord> = profile
+        .records
+        .iter()
+        .map(|record| DataRecord {
+            func_hash: if record == target {
+                record.func_hash ^ 1
+            } else {
+                record.func_hash
+            },
+            ..record.clone()
+        })
+        .collect();
+    let full = Engine::new(mapping.clone(), &profile.records, Threads::One);
+    let mismatched = Engine::new(mapping.clone(), &records, Threads::One);
+    let name = mapping
+        .functions()
+        .find(|function| function.name_ref == target.name_ref)
+        .unwrap()
+        .name;
+    let has_function = |engine: &Engine| {
+        let counts = engine.evaluate(&profile.counters);
+        engine.covered_files().into_iter().any(|file| {
+            engine
+                .file_coverage(file, &counts)
+                .functions
+                .iter()
+                .any(|function| function.name == name)
+        })
+    };
+    assert!(has_function(&full));
+    assert!(!has_function(&mismatched));
 }

@@ -6,16 +6,25 @@
 //! outcome for most inputs and are not failures. The cargo-fuzz targets in `fuzz/` and the
 //! property tests in `tests/decoders.rs` call the same functions, so a long fuzzing run and
 //! a short `cargo xtask test` check exactly the same things.
+//!
+//! Some checks take a structured input instead ([`covfun_prefix`], [`profile_prefix`],
+//! [`unknown_mapping_version`], [`unknown_profile_version`]): properties of an input that
+//! decodes, under one edit. The property tests call them with the edit proptest picks;
+//! [`offline`] calls them on every input that decodes, with an edit derived from its bytes.
+
+use std::path::Path;
 
 use bytes::BytesMut;
 use cov_collector::decode::covfun::{decode_function_records, decode_regions, is_dummy};
 use cov_collector::decode::covmap::{decode_covmap, decode_filenames};
 use cov_collector::decode::mapping::Counter;
 use cov_collector::decode::names::{NameTable, decode_names};
-use cov_collector::decode::profraw::{CounterArray, LAYOUTS, decode_data_records};
+use cov_collector::decode::profraw::{
+    CounterArray, LAYOUTS, SUPPORTED_VERSIONS, decode_data_records,
+};
 use cov_collector::decode::sections::CoverageSections;
 use cov_collector::offline::{OfflineCoverage, write_profile_listing};
-use cov_collector::{CoverageMapping, RawProfile};
+use cov_collector::{CoverageMapping, MappingError, ProfileError, RawProfile};
 use cov_proto::{CliMessage, Message, SdkMessage};
 use cov_transport::frame::{FrameCodec, HEADER_LEN, MessageCodec};
 use tokio_util::codec::{Decoder, Encoder};
@@ -120,9 +129,13 @@ pub fn names(data: &[u8]) {
 }
 
 /// The raw profile decoder (versions 9 to 11), its listing, and the data-record decoder of
-/// every version as the live collector runs it.
+/// every version as the live collector runs it; a profile that decodes also goes through
+/// [`profile_prefix`] and [`unknown_profile_version`], with an edit derived from its bytes.
 pub fn profraw(data: &[u8]) {
     if let Ok(profile) = RawProfile::decode(data) {
+        let edit = fnv1a(data);
+        profile_prefix(data, edit as usize);
+        unknown_profile_version(data, (edit >> 32) as u32);
         assert!(
             LAYOUTS
                 .iter()
@@ -240,12 +253,33 @@ pub fn pack_offline(sections: &CoverageSections, profraw: &[u8]) -> Vec<u8> {
 }
 
 /// The whole offline pipeline: mapping decoder, profile decoder, the llvm-cov semantics
-/// engine and the LCOV writer, on inputs in [`split_offline`]'s layout.
+/// engine and the LCOV writer, on inputs in [`split_offline`]'s layout. An input whose
+/// mapping or profile decodes also goes through the structured checks, with an edit
+/// derived from its bytes.
 pub fn offline(data: &[u8]) {
     let (sections, profraw) = split_offline(data);
-    let Ok(mapping) = CoverageMapping::decode(&sections) else {
+    let edit = fnv1a(data);
+    let Ok(mapping) = check_mapping(&sections) else {
         return;
     };
+    covfun_prefix(&sections, edit as usize);
+    unknown_mapping_version(&sections, (edit >> 32) as u32);
+    let Ok(profile) = RawProfile::decode(profraw) else {
+        return;
+    };
+    profile_prefix(profraw, (edit >> 16) as usize);
+    unknown_profile_version(profraw, (edit >> 40) as u32);
+    let coverage = OfflineCoverage::from_parts(mapping, profile);
+    let lcov = coverage.to_lcov();
+    assert!(
+        lcov.is_empty() || lcov.ends_with("end_of_record\n"),
+        "LCOV output does not end with a record"
+    );
+}
+
+/// Decodes a mapping and checks that every function names files of the mapping.
+fn check_mapping(sections: &CoverageSections) -> Result<CoverageMapping, MappingError> {
+    let mapping = CoverageMapping::decode(sections)?;
     for function in mapping.functions() {
         for &file in function.files {
             assert!(
@@ -256,15 +290,136 @@ pub fn offline(data: &[u8]) {
             );
         }
     }
+    Ok(mapping)
+}
+
+/// The section reader on the bytes of an object file: it finds all three coverage sections
+/// (none of them empty: LLVM ignores an empty names section) or says which is missing or
+/// why the file is not an object, and what it found goes through the mapping decoder.
+pub fn object(data: &[u8]) {
+    match CoverageSections::from_object_bytes(data, Path::new("input")) {
+        Ok(sections) => {
+            assert!(
+                !sections.covmap.is_empty()
+                    && !sections.covfun.is_empty()
+                    && !sections.names.is_empty(),
+                "an empty coverage section accepted"
+            );
+            let _ = check_mapping(&sections);
+        }
+        Err(MappingError::Object { .. } | MappingError::MissingSection { .. }) => {}
+        Err(other) => panic!("the section reader failed with {other:?}"),
+    }
+}
+
+/// `__llvm_covfun` cut at `cut` (modulo its length) in sections that decode: the mapping
+/// either decodes to no more functions than the whole section's (a cut between records), or
+/// fails as truncated or malformed, never otherwise.
+pub fn covfun_prefix(sections: &CoverageSections, cut: usize) {
+    if sections.covfun.is_empty() {
+        return;
+    }
+    let Ok(whole) = CoverageMapping::decode(sections) else {
+        return;
+    };
+    let mut cut_sections = sections.clone();
+    cut_sections.covfun.truncate(cut % sections.covfun.len());
+    match check_mapping(&cut_sections) {
+        Ok(prefix) => assert!(
+            prefix.num_functions() <= whole.num_functions(),
+            "{} functions in a prefix of a section of {}",
+            prefix.num_functions(),
+            whole.num_functions()
+        ),
+        Err(MappingError::Truncated { .. } | MappingError::Malformed { .. }) => {}
+        Err(other) => panic!("a cut covfun section failed with {other:?}"),
+    }
+}
+
+/// The mapping version of the first translation unit set to `version` in sections that
+/// decode: refused by name unless it is the one supported version (Version7, encoded 6).
+pub fn unknown_mapping_version(sections: &CoverageSections, version: u32) {
+    if version == 6 || sections.covmap.len() < 16 || CoverageMapping::decode(sections).is_err() {
+        return;
+    }
+    let mut patched = sections.clone();
+    patched.covmap[12..16].copy_from_slice(&version.to_le_bytes());
+    match CoverageMapping::decode(&patched) {
+        Err(error @ MappingError::UnsupportedVersion { encoded }) => {
+            assert_eq!(encoded, version);
+            let message = error.to_string();
+            assert!(message.contains(&version.to_string()), "{message}");
+        }
+        other => panic!("mapping version {version} gave {other:?}"),
+    }
+}
+
+/// A raw profile that decodes, cut at `cut` modulo the bytes it needs (everything up to the
+/// end of its names, as its header lays them out): always an error.
+pub fn profile_prefix(profraw: &[u8], cut: usize) {
     let Ok(profile) = RawProfile::decode(profraw) else {
         return;
     };
-    let coverage = OfflineCoverage::from_parts(mapping, profile);
-    let lcov = coverage.to_lcov();
-    assert!(
-        lcov.is_empty() || lcov.ends_with("end_of_record\n"),
-        "LCOV output does not end with a record"
+    let (header, layout) = (
+        &profile.header,
+        profile.layout().expect("a decoded profile has a layout"),
     );
+    // In u128, so that no header, however large its counts, overflows the sum.
+    let needed: u128 = [
+        layout.header_size() as u128,
+        u128::from(header.binary_ids_size),
+        u128::from(header.num_data) * layout.record.size as u128,
+        u128::from(header.padding_before_counters),
+        u128::from(header.num_counters) * 8,
+        u128::from(header.padding_after_counters),
+        u128::from(header.num_bitmap_bytes),
+        u128::from(header.padding_after_bitmap),
+        u128::from(header.num_uniform_counters) * 8,
+        u128::from(header.padding_after_uniform_counters),
+        u128::from(header.names_size),
+    ]
+    .iter()
+    .sum();
+    assert!(
+        needed <= profraw.len() as u128,
+        "a profile of {} bytes accepted, its header lays out {needed}",
+        profraw.len()
+    );
+    let cut = cut % needed as usize;
+    assert!(
+        RawProfile::decode(&profraw[..cut]).is_err(),
+        "a profile cut at byte {cut} of the {needed} it needs decoded"
+    );
+}
+
+/// The version of a raw profile that decodes set to `version` (its flags kept): refused by
+/// name, with the versions this SDK reads, unless it is one of them.
+pub fn unknown_profile_version(profraw: &[u8], version: u32) {
+    if LAYOUTS.iter().any(|layout| layout.version == version)
+        || RawProfile::decode(profraw).is_err()
+    {
+        return;
+    }
+    let mut patched = profraw.to_vec();
+    patched[8..12].copy_from_slice(&version.to_le_bytes());
+    match RawProfile::decode(&patched) {
+        Err(error @ ProfileError::UnsupportedVersion { version: found }) => {
+            assert_eq!(found, u64::from(version));
+            assert_eq!(
+                error.to_string(),
+                format!("raw profile version {version}: this SDK reads {SUPPORTED_VERSIONS}")
+            );
+        }
+        other => panic!("raw profile version {version} gave {other:?}"),
+    }
+}
+
+/// FNV-1a over `data`: the edit [`offline`] and [`profraw`] apply, the same for the same
+/// input.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// What a correct framing decoder yields for a whole stream: the payloads, in order, of

@@ -3,22 +3,25 @@
 //! mutations reach every branch.
 
 use std::path::Path;
+use std::process::Command;
 
 use cov_collector::decode::profraw::LAYOUTS;
-use cov_collector::decode::sections::CoverageSections;
+use cov_collector::decode::sections::{
+    COVFUN_SECTION, COVMAP_SECTION, CoverageSections, NAMES_SECTION,
+};
 use cov_proto::{
     CliMessage, ConnectRequest, ConnectResponse, CoverageSnapshotRequest, CoverageSnapshotResponse,
     FileCoverageData, Message, MessageType, SdkMessage, SetTimeTravelRequest, cli_message,
     sdk_message,
 };
 use cov_testkit::relayout::{Relayout, relayout_profile};
-use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
+use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};
 
 use crate::checks::pack_offline;
 
 /// The decoders with a check in [`crate::checks`], by the name of their fuzz target.
-pub const TARGETS: [&str; 7] = [
-    "covmap", "covfun", "names", "profraw", "offline", "frames", "messages",
+pub const TARGETS: [&str; 8] = [
+    "object", "covmap", "covfun", "names", "profraw", "offline", "frames", "messages",
 ];
 
 /// The real material the seeds are made of.
@@ -64,6 +67,7 @@ impl Material {
     /// The seeds of one target (see [`TARGETS`]).
     pub fn seeds(&self, target: &str) -> Vec<Vec<u8>> {
         match target {
+            "object" => vec![object_file(&self.sections)],
             "covmap" => vec![self.sections.covmap.clone()],
             "covfun" => {
                 // The first byte is the size of the filename table the records use.
@@ -86,6 +90,39 @@ impl Material {
             other => panic!("no fuzz target named {other}"),
         }
     }
+}
+
+/// A small ELF object holding only `sections`, under their names (the instrumented binary
+/// itself is megabytes of code no mutation of which reaches the section reader), written by
+/// `llvm-objcopy` from an empty input.
+fn object_file(sections: &CoverageSections) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut command = Command::new(llvm_tool("llvm-objcopy"));
+    command.args(["-I", "binary", "-O", "elf64-x86-64"]);
+    for (name, contents) in [
+        (COVMAP_SECTION, &sections.covmap),
+        (COVFUN_SECTION, &sections.covfun),
+        (NAMES_SECTION, &sections.names),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("writing a section");
+        command.arg(format!("--add-section={name}={}", path.display()));
+    }
+    // `-I binary` makes a `.data` section of the (empty) input and symbols for it.
+    let (empty, object) = (dir.path().join("empty"), dir.path().join("sections.o"));
+    std::fs::write(&empty, b"").expect("writing an empty input");
+    let output = command
+        .args(["--remove-section=.data", "--strip-all"])
+        .arg(&empty)
+        .arg(&object)
+        .output()
+        .expect("running llvm-objcopy");
+    assert!(
+        output.status.success(),
+        "llvm-objcopy failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(&object).expect("reading the object llvm-objcopy wrote")
 }
 
 /// Byte streams of real protocol traffic, in [`crate::checks::frames`]'s layout: two

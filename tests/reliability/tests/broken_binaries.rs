@@ -1,5 +1,7 @@
 //! Broken binaries: coverage sections stripped, an unknown coverage-mapping or profile
-//! version patched into a copy, and the executable replaced on disk while it runs.
+//! version patched into a copy, and the executable replaced on disk while it runs; and, to
+//! the decoder alone, a binary through `llvm-strip`, one that is not instrumented and a file
+//! that is not an object.
 //!
 //! A binary the SDK cannot read correctly must give a clear `success=false` to every
 //! snapshot request, never numbers; the service keeps answering HTTP; the log says why.
@@ -12,10 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use cov_collector::MappingError;
+use cov_collector::decode::mapping::CoverageMapping;
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::peer::RawListener;
 use cov_reliability::service::{Launch, Service, demo_binary, host_binary};
-use cov_testkit::workspace_root;
+use cov_testkit::{llvm_tool, workspace_root};
 use object::{Object, ObjectSection, ObjectSymbol};
 
 /// Starts `binary` against a raw peer and returns the service and its baseline and delta
@@ -155,6 +159,58 @@ fn strip_all_keeps_the_coverage_sections_and_the_exact_numbers() {
          unstripped build ({} files)",
         baseline.coverage.len()
     );
+}
+
+/// `llvm-strip` (unlike GNU `strip --strip-all`) removes the coverage sections, which are not
+/// loaded: the decoder names the first one missing and the flags that put it there.
+#[test]
+fn a_binary_through_llvm_strip_names_the_missing_section() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let stripped = dir.path().join("host-llvm-stripped");
+    run(Command::new(llvm_tool("llvm-strip"))
+        .arg("-o")
+        .arg(&stripped)
+        .arg(host_binary()));
+    let error = CoverageMapping::from_executable(&stripped).expect_err("no coverage sections");
+    assert!(
+        matches!(
+            error,
+            MappingError::MissingSection {
+                section: "__llvm_covmap",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("__llvm_covmap") && message.contains("-C instrument-coverage"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_uninstrumented_binary_names_the_missing_section() {
+    // This test's own executable is built without instrumentation.
+    let me = std::env::current_exe().expect("the test's executable");
+    let error = CoverageMapping::from_executable(&me).expect_err("not instrumented");
+    assert!(
+        matches!(error, MappingError::MissingSection { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_an_object_or_not_there_is_an_error() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = dir.path().join("text");
+    std::fs::write(&text, "hello").expect("writing a text file");
+    let error = CoverageMapping::from_executable(&text).expect_err("not an object");
+    assert!(matches!(error, MappingError::Object { .. }), "{error}");
+    let missing = dir.path().join("missing");
+    let error = CoverageMapping::from_executable(&missing).expect_err("no such file");
+    assert!(matches!(error, MappingError::Io { .. }), "{error}");
+    assert!(error.to_string().contains("missing"), "{error}");
 }
 
 #[test]

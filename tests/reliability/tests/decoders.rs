@@ -5,10 +5,16 @@
 //! profile of the instrumented `workload` fixture, real protocol frames) with a few
 //! mutations (flipped bytes, truncation, inserted bytes, interesting 32-bit values written
 //! over lengths and counts). The checks themselves live in `cov_reliability::checks`,
-//! shared with the fuzz targets. `PROPTEST_CASES` scales every test.
+//! shared with the fuzz targets: besides the checks over bytes, real sections and profiles
+//! of every version cut at any byte or carrying any other version number.
+//! `PROPTEST_CASES` scales every test.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::OnceLock;
 
+use cov_collector::decode::profraw::LAYOUTS;
+use cov_collector::decode::sections::CoverageSections;
 use cov_reliability::checks;
 use cov_reliability::seeds::Material;
 use proptest::collection::vec;
@@ -121,9 +127,21 @@ fn apply(seed: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     data
 }
 
+/// The seeds of every target, made once (some take a re-layout or an `llvm-objcopy` run).
+fn seeds(target: &str) -> &'static [Vec<u8>] {
+    static SEEDS: OnceLock<HashMap<&str, Vec<Vec<u8>>>> = OnceLock::new();
+    let seeds = SEEDS.get_or_init(|| {
+        cov_reliability::seeds::TARGETS
+            .into_iter()
+            .map(|target| (target, material().seeds(target)))
+            .collect()
+    });
+    &seeds[target]
+}
+
 /// A seed of `target` (picked by `pick`) with `mutations` applied.
 fn mutated(target: &str, pick: usize, mutations: &[Mutation]) -> Vec<u8> {
-    let seeds = material().seeds(target);
+    let seeds = seeds(target);
     apply(&seeds[pick % seeds.len()], mutations)
 }
 
@@ -148,27 +166,129 @@ fn unmutated_seeds_decode() {
         })
         .collect();
     assert_eq!(versions, [9, 10, 11], "seeds of every supported version");
+    for profraw in profiles() {
+        let relaid = cov_collector::RawProfile::decode(profraw).expect("decodes");
+        assert_eq!(relaid.counters, profile.counters);
+    }
+    // Every record of the profile has the mapping of the same name and hash.
+    for record in &profile.records {
+        assert!(
+            mapping
+                .functions()
+                .any(|function| function.name_ref == record.name_ref
+                    && function.func_hash == record.func_hash),
+            "record {record:?} has no mapping"
+        );
+    }
+    let names = profile.names().expect("the profile's names decode");
+    assert!(names.iter().any(|name| name.contains("workload")));
+    let object = &seeds("object")[0];
+    assert_eq!(
+        CoverageSections::from_object_bytes(object, Path::new("seed"))
+            .expect("the object seed has the three sections"),
+        material.sections,
+        "the object seed holds the workload's sections"
+    );
     for target in cov_reliability::seeds::TARGETS {
-        for seed in material.seeds(target) {
+        for seed in seeds(target) {
             match target {
-                "covmap" => checks::covmap(&seed),
-                "covfun" => checks::covfun(&seed),
-                "names" => checks::names(&seed),
-                "profraw" => checks::profraw(&seed),
-                "offline" => checks::offline(&seed),
-                "frames" => checks::frames(&seed),
-                "messages" => checks::messages(&seed),
+                "object" => checks::object(seed),
+                "covmap" => checks::covmap(seed),
+                "covfun" => checks::covfun(seed),
+                "names" => checks::names(seed),
+                "profraw" => checks::profraw(seed),
+                "offline" => checks::offline(seed),
+                "frames" => checks::frames(seed),
+                "messages" => checks::messages(seed),
                 other => panic!("a seed for an unknown target {other}"),
             }
         }
     }
-    let (frames, mid_frame) = checks::reference_frames(&material.seeds("frames")[0][3..], 1023);
+    let (frames, mid_frame) = checks::reference_frames(&seeds("frames")[0][3..], 1023);
     assert_eq!(frames.len(), 5, "the seed stream holds five frames");
     assert!(!mid_frame);
 }
 
+/// Every check over bytes is a fuzz target of `fuzz/`, calling that check and nothing else.
+#[test]
+fn every_check_is_a_fuzz_target() {
+    let fuzz = cov_testkit::workspace_root().join("fuzz");
+    let manifest = std::fs::read_to_string(fuzz.join("Cargo.toml")).expect("fuzz/Cargo.toml");
+    assert_eq!(
+        manifest.matches("[[bin]]").count(),
+        cov_reliability::seeds::TARGETS.len(),
+        "one fuzz target per check"
+    );
+    for target in cov_reliability::seeds::TARGETS {
+        assert!(
+            manifest.contains(&format!(
+                "name = \"{target}\"\npath = \"fuzz_targets/{target}.rs\""
+            )),
+            "no [[bin]] for {target} in fuzz/Cargo.toml"
+        );
+        let source = std::fs::read_to_string(fuzz.join(format!("fuzz_targets/{target}.rs")))
+            .unwrap_or_else(|error| panic!("fuzz_targets/{target}.rs: {error}"));
+        assert!(
+            source.contains(&format!(
+                "|data: &[u8]| cov_reliability::checks::{target}(data)"
+            )),
+            "fuzz_targets/{target}.rs does not call checks::{target}"
+        );
+    }
+}
+
+/// The workload's profile in every supported version.
+fn profiles() -> &'static [Vec<u8>] {
+    static PROFILES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    PROFILES.get_or_init(|| material().profiles_of_every_version())
+}
+
+/// A version number other than `supported` (LLVM's encodings the decoders know), often a
+/// near one.
+fn other_version(supported: Vec<u32>) -> impl Strategy<Value = u32> {
+    prop_oneof![0_u32..16, any::<u32>()].prop_filter("a supported version", move |version| {
+        !supported.contains(version)
+    })
+}
+
+proptest! {
+    #![proptest_config(config(SEED_CASES))]
+
+    /// The workload's `__llvm_covfun` cut at any byte.
+    #[test]
+    fn covfun_cut_anywhere(cut in any::<usize>()) {
+        checks::covfun_prefix(&material().sections, cut);
+    }
+
+    /// Any mapping version but Version7 (encoded 6), in the workload's sections.
+    #[test]
+    fn mapping_versions_other_than_7(version in other_version(vec![6])) {
+        checks::unknown_mapping_version(&material().sections, version);
+    }
+
+    /// A profile of every supported version cut at any byte before the end of its names.
+    #[test]
+    fn profiles_cut_anywhere(pick in any::<usize>(), cut in any::<usize>()) {
+        checks::profile_prefix(&profiles()[pick % profiles().len()], cut);
+    }
+
+    /// A profile of every supported version announcing any other version.
+    #[test]
+    fn profile_versions_other_than_9_to_11(
+        pick in any::<usize>(),
+        version in other_version(LAYOUTS.iter().map(|layout| layout.version).collect()),
+    ) {
+        checks::unknown_profile_version(&profiles()[pick % profiles().len()], version);
+    }
+}
+
 proptest! {
     #![proptest_config(config(RANDOM_CASES))]
+
+    #[test]
+    fn object_any_bytes(data in vec(any::<u8>(), 0..512)) {
+        checks::object(&data);
+    }
 
     #[test]
     fn covmap_any_bytes(data in vec(any::<u8>(), 0..512)) {
@@ -231,6 +351,11 @@ proptest! {
 
 proptest! {
     #![proptest_config(config(SEED_CASES))]
+
+    #[test]
+    fn object_mutated(pick in any::<usize>(), mutations in vec(mutation(), 1..4)) {
+        checks::object(&mutated("object", pick, &mutations));
+    }
 
     #[test]
     fn covmap_mutated(pick in any::<usize>(), mutations in vec(mutation(), 1..4)) {
