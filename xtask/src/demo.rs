@@ -27,7 +27,7 @@ use anyhow::{Context, bail};
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_report::{Aggregate, CoverageView, PathNormalizer};
 use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_testkit::{Lcov, oracle_lcov};
+use cov_testkit::{HttpClient, Lcov, oracle_lcov};
 use cov_transport::Endpoint;
 use cov_transport::cli::{CliConnection, CliListener};
 
@@ -199,7 +199,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         request.service_id, request.sdk_version
     ));
     let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
-    let client = script::Client::new(&address);
+    let client = script::client(&address)?;
     // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
     // we. Besides, once a request has been served, the start-up work the server spawned
     // has run, so it lands in the baseline and not in the first test.
@@ -226,7 +226,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     let mut failures = Vec::new();
     let width = options.steps.len().to_string().len();
     for (step_idx, step) in options.steps.iter().enumerate() {
-        let (status, body) = client.send(step)?;
+        let (status, body) = script::send(&client, step)?;
         if options.require_inbound_spans
             && runtime
                 .block_on(connection.inbound_span(&step.id, INBOUND_SPAN_TIMEOUT))
@@ -264,7 +264,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     match options.stop {
         Stop::Request => {
             progress("stopping the service (POST /shutdown)");
-            let (status, _) = client.request("POST", "/shutdown")?;
+            let (status, _) = client.send("POST", "/shutdown", &[], None)?;
             if status != 202 {
                 bail!("POST /shutdown answered {status}, not 202");
             }
@@ -322,10 +322,10 @@ async fn accept_while_running(
 }
 
 /// Polls `GET /health` until it answers 200.
-fn wait_until_ready(client: &script::Client, service: &mut service::Service) -> anyhow::Result<()> {
+fn wait_until_ready(client: &HttpClient, service: &mut service::Service) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
     loop {
-        let last = match client.request("GET", "/health") {
+        let last = match client.get("/health") {
             Ok((200, _)) => return Ok(()),
             Ok((status, body)) => format!("{status} {body}"),
             Err(error) => format!("{error:#}"),

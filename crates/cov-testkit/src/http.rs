@@ -39,8 +39,8 @@ impl HttpClient {
         self.request("POST", path, Some(json))
     }
 
-    /// `method path`, with a JSON body if given (`Content-Length: 0` otherwise, so that a
-    /// method that expects a body never gets a chunked empty one): the status and the body.
+    /// `method path`, with a JSON body if given (an empty one otherwise): the status and
+    /// the body.
     ///
     /// # Errors
     ///
@@ -51,13 +51,48 @@ impl HttpClient {
         path: &str,
         json: Option<&str>,
     ) -> io::Result<(u16, String)> {
-        let request = ureq::http::Request::builder()
+        let body = json.unwrap_or_default().as_bytes();
+        self.send(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(body),
+        )
+    }
+
+    /// `method path` with `headers`, in order, and `body` as it is, as a recorded request is
+    /// replayed: the status and the body. Without a body, a method that expects one (`POST`,
+    /// `PUT`, `PATCH`) still says `Content-Length: 0`, as Go's client (the Tusk CLI's) does,
+    /// rather than sending an empty chunked body; other methods send no body at all.
+    ///
+    /// # Errors
+    ///
+    /// When the request cannot be built from `method`, `path` or `headers`, or when the
+    /// connection fails, times out or closes without an answer.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> io::Result<(u16, String)> {
+        let mut request = ureq::http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json")
-            .body(json.unwrap_or_default().as_bytes())
-            .map_err(io::Error::other)?;
-        let response = self.agent.run(request).map_err(ureq::Error::into_io)?;
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let expects_body = matches!(method, "POST" | "PUT" | "PATCH");
+        let response = match body {
+            Some(body) => self
+                .agent
+                .run(request.body(body).map_err(io::Error::other)?),
+            None if expects_body => self
+                .agent
+                .run(request.body(&[][..]).map_err(io::Error::other)?),
+            None => self.agent.run(request.body(()).map_err(io::Error::other)?),
+        }
+        .map_err(ureq::Error::into_io)?;
         let status = response.status().as_u16();
         let body = response
             .into_body()

@@ -2,9 +2,11 @@
 //! status a passing replay returns. Together they reach most of the service's code and
 //! leave some of it (other discount codes, some validation) for the report to show.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use cov_testkit::HttpClient;
 
 /// One replayed test: a single HTTP request and the status it must answer.
 #[derive(Clone, Debug)]
@@ -182,76 +184,24 @@ const SCRIPT: &[Scripted] = &[
     },
 ];
 
-/// Sends HTTP requests to the service. ureq, blocking: the driver is a sequential script.
-pub(crate) struct Client {
-    agent: ureq::Agent,
-    base: String,
+/// A client of the service at `address` (`ip:port`, as the service prints it), whose
+/// requests each fail after 10 s.
+pub(crate) fn client(address: &str) -> anyhow::Result<HttpClient> {
+    let address: SocketAddr = address
+        .parse()
+        .with_context(|| format!("the service's address {address:?}"))?;
+    Ok(HttpClient::new(address, Duration::from_secs(10)))
 }
 
-impl Client {
-    /// A client for the service at `address` (`host:port`).
-    pub(crate) fn new(address: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            // Error statuses are expected answers here, not failures of the request.
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        Self {
-            agent,
-            base: format!("http://{address}"),
-        }
-    }
-
-    /// Sends `step`'s request and returns the status and body.
-    pub(crate) fn send(&self, step: &Step) -> anyhow::Result<(u16, String)> {
-        self.send_with(step, &[])
-    }
-
-    /// Sends `step`'s request with `extra` headers first (the step's own override them,
-    /// as the Tusk CLI sets the recorded headers last) and returns the status and body.
-    pub(crate) fn send_with(
-        &self,
-        step: &Step,
-        extra: &[(&str, &str)],
-    ) -> anyhow::Result<(u16, String)> {
-        let url = format!("{}{}", self.base, step.target);
-        let mut request = ureq::http::Request::builder()
-            .method(step.method.as_str())
-            .uri(&url);
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
-        for (name, value) in &step.headers {
-            request = request.header(name, value);
-        }
-        // Without a body, a method that expects one still says `Content-Length: 0`, as
-        // Go's client (the Tusk CLI's) does; `()` would send it chunked.
-        let expects_body = matches!(step.method.as_str(), "POST" | "PUT" | "PATCH");
-        let response = match &step.body {
-            Some(body) => self.agent.run(request.body(body.as_slice())?),
-            None if expects_body => self.agent.run(request.body(&[][..])?),
-            None => self.agent.run(request.body(())?),
-        }
-        .with_context(|| format!("{} {url}", step.method))?;
-        let status = response.status().as_u16();
-        let text = response
-            .into_body()
-            .read_to_string()
-            .with_context(|| format!("reading the answer to {} {url}", step.method))?;
-        Ok((status, text))
-    }
-
-    /// Sends one request without headers or body and returns the status and body.
-    pub(crate) fn request(&self, method: &str, target: &str) -> anyhow::Result<(u16, String)> {
-        self.send(&Step {
-            id: String::new(),
-            name: String::new(),
-            method: method.to_owned(),
-            target: target.to_owned(),
-            headers: Vec::new(),
-            body: None,
-            expect_status: 0,
-        })
-    }
+/// Sends `step`'s request, with its headers and body as recorded, and returns the status
+/// and body.
+pub(crate) fn send(client: &HttpClient, step: &Step) -> anyhow::Result<(u16, String)> {
+    let headers: Vec<(&str, &str)> = step
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    client
+        .send(&step.method, &step.target, &headers, step.body.as_deref())
+        .with_context(|| format!("{} {}", step.method, step.target))
 }
