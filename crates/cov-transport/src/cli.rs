@@ -69,8 +69,38 @@ pub struct CliListener {
     listener: Listener,
     endpoint: Endpoint,
     options: CliOptions,
-    /// Device and inode of the socket file this listener created, to remove only that file.
-    socket_file: Option<(PathBuf, u64, u64)>,
+    /// The socket file this listener created, removed on drop if it is still that file.
+    socket_file: Option<SocketFile>,
+}
+
+/// A socket file by path and identity: device and inode, so that dropping the listener
+/// removes only the file it created, not one another process bound at the same path since.
+#[derive(Debug)]
+struct SocketFile {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl SocketFile {
+    /// The file now at `path`, if there is one.
+    fn at(path: &Path) -> Option<SocketFile> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::symlink_metadata(path).ok()?;
+        Some(SocketFile {
+            path: path.to_path_buf(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+
+    /// Removes the file if the path still names it.
+    fn remove_if_unchanged(&self) {
+        let now = SocketFile::at(&self.path);
+        if now.is_some_and(|now| now.device == self.device && now.inode == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl std::fmt::Debug for CliListener {
@@ -111,12 +141,7 @@ impl CliListener {
                     PrepareError::Refused(error) => error,
                 })?;
                 let listener = UnixListener::bind(path).map_err(bind_error)?;
-                let socket_file = {
-                    use std::os::unix::fs::MetadataExt;
-                    std::fs::symlink_metadata(path)
-                        .ok()
-                        .map(|metadata| (path.clone(), metadata.dev(), metadata.ino()))
-                };
+                let socket_file = SocketFile::at(path);
                 tracing::debug!(%endpoint, "listening");
                 Ok(CliListener {
                     listener: Listener::Unix(listener),
@@ -209,13 +234,8 @@ impl CliListener {
 
 impl Drop for CliListener {
     fn drop(&mut self) {
-        use std::os::unix::fs::MetadataExt;
-        if let Some((path, dev, ino)) = &self.socket_file {
-            let still_ours = std::fs::symlink_metadata(path)
-                .is_ok_and(|metadata| metadata.dev() == *dev && metadata.ino() == *ino);
-            if still_ours {
-                let _ = std::fs::remove_file(path);
-            }
+        if let Some(socket_file) = &self.socket_file {
+            socket_file.remove_if_unchanged();
         }
     }
 }

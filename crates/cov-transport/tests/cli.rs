@@ -186,6 +186,24 @@ async fn bind_replaces_a_stale_socket_file() {
 }
 
 #[tokio::test]
+async fn drop_leaves_a_socket_file_that_is_no_longer_its_own() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("replaced.sock");
+    let listener = CliListener::bind(&Endpoint::unix(&path)).await.unwrap();
+    // Another process removes the file and binds its own socket at the same path. The bound
+    // listener still holds the old inode, so the new file cannot reuse its number.
+    std::fs::remove_file(&path).unwrap();
+    let other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    drop(listener);
+    assert!(
+        path.exists(),
+        "the listener removed a socket file it did not create"
+    );
+    let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    drop(other);
+}
+
+#[tokio::test]
 async fn bind_refuses_a_path_that_is_not_a_socket() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("regular-file");
