@@ -2,8 +2,8 @@
 //!
 //! A [`CoverageSnapshot`] maps absolute file paths to [`FileCoverage`]: line execution
 //! counts, branch conditions with the counts of their two outcomes, and function entry
-//! counts. Counts are `u64`, as LLVM keeps them; [`saturating_i32`] converts them for the
-//! wire, which carries `int32`.
+//! counts. Counts are `u64`, as LLVM keeps them (the SDK's `wire` module saturates them to
+//! the protocol's `int32`).
 
 use std::collections::BTreeMap;
 
@@ -113,24 +113,9 @@ pub struct LineBranches {
     pub covered: u32,
 }
 
-/// Converts a count to the wire's `int32`, saturating at `i32::MAX`: never wrapping,
-/// never negative.
-pub fn saturating_i32(count: u64) -> i32 {
-    i32::try_from(count).unwrap_or(i32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn saturating_i32_never_wraps_or_goes_negative() {
-        assert_eq!(saturating_i32(0), 0);
-        assert_eq!(saturating_i32(7), 7);
-        assert_eq!(saturating_i32(i32::MAX as u64), i32::MAX);
-        assert_eq!(saturating_i32(i32::MAX as u64 + 1), i32::MAX);
-        assert_eq!(saturating_i32(u64::MAX), i32::MAX);
-    }
 
     #[test]
     fn line_branches_count_outcomes_and_skip_folded_ones() {

@@ -6,9 +6,8 @@
 //! ([`FileRecord::total_branches`], [`FileRecord::covered_branches`]), exactly as the Tusk
 //! CLI recomputes them, so a record can never disagree with itself.
 //!
-//! Counts stay `u64` here; the wire's `int32` is reached with
-//! [`saturating_i32`](crate::model::saturating_i32) at the protobuf boundary (the sdk's
-//! `wire` module), never in this crate.
+//! Counts stay `u64` here; the wire's `int32` is reached by saturating at the protobuf
+//! boundary (the SDK's `wire` module), never in this crate.
 
 use std::collections::BTreeMap;
 

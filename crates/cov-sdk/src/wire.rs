@@ -40,7 +40,6 @@
 
 use std::collections::BTreeMap;
 
-use cov_core::model::saturating_i32;
 use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
 use cov_proto::{BranchInfo, CoverageSnapshotResponse, FileCoverageData};
 
@@ -201,9 +200,24 @@ fn line_number(path: &str, key: &str) -> Result<u32, WireError> {
         })
 }
 
+/// Converts a count to the wire's `int32`, saturating at `i32::MAX`: never wrapping,
+/// never negative.
+fn saturating_i32(count: u64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saturating_i32_never_wraps_or_goes_negative() {
+        assert_eq!(saturating_i32(0), 0);
+        assert_eq!(saturating_i32(7), 7);
+        assert_eq!(saturating_i32(i32::MAX as u64), i32::MAX);
+        assert_eq!(saturating_i32(i32::MAX as u64 + 1), i32::MAX);
+        assert_eq!(saturating_i32(u64::MAX), i32::MAX);
+    }
     use proptest::prelude::*;
 
     fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> FileRecord {
