@@ -515,8 +515,6 @@ fn display_relative(path: &Path, root: &Path) -> String {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use cov_testkit::{BuildOptions, build_instrumented};
-
     use super::*;
 
     #[test]
@@ -550,14 +548,7 @@ mod tests {
     #[test]
     fn demo_run_agrees_with_the_llvm_cov_oracle_and_its_reports_parse() {
         let root = crate::workspace_root();
-        // cov-testkit's branch build has exactly the demo's flags and is shared with the
-        // SDK's end-to-end tests, so the workspace's tests build the service once.
-        let options = BuildOptions {
-            release: false,
-            branch: true,
-        };
-        assert_eq!(options.rustflags(), service::RUSTFLAGS);
-        let binary = build_instrumented(service::PACKAGE, service::PACKAGE, &options);
+        let binary = service::build_for_tests();
         let dir = tempfile::tempdir().expect("a temporary directory");
 
         let full = replay(

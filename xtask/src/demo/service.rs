@@ -21,6 +21,19 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     root.join("target/cov-demo/build")
 }
 
+/// The demo service as the tests build it: cov-testkit's branch build, whose flags are
+/// exactly [`RUSTFLAGS`] (checked here) and which the SDK's end-to-end tests share, so the
+/// workspace's tests build the service once.
+#[cfg(test)]
+pub(crate) fn build_for_tests() -> PathBuf {
+    let options = cov_testkit::BuildOptions {
+        release: false,
+        branch: true,
+    };
+    assert_eq!(options.rustflags(), RUSTFLAGS);
+    cov_testkit::build_instrumented(PACKAGE, PACKAGE, &options)
+}
+
 /// Builds the demo service with [`RUSTFLAGS`] and returns the executable's path. Cargo's
 /// own progress goes to this process's stderr; `--quiet` silences it.
 pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {

@@ -347,8 +347,6 @@ fn free_port() -> anyhow::Result<u16> {
 
 #[cfg(test)]
 mod tests {
-    use cov_testkit::{BuildOptions, build_instrumented};
-
     use super::*;
 
     /// What `cargo xtask test` can check of the record-and-replay loop without the real
@@ -361,12 +359,7 @@ mod tests {
     #[test]
     fn recorded_traces_replay_to_the_coverage_of_the_script() {
         let root = crate::workspace_root();
-        let options = BuildOptions {
-            release: false,
-            branch: true,
-        };
-        assert_eq!(options.rustflags(), service::RUSTFLAGS);
-        let binary = build_instrumented(service::PACKAGE, service::PACKAGE, &options);
+        let binary = service::build_for_tests();
         let service_dir = root.join("examples").join(service::PACKAGE);
         let dir = tempfile::tempdir().expect("a temporary directory");
         let traces_dir = dir.path().join("traces");
