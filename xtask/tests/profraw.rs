@@ -8,22 +8,13 @@ use std::path::Path;
 use std::process::Command;
 
 use cov_testkit::relayout::{Relayout, relayout_profile};
-use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, oracle_lcov, run_instrumented};
-
-/// Runs `command`, checks that it succeeded and returns its standard output.
-fn stdout_of(command: &mut Command) -> String {
-    let output = command.output().expect("starting a command");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
-}
+use cov_testkit::{
+    BuildOptions, build_instrumented, llvm_tool, oracle_lcov, run_instrumented, run_ok,
+};
 
 /// Runs `cargo xtask ARGS` and returns its standard output.
 fn xtask(args: &[&std::ffi::OsStr]) -> String {
-    stdout_of(Command::new(env!("CARGO_BIN_EXE_xtask")).args(args))
+    run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).args(args))
 }
 
 fn xtask_profraw(profraw: &Path) -> String {
@@ -31,7 +22,7 @@ fn xtask_profraw(profraw: &Path) -> String {
 }
 
 fn llvm_profdata_show(profraw: &Path) -> String {
-    stdout_of(
+    run_ok(
         Command::new(llvm_tool("llvm-profdata"))
             .args(["show", "--all-functions", "--counts"])
             .arg(profraw),

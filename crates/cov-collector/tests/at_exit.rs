@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use cov_testkit::BuildOptions;
+use cov_testkit::{BuildOptions, run_ok};
 
 fn profraws_in(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -25,16 +25,11 @@ fn profraws_in(dir: &std::path::Path) -> Vec<String> {
 fn no_default_profraw_is_written_while_a_collector_exists() {
     let binary = common::inprocess_binary(&BuildOptions::default());
     let dir = tempfile::tempdir().expect("temporary directory");
-    let output = Command::new(&binary)
-        .args(["quiet", "."])
-        .current_dir(dir.path())
-        .env_remove("LLVM_PROFILE_FILE")
-        .output()
-        .expect("running the fixture");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        Command::new(&binary)
+            .args(["quiet", "."])
+            .current_dir(dir.path())
+            .env_remove("LLVM_PROFILE_FILE"),
     );
     assert!(dir.path().join("snapshots.txt").is_file());
     assert_eq!(profraws_in(dir.path()), Vec::<String>::new());
@@ -58,16 +53,11 @@ fn no_default_profraw_is_written_while_a_collector_exists() {
 fn the_default_profile_stays_suppressed_after_the_collector_is_dropped() {
     let binary = common::inprocess_binary(&BuildOptions::default());
     let dir = tempfile::tempdir().expect("temporary directory");
-    let output = Command::new(&binary)
-        .args(["dropped", "."])
-        .current_dir(dir.path())
-        .env_remove("LLVM_PROFILE_FILE")
-        .output()
-        .expect("running the fixture");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        Command::new(&binary)
+            .args(["dropped", "."])
+            .current_dir(dir.path())
+            .env_remove("LLVM_PROFILE_FILE"),
     );
     assert_eq!(
         profraws_in(dir.path()),

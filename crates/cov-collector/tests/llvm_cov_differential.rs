@@ -19,7 +19,7 @@ use cov_collector::decode::sections::CoverageSections;
 use cov_collector::lcov::write_lcov;
 use cov_collector::{Engine, Threads, lcov::LcovSummary};
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
-use cov_testkit::{Lcov, diff_lcov, llvm_tool};
+use cov_testkit::{Lcov, diff_lcov, llvm_tool, run_ok};
 use proptest::prelude::*;
 
 /// Region kinds the generator uses.
@@ -230,16 +230,6 @@ fn text_profile(functions: &[Function]) -> String {
     text
 }
 
-fn run(command: &mut Command) -> String {
-    let output = command.output().expect("starting an LLVM tool");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
-}
-
 /// `llvm-cov export -format=lcov` for `functions`.
 fn oracle(functions: &[Function], dir: &Path) -> String {
     let covmapping = dir.join("case.covmapping");
@@ -247,14 +237,18 @@ fn oracle(functions: &[Function], dir: &Path) -> String {
     let profdata = dir.join("case.profdata");
     std::fs::write(&covmapping, testing_format(&sections(functions))).unwrap();
     std::fs::write(&proftext, text_profile(functions)).unwrap();
-    run(Command::new(llvm_tool("llvm-profdata"))
-        .args(["merge", "-sparse", "-o"])
-        .arg(&profdata)
-        .arg(&proftext));
-    run(Command::new(llvm_tool("llvm-cov"))
-        .args(["export", "-format=lcov", "-instr-profile"])
-        .arg(&profdata)
-        .arg(&covmapping))
+    run_ok(
+        Command::new(llvm_tool("llvm-profdata"))
+            .args(["merge", "-sparse", "-o"])
+            .arg(&profdata)
+            .arg(&proftext),
+    );
+    run_ok(
+        Command::new(llvm_tool("llvm-cov"))
+            .args(["export", "-format=lcov", "-instr-profile"])
+            .arg(&profdata)
+            .arg(&covmapping),
+    )
 }
 
 /// Our LCOV for `functions`, decoded from the same bytes.

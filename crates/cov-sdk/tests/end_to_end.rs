@@ -23,7 +23,7 @@ use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_
 use cov_sdk::wire;
 use cov_testkit::{
     BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
-    workspace_root,
+    run_ok, workspace_root,
 };
 use cov_transport::cli::{CliConnection, CliListener};
 use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint, TransportError};
@@ -49,21 +49,13 @@ fn plain_service() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let target_dir = workspace_root().join("target/cov-fixtures/plain");
-        let output = cargo_build(&target_dir)
-            .args([
-                "--quiet",
-                "--package",
-                "demo-service",
-                "--bin",
-                "demo-service",
-            ])
-            .output()
-            .expect("starting cargo");
-        assert!(
-            output.status.success(),
-            "building the plain demo service failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_ok(cargo_build(&target_dir).args([
+            "--quiet",
+            "--package",
+            "demo-service",
+            "--bin",
+            "demo-service",
+        ]));
         target_dir.join("debug/demo-service")
     })
 }

@@ -40,4 +40,4 @@ pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
 pub use process::{ServiceProcess, parse_listening_line};
-pub use tools::{debian_program, llvm_tool, llvm_tools_dir};
+pub use tools::{debian_program, llvm_tool, llvm_tools_dir, run_ok};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::tools::llvm_tool;
+use crate::tools::{llvm_tool, run_ok};
 
 /// Merges raw profiles into `out` with `llvm-profdata merge -sparse`.
 ///
@@ -17,7 +17,7 @@ pub fn oracle_profdata(profraws: &[&Path], out: &Path) {
         .args(profraws)
         .arg("-o")
         .arg(out);
-    run(&mut command);
+    run_ok(&mut command);
 }
 
 /// The LCOV that `llvm-cov export -format=lcov` writes for `binary` and the merged
@@ -35,18 +35,5 @@ pub fn oracle_lcov(binary: &Path, profraws: &[&Path]) -> String {
         .args(["export", "-format=lcov", "-instr-profile"])
         .arg(&profdata)
         .arg(binary);
-    run(&mut command)
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed with {}:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("LLVM's tools print UTF-8")
+    run_ok(&mut command)
 }

@@ -1,5 +1,6 @@
-//! Locating the programs the tests run: LLVM's tools (`llvm-profdata`, `llvm-cov`) that
-//! match this rustc's LLVM, and Debian programs such as `chromium`.
+//! The programs the tests run: locating LLVM's tools (`llvm-profdata`, `llvm-cov`) that
+//! match this rustc's LLVM and Debian programs such as `chromium`, and running a program
+//! that must succeed.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,19 +41,29 @@ pub fn llvm_tool(name: &str) -> PathBuf {
 }
 
 fn rustc_print(rustc: &str, what: &str) -> String {
-    let output = Command::new(rustc)
-        .args(["--print", what])
+    run_ok(Command::new(rustc).args(["--print", what]))
+        .trim()
+        .to_owned()
+}
+
+/// Runs `command` to completion and returns its standard output.
+///
+/// # Panics
+///
+/// When it cannot start, exits unsuccessfully (the message shows the command, its status
+/// and its standard error) or prints something other than UTF-8.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command
         .output()
-        .unwrap_or_else(|error| panic!("starting `{rustc} --print {what}`: {error}"));
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
     assert!(
         output.status.success(),
-        "`{rustc} --print {what}` failed: {}",
+        "{command:?} failed with {}:\n{}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout)
-        .expect("rustc prints UTF-8")
-        .trim()
-        .to_owned()
+        .unwrap_or_else(|error| panic!("{command:?} printed something other than UTF-8: {error}"))
 }
 
 /// The path of a program the tests need from a Debian package, found on `PATH`.

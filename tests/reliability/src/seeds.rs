@@ -15,7 +15,7 @@ use cov_proto::{
     sdk_message,
 };
 use cov_testkit::relayout::{Relayout, relayout_profile};
-use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented};
+use cov_testkit::{BuildOptions, build_instrumented, llvm_tool, run_instrumented, run_ok};
 
 use crate::checks::pack_offline;
 
@@ -111,16 +111,11 @@ fn object_file(sections: &CoverageSections) -> Vec<u8> {
     // `-I binary` makes a `.data` section of the (empty) input and symbols for it.
     let (empty, object) = (dir.path().join("empty"), dir.path().join("sections.o"));
     std::fs::write(&empty, b"").expect("writing an empty input");
-    let output = command
-        .args(["--remove-section=.data", "--strip-all"])
-        .arg(&empty)
-        .arg(&object)
-        .output()
-        .expect("running llvm-objcopy");
-    assert!(
-        output.status.success(),
-        "llvm-objcopy failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        command
+            .args(["--remove-section=.data", "--strip-all"])
+            .arg(&empty)
+            .arg(&object),
     );
     std::fs::read(&object).expect("reading the object llvm-objcopy wrote")
 }

@@ -19,7 +19,7 @@ use cov_collector::decode::mapping::CoverageMapping;
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::peer::RawListener;
 use cov_reliability::service::{Launch, Service, demo_binary, host_binary};
-use cov_testkit::{llvm_tool, workspace_root};
+use cov_testkit::{llvm_tool, run_ok, workspace_root};
 use object::{Object, ObjectSection, ObjectSymbol};
 
 /// Starts `binary` against a raw peer and returns the service and its baseline and delta
@@ -68,15 +68,6 @@ fn copy_of(binary: &Path, dir: &Path, name: &str) -> PathBuf {
     let copy = dir.join(name);
     std::fs::copy(binary, &copy).expect("copying the binary");
     copy
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().expect("starting a binutils program");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The file offset of `address` inside the section that holds it.
@@ -128,10 +119,12 @@ fn coverage_sections_removed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for section in ["__llvm_covfun", "__llvm_covmap"] {
         let stripped = dir.path().join(format!("host-without{section}"));
-        run(Command::new("objcopy")
-            .args(["--remove-section", section])
-            .arg(host_binary())
-            .arg(&stripped));
+        run_ok(
+            Command::new("objcopy")
+                .args(["--remove-section", section])
+                .arg(host_binary())
+                .arg(&stripped),
+        );
         assert_refused(&format!("{section} removed"), &stripped, section);
     }
 }
@@ -142,11 +135,13 @@ fn strip_all_keeps_the_coverage_sections_and_the_exact_numbers() {
     // neither, so coverage stays exact: the same baseline and delta as the unstripped build.
     let dir = tempfile::tempdir().expect("a temporary directory");
     let stripped = dir.path().join("host-stripped");
-    run(Command::new("strip")
-        .arg("--strip-all")
-        .arg(host_binary())
-        .arg("-o")
-        .arg(&stripped));
+    run_ok(
+        Command::new("strip")
+            .arg("--strip-all")
+            .arg(host_binary())
+            .arg("-o")
+            .arg(&stripped),
+    );
     let (_service, stripped_baseline, stripped_delta) = snapshots_of(&stripped);
     let (_reference, baseline, delta) = snapshots_of(&host_binary());
     assert!(baseline.success && delta.success);
@@ -167,10 +162,12 @@ fn strip_all_keeps_the_coverage_sections_and_the_exact_numbers() {
 fn a_binary_through_llvm_strip_names_the_missing_section() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let stripped = dir.path().join("host-llvm-stripped");
-    run(Command::new(llvm_tool("llvm-strip"))
-        .arg("-o")
-        .arg(&stripped)
-        .arg(host_binary()));
+    run_ok(
+        Command::new(llvm_tool("llvm-strip"))
+            .arg("-o")
+            .arg(&stripped)
+            .arg(host_binary()),
+    );
     let error = CoverageMapping::from_executable(&stripped).expect_err("no coverage sections");
     assert!(
         matches!(

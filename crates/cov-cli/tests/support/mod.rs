@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
 use cov_report::{Aggregate, CoverageView};
+use cov_testkit::run_ok;
 
 /// Runs `drift-cov` with `args` in `dir`.
 pub fn drift_cov(dir: &Path, args: &[&str]) -> Output {
@@ -33,24 +34,18 @@ pub fn expect_exit(output: &Output, code: i32) -> String {
 
 /// Runs git in `dir`; panics with git's output when it fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git starts");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    run_ok(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args),
+    )
 }
 
 /// Writes files (path, text) under `dir`, creating directories.
