@@ -335,17 +335,36 @@ impl CoverageMapping {
             let names = NameTable::decode_wanted(&sections.names, &wanted)?;
             return assemble(&kept, decoded, &names);
         }
+        // The names are inflated while the records are read. The decode joins the thread
+        // it started on every path: a thread the scope only waits for implicitly may still
+        // be running its thread-local destructors after the decode has returned
+        // (LeakSanitizer reported their 32-byte registration under the fuzzer when the
+        // covmap failed after the spawn).
         std::thread::scope(|scope| {
             let names = scope.spawn(|| NameTable::decode(&sections.names));
-            let tables = decode_covmap(&sections.covmap)?;
-            let kept = select_records(sections, &tables, is_selected)?;
-            let decoded = decode_records(&kept);
-            let names = names
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            assemble(&kept, decoded, &names)
+            let tables = match decode_covmap(&sections.covmap) {
+                Ok(tables) => tables,
+                Err(error) => {
+                    let _ = join(names);
+                    return Err(error);
+                }
+            };
+            let records = select_records(sections, &tables, is_selected).map(|kept| {
+                let decoded = decode_records(&kept);
+                (kept, decoded)
+            });
+            let names = join(names);
+            let (kept, decoded) = records?;
+            assemble(&kept, decoded, &names?)
         })
     }
+}
+
+/// Waits for a scoped thread to exit and returns its result; its panic is resumed here.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A covfun record chosen for decoding: its header, its mapping data, and its translation
