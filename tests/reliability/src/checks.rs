@@ -10,7 +10,8 @@
 //! Some checks take a structured input instead ([`covfun_prefix`], [`profile_prefix`],
 //! [`unknown_mapping_version`], [`unknown_profile_version`]): properties of an input that
 //! decodes, under one edit. The property tests call them with the edit proptest picks;
-//! [`offline`] calls them on every input that decodes, with an edit derived from its bytes.
+//! [`offline`] and [`profraw`] call them on every input that decodes, with an edit derived
+//! from its bytes, so the fuzz targets check them too.
 
 use std::path::Path;
 
