@@ -208,6 +208,8 @@ fn saturating_i32(count: u64) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -218,7 +220,6 @@ mod tests {
         assert_eq!(saturating_i32(i32::MAX as u64 + 1), i32::MAX);
         assert_eq!(saturating_i32(u64::MAX), i32::MAX);
     }
-    use proptest::prelude::*;
 
     fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> FileRecord {
         FileRecord {
