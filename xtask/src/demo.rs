@@ -199,7 +199,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         request.service_id, request.sdk_version
     ));
     let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
-    let client = script::client(&address)?;
+    let client = script::client(address);
     // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
     // we. Besides, once a request has been served, the start-up work the server spawned
     // has run, so it lands in the baseline and not in the first test.

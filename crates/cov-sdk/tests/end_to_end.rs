@@ -237,9 +237,7 @@ impl Service {
             .unwrap_or_else(|error| panic!("starting {}: {error}", binary.display()));
         let address = process
             .wait_for_address(WAIT)
-            .unwrap_or_else(|error| panic!("the service did not listen: {error}"))
-            .parse()
-            .unwrap();
+            .unwrap_or_else(|error| panic!("the service did not listen: {error}"));
         Service {
             process,
             address,

@@ -4,6 +4,7 @@
 //! `SIGTERM`, waiting for the exit with a timeout.
 
 use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ impl ServiceProcess {
     ///
     /// `TimedOut` when no line came in time, `UnexpectedEof` when the process closed its
     /// output first, `InvalidData` when the line is something else.
-    pub fn wait_for_address(&mut self, timeout: Duration) -> io::Result<String> {
+    pub fn wait_for_address(&mut self, timeout: Duration) -> io::Result<SocketAddr> {
         let stdout = self.child.stdout.take().ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, "standard output is not piped")
         })?;
@@ -126,19 +127,20 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// `ADDR` of a `listening on ADDR` line (the first line every service here prints).
+/// `ADDR` of a `listening on ADDR` line (the first line every service here prints, with
+/// the socket address it bound).
 ///
 /// # Errors
 ///
-/// `InvalidData` when the line is something else.
-pub fn parse_listening_line(line: &str) -> io::Result<String> {
+/// `InvalidData` when the line is something else or `ADDR` is not a socket address.
+pub fn parse_listening_line(line: &str) -> io::Result<SocketAddr> {
     line.trim()
         .strip_prefix("listening on ")
-        .map(|address| address.trim().to_owned())
+        .and_then(|address| address.trim().parse().ok())
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("expected `listening on ADDR`, got {line:?}"),
+                format!("expected `listening on IP:PORT`, got {line:?}"),
             )
         })
 }
@@ -160,7 +162,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             process.wait_for_address(Duration::from_secs(10)).unwrap(),
-            "127.0.0.1:9"
+            SocketAddr::from(([127, 0, 0, 1], 9))
         );
         // Drained: the writer finishes although nobody reads its output here.
         let status = process.wait_for_exit(Duration::from_secs(10)).unwrap();
@@ -169,11 +171,14 @@ mod tests {
 
     #[test]
     fn another_first_line_is_an_error() {
-        let mut process = ServiceProcess::spawn(&mut shell("echo hello")).unwrap();
-        let error = process
-            .wait_for_address(Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        for first_line in ["hello", "listening on localhost"] {
+            let mut process =
+                ServiceProcess::spawn(&mut shell(&format!("echo '{first_line}'"))).unwrap();
+            let error = process
+                .wait_for_address(Duration::from_secs(10))
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        }
     }
 
     #[test]

@@ -117,11 +117,6 @@ impl Launch {
             .unwrap_or_default();
         let address = process
             .wait_for_address(Duration::from_secs(60))
-            .and_then(|address| {
-                address
-                    .parse()
-                    .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
-            })
             .unwrap_or_else(|error| {
                 panic!(
                     "{name} did not announce its address ({error}); its log:\n{}",

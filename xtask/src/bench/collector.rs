@@ -4,6 +4,7 @@
 //! (`cov-lcov`, timed from outside as the llvm tools are) on that profile.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,7 +63,7 @@ pub(super) fn measure(
     results.delta_p99_ms = percentile(&idle_us, 99.0) / 1e3;
 
     eprintln!("bench: {} deltas under request load", options.deltas);
-    let load = LoadGenerator::start(&binaries.bench_tools, &service.address)?;
+    let load = LoadGenerator::start(&binaries.bench_tools, service.address)?;
     std::thread::sleep(Duration::from_millis(500));
     let busy = service.command(&format!("deltas {} 2000", options.deltas))?;
     let report = load.finish()?;
@@ -151,7 +152,7 @@ struct BenchService {
     process: ServiceProcess,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    address: String,
+    address: SocketAddr,
 }
 
 impl BenchService {

@@ -31,6 +31,7 @@ mod sdk_cost;
 mod stats;
 
 use std::io::{BufRead, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -146,7 +147,7 @@ fn cargo_build(target_dir: &Path) -> Command {
 
 /// Reads `listening on ADDR` (the first line both services print) from `stdout`, which the
 /// caller keeps reading: bench-service answers its commands there.
-pub(super) fn read_listening_line(stdout: &mut impl BufRead) -> anyhow::Result<String> {
+pub(super) fn read_listening_line(stdout: &mut impl BufRead) -> anyhow::Result<SocketAddr> {
     let mut line = String::new();
     stdout.read_line(&mut line)?;
     Ok(cov_testkit::parse_listening_line(&line)?)
@@ -181,10 +182,15 @@ pub(super) struct LoadGenerator {
 }
 
 impl LoadGenerator {
-    pub(super) fn start(tools: &Path, address: &str) -> anyhow::Result<LoadGenerator> {
+    pub(super) fn start(tools: &Path, address: SocketAddr) -> anyhow::Result<LoadGenerator> {
         let process = ServiceProcess::spawn(
             Command::new(tools)
-                .args(["load", address, &LOAD_CONNECTIONS.to_string(), "0"])
+                .args([
+                    "load",
+                    &address.to_string(),
+                    &LOAD_CONNECTIONS.to_string(),
+                    "0",
+                ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped()),
         )
@@ -211,13 +217,13 @@ impl LoadGenerator {
 /// A blocking load run of `seconds` against `address`.
 pub(super) fn load_for(
     tools: PathBuf,
-    address: String,
+    address: SocketAddr,
     seconds: f64,
 ) -> impl FnOnce() -> anyhow::Result<LoadReport> {
     move || {
         let value = capture_json(Command::new(tools).args([
             "load",
-            &address,
+            &address.to_string(),
             &LOAD_CONNECTIONS.to_string(),
             &seconds.to_string(),
         ]))?;
@@ -287,7 +293,10 @@ mod tests {
     #[test]
     fn reads_the_listening_line() {
         let mut input = &b"listening on 127.0.0.1:4321\n"[..];
-        assert_eq!(read_listening_line(&mut input).unwrap(), "127.0.0.1:4321");
+        assert_eq!(
+            read_listening_line(&mut input).unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 4321))
+        );
         let mut input = &b"hello\n"[..];
         assert!(read_listening_line(&mut input).is_err());
     }

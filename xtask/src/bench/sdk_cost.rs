@@ -174,7 +174,7 @@ async fn throughput_trial(
     // up (connections, allocator, caches), then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let tools = binaries.bench_tools.clone();
-    let warm_up = load_for(tools.clone(), address.clone(), 1.0);
+    let warm_up = load_for(tools.clone(), address, 1.0);
     tokio::task::spawn_blocking(warm_up).await??;
     let pid = service.id();
     let cpu_before = process_cpu_seconds(pid)?;

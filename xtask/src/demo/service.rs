@@ -1,6 +1,7 @@
 //! Building the demo service with coverage instrumentation, and running it as the Tusk CLI
 //! runs a service: a child process with the CLI's environment, stopped at the end.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -113,7 +114,7 @@ impl Service {
     }
 
     /// Waits for the `listening on ADDR` line and returns `ADDR`.
-    pub(crate) fn wait_for_address(&mut self, timeout: Duration) -> anyhow::Result<String> {
+    pub(crate) fn wait_for_address(&mut self, timeout: Duration) -> anyhow::Result<SocketAddr> {
         self.process.wait_for_address(timeout).with_context(|| {
             match self.process.try_exit_status() {
                 Some(status) => format!("the service exited ({status}) before it listened"),

@@ -152,7 +152,7 @@ fn record(
     eprintln!("tusk: recording the demo service (TUSK_DRIFT_MODE=RECORD)");
     let mut service = service::Service::start(binary, service_dir, &env, &log)?;
     let address = service.wait_for_address(Duration::from_secs(30))?;
-    let client = super::script::client(&address)?;
+    let client = super::script::client(address);
     let script = steps();
     for step in &script {
         let (status, body) = super::script::send(&client, step)?;
