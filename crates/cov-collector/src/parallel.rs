@@ -107,14 +107,16 @@ where
     std::thread::scope(|scope| {
         let handles: Vec<_> = (1..threads).map(|_| scope.spawn(&worker)).collect();
         let mut results = vec![worker()];
-        for handle in handles {
-            match handle.join() {
-                Ok(result) => results.push(result),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
+        results.extend(handles.into_iter().map(join));
         results
     })
+}
+
+/// Waits for a scoped thread to exit and returns its result; its panic is resumed here.
+pub(crate) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::decode::covmap::{FilenameTables, decode_covmap};
 use crate::decode::names::NameTable;
 use crate::decode::sections::CoverageSections;
 use crate::decode_error::MappingError;
+use crate::parallel::join;
 
 /// A counter: a constant zero, a profile counter, or a counter expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -358,13 +359,6 @@ impl CoverageMapping {
             assemble(&kept, decoded, &names?)
         })
     }
-}
-
-/// Waits for a scoped thread to exit and returns its result; its panic is resumed here.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A covfun record chosen for decoding: its header, its mapping data, and its translation
