@@ -135,8 +135,8 @@ pub fn names(data: &[u8]) {
 pub fn profraw(data: &[u8]) {
     if let Ok(profile) = RawProfile::decode(data) {
         let edit = fnv1a(data);
-        profile_prefix(data, edit as usize);
-        unknown_profile_version(data, (edit >> 32) as u32);
+        cut_profile(data, &profile, edit as usize);
+        patch_profile_version(data, (edit >> 32) as u32);
         assert!(
             LAYOUTS
                 .iter()
@@ -263,13 +263,13 @@ pub fn offline(data: &[u8]) {
     let Ok(mapping) = check_mapping(&sections) else {
         return;
     };
-    covfun_prefix(&sections, edit as usize);
-    unknown_mapping_version(&sections, (edit >> 32) as u32);
+    cut_covfun(&sections, &mapping, edit as usize);
+    patch_mapping_version(&sections, (edit >> 32) as u32);
     let Ok(profile) = RawProfile::decode(profraw) else {
         return;
     };
-    profile_prefix(profraw, (edit >> 16) as usize);
-    unknown_profile_version(profraw, (edit >> 40) as u32);
+    cut_profile(profraw, &profile, (edit >> 16) as usize);
+    patch_profile_version(profraw, (edit >> 40) as u32);
     let coverage = OfflineCoverage::from_parts(mapping, profile);
     let lcov = coverage.to_lcov();
     assert!(
@@ -317,12 +317,16 @@ pub fn object(data: &[u8]) {
 /// either decodes to no more functions than the whole section's (a cut between records), or
 /// fails as truncated or malformed, never otherwise.
 pub fn covfun_prefix(sections: &CoverageSections, cut: usize) {
+    if let Ok(whole) = CoverageMapping::decode(sections) {
+        cut_covfun(sections, &whole, cut);
+    }
+}
+
+/// [`covfun_prefix`] of sections already decoded to `whole`.
+fn cut_covfun(sections: &CoverageSections, whole: &CoverageMapping, cut: usize) {
     if sections.covfun.is_empty() {
         return;
     }
-    let Ok(whole) = CoverageMapping::decode(sections) else {
-        return;
-    };
     let mut cut_sections = sections.clone();
     cut_sections.covfun.truncate(cut % sections.covfun.len());
     match check_mapping(&cut_sections) {
@@ -340,7 +344,14 @@ pub fn covfun_prefix(sections: &CoverageSections, cut: usize) {
 /// The mapping version of the first translation unit set to `version` in sections that
 /// decode: refused by name unless it is the one supported version (Version7, encoded 6).
 pub fn unknown_mapping_version(sections: &CoverageSections, version: u32) {
-    if version == 6 || sections.covmap.len() < 16 || CoverageMapping::decode(sections).is_err() {
+    if CoverageMapping::decode(sections).is_ok() {
+        patch_mapping_version(sections, version);
+    }
+}
+
+/// [`unknown_mapping_version`] of sections known to decode.
+fn patch_mapping_version(sections: &CoverageSections, version: u32) {
+    if version == 6 || sections.covmap.len() < 16 {
         return;
     }
     let mut patched = sections.clone();
@@ -358,9 +369,13 @@ pub fn unknown_mapping_version(sections: &CoverageSections, version: u32) {
 /// A raw profile that decodes, cut at `cut` modulo the bytes it needs (everything up to the
 /// end of its names, as its header lays them out): always an error.
 pub fn profile_prefix(profraw: &[u8], cut: usize) {
-    let Ok(profile) = RawProfile::decode(profraw) else {
-        return;
-    };
+    if let Ok(profile) = RawProfile::decode(profraw) {
+        cut_profile(profraw, &profile, cut);
+    }
+}
+
+/// [`profile_prefix`] of a profile already decoded to `profile`.
+fn cut_profile(profraw: &[u8], profile: &RawProfile, cut: usize) {
     let (header, layout) = (
         &profile.header,
         profile.layout().expect("a decoded profile has a layout"),
@@ -396,9 +411,14 @@ pub fn profile_prefix(profraw: &[u8], cut: usize) {
 /// The version of a raw profile that decodes set to `version` (its flags kept): refused by
 /// name, with the versions this SDK reads, unless it is one of them.
 pub fn unknown_profile_version(profraw: &[u8], version: u32) {
-    if LAYOUTS.iter().any(|layout| layout.version == version)
-        || RawProfile::decode(profraw).is_err()
-    {
+    if RawProfile::decode(profraw).is_ok() {
+        patch_profile_version(profraw, version);
+    }
+}
+
+/// [`unknown_profile_version`] of a profile known to decode.
+fn patch_profile_version(profraw: &[u8], version: u32) {
+    if LAYOUTS.iter().any(|layout| layout.version == version) {
         return;
     }
     let mut patched = profraw.to_vec();
