@@ -361,7 +361,7 @@ fn snapshot(
                 if baseline { "baseline" } else { "per-test" }
             )
         })?;
-    cov_sdk::wire::from_response(&response, kind)
+    cov_wire::coverage::from_response(&response, kind)
         .context("the SDK's snapshot is not valid coverage")
 }
 

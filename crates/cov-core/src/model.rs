@@ -2,7 +2,7 @@
 //!
 //! A [`CoverageSnapshot`] maps absolute file paths to [`FileCoverage`]: line execution
 //! counts, branch conditions with the counts of their two outcomes, and function entry
-//! counts. Counts are `u64`, as LLVM keeps them (the SDK's `wire` module saturates them to
+//! counts. Counts are `u64`, as LLVM keeps them (cov-wire's `coverage` module saturates them to
 //! the protocol's `int32`).
 
 use std::collections::BTreeMap;

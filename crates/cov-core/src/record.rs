@@ -7,7 +7,7 @@
 //! CLI recomputes them, so a record can never disagree with itself.
 //!
 //! Counts stay `u64` here; the wire's `int32` is reached by saturating at the protobuf
-//! boundary (the SDK's `wire` module), never in this crate.
+//! boundary (cov-wire's `coverage` module), never in this crate.
 
 use std::collections::BTreeMap;
 

@@ -48,10 +48,6 @@ mod session;
 #[cfg(test)]
 mod session_tests;
 mod tusk_config;
-// Public for the workspace's own drivers and tests only (xtask's demo and cov-sdk's
-// end-to-end tests decode the replies they receive with it); not part of the SDK's API.
-#[doc(hidden)]
-pub mod wire;
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 

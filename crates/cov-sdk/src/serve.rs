@@ -7,14 +7,15 @@
 //! `SET_TIME_TRAVEL` gets `success=false`; other types are logged at debug level and
 //! ignored, as the Tusk SDKs ignore what they do not handle.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use cov_collector::CollectorError;
 use cov_core::filter::FilterError;
 use cov_core::{BranchCache, CoverageSnapshot};
 use cov_proto::{
-    CliMessage, CoverageSnapshotResponse, Message, MessageType, SdkMessage, SetTimeTravelResponse,
-    cli_message, sdk_message,
+    CliMessage, CoverageSnapshotResponse, Message, MessageType, SdkMessage,
+    SendInboundSpanForReplayRequest, SetTimeTravelResponse, cli_message, sdk_message,
 };
 use cov_trace::InboundSpan;
 use cov_transport::sdk::SdkConnection;
@@ -22,9 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::gate::COVERAGE_NOT_ENABLED;
-use crate::record::replay;
 use crate::runner::SdkLog;
-use crate::wire;
+use cov_wire::coverage as wire;
 
 /// The answer to every time-travel request: the CLI sends them only to Python SDKs, and
 /// a Rust service has no clock to move.
@@ -164,7 +164,7 @@ pub(crate) async fn serve(
                 match span {
                     Some(span) => {
                         tracing::debug!(trace_id = %span.trace_id, "sending the inbound replay span");
-                        if let Err(error) = connection.sender().send(replay::message(&span)).await {
+                        if let Err(error) = connection.sender().send(inbound_span_message(&span)).await {
                             if connection.sender().is_closed() {
                                 tracing::warn!(%error, "coverage channel lost; coverage SDK stopped");
                                 return;
@@ -326,6 +326,21 @@ fn snapshot_reply(request_id: String, response: CoverageSnapshotResponse) -> Sdk
         r#type: MessageType::CoverageSnapshot as i32,
         request_id,
         payload: Some(sdk_message::Payload::CoverageSnapshotResponse(response)),
+    }
+}
+
+/// The `SDKMessage` carrying the inbound replay span of `span` to the CLI.
+fn inbound_span_message(span: &InboundSpan) -> SdkMessage {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let request_id = format!("inbound-span-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    SdkMessage {
+        r#type: MessageType::InboundSpan as i32,
+        request_id,
+        payload: Some(sdk_message::Payload::SendInboundSpanForReplayRequest(
+            SendInboundSpanForReplayRequest {
+                span: Some(cov_wire::span::inbound_span(span)),
+            },
+        )),
     }
 }
 

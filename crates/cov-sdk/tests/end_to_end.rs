@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
-use cov_sdk::wire;
 use cov_testkit::{
     BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
     run_ok, workspace_root,
 };
 use cov_transport::cli::{CliConnection, CliListener};
 use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint, TransportError};
+use cov_wire::coverage as wire;
 
 const WAIT: Duration = Duration::from_secs(60);
 

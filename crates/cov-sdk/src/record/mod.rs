@@ -14,7 +14,6 @@
 
 mod headers;
 mod layer;
-pub(crate) mod replay;
 pub(crate) mod sampling;
 #[cfg(test)]
 mod tests;

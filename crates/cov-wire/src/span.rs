@@ -1,38 +1,22 @@
-//! The inbound replay span: what the SDK tells the CLI after answering a replayed request.
+//! Spans on the wire: a trace file's span values as the protobuf `Span` the CLI reads, and
+//! JSON values as `google.protobuf.Struct` and back.
 //!
-//! The CLI (`internal/runner/server.go`, `handleInboundReplaySpanProtobuf`) stores the span
-//! under its `trace_id`, acknowledges it with `CLIMessage{type: INBOUND_SPAN,
+//! The inbound replay span is what the SDK tells the CLI after answering a replayed request.
+//! The CLI (`internal/runner/server.go`, `handleInboundReplaySpanProtobuf`) stores it under
+//! its `trace_id`, acknowledges it with `CLIMessage{type: INBOUND_SPAN,
 //! send_inbound_span_for_replay_response{success: true}}`, and, when run with
 //! `TUSK_REQUIRE_INBOUND_REPLAY_SPAN=1`, fails a test whose span has not arrived 3 s after
 //! the response. It reads nothing else from it for a local run; the other fields are the
 //! same values a recorded trace holds, for display and upload.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use cov_proto::prost_types::{self, ListValue, Struct, value::Kind};
-use cov_proto::{
-    MessageType, PackageType, SdkMessage, SendInboundSpanForReplayRequest, Span, SpanKind,
-    SpanStatus, StatusCode, sdk_message,
-};
+use cov_proto::{PackageType, Span, SpanKind, SpanStatus, StatusCode};
 use cov_trace::InboundSpan;
 
-/// The `SDKMessage` carrying `span` to the CLI.
-pub(crate) fn message(span: &InboundSpan) -> SdkMessage {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let request_id = format!("inbound-span-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    SdkMessage {
-        r#type: MessageType::InboundSpan as i32,
-        request_id,
-        payload: Some(sdk_message::Payload::SendInboundSpanForReplayRequest(
-            SendInboundSpanForReplayRequest {
-                span: Some(to_proto(span)),
-            },
-        )),
-    }
-}
-
-fn to_proto(span: &InboundSpan) -> Span {
+/// The inbound replay span of `span`: a server root span with its request and response.
+pub fn inbound_span(span: &InboundSpan) -> Span {
     let started = span.started.duration_since(UNIX_EPOCH).unwrap_or_default();
     let status = if span.response.status >= 500 {
         StatusCode::Error
@@ -70,7 +54,8 @@ fn to_proto(span: &InboundSpan) -> Span {
     }
 }
 
-fn to_struct(map: serde_json::Map<String, serde_json::Value>) -> Struct {
+/// A JSON object as a protobuf `Struct`. Numbers become `f64`, as protobuf has no other.
+pub fn to_struct(map: serde_json::Map<String, serde_json::Value>) -> Struct {
     Struct {
         fields: map
             .into_iter()
@@ -79,7 +64,8 @@ fn to_struct(map: serde_json::Map<String, serde_json::Value>) -> Struct {
     }
 }
 
-fn to_value(value: serde_json::Value) -> prost_types::Value {
+/// A JSON value as a protobuf `Value`.
+pub fn to_value(value: serde_json::Value) -> prost_types::Value {
     use serde_json::Value as Json;
     let kind = match value {
         Json::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
@@ -94,6 +80,43 @@ fn to_value(value: serde_json::Value) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
 }
 
+/// A protobuf `Struct` back to a JSON object: [`to_struct`]'s inverse on every value a
+/// `Struct` can carry. A number with no fractional part within ±2^53 comes back as an
+/// integer (`3.0` → `3`), as the Tusk CLI's Go JSON encoder prints it; other numbers stay
+/// floats, and a non-finite number (which JSON cannot hold) becomes `null`.
+pub fn from_struct(value: &Struct) -> serde_json::Map<String, serde_json::Value> {
+    value
+        .fields
+        .iter()
+        .map(|(key, value)| (key.clone(), from_value(value)))
+        .collect()
+}
+
+/// A protobuf `Value` back to JSON; see [`from_struct`]. A `Value` without a kind is `null`.
+pub fn from_value(value: &prost_types::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::BoolValue(value)) => Json::Bool(*value),
+        Some(Kind::NumberValue(number)) => json_number(*number),
+        Some(Kind::StringValue(text)) => Json::String(text.clone()),
+        Some(Kind::ListValue(list)) => Json::Array(list.values.iter().map(from_value).collect()),
+        Some(Kind::StructValue(map)) => Json::Object(from_struct(map)),
+    }
+}
+
+/// The largest integer every `f64` below it represents exactly.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+fn json_number(number: f64) -> serde_json::Value {
+    if number.fract() == 0.0 && number.abs() <= EXACT_INTEGERS {
+        // Exact: the magnitude is at most 2^53 and there is no fraction.
+        #[allow(clippy::cast_possible_truncation)]
+        return serde_json::Value::from(number as i64);
+    }
+    serde_json::Number::from_f64(number).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -101,6 +124,23 @@ mod tests {
     use cov_trace::{HttpRequest, HttpResponse};
 
     use super::*;
+
+    #[test]
+    fn json_survives_a_struct_round_trip() {
+        let value = serde_json::json!({
+            "text": "SELECT 1", "count": 3, "ratio": 0.5, "none": null, "flag": true,
+            "list": [1, "two", [3.25], {"four": -4}], "big": 9_007_199_254_740_992_u64,
+        });
+        let serde_json::Value::Object(map) = value.clone() else {
+            unreachable!()
+        };
+        assert_eq!(
+            serde_json::Value::Object(from_struct(&to_struct(map))),
+            value
+        );
+        assert_eq!(json_number(f64::NAN), serde_json::Value::Null);
+        assert_eq!(json_number(1e300), serde_json::json!(1e300));
+    }
 
     #[test]
     fn the_span_carries_the_replayed_trace_id_as_a_server_root_span() {
@@ -117,13 +157,7 @@ mod tests {
             duration: Duration::from_millis(3),
             ..InboundSpan::default()
         };
-        let message = message(&span);
-        assert_eq!(message.r#type, MessageType::InboundSpan as i32);
-        let Some(sdk_message::Payload::SendInboundSpanForReplayRequest(request)) = message.payload
-        else {
-            panic!("not an inbound span request");
-        };
-        let proto = request.span.unwrap();
+        let proto = inbound_span(&span);
         assert_eq!(proto.trace_id, "recorded-trace");
         assert!(proto.is_root_span);
         assert_eq!(proto.kind, SpanKind::Server as i32);

@@ -1,4 +1,4 @@
-//! cov-core's records to and from the protobuf messages of the Tusk coverage channel.
+//! Coverage records on the wire: cov-core's records to and from `CoverageSnapshotResponse`.
 //!
 //! The SDK uses the record → protobuf direction to answer the CLI; a driver playing the
 //! CLI (the demo's `cargo xtask demo`, the end-to-end tests) uses the protobuf → record
@@ -21,7 +21,7 @@
 //! ```
 //! use std::collections::BTreeMap;
 //! use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
-//! use cov_sdk::wire;
+//! use cov_wire::coverage as wire;
 //!
 //! let mut record = SnapshotRecord::new(SnapshotKind::Delta);
 //! record.files.insert("/srv/app/src/main.rs".into(), FileRecord {
