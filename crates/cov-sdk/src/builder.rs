@@ -7,7 +7,7 @@ use cov_transport::Endpoint;
 
 use crate::Coverage;
 use crate::env::Environment;
-use crate::record::RecordOptions;
+use crate::headers::HeaderRules;
 
 /// Options of the coverage SDK; [`Builder::init`] starts it.
 ///
@@ -34,7 +34,10 @@ pub struct Builder {
     pub(crate) handshake_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) environment: Option<Environment>,
-    pub(crate) record: RecordOptions,
+    pub(crate) sampling_rate: Option<f64>,
+    pub(crate) traces_dir: Option<PathBuf>,
+    pub(crate) header_rules: HeaderRules,
+    pub(crate) max_body_bytes: usize,
     /// Tests only: the SDK thread panics as soon as it starts.
     #[cfg(test)]
     pub(crate) panic_on_start: bool,
@@ -48,6 +51,11 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one reply may take to write before the connection is given up: well under
 /// the CLI's 60 s snapshot timeout.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit on each recorded body: a trace of two full bodies (base64) stays
+/// well under the CLI's 15 MiB line limit and its 10 MiB frame limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest body limit accepted: two bodies in base64 still fit one 15 MiB line.
+pub const MAX_BODY_BYTES_CEILING: usize = 5 * 1024 * 1024;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -61,7 +69,10 @@ impl Default for Builder {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             environment: None,
-            record: RecordOptions::default(),
+            sampling_rate: None,
+            traces_dir: None,
+            header_rules: HeaderRules::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             #[cfg(test)]
             panic_on_start: false,
         }
@@ -102,8 +113,9 @@ impl Builder {
         self
     }
 
-    /// Connects to `endpoint` instead of the one the Tusk variables name.
-    pub fn endpoint(&mut self, endpoint: Endpoint) -> &mut Self {
+    /// Connects to `endpoint` instead of the one the Tusk variables name (tests).
+    #[cfg(test)]
+    pub(crate) fn endpoint(&mut self, endpoint: Endpoint) -> &mut Self {
         self.endpoint = Some(endpoint);
         self
     }
@@ -134,7 +146,7 @@ impl Builder {
     /// `recording.sampling_rate` in `.tusk/config.yaml`, else `1.0`. A value outside the
     /// range is ignored with a warning.
     pub fn sampling_rate(&mut self, rate: f64) -> &mut Self {
-        self.record.sampling_rate = Some(rate);
+        self.sampling_rate = Some(rate);
         self
     }
 
@@ -142,14 +154,14 @@ impl Builder {
     /// `TUSK_TRACES_DIR`, else `traces.dir` in `.tusk/config.yaml`, else `.tusk/traces`
     /// (relative to the working directory).
     pub fn traces_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
-        self.record.traces_dir = Some(dir.into());
+        self.traces_dir = Some(dir.into());
         self
     }
 
     /// Leaves header `name` (any case) out of recorded requests and responses, and out of
     /// replay spans. `accept-encoding` is always left out.
     pub fn drop_header(&mut self, name: &str) -> &mut Self {
-        self.record.rules.dropped.insert(name.to_ascii_lowercase());
+        self.header_rules.dropped.insert(name.to_ascii_lowercase());
         self
     }
 
@@ -157,15 +169,15 @@ impl Builder {
     /// its own. The CLI replays the masked value, so mask only headers the service does
     /// not need to answer the same way.
     pub fn mask_header(&mut self, name: &str) -> &mut Self {
-        self.record.rules.masked.insert(name.to_ascii_lowercase());
+        self.header_rules.masked.insert(name.to_ascii_lowercase());
         self
     }
 
     /// The largest request or response body recorded, in bytes; an exchange with a larger
-    /// body is not recorded (one warning). Default [`crate::DEFAULT_MAX_BODY_BYTES`],
-    /// at most [`crate::MAX_BODY_BYTES_CEILING`] (a trace must fit the CLI's 15 MiB line).
+    /// body is not recorded (one warning). Default [`DEFAULT_MAX_BODY_BYTES`], at most
+    /// [`MAX_BODY_BYTES_CEILING`] (a trace must fit the CLI's 15 MiB line).
     pub fn max_body_bytes(&mut self, bytes: usize) -> &mut Self {
-        self.record.max_body_bytes = bytes.min(crate::record::MAX_BODY_BYTES_CEILING);
+        self.max_body_bytes = bytes.min(MAX_BODY_BYTES_CEILING);
         self
     }
 
@@ -180,6 +192,13 @@ impl Builder {
     /// Starts the SDK with these options, or returns the handle of the one already
     /// running. Never fails and never blocks: see [`crate::init`].
     pub fn init(&mut self) -> Coverage {
-        crate::start(self.clone())
+        crate::instance::PROCESS.start(self.clone())
+    }
+
+    /// Starts the SDK in `registry` instead of the process's (tests: each test has its
+    /// own, so tests need not run one at a time).
+    #[cfg(test)]
+    pub(crate) fn init_in(&mut self, registry: &crate::instance::Registry) -> Coverage {
+        registry.start(self.clone())
     }
 }

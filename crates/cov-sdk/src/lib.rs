@@ -28,40 +28,49 @@
 //! a `success=false` answer to the CLI, and a CLI that is away or goes away is logged,
 //! never fatal.
 //!
-//! Modules: `env` reads every variable (empty means unset), `gate` decides whether
-//! the SDK runs, `handshake` builds the `ConnectRequest`, `wire` converts coverage
-//! records to and from the protobuf types, `session` sets up the connection (service id,
-//! source filter, connect with retry), `serve` answers the CLI's requests, and
-//! `record` follows inbound traffic (the layer, sampling, header rules, the trace writer
-//! thread, the replay span).
+//! Modules, one concept each: `env` reads every variable (empty means unset),
+//! `project_file` reads `.tusk/config.yaml`, `config` resolves every setting from the
+//! builder, the environment and the project file in one order, `gate` decides what the SDK
+//! does, `instance` keeps the process's running SDK, `runner` is the SDK thread,
+//! `handshake` builds the `ConnectRequest`, `session` sets up the connection (source
+//! filter, collector, connect with retry), `serve` answers the CLI's requests; `mode` is
+//! what the request path shares with the SDK (`recorder` in `RECORD` mode with its
+//! `trace_writer` thread, `replayer` in `REPLAY` mode), `inbound` follows inbound traffic
+//! (the layer, `Exchange`), with `headers` (which headers a trace holds) and
+//! `body_capture` (bodies copied as they pass).
 
 #![forbid(unsafe_code)]
 
+mod body_capture;
 mod builder;
+mod config;
 mod env;
 mod gate;
 mod handshake;
-mod record;
+mod headers;
+mod inbound;
+mod instance;
+mod mode;
+mod project_file;
+mod recorder;
+mod replayer;
 mod runner;
 mod serve;
 mod session;
 #[cfg(test)]
 mod session_tests;
-mod tusk_config;
+mod trace_writer;
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 
 pub use builder::{
-    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_WRITE_TIMEOUT, MAX_BODY_BYTES_CEILING,
 };
-pub use record::{
-    DEFAULT_MAX_BODY_BYTES, Exchange, MASKED_VALUE, MAX_BODY_BYTES_CEILING, TRACE_ID_HEADER,
-    Traffic, TuskBody, TuskLayer, TuskService,
-};
+pub use headers::MASKED_VALUE;
+pub use inbound::{Exchange, TRACE_ID_HEADER, Traffic, TuskBody, TuskLayer, TuskService};
 
-use crate::env::Environment;
-use crate::gate::Gate;
-use crate::runner::Running;
+use crate::instance::Instance;
 
 /// Starts the coverage SDK with the default options: `cov_sdk::Builder::new().init()`.
 ///
@@ -82,30 +91,47 @@ pub fn init() -> Coverage {
 #[derive(Clone, Debug)]
 #[must_use = "the coverage SDK stops when its handle is dropped; bind it with `let _coverage = ...`"]
 pub struct Coverage {
-    running: Option<Arc<Running>>,
-    traffic: Traffic,
+    instance: Option<Arc<Instance>>,
 }
 
 impl Coverage {
+    /// The handle of an SDK that does nothing.
+    pub(crate) fn off() -> Self {
+        Self { instance: None }
+    }
+
+    /// The handle of a started SDK.
+    pub(crate) fn of(instance: Arc<Instance>) -> Self {
+        Self {
+            instance: Some(instance),
+        }
+    }
+
     /// A `tower` layer for the service's HTTP stack: in `RECORD` mode it records every
     /// sampled inbound request and its response as a Tusk trace file, in `REPLAY` mode
     /// it tells the CLI which replayed request it answered (the inbound replay span),
     /// and otherwise it passes everything through untouched. See [`TuskLayer`].
     pub fn layer(&self) -> TuskLayer {
-        TuskLayer::new(self.traffic.clone())
+        TuskLayer::new(self.traffic())
     }
 
     /// The framework-neutral core of [`Coverage::layer`], for servers that are not built
     /// on `tower`: see [`Traffic::start`].
     pub fn traffic(&self) -> Traffic {
-        self.traffic.clone()
+        Traffic::new(
+            self.instance
+                .as_ref()
+                .map(|instance| Arc::clone(&instance.mode)),
+        )
     }
 
-    /// Whether this handle refers to a running SDK thread (false when the gate kept the
-    /// SDK off, when the thread could not be started, or after a shutdown).
+    /// Whether this handle refers to a running SDK thread, the one that talks to the CLI
+    /// in `REPLAY` mode (false in `RECORD` mode, when the gate kept the SDK off, when the
+    /// thread could not be started, or after a shutdown).
     pub fn is_running(&self) -> bool {
-        self.running
+        self.instance
             .as_ref()
+            .and_then(|instance| instance.running.as_ref())
             .is_some_and(|running| !running.is_finished())
     }
 
@@ -114,69 +140,22 @@ impl Coverage {
     /// example decoding a very large mapping) is left to finish on its own and exits
     /// without touching the application.
     pub fn shutdown(self) {
-        if let Some(running) = &self.running {
+        if let Some(running) = self
+            .instance
+            .as_ref()
+            .and_then(|instance| instance.running.as_ref())
+        {
             running.stop();
         }
     }
 
-    /// Whether two handles refer to the same running SDK (the same connection to the
-    /// CLI, or the same recorder).
-    pub fn same_as(&self, other: &Coverage) -> bool {
-        match (&self.running, &other.running) {
+    /// Whether two handles refer to the same started SDK (tests).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Coverage) -> bool {
+        match (&self.instance, &other.instance) {
             (Some(left), Some(right)) => Arc::ptr_eq(left, right),
-            (None, None) => self.traffic.is_active() && self.traffic.same_as(&other.traffic),
+            (None, None) => true,
             _ => false,
-        }
-    }
-}
-
-/// The running SDK, if any: a weak reference, so dropping the last handle stops it.
-static RUNNING: Mutex<Weak<Running>> = Mutex::new(Weak::new());
-
-fn start(builder: Builder) -> Coverage {
-    let environment = builder
-        .environment
-        .clone()
-        .unwrap_or_else(Environment::from_process);
-    let collect = match Gate::from_environment(&environment) {
-        Gate::Serve { collect } => collect,
-        Gate::Record => {
-            return Coverage {
-                running: None,
-                traffic: record::recording(&builder.record, &environment),
-            };
-        }
-        Gate::Off => {
-            tracing::debug!("Tusk SDK off: not in Tusk record or replay mode");
-            return Coverage {
-                running: None,
-                traffic: Traffic::default(),
-            };
-        }
-    };
-    let mut current = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(running) = current.upgrade().filter(|running| !running.is_stopping()) {
-        tracing::debug!("coverage SDK already running; returning its handle");
-        return Coverage {
-            traffic: running.traffic().clone(),
-            running: Some(running),
-        };
-    }
-    match Running::spawn(builder, environment, collect) {
-        Ok(running) => {
-            let running = Arc::new(running);
-            *current = Arc::downgrade(&running);
-            Coverage {
-                traffic: running.traffic().clone(),
-                running: Some(running),
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "coverage SDK not started: cannot spawn its thread");
-            Coverage {
-                running: None,
-                traffic: Traffic::default(),
-            }
         }
     }
 }

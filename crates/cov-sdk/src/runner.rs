@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::builder::Builder;
+use crate::config::Config;
 use crate::env::{Environment, TUSK_COVERAGE_LOG};
-use crate::record::{REPLAY_QUEUE, Traffic};
 
 /// How long [`Running::stop`] waits for the thread to finish.
 pub(crate) const STOP_WAIT: Duration = Duration::from_secs(2);
@@ -21,8 +21,6 @@ pub(crate) struct Running {
     stop: watch::Sender<bool>,
     finished: Arc<AtomicBool>,
     exited: Mutex<Option<(mpsc::Receiver<()>, JoinHandle<()>)>>,
-    /// Hands inbound replay spans to the thread.
-    traffic: Traffic,
 }
 
 impl Running {
@@ -31,13 +29,11 @@ impl Running {
     pub(crate) fn spawn(
         builder: Builder,
         environment: Environment,
+        config: Config,
         collect: bool,
+        spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
     ) -> std::io::Result<Self> {
         let (stop, stop_signal) = watch::channel(false);
-        // Requests hand replay spans to the SDK thread through a bounded channel and
-        // never wait: a full channel drops the span.
-        let (span_sender, spans) = tokio::sync::mpsc::channel(REPLAY_QUEUE);
-        let traffic = Traffic::replay(&builder.record, span_sender);
         let finished = Arc::new(AtomicBool::new(false));
         let (exit_sender, exited) = mpsc::channel();
         let thread_finished = Arc::clone(&finished);
@@ -47,7 +43,7 @@ impl Running {
                 // Nothing may unwind into the application: the thread's whole body runs
                 // under catch_unwind, and a panic becomes one log line.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    run_thread(builder, environment, collect, spans, stop_signal)
+                    run_thread(builder, environment, config, collect, spans, stop_signal)
                 }));
                 if outcome.is_err() {
                     tracing::error!(
@@ -61,13 +57,7 @@ impl Running {
             stop,
             finished,
             exited: Mutex::new(Some((exited, thread))),
-            traffic,
         })
-    }
-
-    /// The replay side of the layer.
-    pub(crate) fn traffic(&self) -> &Traffic {
-        &self.traffic
     }
 
     /// Whether the thread has finished.
@@ -115,6 +105,7 @@ impl Drop for Running {
 fn run_thread(
     builder: Builder,
     environment: Environment,
+    config: Config,
     collect: bool,
     spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
     stop_signal: watch::Receiver<bool>,
@@ -140,6 +131,7 @@ fn run_thread(
     runtime.block_on(crate::session::session(
         builder,
         environment,
+        config,
         collect,
         spans,
         stop_signal,

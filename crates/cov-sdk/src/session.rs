@@ -1,5 +1,5 @@
-//! Setting up the session with the CLI: the service id, the source filter, the collector
-//! started in the background, and the connection (with a bounded retry); then
+//! Setting up the session with the CLI: the source filter, the collector started in the
+//! background, and the connection (with a bounded retry); then
 //! [`serve`](crate::serve) answers the CLI until it leaves or a stop is requested.
 
 use std::sync::Arc;
@@ -12,17 +12,18 @@ use cov_transport::{Endpoint, TransportError};
 use tokio::sync::{mpsc, watch};
 
 use crate::builder::Builder;
+use crate::config::Config;
 use crate::env::Environment;
-use crate::handshake::{self, Toolchain, UNKNOWN_SERVICE};
+use crate::handshake::{self, Toolchain};
 use crate::runner::SdkLog;
 use crate::serve::{self, ServeError, Snapshots, Source};
-use crate::tusk_config;
 
 /// The SDK thread's whole life: set up, connect, serve until the CLI leaves or a stop is
 /// requested.
 pub(crate) async fn session(
     builder: Builder,
     environment: Environment,
+    config: Config,
     collect: bool,
     spans: mpsc::Receiver<InboundSpan>,
     mut stop: watch::Receiver<bool>,
@@ -54,7 +55,7 @@ pub(crate) async fn session(
     } else {
         Source::NotEnabled
     };
-    let service_id = service_id(&builder);
+    let service_id = config.service_id;
     let request = handshake::connect_request(&service_id, &Toolchain::of_current_exe());
     let mut options = SdkOptions::default();
     options
@@ -102,35 +103,6 @@ fn start_collector(filter: SourceFilter) -> Source {
             }
         })
     }))
-}
-
-/// The service id: the builder's, else `.tusk/config.yaml`'s (found from the current
-/// directory), else `"unknown"`.
-fn service_id(builder: &Builder) -> String {
-    let directory = std::env::current_dir();
-    resolve_service_id(builder.service_id.as_deref(), directory.as_deref().ok())
-}
-
-fn resolve_service_id(configured: Option<&str>, directory: Option<&std::path::Path>) -> String {
-    if let Some(service_id) = configured {
-        return service_id.to_owned();
-    }
-    let Some(directory) = directory else {
-        tracing::debug!("no service id: the current directory cannot be read");
-        return UNKNOWN_SERVICE.to_owned();
-    };
-    match tusk_config::service_id_from(directory) {
-        Ok(Some(service_id)) => service_id,
-        Ok(None) => UNKNOWN_SERVICE.to_owned(),
-        Err(reason) => {
-            tracing::debug!(
-                file = tusk_config::CONFIG_FILE,
-                %reason,
-                "no service id from the Tusk project file"
-            );
-            UNKNOWN_SERVICE.to_owned()
-        }
-    }
 }
 
 /// The filter of the service's own files: the builder's root and globs, cargo's home from
@@ -192,31 +164,5 @@ async fn connect_with_retry(
         );
         tokio::time::sleep(pause.min(remaining)).await;
         pause = (pause * 2).min(Duration::from_secs(1));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_service_id_comes_from_the_builder_then_the_project_file_then_unknown() {
-        let project = tempfile::tempdir().unwrap();
-        let nested = project.path().join("src");
-        std::fs::create_dir_all(&nested).unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
-        assert_eq!(resolve_service_id(None, None), "unknown");
-
-        std::fs::create_dir_all(project.path().join(".tusk")).unwrap();
-        std::fs::write(
-            project.path().join(".tusk/config.yaml"),
-            "service:\n  id: from-file\n",
-        )
-        .unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "from-file");
-        assert_eq!(resolve_service_id(Some("built"), Some(&nested)), "built");
-
-        std::fs::write(project.path().join(".tusk/config.yaml"), "service: [").unwrap();
-        assert_eq!(resolve_service_id(None, Some(&nested)), "unknown");
     }
 }

@@ -2,9 +2,9 @@
 //! test process, which is not instrumented. The instrumented service is in
 //! `tests/end_to_end.rs`.
 //!
-//! The SDK is process-global (one running instance), so these tests run one at a time.
+//! Each test starts its SDKs in a registry of its own (`Builder::init_in`), so the tests
+//! run side by side although a process has one SDK.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cov_proto::{
@@ -16,14 +16,9 @@ use cov_transport::{Endpoint, TransportError};
 
 use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
 use crate::gate::COVERAGE_NOT_ENABLED;
+use crate::instance::Registry;
 use crate::serve::TIME_TRAVEL_UNSUPPORTED;
 use crate::{Builder, Coverage};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -38,6 +33,8 @@ fn environment(mode: Option<&str>, coverage: Option<&str>) -> Environment {
 struct Cli {
     runtime: tokio::runtime::Runtime,
     listener: CliListener,
+    /// The test's own "process": SDKs started here do not meet other tests' SDKs.
+    registry: Registry,
     _dir: tempfile::TempDir,
 }
 
@@ -54,6 +51,7 @@ impl Cli {
         Cli {
             runtime,
             listener,
+            registry: Registry::new(),
             _dir: dir,
         }
     }
@@ -68,7 +66,7 @@ impl Cli {
             .endpoint(self.endpoint())
             .service_id("session-tests")
             .connect_timeout(Duration::from_secs(5))
-            .init()
+            .init_in(&self.registry)
     }
 
     fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
@@ -117,7 +115,6 @@ fn wait_until_finished(coverage: &Coverage) {
 
 #[test]
 fn record_and_disabled_modes_never_connect() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     for (mode, coverage) in [
         (Some("RECORD"), Some("true")),
@@ -145,7 +142,6 @@ fn record_and_disabled_modes_never_connect() {
 
 #[test]
 fn replay_without_coverage_connects_and_answers_every_request() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let handle = cli.start(environment(Some("replay"), None));
     assert!(handle.is_running());
@@ -223,7 +219,6 @@ fn replay_without_coverage_connects_and_answers_every_request() {
 
 #[test]
 fn coverage_in_an_uninstrumented_program_is_an_explained_failure() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let handle = cli.start(environment(Some("REPLAY"), Some("true")));
     let connection = cli.accept(WAIT).unwrap();
@@ -243,14 +238,13 @@ fn coverage_in_an_uninstrumented_program_is_an_explained_failure() {
 
 #[test]
 fn a_panic_on_the_sdk_thread_never_reaches_the_application() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let mut builder = Builder::new();
     builder
         .environment(environment(Some("REPLAY"), Some("true")))
         .endpoint(cli.endpoint());
     builder.panic_on_start = true;
-    let handle = builder.init();
+    let handle = builder.init_in(&cli.registry);
     wait_until_finished(&handle);
     handle.shutdown();
     // The process and the SDK are usable afterwards.
@@ -263,17 +257,12 @@ fn a_panic_on_the_sdk_thread_never_reaches_the_application() {
 
 #[test]
 fn a_second_init_returns_the_running_handle_and_starts_no_second_thread() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let first = cli.start(environment(Some("REPLAY"), None));
     let connection = cli.accept(WAIT).unwrap();
+    // The same instance, hence the same thread and connection: no second one exists.
     let second = cli.start(environment(Some("REPLAY"), None));
     assert!(second.same_as(&first));
-    let again = cli.accept(Duration::from_millis(500));
-    assert!(
-        matches!(again, Err(TransportError::AcceptTimeout { .. })),
-        "a second connection was made: {again:?}"
-    );
     // Dropping one of the handles keeps the SDK running for the other.
     drop(first);
     assert!(second.is_running());
@@ -288,31 +277,58 @@ fn a_second_init_returns_the_running_handle_and_starts_no_second_thread() {
     third.shutdown();
 }
 
+/// `init` returns while the CLI has not answered the handshake: the SDK thread waits for
+/// it, not the caller.
 #[test]
-fn a_cli_that_is_away_leaves_the_caller_untouched() {
-    let _serial = one_at_a_time();
+fn init_returns_before_the_cli_answers() {
+    let cli = Cli::listen();
+    let handle = cli.start(environment(Some("REPLAY"), Some("true")));
+    // Nothing has been accepted yet, so the handshake cannot have completed; the SDK is
+    // waiting for it on its own thread.
+    assert!(handle.is_running());
+    let connection = cli.accept(WAIT).unwrap();
+    let reply = cli.request(&connection, snapshot_request("coverage-1", false));
+    assert_eq!(reply.request_id, "coverage-1");
+    handle.shutdown();
+}
+
+/// A CLI that is away leaves the caller untouched: the SDK retries on its own thread,
+/// then gives up with one warning when its connect budget is spent.
+#[test]
+fn a_cli_that_is_away_is_retried_and_then_given_up() {
+    use std::io::Read as _;
+
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
+    let path = dir.path().join("hangs-up.sock");
+    // A peer that accepts every connection and hangs up at once: each attempt fails, and
+    // each is counted.
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (attempts_sender, attempts) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut hello = [0_u8; 4];
+            let _ = stream.read_exact(&mut hello);
+            drop(stream);
+            if attempts_sender.send(()).is_err() {
+                return;
+            }
+        }
+    });
     let handle = Builder::new()
         .environment(environment(Some("REPLAY"), Some("true")))
-        .endpoint(Endpoint::unix(dir.path().join("nobody-listens.sock")))
+        .endpoint(Endpoint::unix(&path))
         .connect_timeout(Duration::from_millis(400))
-        .init();
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "init must not wait for the CLI"
-    );
-    assert!(handle.is_running());
+        .init_in(&Registry::new());
+    // Retried: a second attempt follows the first.
+    attempts.recv_timeout(WAIT).expect("a first attempt");
+    attempts.recv_timeout(WAIT).expect("a second attempt");
+    // Then given up: the thread ends by itself.
     wait_until_finished(&handle);
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "the SDK retried for its whole connect budget"
-    );
 }
 
 #[test]
 fn the_sdk_stops_serving_when_the_cli_goes_away() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let handle = cli.start(environment(Some("REPLAY"), None));
     let connection = cli.accept(WAIT).unwrap();
@@ -322,7 +338,6 @@ fn the_sdk_stops_serving_when_the_cli_goes_away() {
 
 #[test]
 fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let endpoint = cli.endpoint();
     // A current-thread runtime: if the SDK used or blocked it, nothing else would run.
@@ -334,7 +349,7 @@ fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
         let handle = Builder::new()
             .environment(environment(Some("REPLAY"), None))
             .endpoint(endpoint)
-            .init();
+            .init_in(&Registry::new());
         tokio::task::yield_now().await;
         handle
     });
@@ -352,7 +367,6 @@ fn init_inside_an_async_application_neither_blocks_nor_uses_its_runtime() {
 /// the last handle (and layer) is gone.
 #[test]
 fn a_second_init_in_record_mode_shares_the_recorder() {
-    let _serial = one_at_a_time();
     let traces = tempfile::tempdir().unwrap();
     let dir = traces.path().display().to_string();
     let record = || {
@@ -362,12 +376,13 @@ fn a_second_init_in_record_mode_shares_the_recorder() {
             _ => None,
         })
     };
-    let first = Builder::new().environment(record()).init();
-    let second = Builder::new().environment(record()).init();
+    let registry = Registry::new();
+    let first = Builder::new().environment(record()).init_in(&registry);
+    let second = Builder::new().environment(record()).init_in(&registry);
     assert!(first.traffic().is_active());
     assert!(first.same_as(&second));
     drop((first, second));
-    let third = Builder::new().environment(record()).init();
+    let third = Builder::new().environment(record()).init_in(&registry);
     assert!(third.traffic().is_active());
     assert!(
         !Builder::new()
@@ -385,7 +400,6 @@ fn replay_sends_the_inbound_span_of_each_replayed_request() {
     use tower_layer::Layer as _;
     use tower_service::Service as _;
 
-    let _serial = one_at_a_time();
     let cli = Cli::listen();
     let handle = cli.start(environment(Some("REPLAY"), None));
     let connection = cli.accept(WAIT).unwrap();
@@ -418,9 +432,23 @@ fn replay_sends_the_inbound_span_of_each_replayed_request() {
         .unwrap();
     let response = cli.runtime.block_on(service.call(untraced)).unwrap();
     cli.runtime.block_on(read_body(response.into_body()));
+    // Spans travel in order over one channel and one connection: once the span of a later
+    // traced request is in, a span of the untraced one would have been too.
+    let later = http::Request::builder()
+        .uri("/health")
+        .header(crate::TRACE_ID_HEADER, "trace-c")
+        .body(String::new())
+        .unwrap();
+    let response = cli.runtime.block_on(service.call(later)).unwrap();
+    cli.runtime.block_on(read_body(response.into_body()));
     assert!(
         cli.runtime
-            .block_on(connection.inbound_span("", Duration::from_millis(200)))
+            .block_on(connection.inbound_span("trace-c", WAIT))
+            .is_some()
+    );
+    assert!(
+        cli.runtime
+            .block_on(connection.inbound_span("", Duration::ZERO))
             .is_none()
     );
     // Coverage requests still get their answer on the same connection.

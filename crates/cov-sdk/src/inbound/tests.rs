@@ -141,15 +141,50 @@ where
     }
 }
 
-fn options(dir: &Path) -> RecordOptions {
-    RecordOptions {
-        traces_dir: Some(dir.to_path_buf()),
-        ..RecordOptions::default()
-    }
+fn options(dir: &Path) -> crate::Builder {
+    let mut builder = crate::Builder::new();
+    builder.traces_dir(dir);
+    builder
 }
 
-fn recorder(options: &RecordOptions) -> Traffic {
-    Traffic::record(options, &Environment::default()).expect("the writer starts")
+fn recorder(options: &crate::Builder) -> Traffic {
+    let config = crate::config::Config::from_sources(
+        options,
+        &crate::env::Environment::default(),
+        &crate::project_file::ProjectFile::default(),
+        None,
+    );
+    let recorder = crate::recorder::Recorder::start(
+        &config,
+        options.header_rules.clone(),
+        options.max_body_bytes,
+    )
+    .expect("the writer starts");
+    Traffic::new(Some(Arc::new(Mode::Record(recorder))))
+}
+
+fn replayer(sender: tokio::sync::mpsc::Sender<InboundSpan>) -> Traffic {
+    let replayer = crate::replayer::Replayer::new(
+        sender,
+        crate::headers::HeaderRules::default(),
+        crate::DEFAULT_MAX_BODY_BYTES,
+    );
+    Traffic::new(Some(Arc::new(Mode::Replay(replayer))))
+}
+
+trait Flush {
+    fn flush(&self);
+    fn stats(&self) -> (&crate::trace_writer::WriterStats, u64);
+}
+
+impl Flush for Traffic {
+    fn flush(&self) {
+        self.recorder().expect("a recorder").flush();
+    }
+
+    fn stats(&self) -> (&crate::trace_writer::WriterStats, u64) {
+        self.recorder().expect("a recorder").stats()
+    }
 }
 
 fn make_request(
@@ -256,9 +291,10 @@ async fn a_recorded_exchange_is_a_trace_the_cli_replays() {
 async fn header_rules_drop_and_mask_in_requests_and_responses() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = options(dir.path());
-    options.rules.dropped.insert("x-api-key".to_owned());
-    options.rules.masked.insert("authorization".to_owned());
-    options.rules.masked.insert("set-cookie".to_owned());
+    options
+        .drop_header("x-api-key")
+        .mask_header("authorization")
+        .mask_header("set-cookie");
     let traffic = recorder(&options);
     let request = make_request(
         Method::GET,
@@ -273,7 +309,7 @@ async fn header_rules_drop_and_mask_in_requests_and_responses() {
     exchange(&traffic, json_reply(b"{}"), request).await;
     traffic.flush();
     let test = &recorded(dir.path())[0];
-    assert_eq!(test.headers["authorization"], MASKED_VALUE);
+    assert_eq!(test.headers["authorization"], crate::MASKED_VALUE);
     assert!(!test.headers.contains_key("x-api-key"));
     assert_eq!(test.headers["x-ok"], "1");
     let text = std::fs::read_to_string(
@@ -296,7 +332,7 @@ async fn sampling_zero_and_options_preflights_record_nothing() {
     let request = make_request(Method::OPTIONS, "/orders", &[], Chunks::default());
     exchange(&preflight, json_reply(b"{}"), request).await;
     preflight.flush();
-    options.sampling_rate = Some(0.0);
+    options.sampling_rate(0.0);
     let unsampled = recorder(&options);
     for _ in 0..20 {
         let request = make_request(Method::GET, "/orders", &[], Chunks::default());
@@ -310,7 +346,7 @@ async fn sampling_zero_and_options_preflights_record_nothing() {
 async fn bodies_over_the_limit_are_served_whole_but_not_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = options(dir.path());
-    options.max_body_bytes = 16;
+    options.max_body_bytes(16);
     let traffic = recorder(&options);
     let big: &'static [u8] = br#"{"items":[1,2,3,4,5,6,7,8,9]}"#;
     // Over the limit in the response...
@@ -341,7 +377,7 @@ async fn bodies_over_the_limit_are_served_whole_but_not_recorded() {
             .collect::<Vec<_>>(),
         ["/c"]
     );
-    let (stats, skipped) = traffic.record_stats().unwrap();
+    let (stats, skipped) = traffic.stats();
     assert_eq!((stats.written.load(Ordering::Relaxed), skipped), (1, 2));
 }
 
@@ -404,7 +440,7 @@ async fn binary_and_compressed_bodies_are_served_but_not_recorded() {
             .collect::<Vec<_>>(),
         ["DELETE"]
     );
-    assert_eq!(traffic.record_stats().unwrap().1, 3);
+    assert_eq!(traffic.stats().1, 3);
 }
 
 #[tokio::test]
@@ -486,7 +522,7 @@ async fn off_is_a_pass_through() {
 #[tokio::test]
 async fn replay_sends_one_span_per_replayed_request_after_its_response() {
     let (sender, mut spans) = tokio::sync::mpsc::channel(8);
-    let traffic = Traffic::replay(&RecordOptions::default(), sender);
+    let traffic = replayer(sender);
     let request = make_request(
         Method::POST,
         "/orders",
@@ -513,7 +549,7 @@ fn request_without_trace() -> Request<Chunks> {
 #[tokio::test]
 async fn a_full_replay_channel_drops_spans_without_blocking() {
     let (sender, mut spans) = tokio::sync::mpsc::channel(1);
-    let traffic = Traffic::replay(&RecordOptions::default(), sender);
+    let traffic = replayer(sender);
     for index in 0..3 {
         let trace = format!("trace-{index}");
         let mut request = request_without_trace();
@@ -524,37 +560,4 @@ async fn a_full_replay_channel_drops_spans_without_blocking() {
     }
     assert_eq!(spans.try_recv().unwrap().trace_id, "trace-0");
     assert!(spans.try_recv().is_err());
-}
-
-#[test]
-fn the_traces_dir_comes_from_the_builder_then_the_environment_then_the_project_file() {
-    let work = Path::new("/srv/app");
-    let env = |dir: Option<&str>| {
-        Environment::from_lookup(|name| {
-            (name == TUSK_TRACES_DIR)
-                .then(|| dir.map(str::to_owned))
-                .flatten()
-        })
-    };
-    assert_eq!(
-        traces_dir(
-            Some(Path::new("/x")),
-            &env(Some("/y")),
-            Some("z"),
-            Some(work)
-        ),
-        Path::new("/x")
-    );
-    assert_eq!(
-        traces_dir(None, &env(Some("/y")), Some("z"), Some(work)),
-        Path::new("/y")
-    );
-    assert_eq!(
-        traces_dir(None, &env(None), Some("z"), Some(work)),
-        Path::new("/srv/app/z")
-    );
-    assert_eq!(
-        traces_dir(None, &env(None), None, Some(work)),
-        Path::new("/srv/app/.tusk/traces")
-    );
 }

@@ -1,0 +1,108 @@
+//! The running SDK of a process: started by the first [`crate::init`], shared by every
+//! handle and layer after it, stopped when the last handle is gone.
+//!
+//! This is the crate's one global: a [`Registry`] holding a weak reference to the running
+//! [`Instance`]. The process has one ([`PROCESS`]); tests make their own, so that they can
+//! start and stop SDKs side by side instead of one at a time.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use crate::Coverage;
+use crate::builder::Builder;
+use crate::config::Config;
+use crate::env::Environment;
+use crate::gate::Gate;
+use crate::mode::Mode;
+use crate::recorder::Recorder;
+use crate::replayer::{self, Replayer};
+use crate::runner::Running;
+
+/// The process's registry, used by [`crate::init`] and [`Builder::init`].
+pub(crate) static PROCESS: Registry = Registry::new();
+
+/// Where the running SDK is found: a weak reference, so dropping the last handle stops it.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    current: Mutex<Weak<Instance>>,
+}
+
+/// One started SDK: its mode's state, and in `REPLAY` mode the thread that talks to the
+/// CLI (stopped when the instance is dropped).
+#[derive(Debug)]
+pub(crate) struct Instance {
+    pub(crate) mode: Arc<Mode>,
+    pub(crate) running: Option<Running>,
+}
+
+impl Instance {
+    /// Whether a stop of its thread was requested.
+    fn is_stopping(&self) -> bool {
+        self.running.as_ref().is_some_and(Running::is_stopping)
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub(crate) const fn new() -> Self {
+        Self {
+            current: Mutex::new(Weak::new()),
+        }
+    }
+
+    /// Starts an SDK configured by `builder`, or returns the running one's handle. Never
+    /// fails: what cannot start is logged and the handle is inert.
+    pub(crate) fn start(&self, builder: Builder) -> Coverage {
+        let environment = builder
+            .environment
+            .clone()
+            .unwrap_or_else(Environment::from_process);
+        let config = Config::resolve(&builder, &environment);
+        if config.gate == Gate::Off {
+            tracing::debug!("Tusk SDK off: not in Tusk record or replay mode");
+            return Coverage::off();
+        }
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(instance) = current.upgrade().filter(|instance| !instance.is_stopping()) {
+            tracing::debug!("Tusk SDK already running; returning its handle");
+            return Coverage::of(instance);
+        }
+        let instance = match config.gate {
+            Gate::Off => None,
+            Gate::Record => Recorder::start(
+                &config,
+                builder.header_rules.clone(),
+                builder.max_body_bytes,
+            )
+            .map(|recorder| Instance {
+                mode: Arc::new(Mode::Record(recorder)),
+                running: None,
+            }),
+            Gate::Serve { collect } => {
+                // Requests hand replay spans to the SDK thread through a bounded channel
+                // and never wait: a full channel drops the span.
+                let (span_sender, spans) = tokio::sync::mpsc::channel(replayer::SPAN_QUEUE);
+                let replayer = Replayer::new(
+                    span_sender,
+                    builder.header_rules.clone(),
+                    builder.max_body_bytes,
+                );
+                match Running::spawn(builder, environment, config, collect, spans) {
+                    Ok(running) => Some(Instance {
+                        mode: Arc::new(Mode::Replay(replayer)),
+                        running: Some(running),
+                    }),
+                    Err(error) => {
+                        tracing::warn!(%error, "Tusk SDK not started: cannot spawn its thread");
+                        None
+                    }
+                }
+            }
+        };
+        let Some(instance) = instance else {
+            return Coverage::off();
+        };
+        let instance = Arc::new(instance);
+        *current = Arc::downgrade(&instance);
+        Coverage::of(instance)
+    }
+}
