@@ -1,14 +1,14 @@
 //! Wire compatibility with the real Tusk Drift types (`tusk-drift-schemas` 0.1.36).
 //!
-//! Every message of the coverage channel and of the inbound replay span is encoded with the
-//! upstream types and decoded with ours, and the reverse, then compared field by field by the `assert_same_*`
-//! functions below (never by re-encoded bytes: map order is not deterministic). Each kind
-//! has a hand-built value with a non-default value in every field, and proptest generates
-//! many more, including unknown enum numbers, NaN doubles, deep `google.protobuf.Struct`
-//! metadata and maps with many entries. Frames carrying payloads we do not model (mocks,
-//! alerts, environment variables) must decode with an empty payload and an intact
-//! envelope; a span carrying the fields our subset leaves out (schemas, hashes, id) must
-//! decode with every modelled field intact.
+//! Every message we model (the coverage channel, the inbound replay span, and mocks: the
+//! full `Span` with its `JsonSchema`s, `GetMockRequest`, `GetMockResponse`, `MatchLevel`) is
+//! encoded with the upstream types and decoded with ours, and the reverse, then compared
+//! field by field by the `assert_same_*` functions below (never by re-encoded bytes: map
+//! order is not deterministic). Each kind has a hand-built value with a non-default value in
+//! every field, and proptest generates many more, including unknown enum numbers, NaN
+//! doubles and floats, deep `google.protobuf.Struct` values, deep schemas and maps with many
+//! entries. Frames carrying payloads we do not model (alerts, environment variables) must
+//! decode with an empty payload and an intact envelope.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -94,6 +94,17 @@ fn assert_same_f64(ours: f64, upstream: f64, what: &str) {
 fn assert_same_implicit_f64(ours: f64, upstream: f64, what: &str) {
     let canonical = |value: f64| if value == 0.0 { 0.0 } else { value };
     assert_same_f64(canonical(ours), canonical(upstream), what);
+}
+
+/// A float field without explicit presence (`SimilarityCandidate.score`): as for doubles,
+/// -0.0 is left off the wire; every other value keeps all its bits.
+fn assert_same_implicit_f32(ours: f32, upstream: f32, what: &str) {
+    let canonical = |value: f32| if value == 0.0 { 0.0 } else { value };
+    assert_eq!(
+        canonical(ours).to_bits(),
+        canonical(upstream).to_bits(),
+        "{what}: {ours} vs {upstream}"
+    );
 }
 
 /// Compares two maps key by key, with a field comparison for the values.
@@ -304,6 +315,34 @@ fn assert_same_span(ours: &ours::Span, upstream: &upstream::Span) {
         "span.output_value",
         assert_same_struct,
     );
+    assert_same_optional(
+        ours.input_schema.as_ref(),
+        upstream.input_schema.as_ref(),
+        "span.input_schema",
+        assert_same_json_schema,
+    );
+    assert_same_optional(
+        ours.output_schema.as_ref(),
+        upstream.output_schema.as_ref(),
+        "span.output_schema",
+        assert_same_json_schema,
+    );
+    assert_eq!(
+        ours.input_schema_hash, upstream.input_schema_hash,
+        "span.input_schema_hash"
+    );
+    assert_eq!(
+        ours.output_schema_hash, upstream.output_schema_hash,
+        "span.output_schema_hash"
+    );
+    assert_eq!(
+        ours.input_value_hash, upstream.input_value_hash,
+        "span.input_value_hash"
+    );
+    assert_eq!(
+        ours.output_value_hash, upstream.output_value_hash,
+        "span.output_value_hash"
+    );
     assert_eq!(ours.kind, upstream.kind, "span.kind");
     assert_eq!(
         ours.status
@@ -332,6 +371,114 @@ fn assert_same_span(ours: &ours::Span, upstream: &upstream::Span) {
         assert_same_struct,
     );
     assert_eq!(ours.environment, upstream.environment, "span.environment");
+    assert_eq!(ours.id, upstream.id, "span.id");
+}
+
+fn assert_same_json_schema(ours: &ours::JsonSchema, upstream: &upstream::JsonSchema, what: &str) {
+    assert_eq!(ours.r#type, upstream.r#type, "{what}.type");
+    assert_same_map(
+        &ours.properties,
+        &upstream.properties,
+        &format!("{what}.properties"),
+        assert_same_json_schema,
+    );
+    assert_same_optional(
+        ours.items.as_deref(),
+        upstream.items.as_deref(),
+        &format!("{what}.items"),
+        assert_same_json_schema,
+    );
+    assert_eq!(ours.encoding, upstream.encoding, "{what}.encoding");
+    assert_eq!(ours.decoded_type, upstream.decoded_type, "{what}.decoded_type");
+    // Explicit presence: every bit of a set value crosses, -0.0 and NaN payloads included.
+    assert_eq!(
+        ours.match_importance.map(f64::to_bits),
+        upstream.match_importance.map(f64::to_bits),
+        "{what}.match_importance"
+    );
+}
+
+fn assert_same_match_level(ours: &ours::MatchLevel, upstream: &upstream::MatchLevel, what: &str) {
+    assert_eq!(ours.match_type, upstream.match_type, "{what}.match_type");
+    assert_eq!(ours.match_scope, upstream.match_scope, "{what}.match_scope");
+    assert_eq!(
+        ours.match_description, upstream.match_description,
+        "{what}.match_description"
+    );
+    assert_eq!(
+        ours.similarity_score.map(f32::to_bits),
+        upstream.similarity_score.map(f32::to_bits),
+        "{what}.similarity_score"
+    );
+    assert_eq!(
+        ours.top_candidates.len(),
+        upstream.top_candidates.len(),
+        "{what}.top_candidates"
+    );
+    for (index, (a, b)) in ours
+        .top_candidates
+        .iter()
+        .zip(&upstream.top_candidates)
+        .enumerate()
+    {
+        assert_eq!(a.span_id, b.span_id, "{what}.top_candidates[{index}].span_id");
+        assert_same_implicit_f32(
+            a.score,
+            b.score,
+            &format!("{what}.top_candidates[{index}].score"),
+        );
+    }
+}
+
+fn assert_same_get_mock_request(
+    ours: &ours::GetMockRequest,
+    upstream: &upstream::GetMockRequest,
+) {
+    assert_eq!(ours.request_id, upstream.request_id, "request_id");
+    assert_eq!(ours.test_id, upstream.test_id, "test_id");
+    assert_same_optional(
+        ours.outbound_span.as_ref(),
+        upstream.outbound_span.as_ref(),
+        "outbound_span",
+        |a, b, _| assert_same_span(a, b),
+    );
+    assert_eq!(ours.stack_trace, upstream.stack_trace, "stack_trace");
+    assert_eq!(ours.operation, upstream.operation, "operation");
+    assert_eq!(ours.tags, upstream.tags, "tags");
+    assert_eq!(ours.requested_at, upstream.requested_at, "requested_at");
+}
+
+fn assert_same_get_mock_response(
+    ours: &ours::GetMockResponse,
+    upstream: &upstream::GetMockResponse,
+) {
+    assert_eq!(ours.request_id, upstream.request_id, "request_id");
+    assert_eq!(ours.found, upstream.found, "found");
+    assert_same_optional(
+        ours.response_data.as_ref(),
+        upstream.response_data.as_ref(),
+        "response_data",
+        assert_same_struct,
+    );
+    assert_same_optional(
+        ours.metadata.as_ref(),
+        upstream.metadata.as_ref(),
+        "metadata",
+        assert_same_struct,
+    );
+    assert_eq!(ours.error, upstream.error, "error");
+    assert_eq!(ours.error_code, upstream.error_code, "error_code");
+    assert_eq!(
+        ours.matched_span_id, upstream.matched_span_id,
+        "matched_span_id"
+    );
+    assert_eq!(ours.matched_at, upstream.matched_at, "matched_at");
+    assert_same_optional(
+        ours.match_level.as_ref(),
+        upstream.match_level.as_ref(),
+        "match_level",
+        assert_same_match_level,
+    );
 }
 
 fn assert_same_inbound_span_request(
@@ -362,6 +509,9 @@ fn assert_same_sdk_message(ours: &ours::SdkMessage, upstream: &upstream::SdkMess
         (Some(O::ConnectRequest(a)), Some(U::ConnectRequest(b))) => {
             assert_same_connect_request(a, b);
         }
+        (Some(O::GetMockRequest(a)), Some(U::GetMockRequest(b))) => {
+            assert_same_get_mock_request(a, b);
+        }
         (Some(O::SetTimeTravelResponse(a)), Some(U::SetTimeTravelResponse(b))) => {
             assert_same_set_time_travel_response(a, b);
         }
@@ -385,6 +535,9 @@ fn assert_same_cli_message(ours: &ours::CliMessage, upstream: &upstream::CliMess
         (None, None) => {}
         (Some(O::ConnectResponse(a)), Some(U::ConnectResponse(b))) => {
             assert_same_connect_response(a, b);
+        }
+        (Some(O::GetMockResponse(a)), Some(U::GetMockResponse(b))) => {
+            assert_same_get_mock_response(a, b);
         }
         (Some(O::SetTimeTravelRequest(a)), Some(U::SetTimeTravelRequest(b))) => {
             assert_same_set_time_travel_request(a, b);
@@ -496,6 +649,12 @@ fn span_to_upstream(value: &ours::Span) -> upstream::Span {
         package_type: value.package_type,
         input_value: value.input_value.clone(),
         output_value: value.output_value.clone(),
+        input_schema: value.input_schema.as_ref().map(json_schema_to_upstream),
+        output_schema: value.output_schema.as_ref().map(json_schema_to_upstream),
+        input_schema_hash: value.input_schema_hash.clone(),
+        output_schema_hash: value.output_schema_hash.clone(),
+        input_value_hash: value.input_value_hash.clone(),
+        output_value_hash: value.output_value_hash.clone(),
         kind: value.kind,
         status: value.status.as_ref().map(|status| upstream::SpanStatus {
             code: status.code,
@@ -507,7 +666,68 @@ fn span_to_upstream(value: &ours::Span) -> upstream::Span {
         is_root_span: value.is_root_span,
         metadata: value.metadata.clone(),
         environment: value.environment.clone(),
-        ..Default::default()
+        id: value.id.clone(),
+    }
+}
+
+fn json_schema_to_upstream(value: &ours::JsonSchema) -> upstream::JsonSchema {
+    upstream::JsonSchema {
+        r#type: value.r#type,
+        properties: value
+            .properties
+            .iter()
+            .map(|(key, schema)| (key.clone(), json_schema_to_upstream(schema)))
+            .collect(),
+        items: value
+            .items
+            .as_deref()
+            .map(|items| Box::new(json_schema_to_upstream(items))),
+        encoding: value.encoding,
+        decoded_type: value.decoded_type,
+        match_importance: value.match_importance,
+    }
+}
+
+fn match_level_to_upstream(value: &ours::MatchLevel) -> upstream::MatchLevel {
+    upstream::MatchLevel {
+        match_type: value.match_type,
+        match_scope: value.match_scope,
+        match_description: value.match_description.clone(),
+        similarity_score: value.similarity_score,
+        top_candidates: value
+            .top_candidates
+            .iter()
+            .map(|candidate| upstream::SimilarityCandidate {
+                span_id: candidate.span_id.clone(),
+                score: candidate.score,
+            })
+            .collect(),
+    }
+}
+
+fn get_mock_request_to_upstream(value: &ours::GetMockRequest) -> upstream::GetMockRequest {
+    upstream::GetMockRequest {
+        request_id: value.request_id.clone(),
+        test_id: value.test_id.clone(),
+        outbound_span: value.outbound_span.as_ref().map(span_to_upstream),
+        stack_trace: value.stack_trace.clone(),
+        operation: value.operation.clone(),
+        tags: value.tags.clone(),
+        requested_at: value.requested_at,
+    }
+}
+
+fn get_mock_response_to_upstream(value: &ours::GetMockResponse) -> upstream::GetMockResponse {
+    upstream::GetMockResponse {
+        request_id: value.request_id.clone(),
+        found: value.found,
+        response_data: value.response_data.clone(),
+        metadata: value.metadata.clone(),
+        error: value.error.clone(),
+        error_code: value.error_code.clone(),
+        matched_span_id: value.matched_span_id.clone(),
+        matched_at: value.matched_at,
+        match_level: value.match_level.as_ref().map(match_level_to_upstream),
     }
 }
 
@@ -535,6 +755,7 @@ fn sdk_message_to_upstream(value: &ours::SdkMessage) -> upstream::SdkMessage {
         request_id: value.request_id.clone(),
         payload: value.payload.as_ref().map(|payload| match payload {
             O::ConnectRequest(inner) => U::ConnectRequest(connect_request_to_upstream(inner)),
+            O::GetMockRequest(inner) => U::GetMockRequest(get_mock_request_to_upstream(inner)),
             O::SetTimeTravelResponse(inner) => {
                 U::SetTimeTravelResponse(set_time_travel_response_to_upstream(inner))
             }
@@ -556,6 +777,7 @@ fn cli_message_to_upstream(value: &ours::CliMessage) -> upstream::CliMessage {
         request_id: value.request_id.clone(),
         payload: value.payload.as_ref().map(|payload| match payload {
             O::ConnectResponse(inner) => U::ConnectResponse(connect_response_to_upstream(inner)),
+            O::GetMockResponse(inner) => U::GetMockResponse(get_mock_response_to_upstream(inner)),
             O::SetTimeTravelRequest(inner) => {
                 U::SetTimeTravelRequest(set_time_travel_request_to_upstream(inner))
             }
@@ -654,6 +876,68 @@ fn every_span_enum_value_matches_upstream() {
         "StatusCode",
     );
     assert_eq!(known, 3, "STATUS_CODE_UNSPECIFIED ..= STATUS_CODE_ERROR");
+}
+
+#[test]
+fn every_schema_and_match_enum_value_matches_upstream() {
+    let known = same_enum_values(
+        -2..=14,
+        |n| ours::JsonSchemaType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::JsonSchemaType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "JsonSchemaType",
+    );
+    assert_eq!(
+        known, 10,
+        "JSON_SCHEMA_TYPE_UNSPECIFIED ..= JSON_SCHEMA_TYPE_FUNCTION"
+    );
+    let known = same_enum_values(
+        -2..=6,
+        |n| ours::EncodingType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::EncodingType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "EncodingType",
+    );
+    assert_eq!(known, 2, "ENCODING_TYPE_UNSPECIFIED, ENCODING_TYPE_BASE64");
+    let known = same_enum_values(
+        -2..=30,
+        |n| ours::DecodedType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::DecodedType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "DecodedType",
+    );
+    assert_eq!(known, 25, "DECODED_TYPE_UNSPECIFIED ..= DECODED_TYPE_ZIP");
+    let known = same_enum_values(
+        -2..=10,
+        |n| ours::MatchType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::MatchType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "MatchType",
+    );
+    assert_eq!(known, 7, "MATCH_TYPE_UNSPECIFIED ..= MATCH_TYPE_FALLBACK");
+    let known = same_enum_values(
+        -2..=6,
+        |n| ours::MatchScope::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            upstream::MatchScope::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
+        "MatchScope",
+    );
+    assert_eq!(known, 3, "MATCH_SCOPE_UNSPECIFIED ..= MATCH_SCOPE_GLOBAL");
 }
 
 #[test]
@@ -997,6 +1281,10 @@ fn every_sdk_envelope_crosses_both_ways() {
             Payload::SetTimeTravelResponse(full_set_time_travel_response()),
         ),
         (
+            upstream::MessageType::MockRequest,
+            Payload::GetMockRequest(full_get_mock_request()),
+        ),
+        (
             upstream::MessageType::CoverageSnapshot,
             Payload::CoverageSnapshotResponse(full_coverage_snapshot_response(12, 40)),
         ),
@@ -1025,6 +1313,10 @@ fn every_cli_envelope_crosses_both_ways() {
             Payload::SetTimeTravelRequest(full_set_time_travel_request()),
         ),
         (
+            upstream::MessageType::MockRequest,
+            Payload::GetMockResponse(full_get_mock_response()),
+        ),
+        (
             upstream::MessageType::CoverageSnapshot,
             Payload::CoverageSnapshotRequest(upstream::CoverageSnapshotRequest { baseline: true }),
         ),
@@ -1041,7 +1333,7 @@ fn every_cli_envelope_crosses_both_ways() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Payloads outside the coverage channel are skipped, never an error.
+// Mocks: the full span, its schemas, the request and the response.
 // ---------------------------------------------------------------------------------------
 
 fn timestamp(seconds: i64) -> prost_types::Timestamp {
@@ -1063,7 +1355,8 @@ fn outbound_span() -> upstream::Span {
         package_type: upstream::PackageType::Http as i32,
         input_value: Some(rich_metadata()),
         output_value: Some(object(vec![("status", number(200.0))])),
-        input_schema: Some(upstream::JsonSchema {
+        input_schema: Some(full_json_schema()),
+        output_schema: Some(upstream::JsonSchema {
             r#type: upstream::JsonSchemaType::Object as i32,
             properties: HashMap::from([(
                 "status".to_owned(),
@@ -1072,10 +1365,7 @@ fn outbound_span() -> upstream::Span {
                     ..Default::default()
                 },
             )]),
-            items: None,
-            encoding: Some(upstream::EncodingType::Base64 as i32),
-            decoded_type: Some(upstream::DecodedType::Json as i32),
-            match_importance: Some(0.5),
+            ..Default::default()
         }),
         input_schema_hash: "in-schema".to_owned(),
         output_schema_hash: "out-schema".to_owned(),
@@ -1099,6 +1389,155 @@ fn outbound_span() -> upstream::Span {
         ..Default::default()
     }
 }
+
+/// A schema with every field set, on nested nodes too: properties, items, a -0.0 importance
+/// (explicit presence keeps it) and an encoding number upstream does not know.
+fn full_json_schema() -> upstream::JsonSchema {
+    let string = |extra: fn(&mut upstream::JsonSchema)| {
+        let mut node = upstream::JsonSchema {
+            r#type: upstream::JsonSchemaType::String as i32,
+            ..Default::default()
+        };
+        extra(&mut node);
+        node
+    };
+    upstream::JsonSchema {
+        r#type: upstream::JsonSchemaType::Object as i32,
+        properties: HashMap::from([
+            (
+                "body".to_owned(),
+                string(|node| {
+                    node.encoding = Some(upstream::EncodingType::Base64 as i32);
+                    node.decoded_type = Some(upstream::DecodedType::Json as i32);
+                    node.match_importance = Some(1.0);
+                }),
+            ),
+            (
+                "headers".to_owned(),
+                upstream::JsonSchema {
+                    r#type: upstream::JsonSchemaType::Object as i32,
+                    properties: HashMap::from([("accept".to_owned(), string(|_| {}))]),
+                    match_importance: Some(0.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "values".to_owned(),
+                upstream::JsonSchema {
+                    r#type: upstream::JsonSchemaType::OrderedList as i32,
+                    items: Some(Box::new(string(|node| {
+                        node.match_importance = Some(-0.0);
+                        node.encoding = Some(7);
+                    }))),
+                    ..Default::default()
+                },
+            ),
+        ]),
+        items: None,
+        encoding: Some(upstream::EncodingType::Unspecified as i32),
+        decoded_type: Some(upstream::DecodedType::Zip as i32),
+        match_importance: Some(0.5),
+    }
+}
+
+fn full_get_mock_request() -> upstream::GetMockRequest {
+    upstream::GetMockRequest {
+        request_id: "mock-42".to_owned(),
+        test_id: "test-9".to_owned(),
+        outbound_span: Some(outbound_span()),
+        stack_trace: "at orders::handler (src/orders.rs:42)".to_owned(),
+        operation: "GET".to_owned(),
+        tags: HashMap::from([("db".to_owned(), "orders".to_owned())]),
+        requested_at: Some(timestamp(1_764_143_998)),
+    }
+}
+
+fn full_get_mock_response() -> upstream::GetMockResponse {
+    upstream::GetMockResponse {
+        request_id: "mock-42".to_owned(),
+        found: true,
+        response_data: Some(rich_metadata()),
+        metadata: Some(object(vec![("source", string("recording"))])),
+        error: "none".to_owned(),
+        error_code: "E0".to_owned(),
+        matched_span_id: "00f067aa0ba902b7".to_owned(),
+        matched_at: Some(timestamp(1_764_144_000)),
+        match_level: Some(upstream::MatchLevel {
+            match_type: upstream::MatchType::Fuzzy as i32,
+            match_scope: upstream::MatchScope::Trace as i32,
+            match_description: "closest body".to_owned(),
+            similarity_score: Some(0.93),
+            top_candidates: vec![
+                upstream::SimilarityCandidate {
+                    span_id: "b7ad6b7169203331".to_owned(),
+                    score: 0.81,
+                },
+                upstream::SimilarityCandidate {
+                    span_id: "c7ad6b7169203332".to_owned(),
+                    score: f32::NAN,
+                },
+            ],
+        }),
+    }
+}
+
+#[test]
+fn cli_mock_response_crosses_both_ways() {
+    let message = upstream::CliMessage {
+        r#type: upstream::MessageType::MockRequest as i32,
+        request_id: "mock-42".to_owned(),
+        payload: Some(upstream::cli_message::Payload::GetMockResponse(
+            full_get_mock_response(),
+        )),
+    };
+    let decoded: ours::CliMessage = check_from_upstream(&message, assert_same_cli_message);
+    assert!(matches!(
+        decoded.payload,
+        Some(ours::cli_message::Payload::GetMockResponse(_))
+    ));
+    // A miss: found = false with the CLI's error text, no match level.
+    let miss = upstream::CliMessage {
+        r#type: upstream::MessageType::MockRequest as i32,
+        request_id: "mock-43".to_owned(),
+        payload: Some(upstream::cli_message::Payload::GetMockResponse(
+            upstream::GetMockResponse {
+                error: "no mock found for  GET /x: no matching span found".to_owned(),
+                ..Default::default()
+            },
+        )),
+    };
+    check_from_upstream::<ours::CliMessage, _>(&miss, assert_same_cli_message);
+}
+
+#[test]
+fn sdk_mock_request_crosses_both_ways() {
+    let message = upstream::SdkMessage {
+        r#type: upstream::MessageType::MockRequest as i32,
+        request_id: "mock-42".to_owned(),
+        payload: Some(upstream::sdk_message::Payload::GetMockRequest(
+            full_get_mock_request(),
+        )),
+    };
+    let decoded: ours::SdkMessage = check_from_upstream(&message, assert_same_sdk_message);
+    let Some(ours::sdk_message::Payload::GetMockRequest(request)) = decoded.payload else {
+        panic!("expected a GetMockRequest");
+    };
+    let span = request.outbound_span.expect("the span crossed");
+    assert_eq!(span.input_value_hash, "in-value");
+    let schema = span.input_schema.expect("the schema crossed");
+    assert_eq!(
+        schema.properties["values"]
+            .items
+            .as_ref()
+            .and_then(|items| items.match_importance)
+            .map(f64::to_bits),
+        Some((-0.0_f64).to_bits())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Payloads outside what we model are skipped, never an error.
+// ---------------------------------------------------------------------------------------
 
 /// Decodes an upstream CLI frame with ours and checks that the envelope survived and the
 /// payload was skipped; re-encoding what we decoded gives upstream an envelope without it.
@@ -1133,36 +1572,6 @@ fn assert_sdk_payload_skipped(message: &upstream::SdkMessage) {
 }
 
 #[test]
-fn cli_mock_response_is_skipped() {
-    assert_cli_payload_skipped(&upstream::CliMessage {
-        r#type: upstream::MessageType::MockRequest as i32,
-        request_id: "mock-42".to_owned(),
-        payload: Some(upstream::cli_message::Payload::GetMockResponse(
-            upstream::GetMockResponse {
-                request_id: "mock-42".to_owned(),
-                found: true,
-                response_data: Some(rich_metadata()),
-                metadata: Some(object(vec![("source", string("recording"))])),
-                error: "none".to_owned(),
-                error_code: "E0".to_owned(),
-                matched_span_id: "00f067aa0ba902b7".to_owned(),
-                matched_at: Some(timestamp(1_764_144_000)),
-                match_level: Some(upstream::MatchLevel {
-                    match_type: upstream::MatchType::Fuzzy as i32,
-                    match_scope: upstream::MatchScope::Trace as i32,
-                    match_description: "closest body".to_owned(),
-                    similarity_score: Some(0.93),
-                    top_candidates: vec![upstream::SimilarityCandidate {
-                        span_id: "b7ad6b7169203331".to_owned(),
-                        score: 0.81,
-                    }],
-                }),
-            },
-        )),
-    });
-}
-
-#[test]
 fn cli_inbound_span_response_crosses_both_ways() {
     let message = upstream::CliMessage {
         r#type: upstream::MessageType::InboundSpan as i32,
@@ -1188,25 +1597,6 @@ fn cli_env_var_response_is_skipped() {
                     ("DATABASE_URL".to_owned(), "postgres://replay".to_owned()),
                     ("TZ".to_owned(), "UTC".to_owned()),
                 ]),
-            },
-        )),
-    });
-}
-
-#[test]
-fn sdk_mock_request_is_skipped() {
-    assert_sdk_payload_skipped(&upstream::SdkMessage {
-        r#type: upstream::MessageType::MockRequest as i32,
-        request_id: "mock-42".to_owned(),
-        payload: Some(upstream::sdk_message::Payload::GetMockRequest(
-            upstream::GetMockRequest {
-                request_id: "mock-42".to_owned(),
-                test_id: "test-9".to_owned(),
-                outbound_span: Some(outbound_span()),
-                stack_trace: "at orders::handler (src/orders.rs:42)".to_owned(),
-                operation: "GET".to_owned(),
-                tags: HashMap::from([("db".to_owned(), "orders".to_owned())]),
-                requested_at: Some(timestamp(1_764_143_998)),
             },
         )),
     });
@@ -1239,20 +1629,6 @@ fn sdk_alerts_are_skipped() {
     }
 }
 
-/// The span our subset models: `outbound_span` without the fields it leaves out.
-fn modelled_span() -> upstream::Span {
-    upstream::Span {
-        input_schema: None,
-        output_schema: None,
-        input_schema_hash: String::new(),
-        output_schema_hash: String::new(),
-        input_value_hash: String::new(),
-        output_value_hash: String::new(),
-        id: None,
-        ..outbound_span()
-    }
-}
-
 #[test]
 fn sdk_inbound_span_request_crosses_both_ways() {
     let message = upstream::SdkMessage {
@@ -1261,28 +1637,13 @@ fn sdk_inbound_span_request_crosses_both_ways() {
         payload: Some(
             upstream::sdk_message::Payload::SendInboundSpanForReplayRequest(
                 upstream::SendInboundSpanForReplayRequest {
-                    span: Some(modelled_span()),
+                    span: Some(outbound_span()),
                 },
             ),
         ),
     };
     let decoded: ours::SdkMessage = check_from_upstream(&message, assert_same_sdk_message);
     assert!(decoded.payload.is_some());
-}
-
-#[test]
-fn a_span_with_fields_outside_the_subset_keeps_every_modelled_field() {
-    let full = upstream::SendInboundSpanForReplayRequest {
-        span: Some(outbound_span()),
-    };
-    let decoded = ours::SendInboundSpanForReplayRequest::decode(full.encode_to_vec().as_slice())
-        .expect("unmodelled span fields must not be a decoding error");
-    assert_same_inbound_span_request(&decoded, &full);
-    // Re-encoded, upstream sees the modelled span and nothing else.
-    let back =
-        upstream::SendInboundSpanForReplayRequest::decode(decoded.encode_to_vec().as_slice())
-            .unwrap();
-    assert_eq!(back.span, Some(modelled_span()));
 }
 
 #[test]
@@ -1425,12 +1786,59 @@ fn seconds_nanos() -> impl Strategy<Value = (i64, i32)> {
     (any::<i64>(), any::<i32>())
 }
 
+/// Any schema, nested up to four levels through properties and items, with importances
+/// of every float class and enum numbers upstream does not know.
+fn json_schema() -> impl Strategy<Value = ours::JsonSchema> {
+    fn node() -> impl Strategy<Value = (i32, Option<i32>, Option<i32>, Option<f64>)> {
+        (
+            enum_number(0..=9),
+            prop::option::of(enum_number(0..=1)),
+            prop::option::of(enum_number(0..=24)),
+            prop::option::of(any::<f64>()),
+        )
+    }
+    let leaf = node().prop_map(
+        |(r#type, encoding, decoded_type, match_importance)| ours::JsonSchema {
+            r#type,
+            encoding,
+            decoded_type,
+            match_importance,
+            ..Default::default()
+        },
+    );
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        (
+            node(),
+            prop::collection::hash_map(text(), inner.clone(), 0..6),
+            prop::option::of(inner),
+        )
+            .prop_map(
+                |((r#type, encoding, decoded_type, match_importance), properties, items)| {
+                    ours::JsonSchema {
+                        r#type,
+                        properties,
+                        items: items.map(Box::new),
+                        encoding,
+                        decoded_type,
+                        match_importance,
+                    }
+                },
+            )
+    })
+}
+
 fn span() -> impl Strategy<Value = ours::Span> {
     let names = (text(), text(), text(), text(), text(), text(), text());
     let values = (
         prop::option::of(metadata()),
         prop::option::of(metadata()),
         prop::option::of(metadata()),
+    );
+    let schemas = (
+        prop::option::of(json_schema()),
+        prop::option::of(json_schema()),
+        (text(), text(), text(), text()),
+        prop::option::of(text()),
     );
     let flags = (
         enum_number(0..=11),
@@ -1442,7 +1850,7 @@ fn span() -> impl Strategy<Value = ours::Span> {
         prop::option::of(seconds_nanos()),
         prop::option::of(text()),
     );
-    (names, values, flags).prop_map(
+    (names, values, flags, schemas).prop_map(
         |(
             (
                 trace_id,
@@ -1464,6 +1872,12 @@ fn span() -> impl Strategy<Value = ours::Span> {
                 duration,
                 environment,
             ),
+            (
+                input_schema,
+                output_schema,
+                (input_schema_hash, output_schema_hash, input_value_hash, output_value_hash),
+                id,
+            ),
         )| ours::Span {
             trace_id,
             span_id,
@@ -1475,6 +1889,12 @@ fn span() -> impl Strategy<Value = ours::Span> {
             package_type,
             input_value,
             output_value,
+            input_schema,
+            output_schema,
+            input_schema_hash,
+            output_schema_hash,
+            input_value_hash,
+            output_value_hash,
             kind,
             status: status.map(|(code, message)| ours::SpanStatus { code, message }),
             is_pre_app_start,
@@ -1483,14 +1903,93 @@ fn span() -> impl Strategy<Value = ours::Span> {
             is_root_span,
             metadata,
             environment,
+            id,
         },
     )
+}
+
+fn timestamp_value() -> impl Strategy<Value = prost_types::Timestamp> {
+    seconds_nanos().prop_map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos })
+}
+
+fn get_mock_request() -> impl Strategy<Value = ours::GetMockRequest> {
+    (
+        (text(), text(), text(), text()),
+        prop::option::of(span()),
+        prop::collection::hash_map(text(), text(), 0..6),
+        prop::option::of(timestamp_value()),
+    )
+        .prop_map(
+            |((request_id, test_id, stack_trace, operation), outbound_span, tags, requested_at)| {
+                ours::GetMockRequest {
+                    request_id,
+                    test_id,
+                    outbound_span,
+                    stack_trace,
+                    operation,
+                    tags,
+                    requested_at,
+                }
+            },
+        )
+}
+
+fn match_level() -> impl Strategy<Value = ours::MatchLevel> {
+    (
+        enum_number(0..=6),
+        enum_number(0..=2),
+        text(),
+        prop::option::of(any::<f32>()),
+        prop::collection::vec((text(), any::<f32>()), 0..6),
+    )
+        .prop_map(
+            |(match_type, match_scope, match_description, similarity_score, candidates)| {
+                ours::MatchLevel {
+                    match_type,
+                    match_scope,
+                    match_description,
+                    similarity_score,
+                    top_candidates: candidates
+                        .into_iter()
+                        .map(|(span_id, score)| ours::SimilarityCandidate { span_id, score })
+                        .collect(),
+                }
+            },
+        )
+}
+
+fn get_mock_response() -> impl Strategy<Value = ours::GetMockResponse> {
+    (
+        (text(), any::<bool>(), text(), text(), text()),
+        (prop::option::of(metadata()), prop::option::of(metadata())),
+        prop::option::of(timestamp_value()),
+        prop::option::of(match_level()),
+    )
+        .prop_map(
+            |(
+                (request_id, found, error, error_code, matched_span_id),
+                (response_data, metadata),
+                matched_at,
+                match_level,
+            )| ours::GetMockResponse {
+                request_id,
+                found,
+                response_data,
+                metadata,
+                error,
+                error_code,
+                matched_span_id,
+                matched_at,
+                match_level,
+            },
+        )
 }
 
 fn sdk_message() -> impl Strategy<Value = ours::SdkMessage> {
     use ours::sdk_message::Payload;
     let payload = prop::option::of(prop_oneof![
         connect_request().prop_map(Payload::ConnectRequest),
+        get_mock_request().prop_map(Payload::GetMockRequest),
         set_time_travel_response().prop_map(Payload::SetTimeTravelResponse),
         prop::option::of(span()).prop_map(|span| {
             Payload::SendInboundSpanForReplayRequest(ours::SendInboundSpanForReplayRequest { span })
@@ -1510,6 +2009,7 @@ fn cli_message() -> impl Strategy<Value = ours::CliMessage> {
     use ours::cli_message::Payload;
     let payload = prop::option::of(prop_oneof![
         connect_response().prop_map(Payload::ConnectResponse),
+        get_mock_response().prop_map(Payload::GetMockResponse),
         set_time_travel_request().prop_map(Payload::SetTimeTravelRequest),
         any::<bool>().prop_map(|success| {
             Payload::SendInboundSpanForReplayResponse(ours::SendInboundSpanForReplayResponse {
@@ -1591,6 +2091,34 @@ proptest! {
     #[test]
     fn generated_spans_cross_both_ways(value in span()) {
         check_both_directions(&value, span_to_upstream, assert_same_span);
+    }
+
+    #[test]
+    fn generated_json_schemas_cross_both_ways(value in json_schema()) {
+        check_both_directions(&value, json_schema_to_upstream, |a, b| {
+            assert_same_json_schema(a, b, "schema");
+        });
+    }
+
+    #[test]
+    fn generated_match_levels_cross_both_ways(value in match_level()) {
+        check_both_directions(&value, match_level_to_upstream, |a, b| {
+            assert_same_match_level(a, b, "match_level");
+        });
+    }
+
+    #[test]
+    fn generated_mock_requests_cross_both_ways(value in get_mock_request()) {
+        check_both_directions(&value, get_mock_request_to_upstream, assert_same_get_mock_request);
+    }
+
+    #[test]
+    fn generated_mock_responses_cross_both_ways(value in get_mock_response()) {
+        check_both_directions(
+            &value,
+            get_mock_response_to_upstream,
+            assert_same_get_mock_response,
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn inbound_span(span: &InboundSpan) -> Span {
         is_root_span: true,
         metadata: None,
         environment: span.environment.clone(),
+        ..Span::default()
     }
 }
 
