@@ -38,6 +38,7 @@ pub struct Builder {
     pub(crate) traces_dir: Option<PathBuf>,
     pub(crate) header_rules: HeaderRules,
     pub(crate) max_body_bytes: usize,
+    pub(crate) mock_timeout: Duration,
     /// Tests only: the SDK thread panics as soon as it starts.
     #[cfg(test)]
     pub(crate) panic_on_start: bool,
@@ -73,6 +74,7 @@ impl Default for Builder {
             traces_dir: None,
             header_rules: HeaderRules::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            mock_timeout: crate::mocks::DEFAULT_MOCK_TIMEOUT,
             #[cfg(test)]
             panic_on_start: false,
         }
@@ -178,6 +180,14 @@ impl Builder {
     /// [`MAX_BODY_BYTES_CEILING`] (a trace must fit the CLI's 15 MiB line).
     pub fn max_body_bytes(&mut self, bytes: usize) -> &mut Self {
         self.max_body_bytes = bytes.min(MAX_BODY_BYTES_CEILING);
+        self
+    }
+
+    /// `REPLAY` mode: how long an outbound call waits for the CLI's recorded answer before
+    /// it fails with a timeout (the CLI itself puts no limit on a lookup). Default:
+    /// [`crate::DEFAULT_MOCK_TIMEOUT`], the Python SDK's.
+    pub fn mock_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.mock_timeout = timeout;
         self
     }
 

@@ -12,10 +12,11 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::env::Environment;
 use crate::gate::Gate;
-use crate::mode::Mode;
+use crate::mocks;
+use crate::mode::{Mode, Role};
 use crate::recorder::Recorder;
 use crate::replayer::{self, Replayer};
-use crate::runner::Running;
+use crate::runner::{Running, SdkThread};
 
 /// The process's registry, used by [`crate::init`] and [`Builder::init`].
 pub(crate) static PROCESS: Registry = Registry::new();
@@ -68,27 +69,35 @@ impl Registry {
         }
         let instance = match config.gate {
             Gate::Off => None,
-            Gate::Record => Recorder::start(
-                &config,
-                builder.header_rules.clone(),
-                builder.max_body_bytes,
-            )
-            .map(|recorder| Instance {
-                mode: Arc::new(Mode::Record(recorder)),
+            Gate::Record => Recorder::start(&config).map(|recorder| Instance {
+                mode: Arc::new(Mode::new(
+                    Role::Record(recorder),
+                    builder.header_rules.clone(),
+                    builder.max_body_bytes,
+                )),
                 running: None,
             }),
             Gate::Serve { collect } => {
                 // Requests hand replay spans to the SDK thread through a bounded channel
                 // and never wait: a full channel drops the span.
                 let (span_sender, spans) = tokio::sync::mpsc::channel(replayer::SPAN_QUEUE);
-                let replayer = Replayer::new(
-                    span_sender,
+                let (mock_client, mocks) = mocks::channel(builder.mock_timeout);
+                let mode = Mode::new(
+                    Role::Replay(Replayer::new(span_sender, mock_client)),
                     builder.header_rules.clone(),
                     builder.max_body_bytes,
                 );
-                match Running::spawn(builder, environment, config, collect, spans) {
+                let thread = SdkThread {
+                    builder,
+                    environment,
+                    config,
+                    collect,
+                    spans,
+                    mocks,
+                };
+                match Running::spawn(thread) {
                     Ok(running) => Some(Instance {
-                        mode: Arc::new(Mode::Replay(replayer)),
+                        mode: Arc::new(mode),
                         running: Some(running),
                     }),
                     Err(error) => {

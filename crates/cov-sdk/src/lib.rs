@@ -44,12 +44,14 @@
 mod body_capture;
 mod builder;
 mod config;
+mod context;
 mod env;
 mod gate;
 mod handshake;
 mod headers;
 mod inbound;
 mod instance;
+mod mocks;
 mod mode;
 mod project_file;
 mod recorder;
@@ -67,7 +69,9 @@ pub use builder::{
     Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_WRITE_TIMEOUT, MAX_BODY_BYTES_CEILING,
 };
+pub use context::{RequestScope, Scoped, propagate};
 pub use headers::MASKED_VALUE;
+pub use mocks::DEFAULT_MOCK_TIMEOUT;
 pub use inbound::{Exchange, TRACE_ID_HEADER, Traffic, TuskBody, TuskLayer, TuskService};
 
 use crate::instance::Instance;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::body_capture::Refusal;
 use crate::config::Config;
-use crate::headers::HeaderRules;
 use crate::trace_writer::{self, Trace, TraceWriter};
 
 /// The recorder of one SDK instance.
@@ -17,10 +16,6 @@ use crate::trace_writer::{self, Trace, TraceWriter};
 pub(crate) struct Recorder {
     writer: TraceWriter,
     sampling_rate: f64,
-    /// Which headers a trace holds.
-    pub(crate) rules: HeaderRules,
-    /// The largest body a trace holds.
-    pub(crate) max_body_bytes: usize,
     skipped: AtomicU64,
     warned_too_large: AtomicBool,
     warned_unrecordable: AtomicBool,
@@ -29,11 +24,7 @@ pub(crate) struct Recorder {
 impl Recorder {
     /// Starts the writer thread for `config`'s traces directory; `None` (with a warning)
     /// when the thread cannot start.
-    pub(crate) fn start(
-        config: &Config,
-        rules: HeaderRules,
-        max_body_bytes: usize,
-    ) -> Option<Self> {
+    pub(crate) fn start(config: &Config) -> Option<Self> {
         let writer = match TraceWriter::start(
             config.traces_dir.clone(),
             trace_writer::QUEUE_TRACES,
@@ -56,8 +47,6 @@ impl Recorder {
         Some(Self {
             writer,
             sampling_rate: config.sampling_rate,
-            rules,
-            max_body_bytes,
             skipped: AtomicU64::new(0),
             warned_too_large: AtomicBool::new(false),
             warned_unrecordable: AtomicBool::new(false),
@@ -76,13 +65,13 @@ impl Recorder {
     }
 
     /// Counts a trace named `name` that is not recorded; one warning per kind of reason
-    /// per process.
-    pub(crate) fn skip(&self, name: &str, refusal: &Refusal) {
+    /// per process (`max_body_bytes` is the limit a body went over).
+    pub(crate) fn skip(&self, name: &str, refusal: &Refusal, max_body_bytes: usize) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
         let (warned, reason) = match refusal {
             Refusal::TooLarge => (
                 &self.warned_too_large,
-                format!("a body is over the {}-byte limit", self.max_body_bytes),
+                format!("a body is over the {max_body_bytes}-byte limit"),
             ),
             Refusal::Unrecordable(why) => (&self.warned_unrecordable, why.to_string()),
             Refusal::Fragmented => (

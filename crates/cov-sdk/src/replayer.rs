@@ -2,14 +2,15 @@
 //!
 //! Every replayed inbound request becomes an inbound replay span, handed to the SDK thread
 //! (which owns the connection to the CLI) through a bounded channel that never makes a
-//! request wait: a span that does not fit is dropped and counted.
+//! request wait: a span that does not fit is dropped and counted. Outbound calls ask the
+//! CLI for their mocks through the same thread ([`MockClient`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cov_trace::InboundSpan;
 use tokio::sync::mpsc;
 
-use crate::headers::HeaderRules;
+use crate::mocks::MockClient;
 
 /// How many inbound replay spans may wait for the SDK thread.
 pub(crate) const SPAN_QUEUE: usize = 1024;
@@ -18,24 +19,17 @@ pub(crate) const SPAN_QUEUE: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Replayer {
     spans: mpsc::Sender<InboundSpan>,
-    /// Which headers a replay span holds (the same rules as a recorded trace).
-    pub(crate) rules: HeaderRules,
-    /// The largest body a replay span holds.
-    pub(crate) max_body_bytes: usize,
+    /// Asks the CLI for the mocks of outbound calls.
+    pub(crate) mocks: MockClient,
     dropped: AtomicU64,
 }
 
 impl Replayer {
     /// A replayer handing spans to the SDK thread through `spans`.
-    pub(crate) fn new(
-        spans: mpsc::Sender<InboundSpan>,
-        rules: HeaderRules,
-        max_body_bytes: usize,
-    ) -> Self {
+    pub(crate) fn new(spans: mpsc::Sender<InboundSpan>, mocks: MockClient) -> Self {
         Self {
             spans,
-            rules,
-            max_body_bytes,
+            mocks,
             dropped: AtomicU64::new(0),
         }
     }

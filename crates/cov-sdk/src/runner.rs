@@ -11,9 +11,24 @@ use tokio::sync::watch;
 use crate::builder::Builder;
 use crate::config::Config;
 use crate::env::{Environment, TUSK_COVERAGE_LOG};
+use crate::mocks::MockService;
 
 /// How long [`Running::stop`] waits for the thread to finish.
 pub(crate) const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// Everything the SDK thread runs with.
+#[derive(Debug)]
+pub(crate) struct SdkThread {
+    pub(crate) builder: Builder,
+    pub(crate) environment: Environment,
+    pub(crate) config: Config,
+    /// Whether coverage is collected.
+    pub(crate) collect: bool,
+    /// The inbound replay spans the request path hands over.
+    pub(crate) spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
+    /// The mock requests of outbound calls.
+    pub(crate) mocks: MockService,
+}
 
 /// A started SDK thread.
 #[derive(Debug)]
@@ -26,13 +41,7 @@ pub(crate) struct Running {
 impl Running {
     /// Starts the SDK thread. Only spawning can fail here; everything after runs on the
     /// thread.
-    pub(crate) fn spawn(
-        builder: Builder,
-        environment: Environment,
-        config: Config,
-        collect: bool,
-        spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn spawn(work: SdkThread) -> std::io::Result<Self> {
         let (stop, stop_signal) = watch::channel(false);
         let finished = Arc::new(AtomicBool::new(false));
         let (exit_sender, exited) = mpsc::channel();
@@ -43,7 +52,7 @@ impl Running {
                 // Nothing may unwind into the application: the thread's whole body runs
                 // under catch_unwind, and a panic becomes one log line.
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    run_thread(builder, environment, config, collect, spans, stop_signal)
+                    run_thread(work, stop_signal)
                 }));
                 if outcome.is_err() {
                     tracing::error!(
@@ -102,15 +111,9 @@ impl Drop for Running {
 }
 
 /// The thread's body: its own log (when asked for), its own runtime, the session.
-fn run_thread(
-    builder: Builder,
-    environment: Environment,
-    config: Config,
-    collect: bool,
-    spans: tokio::sync::mpsc::Receiver<cov_trace::InboundSpan>,
-    stop_signal: watch::Receiver<bool>,
-) {
-    let _log = environment
+fn run_thread(work: SdkThread, stop_signal: watch::Receiver<bool>) {
+    let _log = work
+        .environment
         .get(TUSK_COVERAGE_LOG)
         .and_then(install_thread_log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -128,14 +131,7 @@ fn run_thread(
             return;
         }
     };
-    runtime.block_on(crate::session::session(
-        builder,
-        environment,
-        config,
-        collect,
-        spans,
-        stop_signal,
-    ));
+    runtime.block_on(crate::session::session(work, stop_signal));
     // A snapshot still running on the blocking thread finishes on its own; the SDK
     // thread does not wait for it.
     runtime.shutdown_background();

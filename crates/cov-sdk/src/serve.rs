@@ -4,8 +4,9 @@
 //! Every `COVERAGE_SNAPSHOT` request gets exactly one reply with its `request_id` and
 //! type: coverage, or `success=false` with the reason (a [`ServeError`]: coverage not
 //! enabled, not an instrumented build, a decoding error, a reply over the frame limit).
-//! `SET_TIME_TRAVEL` gets `success=false`; other types are logged at debug level and
-//! ignored, as the Tusk SDKs ignore what they do not handle.
+//! `SET_TIME_TRAVEL` gets `success=false`; a `MOCK_REQUEST` answer goes to the outbound
+//! call waiting for it ([`Pending`]); other types are logged at debug level and ignored, as
+//! the Tusk SDKs ignore what they do not handle.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::gate::COVERAGE_NOT_ENABLED;
+use crate::mocks::Pending;
 use crate::runner::SdkLog;
 use cov_wire::coverage as wire;
 
@@ -144,6 +146,7 @@ pub(crate) async fn serve(
     mut source: Source,
     max_frame_len: usize,
     mut spans: mpsc::Receiver<InboundSpan>,
+    mocks: &Pending,
 ) {
     let cache = Arc::new(Mutex::new(BranchCache::new()));
     let mut spans_open = true;
@@ -178,7 +181,7 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let Some(reply) = reply_to(message, &mut source, &cache, max_frame_len).await else {
+        let Some(reply) = reply_to(message, &mut source, &cache, max_frame_len, mocks).await else {
             continue;
         };
         let request_id = reply.request_id.clone();
@@ -204,6 +207,7 @@ async fn reply_to(
     source: &mut Source,
     cache: &Arc<Mutex<BranchCache>>,
     max_frame_len: usize,
+    mocks: &Pending,
 ) -> Option<SdkMessage> {
     match MessageType::try_from(message.r#type) {
         Ok(MessageType::CoverageSnapshot) => {
@@ -238,6 +242,18 @@ async fn reply_to(
                 },
             )),
         }),
+        Ok(MessageType::MockRequest) => {
+            match message.payload {
+                Some(cli_message::Payload::GetMockResponse(response)) => {
+                    mocks.answer(&message.request_id, response);
+                }
+                _ => tracing::debug!(
+                    request_id = %message.request_id,
+                    "ignoring a MOCK_REQUEST message without a GetMockResponse"
+                ),
+            }
+            None
+        }
         Ok(MessageType::InboundSpan) => {
             tracing::trace!(request_id = %message.request_id, "the CLI acknowledged an inbound replay span");
             None

@@ -6,28 +6,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cov_core::filter::SourceFilter;
-use cov_trace::InboundSpan;
 use cov_transport::sdk::{SdkConnection, SdkOptions};
 use cov_transport::{Endpoint, TransportError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::builder::Builder;
-use crate::config::Config;
 use crate::env::Environment;
 use crate::handshake::{self, Toolchain};
-use crate::runner::SdkLog;
+use crate::mocks::{Link, MockService, Pending};
+use crate::runner::{SdkLog, SdkThread};
 use crate::serve::{self, ServeError, Snapshots, Source};
 
 /// The SDK thread's whole life: set up, connect, serve until the CLI leaves or a stop is
 /// requested.
-pub(crate) async fn session(
-    builder: Builder,
-    environment: Environment,
-    config: Config,
-    collect: bool,
-    spans: mpsc::Receiver<InboundSpan>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub(crate) async fn session(work: SdkThread, mut stop: watch::Receiver<bool>) {
+    let SdkThread {
+        builder,
+        environment,
+        config,
+        collect,
+        spans,
+        mocks,
+    } = work;
+    let MockService {
+        dispatcher,
+        link,
+        pending,
+    } = mocks;
+    // Mock requests are taken from the start and wait for the connection (within their
+    // deadline); they fail at once when the session ends, however it ends.
+    tokio::spawn(dispatcher.run());
+    let _gone = LinkGone {
+        link: &link,
+        pending: &pending,
+    };
     #[cfg(test)]
     if builder.panic_on_start {
         panic!("injected by a test");
@@ -73,12 +85,26 @@ pub(crate) async fn session(
         coverage = collect,
         "coverage SDK connected to the Tusk CLI"
     );
+    link.send_replace(Link::Connected(connection.sender().clone()));
     let max_frame_len = connection.max_frame_len();
     tokio::select! {
-        () = serve::serve(connection, source, max_frame_len, spans) => {}
+        () = serve::serve(connection, source, max_frame_len, spans, &pending) => {}
         _ = stop.wait_for(|&stopping| stopping) => {
             tracing::debug!("coverage SDK stopping on request");
         }
+    }
+}
+
+/// Marks the link gone and fails the mock requests in flight when the session ends.
+struct LinkGone<'a> {
+    link: &'a watch::Sender<Link>,
+    pending: &'a Pending,
+}
+
+impl Drop for LinkGone<'_> {
+    fn drop(&mut self) {
+        self.link.send_replace(Link::Gone);
+        self.pending.fail_all();
     }
 }
 

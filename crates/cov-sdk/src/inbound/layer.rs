@@ -21,6 +21,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Exchange, Traffic};
+use crate::context::Scoped;
 
 /// A `tower` layer that records inbound HTTP exchanges in `RECORD` mode and announces
 /// replayed ones to the CLI in `REPLAY` mode; a pass-through otherwise. Get one from
@@ -106,27 +107,31 @@ where
         );
         let Some(mut exchange) = exchange else {
             return ResponseFuture {
-                inner: self.inner.call(request.map(TuskBody::plain)),
+                inner: Scoped::new(None, self.inner.call(request.map(TuskBody::plain))),
                 shared: None,
             };
         };
         if request.body().is_end_stream() {
             exchange.request_body_end();
         }
+        // The handler runs in the request's context: its outbound calls belong to it.
+        let context = exchange.context();
         let shared: Shared = Arc::new(Mutex::new(Some(exchange)));
         let request = request.map(|body| TuskBody::teed(body, Arc::clone(&shared), Side::Request));
+        let inner = context.clone().enter(|| self.inner.call(request));
         ResponseFuture {
-            inner: self.inner.call(request),
+            inner: Scoped::new(Some(context), inner),
             shared: Some(shared),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`TuskService`].
-    pub struct ResponseFuture<F> {
+    /// The response future of [`TuskService`]: the inner service's, polled in the request's
+    /// context when the request is followed.
+    pub struct ResponseFuture<F: Future> {
         #[pin]
-        inner: F,
+        inner: Scoped<F>,
         shared: Option<Shared>,
     }
 }

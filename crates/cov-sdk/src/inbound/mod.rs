@@ -26,7 +26,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 pub use layer::{TuskBody, TuskLayer, TuskService};
 
 use crate::body_capture::{BodyCapture, Refusal};
-use crate::mode::Mode;
+use crate::mode::{Mode, Role};
 use crate::trace_writer::Trace;
 
 /// The request header the Tusk CLI sends with every replayed request: the trace id.
@@ -53,9 +53,9 @@ impl Traffic {
     /// The recorder (tests).
     #[cfg(test)]
     pub(crate) fn recorder(&self) -> Option<&crate::recorder::Recorder> {
-        match self.mode.as_deref()? {
-            Mode::Record(recorder) => Some(recorder),
-            Mode::Replay(_) => None,
+        match &self.mode.as_deref()?.role {
+            Role::Record(recorder) => Some(recorder),
+            Role::Replay(_) => None,
         }
     }
 
@@ -70,14 +70,15 @@ impl Traffic {
         headers: &HeaderMap,
     ) -> Option<Exchange> {
         let mode = self.mode.as_ref()?;
-        let trace_id = match &**mode {
-            Mode::Record(recorder) => {
+        mode.mark_ready();
+        let trace_id = match &mode.role {
+            Role::Record(recorder) => {
                 if method == Method::OPTIONS || !recorder.sampled() {
                     return None;
                 }
                 format!("{:032x}", fastrand::u128(..))
             }
-            Mode::Replay(_) => {
+            Role::Replay(_) => {
                 let trace_id = headers.get(TRACE_ID_HEADER)?.to_str().ok()?.trim();
                 if trace_id.is_empty() {
                     return None;
@@ -85,8 +86,8 @@ impl Traffic {
                 trace_id.to_owned()
             }
         };
-        let rules = mode.header_rules();
-        let max_body_bytes = mode.max_body_bytes();
+        let rules = &mode.rules;
+        let max_body_bytes = mode.max_body_bytes;
         let target = uri.path_and_query().map_or_else(
             || uri.path().to_owned(),
             |target| target.as_str().to_owned(),
@@ -154,6 +155,14 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The context the request's handler runs in.
+    pub(crate) fn context(&self) -> crate::context::RequestContext {
+        crate::context::RequestContext {
+            trace_id: self.span.trace_id.clone(),
+            span_id: self.span.span_id.clone(),
+        }
+    }
+
     /// A chunk of the request body, as the application reads it.
     pub fn request_body(&mut self, chunk: &[u8]) {
         self.request_body.push(chunk, self.max_body_bytes);
@@ -168,7 +177,7 @@ impl Exchange {
 
     /// The response head.
     pub fn response(&mut self, status: StatusCode, headers: &HeaderMap) {
-        let rules = self.mode.header_rules();
+        let rules = &self.mode.rules;
         self.span.response = HttpResponse {
             status: status.as_u16(),
             status_message: status.canonical_reason().unwrap_or_default().to_owned(),
@@ -216,8 +225,8 @@ impl Exchange {
             Err(Refusal::RequestNotRead)
         };
         let mut span = self.span;
-        match &*self.mode {
-            Mode::Record(recorder) => match bodies {
+        match &self.mode.role {
+            Role::Record(recorder) => match bodies {
                 Ok(((request, request_type), (response, response_type))) => {
                     span.request.body = request;
                     span.request.body_type = request_type;
@@ -228,9 +237,9 @@ impl Exchange {
                         text: span.to_json_line() + "\n",
                     });
                 }
-                Err(refusal) => recorder.skip(&span.name(), &refusal),
+                Err(refusal) => recorder.skip(&span.name(), &refusal, self.max_body_bytes),
             },
-            Mode::Replay(replayer) => {
+            Role::Replay(replayer) => {
                 // The CLI needs the trace id; bodies are sent when they fit.
                 if let Ok(((request, request_type), (response, response_type))) = bodies {
                     span.request.body = request;

@@ -154,22 +154,22 @@ fn recorder(options: &crate::Builder) -> Traffic {
         &crate::project_file::ProjectFile::default(),
         None,
     );
-    let recorder = crate::recorder::Recorder::start(
-        &config,
+    let recorder = crate::recorder::Recorder::start(&config).expect("the writer starts");
+    Traffic::new(Some(Arc::new(Mode::new(
+        Role::Record(recorder),
         options.header_rules.clone(),
         options.max_body_bytes,
-    )
-    .expect("the writer starts");
-    Traffic::new(Some(Arc::new(Mode::Record(recorder))))
+    ))))
 }
 
 fn replayer(sender: tokio::sync::mpsc::Sender<InboundSpan>) -> Traffic {
-    let replayer = crate::replayer::Replayer::new(
-        sender,
+    let (mocks, _service) = crate::mocks::channel(crate::DEFAULT_MOCK_TIMEOUT);
+    let replayer = crate::replayer::Replayer::new(sender, mocks);
+    Traffic::new(Some(Arc::new(Mode::new(
+        Role::Replay(replayer),
         crate::headers::HeaderRules::default(),
         crate::DEFAULT_MAX_BODY_BYTES,
-    );
-    Traffic::new(Some(Arc::new(Mode::Replay(replayer))))
+    ))))
 }
 
 trait Flush {

@@ -1,0 +1,459 @@
+//! Asking the CLI for mocks: the application's outbound calls in `REPLAY` mode get their
+//! recorded answers over the SDK thread's one connection.
+//!
+//! A call site ([`MockClient::get`], from any task of any runtime) hands its
+//! `GetMockRequest` to the SDK thread through a bounded channel and awaits a oneshot
+//! reply; it never touches the socket and never needs the application's timers. On the SDK
+//! thread, the dispatcher gives every request an id of its own (`mock-<n>`), waits for the
+//! connection if it is still being made, writes the request through the connection's
+//! single writer and waits for the CLI's answer, which the serving loop routes back by
+//! `request_id` through [`Pending`]. Many requests are in flight at once, and answers may
+//! come in any order. Each request has the SDK's own deadline, counted from the moment the
+//! call site made it (the CLI puts none on a lookup); an answer that comes later, or for an
+//! id nobody waits for, is dropped and counted. A call never waits longer than its
+//! deadline, whatever the CLI or the connection does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use cov_proto::{GetMockRequest, GetMockResponse, MessageType, SdkMessage, sdk_message};
+use cov_transport::sdk::SdkSender;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How many mock requests may wait for the SDK thread at once.
+pub(crate) const MOCK_QUEUE: usize = 4096;
+
+/// The default time a mock request may take, the Python SDK's.
+pub const DEFAULT_MOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a mock request got no answer from the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MockFailure {
+    /// The SDK is not connected to the CLI, and will not be (it gave up or was stopped).
+    #[error("the SDK is not connected to the Tusk CLI")]
+    NotConnected,
+    /// The connection closed while the request waited for its answer.
+    #[error("the connection to the Tusk CLI closed before it answered")]
+    ConnectionLost,
+    /// No answer within the SDK's deadline.
+    #[error("the Tusk CLI did not answer within {0:?}")]
+    Timeout(Duration),
+    /// More requests are waiting than the SDK keeps.
+    #[error("more than {MOCK_QUEUE} mock requests are waiting for the Tusk CLI")]
+    Overloaded,
+    /// The request could not be written (for example over the CLI's frame limit).
+    #[error("the request could not be sent to the Tusk CLI: {0}")]
+    Send(String),
+}
+
+/// One request on its way to the SDK thread.
+struct MockCall {
+    request: GetMockRequest,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<GetMockResponse, MockFailure>>,
+}
+
+/// The call sites' handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct MockClient {
+    calls: mpsc::Sender<MockCall>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for MockCall {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("MockCall")
+            .field("test_id", &self.request.test_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockClient {
+    /// Asks the CLI for the mock of `request` and waits for its answer, at most the
+    /// client's timeout.
+    pub(crate) async fn get(
+        &self,
+        request: GetMockRequest,
+    ) -> Result<GetMockResponse, MockFailure> {
+        let (reply, answer) = oneshot::channel();
+        let call = MockCall {
+            request,
+            deadline: tokio::time::Instant::now() + self.timeout,
+            timeout: self.timeout,
+            reply,
+        };
+        match self.calls.try_send(call) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(MockFailure::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(MockFailure::NotConnected),
+        }
+        // The SDK thread always answers before the deadline; a dropped sender means the
+        // thread is gone.
+        answer.await.unwrap_or(Err(MockFailure::NotConnected))
+    }
+}
+
+/// Where the SDK thread's connection is.
+#[derive(Clone, Debug)]
+pub(crate) enum Link {
+    /// Still being made: requests wait for it (within their deadline).
+    Connecting,
+    /// Up: requests are written through it.
+    Connected(SdkSender),
+    /// Gone for good: requests fail at once.
+    Gone,
+}
+
+/// The answers awaited, by request id; shared by the dispatcher and the serving loop.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    waiters: Mutex<HashMap<String, oneshot::Sender<GetMockResponse>>>,
+    /// Answers nobody waited for (late, or an id never sent).
+    unclaimed: AtomicU64,
+}
+
+impl Pending {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<GetMockResponse>>> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Routes the CLI's answer to its request; an answer nobody waits for is dropped and
+    /// counted.
+    pub(crate) fn answer(&self, request_id: &str, response: GetMockResponse) {
+        let waiter = self.waiters().remove(request_id);
+        match waiter {
+            Some(waiter) => {
+                // The caller may have timed out meanwhile; then nobody wants it.
+                if waiter.send(response).is_err() {
+                    self.unclaimed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                let unclaimed = self.unclaimed.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::debug!(
+                    request_id,
+                    unclaimed,
+                    "dropping a mock answer nobody waits for (late, or never asked)"
+                );
+            }
+        }
+    }
+
+    /// Fails every request in flight: the connection is gone.
+    pub(crate) fn fail_all(&self) {
+        self.waiters().clear();
+    }
+
+    /// How many answers were dropped because nobody waited for them (tests).
+    #[cfg(test)]
+    pub(crate) fn unclaimed(&self) -> u64 {
+        self.unclaimed.load(Ordering::Relaxed)
+    }
+}
+
+/// The SDK thread's side: the channel end, the connection's state and the answers awaited.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    calls: mpsc::Receiver<MockCall>,
+    link: watch::Receiver<Link>,
+    pending: Arc<Pending>,
+}
+
+/// The SDK thread's half of the mock channel: the dispatcher to run, the link the session
+/// keeps up to date, and the answers the serving loop routes.
+#[derive(Debug)]
+pub(crate) struct MockService {
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) link: watch::Sender<Link>,
+    pub(crate) pending: Arc<Pending>,
+}
+
+/// A client for call sites, with requests that may take `timeout`, and the service the SDK
+/// thread runs for it.
+pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
+    let (calls_sender, calls) = mpsc::channel(MOCK_QUEUE);
+    let (link_sender, link) = watch::channel(Link::Connecting);
+    let pending = Arc::new(Pending::default());
+    (
+        MockClient {
+            calls: calls_sender,
+            timeout,
+        },
+        MockService {
+            dispatcher: Dispatcher {
+                calls,
+                link,
+                pending: Arc::clone(&pending),
+            },
+            link: link_sender,
+            pending,
+        },
+    )
+}
+
+impl Dispatcher {
+    /// Serves calls until every client is gone; each call in a task of its own, on the
+    /// SDK thread's runtime.
+    pub(crate) async fn run(mut self) {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        while let Some(call) = self.calls.recv().await {
+            let request_id = format!("mock-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+            let link = self.link.clone();
+            let pending = Arc::clone(&self.pending);
+            tokio::spawn(async move {
+                let MockCall {
+                    mut request,
+                    deadline,
+                    timeout,
+                    reply,
+                } = call;
+                request.request_id.clone_from(&request_id);
+                let exchange = exchange(request_id.clone(), request, link, &pending);
+                let outcome = match tokio::time::timeout_at(deadline, exchange).await {
+                    Ok(outcome) => outcome,
+                    Err(_elapsed) => {
+                        pending.waiters().remove(&request_id);
+                        Err(MockFailure::Timeout(timeout))
+                    }
+                };
+                // The caller may have given up (its future was dropped).
+                let _ = reply.send(outcome);
+            });
+        }
+    }
+}
+
+/// Writes one request once the link is up and waits for its answer.
+async fn exchange(
+    request_id: String,
+    request: GetMockRequest,
+    mut link: watch::Receiver<Link>,
+    pending: &Pending,
+) -> Result<GetMockResponse, MockFailure> {
+    let sender = loop {
+        let current = link.borrow_and_update().clone();
+        match current {
+            Link::Connected(sender) => break sender,
+            Link::Gone => return Err(MockFailure::NotConnected),
+            Link::Connecting => {
+                if link.changed().await.is_err() {
+                    return Err(MockFailure::NotConnected);
+                }
+            }
+        }
+    };
+    let (waiter, answer) = oneshot::channel();
+    pending.waiters().insert(request_id.clone(), waiter);
+    let message = SdkMessage {
+        r#type: MessageType::MockRequest as i32,
+        request_id: request_id.clone(),
+        payload: Some(sdk_message::Payload::GetMockRequest(request)),
+    };
+    if let Err(error) = sender.send(message).await {
+        pending.waiters().remove(&request_id);
+        return Err(if sender.is_closed() {
+            MockFailure::ConnectionLost
+        } else {
+            MockFailure::Send(error.to_string())
+        });
+    }
+    answer.await.map_err(|_closed| MockFailure::ConnectionLost)
+}
+
+#[cfg(test)]
+mod tests {
+    use cov_proto::{CliMessage, Span, cli_message};
+    use cov_transport::Endpoint;
+    use cov_transport::frame::CliCodec;
+    use cov_transport::sdk::{self, SdkOptions};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_util::codec::Framed;
+
+    use super::*;
+
+    /// The CLI's end of a connection: reads the SDK's messages, writes answers.
+    type CliEnd = Framed<tokio::io::DuplexStream, CliCodec>;
+
+    /// A connected SDK end serving `service` (answers routed as `serve` routes them) and the
+    /// CLI's end, past the handshake.
+    async fn connected(service: MockService) -> CliEnd {
+        let (sdk_stream, cli_stream) = tokio::io::duplex(64 * 1024);
+        let mut cli: CliEnd = Framed::new(cli_stream, CliCodec::default());
+        let handshake = tokio::spawn(async move {
+            sdk::handshake(
+                sdk_stream,
+                Endpoint::unix("/test"),
+                cov_proto::ConnectRequest::default(),
+                &SdkOptions::default(),
+            )
+            .await
+        });
+        let hello = cli.next().await.unwrap().unwrap();
+        cli.send(CliMessage {
+            r#type: MessageType::SdkConnect as i32,
+            request_id: hello.request_id,
+            payload: Some(cli_message::Payload::ConnectResponse(
+                cov_proto::ConnectResponse {
+                    success: true,
+                    error: String::new(),
+                },
+            )),
+        })
+        .await
+        .unwrap();
+        let connection = handshake.await.unwrap().unwrap();
+        let MockService {
+            dispatcher,
+            link,
+            pending,
+        } = service;
+        tokio::spawn(dispatcher.run());
+        let (sender, mut receiver) = connection.into_split();
+        link.send_replace(Link::Connected(sender));
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = receiver.recv().await {
+                if let Some(cli_message::Payload::GetMockResponse(response)) = message.payload {
+                    pending.answer(&message.request_id, response);
+                }
+            }
+            link.send_replace(Link::Gone);
+            pending.fail_all();
+        });
+        cli
+    }
+
+    fn request(name: &str) -> GetMockRequest {
+        GetMockRequest {
+            test_id: "test-1".to_owned(),
+            outbound_span: Some(Span {
+                name: name.to_owned(),
+                ..Span::default()
+            }),
+            ..GetMockRequest::default()
+        }
+    }
+
+    /// The next mock request the CLI reads: its envelope id and its span's name.
+    async fn next_request(cli: &mut CliEnd) -> (String, String) {
+        let message = cli.next().await.unwrap().unwrap();
+        assert_eq!(message.r#type, MessageType::MockRequest as i32);
+        let Some(sdk_message::Payload::GetMockRequest(request)) = message.payload else {
+            panic!("not a mock request: {message:?}");
+        };
+        assert_eq!(request.request_id, message.request_id, "both ids are the same");
+        assert_eq!(request.test_id, "test-1");
+        (message.request_id, request.outbound_span.unwrap().name)
+    }
+
+    async fn answer(cli: &mut CliEnd, request_id: &str, error: &str) {
+        cli.send(CliMessage {
+            r#type: MessageType::MockRequest as i32,
+            request_id: request_id.to_owned(),
+            payload: Some(cli_message::Payload::GetMockResponse(GetMockResponse {
+                request_id: request_id.to_owned(),
+                found: false,
+                error: error.to_owned(),
+                ..GetMockResponse::default()
+            })),
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn answers_that_come_in_any_order_reach_their_own_callers() {
+        let (client, service) = channel(Duration::from_secs(60));
+        let mut cli = connected(service).await;
+        let calls: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let client = client.clone();
+                tokio::spawn(async move { client.get(request(name)).await })
+            })
+            .collect();
+        let mut asked = Vec::new();
+        for _ in 0..3 {
+            asked.push(next_request(&mut cli).await);
+        }
+        let ids: std::collections::BTreeSet<_> = asked.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids.len(), 3, "every request has an id of its own");
+        for (request_id, name) in asked.iter().rev() {
+            answer(&mut cli, request_id, &format!("answer to {name}")).await;
+        }
+        for (call, name) in calls.into_iter().zip(["a", "b", "c"]) {
+            let response = call.await.unwrap().unwrap();
+            assert_eq!(response.error, format!("answer to {name}"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_the_cli_never_answers_times_out_and_a_late_answer_is_dropped() {
+        let (client, service) = channel(Duration::from_secs(10));
+        let pending = Arc::clone(&service.pending);
+        let mut cli = connected(service).await;
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(request("slow")).await }
+        });
+        let (request_id, _) = next_request(&mut cli).await;
+        assert_eq!(
+            call.await.unwrap(),
+            Err(MockFailure::Timeout(Duration::from_secs(10)))
+        );
+        answer(&mut cli, &request_id, "too late").await;
+        answer(&mut cli, "mock-never-asked", "unknown").await;
+        // The connection still works after both.
+        let next = tokio::spawn(async move { client.get(request("next")).await });
+        let (next_id, name) = next_request(&mut cli).await;
+        assert_eq!(name, "next");
+        answer(&mut cli, &next_id, "fine").await;
+        assert_eq!(next.await.unwrap().unwrap().error, "fine");
+        assert_eq!(pending.unclaimed(), 2);
+    }
+
+    #[tokio::test]
+    async fn requests_wait_for_the_connection_and_fail_when_it_goes() {
+        let (client, service) = channel(Duration::from_secs(60));
+        let link = service.link.clone();
+        let early = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(request("early")).await }
+        });
+        // Still connecting: the request waits, then goes out once the link is up.
+        tokio::task::yield_now().await;
+        let mut cli = connected(service).await;
+        let (request_id, name) = next_request(&mut cli).await;
+        assert_eq!(name, "early");
+        answer(&mut cli, &request_id, "served").await;
+        assert_eq!(early.await.unwrap().unwrap().error, "served");
+
+        // The CLI goes away with a request in flight.
+        let in_flight = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(request("orphan")).await }
+        });
+        let _ = next_request(&mut cli).await;
+        drop(cli);
+        assert_eq!(in_flight.await.unwrap(), Err(MockFailure::ConnectionLost));
+        // And later requests fail at once.
+        link.send_replace(Link::Gone);
+        assert_eq!(
+            client.get(request("after")).await,
+            Err(MockFailure::NotConnected)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_sdk_thread_fails_requests_at_once() {
+        let (client, service) = channel(Duration::from_secs(60));
+        drop(service);
+        assert_eq!(
+            client.get(request("nobody")).await,
+            Err(MockFailure::NotConnected)
+        );
+    }
+}
