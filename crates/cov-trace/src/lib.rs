@@ -51,6 +51,7 @@
 mod body;
 mod name;
 pub mod read;
+pub mod schema;
 mod span;
 
 pub use body::{DecodedType, Unrecordable, classify_body};
