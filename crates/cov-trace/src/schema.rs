@@ -141,22 +141,62 @@ pub fn value_hash(value: &Value, merges: &Merges) -> String {
     hash_json(&decode(value, merges))
 }
 
-/// Steps 1 and 2: the value drift-core hashes, with merged top-level keys decoded.
-pub fn decode<'a>(value: &'a Value, merges: &Merges) -> Cow<'a, Value> {
-    let value = normalize(value);
-    let Value::Object(map) = value.as_ref() else {
-        return value;
-    };
+/// [`hashes`] of an object, without copying it into a [`Value`].
+pub fn object_hashes(object: &Map<String, Value>, merges: &Merges) -> Hashes {
+    let decoded = decode_object(object, merges);
+    let schema = Schema::generate_object(&decoded, Some(merges));
+    Hashes {
+        value_hash: hash_object(&decoded),
+        schema_hash: schema.hash(),
+        schema,
+    }
+}
+
+/// [`value_hash`] of an object, without copying it into a [`Value`].
+pub fn object_value_hash(object: &Map<String, Value>, merges: &Merges) -> String {
+    hash_object(&decode_object(object, merges))
+}
+
+fn hash_object(object: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    write_sorted_object(object, &mut hasher);
+    hex(&hasher.finalize())
+}
+
+/// [`decode`] of an object.
+fn decode_object<'a>(object: &'a Map<String, Value>, merges: &Merges) -> Cow<'a, Map<String, Value>> {
+    if object.values().any(has_float) {
+        let Value::Object(normalized) = round_trip_floats(&Value::Object(object.clone())) else {
+            unreachable!("an object stays an object")
+        };
+        return Cow::Owned(decode_fields(&normalized, merges).unwrap_or(normalized));
+    }
+    decode_fields(object, merges).map_or(Cow::Borrowed(object), Cow::Owned)
+}
+
+/// The object with its merged keys decoded; `None` when none changes.
+fn decode_fields(map: &Map<String, Value>, merges: &Merges) -> Option<Map<String, Value>> {
     let mut decoded: Option<Map<String, Value>> = None;
     for (key, merge) in merges {
         let Some(field) = map.get(key) else {
             continue;
         };
         if let Some(replacement) = decode_field(field, merge) {
-            decoded.get_or_insert_with(|| map.clone()).insert(key.clone(), replacement);
+            decoded
+                .get_or_insert_with(|| map.clone())
+                .insert(key.clone(), replacement);
         }
     }
-    match decoded {
+    decoded
+}
+
+/// Steps 1 and 2: the value drift-core hashes, with merged top-level keys decoded.
+pub fn decode<'a>(value: &'a Value, merges: &Merges) -> Cow<'a, Value> {
+    let value = normalize(value);
+    let Value::Object(map) = value.as_ref() else {
+        return value;
+    };
+    match decode_fields(map, merges) {
         Some(map) => Cow::Owned(Value::Object(map)),
         None => value,
     }
@@ -234,20 +274,7 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_sorted(value: &Value, out: &mut impl std::io::Write) {
     // Writing to a Vec or a hasher cannot fail, and serde_json cannot fail on a string.
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            let _ = out.write_all(b"{");
-            for (index, key) in keys.into_iter().enumerate() {
-                if index > 0 {
-                    let _ = out.write_all(b",");
-                }
-                let _ = serde_json::to_writer(&mut *out, key);
-                let _ = out.write_all(b":");
-                write_sorted(&map[key], out);
-            }
-            let _ = out.write_all(b"}");
-        }
+        Value::Object(map) => write_sorted_object(map, out),
         Value::Array(items) => {
             let _ = out.write_all(b"[");
             for (index, item) in items.iter().enumerate() {
@@ -262,6 +289,21 @@ fn write_sorted(value: &Value, out: &mut impl std::io::Write) {
             let _ = serde_json::to_writer(&mut *out, scalar);
         }
     }
+}
+
+fn write_sorted_object(map: &Map<String, Value>, out: &mut impl std::io::Write) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    let _ = out.write_all(b"{");
+    for (index, key) in keys.into_iter().enumerate() {
+        if index > 0 {
+            let _ = out.write_all(b",");
+        }
+        let _ = serde_json::to_writer(&mut *out, key);
+        let _ = out.write_all(b":");
+        write_sorted(&map[key], out);
+    }
+    let _ = out.write_all(b"}");
 }
 
 /// Lowercase hex of `bytes`.
@@ -293,20 +335,27 @@ impl Schema {
                     schema.items = Some(Box::new(Schema::generate(first, None)));
                 }
             }
-            Value::Object(map) => {
-                for (key, child) in map {
-                    let mut child_schema = Schema::generate(child, None);
-                    if let Some(merge) = root_merges.and_then(|merges| merges.get(key)) {
-                        child_schema.encoding = merge.encoding;
-                        child_schema.decoded_type = merge.decoded_type;
-                        // drift-core keeps only importances JSON can hold.
-                        child_schema.match_importance =
-                            merge.match_importance.filter(|value| value.is_finite());
-                    }
-                    schema.properties.insert(key.clone(), child_schema);
-                }
-            }
+            Value::Object(map) => return Schema::generate_object(map, root_merges),
             _ => {}
+        }
+        schema
+    }
+
+    fn generate_object(map: &Map<String, Value>, root_merges: Option<&Merges>) -> Schema {
+        let mut schema = Schema {
+            r#type: schema_type::OBJECT,
+            ..Schema::default()
+        };
+        for (key, child) in map {
+            let mut child_schema = Schema::generate(child, None);
+            if let Some(merge) = root_merges.and_then(|merges| merges.get(key)) {
+                child_schema.encoding = merge.encoding;
+                child_schema.decoded_type = merge.decoded_type;
+                // drift-core keeps only importances JSON can hold.
+                child_schema.match_importance =
+                    merge.match_importance.filter(|value| value.is_finite());
+            }
+            schema.properties.insert(key.clone(), child_schema);
         }
         schema
     }
