@@ -49,12 +49,18 @@
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod http;
 mod name;
+mod outbound;
 pub mod read;
+pub mod schema;
 mod span;
 
 pub use body::{DecodedType, Unrecordable, classify_body};
 pub use name::{TRACE_FILE_SUFFIX, file_name, rfc3339_utc};
+pub use outbound::{
+    OutboundSpan, PACKAGE_TYPE_HTTP, PACKAGE_TYPE_PG, Payload, SPAN_KIND_CLIENT, Status,
+};
 pub use span::{Headers, HttpRequest, HttpResponse, InboundSpan};
 
 /// The base64 engine of trace bodies: standard alphabet, padded, as Go's

@@ -1,7 +1,12 @@
 //! Reading a trace file with the Tusk CLI's rules.
 //!
+//! [`parse_spans`] reads every span of a file (the root span and the outbound spans the
+//! matcher serves as mocks) into a [`Span`] holding what the CLI reads from the line;
+//! [`replay_test`] derives the test of a file from its root span.
+//!
 //! Mirrors, at v0.2.15: `internal/utils/parse.go` (`ParseSpansFromFile`,
-//! `ParseProtobufSpanFromJSON`, `maybeFixSpanKinds`), `internal/runner/test_loading.go`
+//! `ParseProtobufSpanFromJSON`, `mapToJsonSchema`, `maybeFixSpanKinds`),
+//! `internal/runner/test_loading.go`
 //! (`LoadTestFromTraceFile`, `spanToTest`), `executor.go` (how the request is sent) and
 //! `value_decoder.go` (`DecodeValueBySchema`, `parseDecodedBytes`). Where the CLI is
 //! lenient the reader is too: a field of the wrong JSON type reads as its zero value, an
@@ -16,6 +21,8 @@ use serde_json::{Map, Value};
 
 use crate::BASE64;
 use crate::body::DecodedType;
+pub use crate::schema::Schema;
+use crate::schema::go_int32;
 use crate::span::{PACKAGE_TYPE_HTTP, SPAN_KIND_SERVER};
 
 /// The longest line the CLI reads (`bufio.Scanner` buffer of 15 MiB); a longer one fails
@@ -54,30 +61,23 @@ pub enum ParseError {
     RequestBody(String),
 }
 
-/// A JSON schema node as the CLI reads one (`mapToJsonSchema`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Schema {
-    /// `type`, 0 when absent or not a number.
-    pub r#type: i32,
-    /// `properties`.
-    pub properties: BTreeMap<String, Schema>,
-    /// `encoding`, when a number.
-    pub encoding: Option<i32>,
-    /// `decodedType` (camelCase only; `decoded_type` is ignored), when a number.
-    pub decoded_type: Option<i32>,
-}
-
-/// One span as the CLI sees it after parsing (the fields a replay uses).
+/// One span as the CLI sees it after parsing: what a replay and the mock matcher use.
+/// Strings of the wrong JSON type read as "", numbers as 0, booleans as false, objects as
+/// absent, as in `ParseProtobufSpanFromJSON`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Span {
     /// `traceId`.
     pub trace_id: String,
     /// `spanId`.
     pub span_id: String,
+    /// `parentSpanId`.
+    pub parent_span_id: String,
     /// `name`.
     pub name: String,
     /// `packageName`.
     pub package_name: String,
+    /// `instrumentationName`.
+    pub instrumentation_name: String,
     /// `submoduleName` (or legacy `submodule_name`).
     pub submodule_name: String,
     /// `packageType`.
@@ -86,6 +86,8 @@ pub struct Span {
     pub kind: i32,
     /// `isRootSpan`.
     pub is_root_span: bool,
+    /// `isPreAppStart`.
+    pub is_pre_app_start: bool,
     /// `inputValue`, when an object.
     pub input_value: Option<Map<String, Value>>,
     /// `outputValue`, when an object.
@@ -94,8 +96,18 @@ pub struct Span {
     pub input_schema: Option<Schema>,
     /// `outputSchema`, when an object.
     pub output_schema: Option<Schema>,
+    /// `inputValueHash`.
+    pub input_value_hash: String,
+    /// `inputSchemaHash`.
+    pub input_schema_hash: String,
+    /// `outputValueHash`.
+    pub output_value_hash: String,
+    /// `outputSchemaHash`.
+    pub output_schema_hash: String,
     /// `status.code`, when `status` is an object.
     pub status_code: Option<i32>,
+    /// `status.message`, when `status` is an object.
+    pub status_message: String,
     /// `timestamp` as `(seconds, nanos)`, when an object.
     pub timestamp: Option<(i64, i32)>,
     /// `duration` as `(seconds, nanos)`, when an object.
@@ -147,18 +159,20 @@ fn span_from(object: &Map<String, Value>) -> Span {
         name => name,
     };
     let environment = Some(string("environment")).filter(|environment| !environment.is_empty());
+    let boolean = |key: &str| object.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let status = object.get("status").and_then(Value::as_object);
     Span {
         trace_id: string("traceId"),
         span_id: string("spanId"),
+        parent_span_id: string("parentSpanId"),
         name: string("name"),
         package_name: string("packageName"),
+        instrumentation_name: string("instrumentationName"),
         submodule_name,
         package_type: number("packageType").unwrap_or(0),
         kind: number("kind").unwrap_or(0),
-        is_root_span: object
-            .get("isRootSpan")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        is_root_span: boolean("isRootSpan"),
+        is_pre_app_start: boolean("isPreAppStart"),
         input_value: object.get("inputValue").and_then(Value::as_object).cloned(),
         output_value: object
             .get("outputValue")
@@ -167,42 +181,29 @@ fn span_from(object: &Map<String, Value>) -> Span {
         input_schema: object
             .get("inputSchema")
             .and_then(Value::as_object)
-            .map(schema_from),
+            .map(Schema::from_file_json),
         output_schema: object
             .get("outputSchema")
             .and_then(Value::as_object)
-            .map(schema_from),
-        status_code: object
-            .get("status")
-            .and_then(Value::as_object)
-            .map(|status| {
-                status
-                    .get("code")
-                    .and_then(Value::as_f64)
-                    .map_or(0, go_int32)
-            }),
+            .map(Schema::from_file_json),
+        input_value_hash: string("inputValueHash"),
+        input_schema_hash: string("inputSchemaHash"),
+        output_value_hash: string("outputValueHash"),
+        output_schema_hash: string("outputSchemaHash"),
+        status_code: status.map(|status| {
+            status
+                .get("code")
+                .and_then(Value::as_f64)
+                .map_or(0, go_int32)
+        }),
+        status_message: status
+            .and_then(|status| status.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         timestamp: object.get("timestamp").and_then(seconds_nanos),
         duration: object.get("duration").and_then(seconds_nanos),
         environment,
-    }
-}
-
-fn schema_from(object: &Map<String, Value>) -> Schema {
-    let number = |key: &str| object.get(key).and_then(Value::as_f64).map(go_int32);
-    Schema {
-        r#type: number("type").unwrap_or(0),
-        properties: object
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|properties| {
-                properties
-                    .iter()
-                    .filter_map(|(key, value)| Some((key.clone(), schema_from(value.as_object()?))))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        encoding: number("encoding"),
-        decoded_type: number("decodedType"),
     }
 }
 
@@ -215,11 +216,6 @@ fn seconds_nanos(value: &Value) -> Option<(i64, i32)> {
         .map_or(0, go_int32);
     // Go's float64 → int64 conversion truncates toward zero, as `as` does.
     Some((seconds as i64, nanos))
-}
-
-/// Go's `int32(f)` for the values that matter (truncation toward zero).
-fn go_int32(number: f64) -> i32 {
-    number as i32
 }
 
 /// `maybeFixSpanKinds`: `ENV_VARS_SNAPSHOT` spans are INTERNAL; when any root span is not
