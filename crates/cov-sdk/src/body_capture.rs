@@ -12,6 +12,9 @@ pub(crate) struct BodyCapture {
     content_type: Option<String>,
     content_encoding: Option<String>,
     refused: Option<Refusal>,
+    /// Whether the bytes are classified (a trace's inbound bodies, which the CLI compares)
+    /// or kept as they are (an outbound call's, which are served back verbatim).
+    classified: bool,
 }
 
 /// Why a body is not recorded.
@@ -37,6 +40,7 @@ impl BodyCapture {
             content_type,
             content_encoding,
             refused: None,
+            classified: true,
         };
         // Known from the headers already: do not even copy the bytes.
         capture.refused = capture.classify(b"x").err().map(Refusal::Unrecordable);
@@ -49,6 +53,19 @@ impl BodyCapture {
             self.content_encoding.as_deref(),
             bytes,
         )
+    }
+
+    /// A capture that keeps any bytes as they are, up to the limit: an outbound call's
+    /// bodies, served back verbatim in replay.
+    pub(crate) fn verbatim() -> Self {
+        Self {
+            bytes: Vec::new(),
+            seen: 0,
+            content_type: None,
+            content_encoding: None,
+            refused: None,
+            classified: false,
+        }
     }
 
     /// A chunk that went past; copying stops for good once `max_bytes` would be exceeded.
@@ -79,6 +96,9 @@ impl BodyCapture {
                 return Ok((Vec::new(), None));
             }
             return Err(refusal);
+        }
+        if !self.classified {
+            return Ok((self.bytes, None));
         }
         let body_type = self.classify(&self.bytes).map_err(Refusal::Unrecordable)?;
         Ok((self.bytes, body_type))

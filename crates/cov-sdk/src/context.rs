@@ -29,7 +29,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use tokio::task::futures::TaskLocalFuture;
+
+use crate::outbound::OutboundSpans;
 
 tokio::task_local! {
     static CURRENT: RequestContext;
@@ -43,6 +47,8 @@ pub(crate) struct RequestContext {
     pub(crate) trace_id: String,
     /// The inbound request's own span: the parent of its outbound spans.
     pub(crate) span_id: String,
+    /// `RECORD`: where the request's outbound spans gather until its trace is written.
+    pub(crate) outbound_spans: Option<Arc<OutboundSpans>>,
 }
 
 impl RequestContext {
@@ -163,6 +169,7 @@ mod tests {
         RequestContext {
             trace_id: trace_id.to_owned(),
             span_id: "00f067aa0ba902b7".to_owned(),
+            outbound_spans: None,
         }
     }
 

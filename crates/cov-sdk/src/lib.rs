@@ -53,6 +53,7 @@ mod inbound;
 mod instance;
 mod mocks;
 mod mode;
+mod outbound;
 mod project_file;
 mod recorder;
 mod replayer;
@@ -61,6 +62,7 @@ mod serve;
 mod session;
 #[cfg(test)]
 mod session_tests;
+mod tee;
 mod trace_writer;
 
 use std::sync::Arc;
@@ -72,7 +74,9 @@ pub use builder::{
 pub use context::{RequestScope, Scoped, propagate};
 pub use headers::MASKED_VALUE;
 pub use mocks::DEFAULT_MOCK_TIMEOUT;
-pub use inbound::{Exchange, TRACE_ID_HEADER, Traffic, TuskBody, TuskLayer, TuskService};
+pub use outbound::{ReplayError, ReplayFailure};
+pub use inbound::{Exchange, TRACE_ID_HEADER, Traffic, TuskLayer, TuskService};
+pub use tee::TuskBody;
 
 use crate::instance::Instance;
 

@@ -12,8 +12,9 @@
 use std::time::UNIX_EPOCH;
 
 use cov_proto::prost_types::{self, ListValue, Struct, value::Kind};
-use cov_proto::{PackageType, Span, SpanKind, SpanStatus, StatusCode};
-use cov_trace::InboundSpan;
+use cov_proto::{JsonSchema, PackageType, Span, SpanKind, SpanStatus, StatusCode};
+use cov_trace::schema::Schema;
+use cov_trace::{InboundSpan, OutboundSpan};
 
 /// The inbound replay span of `span`: a server root span with its request and response.
 pub fn inbound_span(span: &InboundSpan) -> Span {
@@ -52,6 +53,56 @@ pub fn inbound_span(span: &InboundSpan) -> Span {
         metadata: None,
         environment: span.environment.clone(),
         ..Span::default()
+    }
+}
+
+/// The span of an outbound call as a `GetMockRequest` carries it: its name, package,
+/// operation, input value, input schema and the two input hashes (what the CLI matches on),
+/// its ids, kind and start; no output (the call has not been made).
+pub fn outbound_span(span: &OutboundSpan) -> Span {
+    let hashes = span.input_hashes();
+    let (seconds, nanos) = span.timestamp();
+    Span {
+        trace_id: span.trace_id.clone(),
+        span_id: span.span_id.clone(),
+        parent_span_id: span.parent_span_id.clone(),
+        name: span.name.clone(),
+        package_name: span.package_name.clone(),
+        instrumentation_name: span.instrumentation_name.clone(),
+        submodule_name: span.submodule_name.clone(),
+        package_type: span.package_type,
+        input_value: Some(to_struct(span.input.value.clone())),
+        input_schema: Some(json_schema(&hashes.schema)),
+        input_schema_hash: hashes.schema_hash,
+        input_value_hash: hashes.value_hash,
+        kind: SpanKind::Client as i32,
+        status: Some(SpanStatus {
+            code: StatusCode::Ok as i32,
+            message: String::new(),
+        }),
+        is_pre_app_start: span.is_pre_app_start,
+        timestamp: Some(prost_types::Timestamp { seconds, nanos }),
+        duration: Some(prost_types::Duration::default()),
+        is_root_span: false,
+        environment: span.environment.clone(),
+        ..Span::default()
+    }
+}
+
+/// A schema as the proto `JsonSchema`: the same nodes, with `encoding`, `decoded_type` and
+/// `match_importance` on the nodes that have them.
+pub fn json_schema(schema: &Schema) -> JsonSchema {
+    JsonSchema {
+        r#type: schema.r#type,
+        properties: schema
+            .properties
+            .iter()
+            .map(|(key, child)| (key.clone(), json_schema(child)))
+            .collect(),
+        items: schema.items.as_deref().map(|items| Box::new(json_schema(items))),
+        encoding: schema.encoding,
+        decoded_type: schema.decoded_type,
+        match_importance: schema.match_importance,
     }
 }
 

@@ -6,22 +6,22 @@
 //! every frame on unchanged the moment the inner body yields it and copies data frames
 //! into the [`Exchange`] on the way. When the SDK is off the wrappers hold no exchange and
 //! cost one branch per call and per frame. The exchange finishes when the response body
-//! ends (its last frame, or `is_end_stream`, since hyper stops polling then); a body that
-//! fails or is dropped early records nothing.
+//! ends; a body that fails or is dropped early records nothing. The handler runs in the
+//! request's context ([`crate::context`]), so its outbound calls belong to the request.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use bytes::Buf;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Exchange, Traffic};
 use crate::context::Scoped;
+use crate::tee::{Follow, Side, TuskBody};
 
 /// A `tower` layer that records inbound HTTP exchanges in `RECORD` mode and announces
 /// replayed ones to the CLI in `REPLAY` mode; a pass-through otherwise. Get one from
@@ -68,20 +68,50 @@ pub struct TuskService<S> {
 
 /// The exchange shared by the request body, the response future and the response body;
 /// `None` once finished or abandoned.
-type Shared = Arc<Mutex<Option<Exchange>>>;
+#[derive(Debug)]
+struct Shared(Mutex<Option<Exchange>>);
 
-fn with_exchange(shared: &Shared, work: impl FnOnce(&mut Exchange)) {
-    if let Some(exchange) = shared
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_mut()
-    {
-        work(exchange);
+impl Shared {
+    fn with(&self, work: impl FnOnce(&mut Exchange)) {
+        if let Some(exchange) = self.0.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            work(exchange);
+        }
+    }
+
+    fn take(&self) -> Option<Exchange> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
-fn take_exchange(shared: &Shared) -> Option<Exchange> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner).take()
+impl Follow for Shared {
+    fn chunk(&self, side: Side, chunk: &[u8]) {
+        self.with(|exchange| match side {
+            Side::Request => exchange.request_body(chunk),
+            Side::Response => exchange.response_body(chunk),
+        });
+    }
+
+    fn fragmented(&self, side: Side) {
+        self.with(|exchange| exchange.refuse(side == Side::Request));
+    }
+
+    fn ended(&self, side: Side) {
+        match side {
+            // The request has been read: the exchange goes on.
+            Side::Request => self.with(Exchange::request_body_end),
+            // The response has been sent: the exchange is complete.
+            Side::Response => {
+                if let Some(exchange) = self.take() {
+                    exchange.finish();
+                }
+            }
+        }
+    }
+
+    fn failed(&self, _side: Side) {
+        // A failed body is not a complete exchange: record nothing.
+        self.take();
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TuskService<S>
@@ -116,8 +146,8 @@ where
         }
         // The handler runs in the request's context: its outbound calls belong to it.
         let context = exchange.context();
-        let shared: Shared = Arc::new(Mutex::new(Some(exchange)));
-        let request = request.map(|body| TuskBody::teed(body, Arc::clone(&shared), Side::Request));
+        let shared = Arc::new(Shared(Mutex::new(Some(exchange))));
+        let request = request.map(|body| TuskBody::teed(body, shared.clone(), Side::Request));
         let inner = context.clone().enter(|| self.inner.call(request));
         ResponseFuture {
             inner: Scoped::new(Some(context), inner),
@@ -132,7 +162,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F: Future> {
         #[pin]
         inner: Scoped<F>,
-        shared: Option<Shared>,
+        shared: Option<Arc<Shared>>,
     }
 }
 
@@ -157,11 +187,9 @@ where
         let Some(shared) = this.shared.take() else {
             return Poll::Ready(Ok(response.map(TuskBody::plain)));
         };
-        with_exchange(&shared, |exchange| {
-            exchange.response(response.status(), response.headers());
-        });
+        shared.with(|exchange| exchange.response(response.status(), response.headers()));
         if response.body().is_end_stream() {
-            if let Some(exchange) = take_exchange(&shared) {
+            if let Some(exchange) = shared.take() {
                 exchange.finish();
             }
             return Poll::Ready(Ok(response.map(TuskBody::plain)));
@@ -169,120 +197,5 @@ where
         Poll::Ready(Ok(
             response.map(|body| TuskBody::teed(body, shared, Side::Response))
         ))
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    Request,
-    Response,
-}
-
-pin_project_lite::pin_project! {
-    /// A request or response body passed through [`TuskService`]: the inner body's
-    /// frames, unchanged and as soon as they come, copied on the way when the exchange is
-    /// followed.
-    pub struct TuskBody<B> {
-        #[pin]
-        inner: B,
-        tee: Option<(Shared, Side)>,
-    }
-}
-
-impl<B> TuskBody<B> {
-    fn plain(inner: B) -> Self {
-        Self { inner, tee: None }
-    }
-
-    fn teed(inner: B, shared: Shared, side: Side) -> Self {
-        Self {
-            inner,
-            tee: Some((shared, side)),
-        }
-    }
-}
-
-impl<B: std::fmt::Debug> std::fmt::Debug for TuskBody<B> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("TuskBody")
-            .field("inner", &self.inner)
-            .field("followed", &self.tee.is_some())
-            .finish()
-    }
-}
-
-/// The body has ended: the request side marks the request read, the response side
-/// finishes the exchange. Either way the body stops following it.
-fn ended(tee: &mut Option<(Shared, Side)>) {
-    match tee.take() {
-        Some((shared, Side::Request)) => {
-            with_exchange(&shared, Exchange::request_body_end);
-        }
-        Some((shared, Side::Response)) => {
-            if let Some(exchange) = take_exchange(&shared) {
-                exchange.finish();
-            }
-        }
-        None => {}
-    }
-}
-
-impl<B> Body for TuskBody<B>
-where
-    B: Body,
-{
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let Some((shared, side)) = this.tee.as_ref() else {
-            return polled;
-        };
-        match &polled {
-            Poll::Pending => {}
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    with_exchange(shared, |exchange| copy(exchange, *side, data));
-                }
-                if this.inner.is_end_stream() {
-                    ended(this.tee);
-                }
-            }
-            Poll::Ready(None) => ended(this.tee),
-            Poll::Ready(Some(Err(_))) => {
-                // A failed body is not a complete exchange: record nothing.
-                take_exchange(shared);
-                this.tee.take();
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-fn copy(exchange: &mut Exchange, side: Side, data: &impl Buf) {
-    let chunk = data.chunk();
-    if chunk.len() != data.remaining() {
-        // A buffer in several pieces (rare: hyper, axum and tonic use `Bytes`) cannot be
-        // read without consuming it; such a body is not recorded.
-        exchange.refuse(side == Side::Request);
-        return;
-    }
-    match side {
-        Side::Request => exchange.request_body(chunk),
-        Side::Response => exchange.response_body(chunk),
     }
 }

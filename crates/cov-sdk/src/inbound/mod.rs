@@ -23,9 +23,11 @@ use cov_trace::{HttpRequest, HttpResponse, InboundSpan};
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
-pub use layer::{TuskBody, TuskLayer, TuskService};
+pub use layer::{TuskLayer, TuskService};
 
 use crate::body_capture::{BodyCapture, Refusal};
+use crate::context::RequestContext;
+use crate::outbound::OutboundSpans;
 use crate::mode::{Mode, Role};
 use crate::trace_writer::Trace;
 
@@ -118,6 +120,7 @@ impl Traffic {
             response_body: BodyCapture::new(None, None),
             request_ended: false,
             responded: false,
+            outbound_spans: matches!(mode.role, Role::Record(_)).then(OutboundSpans::open),
         })
     }
 }
@@ -152,14 +155,17 @@ pub struct Exchange {
     response_body: BodyCapture,
     request_ended: bool,
     responded: bool,
+    /// `RECORD`: the outbound calls the request makes, written with its trace.
+    outbound_spans: Option<Arc<OutboundSpans>>,
 }
 
 impl Exchange {
     /// The context the request's handler runs in.
-    pub(crate) fn context(&self) -> crate::context::RequestContext {
-        crate::context::RequestContext {
+    pub(crate) fn context(&self) -> RequestContext {
+        RequestContext {
             trace_id: self.span.trace_id.clone(),
             span_id: self.span.span_id.clone(),
+            outbound_spans: self.outbound_spans.clone(),
         }
     }
 
@@ -232,12 +238,23 @@ impl Exchange {
                     span.request.body_type = request_type;
                     span.response.body = response;
                     span.response.body_type = response_type;
+                    let outbound = self
+                        .outbound_spans
+                        .as_ref()
+                        .map(|spans| spans.take())
+                        .unwrap_or_default();
                     recorder.write(Trace {
                         file_name: cov_trace::file_name(span.started, &span.trace_id),
-                        text: span.to_json_line() + "\n",
+                        outbound,
+                        root: Some(span),
                     });
                 }
-                Err(refusal) => recorder.skip(&span.name(), &refusal, self.max_body_bytes),
+                Err(refusal) => {
+                    if let Some(spans) = &self.outbound_spans {
+                        spans.take();
+                    }
+                    recorder.skip(&span.name(), &refusal, self.max_body_bytes);
+                }
             },
             Role::Replay(replayer) => {
                 // The CLI needs the trace id; bodies are sent when they fit.
