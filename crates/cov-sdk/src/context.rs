@@ -208,7 +208,10 @@ mod tests {
                 )
             })
             .await;
-        assert_eq!(plain, None, "a task-local does not cross tokio::spawn by itself");
+        assert_eq!(
+            plain, None,
+            "a task-local does not cross tokio::spawn by itself"
+        );
         assert_eq!(propagated.as_deref(), Some("t2"));
         assert_eq!(blocking.as_deref(), Some("t2"));
     }
@@ -251,7 +254,9 @@ mod tests {
     #[test]
     fn outside_a_request_the_helpers_pass_work_through() {
         assert_eq!(RequestScope::current().run(current_trace), None);
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(runtime.block_on(propagate(async { 5 })), 5);
         assert!(!propagate(async {}).is_in_request());
     }

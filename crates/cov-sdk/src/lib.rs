@@ -40,6 +40,9 @@
 //! `body_capture` (bodies copied as they pass).
 
 #![forbid(unsafe_code)]
+// Without a client feature the outbound plumbing (request context, mock channel, spans of
+// calls) has no caller; with one, every item is used.
+#![cfg_attr(not(feature = "http-client"), allow(dead_code))]
 
 mod body_capture;
 mod builder;
@@ -73,9 +76,13 @@ pub use builder::{
 };
 pub use context::{RequestScope, Scoped, propagate};
 pub use headers::MASKED_VALUE;
-pub use mocks::DEFAULT_MOCK_TIMEOUT;
-pub use outbound::{ReplayError, ReplayFailure};
 pub use inbound::{Exchange, TRACE_ID_HEADER, Traffic, TuskLayer, TuskService};
+pub use mocks::DEFAULT_MOCK_TIMEOUT;
+#[cfg(feature = "reqwest")]
+pub use outbound::reqwest::TuskMiddleware;
+#[cfg(feature = "tower")]
+pub use outbound::tower::{BoxError, ClientBody, ClientFuture, TuskClientLayer, TuskClientService};
+pub use outbound::{ReplayError, ReplayFailure};
 pub use tee::TuskBody;
 
 use crate::instance::Instance;
@@ -127,6 +134,44 @@ impl Coverage {
     /// on `tower`: see [`Traffic::start`].
     pub fn traffic(&self) -> Traffic {
         Traffic::new(
+            self.instance
+                .as_ref()
+                .map(|instance| Arc::clone(&instance.mode)),
+        )
+    }
+
+    /// A `tower` layer for the service's HTTP clients (any `tower::Service<http::Request<B>>`:
+    /// hyper-util's client, tonic's channel): in `RECORD` mode every call made while a
+    /// request is served is recorded in that request's trace, in `REPLAY` mode every call
+    /// is answered from the recording and never reaches the network, and otherwise calls
+    /// pass through untouched. See [`TuskClientLayer`].
+    #[cfg(feature = "tower")]
+    pub fn http_client_layer(&self) -> TuskClientLayer {
+        TuskClientLayer::new(self.outbound())
+    }
+
+    /// A `reqwest-middleware` middleware for the service's `reqwest` clients, with the same
+    /// behaviour as [`Coverage::http_client_layer`]. See [`TuskMiddleware`].
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_middleware(&self) -> TuskMiddleware {
+        TuskMiddleware::new(self.outbound())
+    }
+
+    /// Says the application is ready: it serves requests. Outbound calls before this (or
+    /// before the first inbound request reaches [`Coverage::layer`], whichever comes first)
+    /// are pre-app-start calls: recorded in files of their own and replayed from them, as
+    /// the Tusk SDKs' `markAppAsReady` does. Calls after it belong to the request being
+    /// served; outside any request they are not recorded, and in replay they fail.
+    pub fn mark_ready(&self) {
+        if let Some(instance) = &self.instance {
+            instance.mode.mark_ready();
+        }
+    }
+
+    /// The outbound side of this SDK, for the client glue.
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
+    fn outbound(&self) -> outbound::Outbound {
+        outbound::Outbound::new(
             self.instance
                 .as_ref()
                 .map(|instance| Arc::clone(&instance.mode)),

@@ -117,7 +117,9 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<GetMockResponse>>> {
+    fn waiters(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<GetMockResponse>>> {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -344,7 +346,10 @@ mod tests {
         let Some(sdk_message::Payload::GetMockRequest(request)) = message.payload else {
             panic!("not a mock request: {message:?}");
         };
-        assert_eq!(request.request_id, message.request_id, "both ids are the same");
+        assert_eq!(
+            request.request_id, message.request_id,
+            "both ids are the same"
+        );
         assert_eq!(request.test_id, "test-1");
         (message.request_id, request.outbound_span.unwrap().name)
     }

@@ -19,6 +19,8 @@ pub(crate) struct Recorder {
     skipped: AtomicU64,
     warned_too_large: AtomicBool,
     warned_unrecordable: AtomicBool,
+    skipped_calls: AtomicU64,
+    warned_call: AtomicBool,
 }
 
 impl Recorder {
@@ -50,6 +52,8 @@ impl Recorder {
             skipped: AtomicU64::new(0),
             warned_too_large: AtomicBool::new(false),
             warned_unrecordable: AtomicBool::new(false),
+            skipped_calls: AtomicU64::new(0),
+            warned_call: AtomicBool::new(false),
         })
     }
 
@@ -91,6 +95,21 @@ impl Recorder {
                 %reason,
                 "Tusk recorder skips requests it cannot replay (this is the only warning of \
                  this kind; the service is unaffected)"
+            );
+        }
+    }
+
+    /// Counts an outbound call named `name` that is not recorded (its replay will find no
+    /// mock); one warning per process.
+    pub(crate) fn skip_call(&self, name: &str, reason: &str) {
+        self.skipped_calls.fetch_add(1, Ordering::Relaxed);
+        if self.warned_call.swap(true, Ordering::Relaxed) {
+            tracing::debug!(call = %name, %reason, "outbound call not recorded");
+        } else {
+            tracing::warn!(
+                call = %name,
+                %reason,
+                "Tusk recorder skips outbound calls it cannot record; their replay will find                  no mock (this is the only warning of this kind; the service is unaffected)"
             );
         }
     }

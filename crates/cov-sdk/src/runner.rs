@@ -51,9 +51,7 @@ impl Running {
             .spawn(move || {
                 // Nothing may unwind into the application: the thread's whole body runs
                 // under catch_unwind, and a panic becomes one log line.
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    run_thread(work, stop_signal)
-                }));
+                let outcome = catch_unwind(AssertUnwindSafe(|| run_thread(work, stop_signal)));
                 if outcome.is_err() {
                     tracing::error!(
                         "coverage SDK stopped after an internal panic; the service is unaffected"

@@ -48,9 +48,15 @@ impl Trace {
             .map(|span| {
                 PER_SPAN
                     + span.input.value.len() * 32
-                    + span.output.as_ref().map_or(0, |output| output.value.len() * 32)
+                    + span
+                        .output
+                        .as_ref()
+                        .map_or(0, |output| output.value.len() * 32)
                     + payload_bytes(&span.input.value)
-                    + span.output.as_ref().map_or(0, |output| payload_bytes(&output.value))
+                    + span
+                        .output
+                        .as_ref()
+                        .map_or(0, |output| payload_bytes(&output.value))
             })
             .sum();
         let root = self.root.as_ref().map_or(0, |root| {
@@ -85,6 +91,9 @@ fn payload_bytes(value: &serde_json::Map<String, serde_json::Value>) -> usize {
         .sum()
 }
 
+/// A trace in the queue, with the bytes it reserved of the queue's budget.
+type Queued = (Box<Trace>, usize);
+
 /// Counters of what happened to recorded traces.
 #[derive(Debug, Default)]
 pub(crate) struct WriterStats {
@@ -99,7 +108,7 @@ pub(crate) struct WriterStats {
 /// [`FLUSH_WAIT`]) and stops the thread.
 #[derive(Debug)]
 pub(crate) struct TraceWriter {
-    queue: Mutex<Option<SyncSender<(Trace, usize)>>>,
+    queue: Mutex<Option<SyncSender<Queued>>>,
     queued_bytes: Arc<AtomicUsize>,
     max_queued_bytes: usize,
     stats: Arc<WriterStats>,
@@ -149,7 +158,10 @@ impl TraceWriter {
             false
         } else {
             let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            match queue.as_ref().map(|queue| queue.try_send((trace, len))) {
+            match queue
+                .as_ref()
+                .map(|queue| queue.try_send((Box::new(trace), len)))
+            {
                 Some(Ok(())) => true,
                 Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
             }
@@ -208,7 +220,7 @@ impl Drop for TraceWriter {
 
 fn write_loop(
     dir: &Path,
-    receiver: &Receiver<(Trace, usize)>,
+    receiver: &Receiver<Queued>,
     queued_bytes: &AtomicUsize,
     stats: &WriterStats,
 ) {
@@ -290,7 +302,10 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["one.jsonl", "two.jsonl"], "no temporary file left");
-        assert_eq!(std::fs::read_to_string(dir.join("two.jsonl")).unwrap(), text);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("two.jsonl")).unwrap(),
+            text
+        );
         assert!(text.ends_with("}\n") && text.contains(r#""traceId":"2""#));
         assert_eq!(writer.stats().written.load(Ordering::Relaxed), 2);
     }

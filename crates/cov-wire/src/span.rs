@@ -99,7 +99,10 @@ pub fn json_schema(schema: &Schema) -> JsonSchema {
             .iter()
             .map(|(key, child)| (key.clone(), json_schema(child)))
             .collect(),
-        items: schema.items.as_deref().map(|items| Box::new(json_schema(items))),
+        items: schema
+            .items
+            .as_deref()
+            .map(|items| Box::new(json_schema(items))),
         encoding: schema.encoding,
         decoded_type: schema.decoded_type,
         match_importance: schema.match_importance,

@@ -73,7 +73,12 @@ struct Shared(Mutex<Option<Exchange>>);
 
 impl Shared {
     fn with(&self, work: impl FnOnce(&mut Exchange)) {
-        if let Some(exchange) = self.0.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        if let Some(exchange) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             work(exchange);
         }
     }

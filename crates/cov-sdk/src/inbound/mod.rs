@@ -27,8 +27,8 @@ pub use layer::{TuskLayer, TuskService};
 
 use crate::body_capture::{BodyCapture, Refusal};
 use crate::context::RequestContext;
-use crate::outbound::OutboundSpans;
 use crate::mode::{Mode, Role};
+use crate::outbound::OutboundSpans;
 use crate::trace_writer::Trace;
 
 /// The request header the Tusk CLI sends with every replayed request: the trace id.

@@ -16,7 +16,7 @@
 //! [`Replaying`] for the recorded output. Calls nested in another followed call (a client
 //! layered on a client) pass through: one span per logical call.
 
-#[cfg(feature = "http")]
+#[cfg(feature = "http-client")]
 pub(crate) mod http;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
@@ -89,7 +89,7 @@ impl Outbound {
                         },
                         None => return Plan::PassThrough,
                     },
-                    None if !ready => SpanSink::PreAppStart(Arc::clone(mode)),
+                    None if !ready => SpanSink::PreAppStart,
                     None => {
                         tracing::debug!(
                             "an outbound call outside any recorded request is passed through unrecorded"
@@ -99,6 +99,7 @@ impl Outbound {
                 };
                 Plan::Record(Recording {
                     sink,
+                    mode: Arc::clone(mode),
                     started: SystemTime::now(),
                     clock: Instant::now(),
                 })
@@ -118,9 +119,14 @@ impl Outbound {
         }
     }
 
-    /// The header rules and body limit spans are recorded with (`None`: off).
+    /// The mode calls are followed in (`None`: off).
     pub(crate) fn mode(&self) -> Option<&Mode> {
         self.mode.as_deref()
+    }
+
+    /// The mode, shared (`None`: off).
+    pub(crate) fn mode_arc(&self) -> Option<Arc<Mode>> {
+        self.mode.clone()
     }
 }
 
@@ -183,13 +189,15 @@ enum SpanSink {
         parent_span_id: String,
     },
     /// Into a file of its own, as a pre-app-start span.
-    PreAppStart(Arc<Mode>),
+    PreAppStart,
 }
 
 /// A call being recorded.
 #[derive(Debug)]
 pub(crate) struct Recording {
     sink: SpanSink,
+    /// The mode the call is recorded in: its header rules and body limit.
+    pub(crate) mode: Arc<Mode>,
     started: SystemTime,
     clock: Instant,
 }
@@ -211,8 +219,8 @@ impl Recording {
                 span.parent_span_id = parent_span_id;
                 spans.push(span);
             }
-            SpanSink::PreAppStart(mode) => {
-                let Role::Record(recorder) = &mode.role else {
+            SpanSink::PreAppStart => {
+                let Role::Record(recorder) = &self.mode.role else {
                     return;
                 };
                 span.trace_id = format!("{:032x}", fastrand::u128(..));
@@ -226,10 +234,12 @@ impl Recording {
         }
     }
 
-    /// Gives up on recording the call (the client could not read what it needs); counted
-    /// with the recorder's skipped traces.
+    /// Gives up on recording the call named `name` (the client could not see what it
+    /// needs); counted, with one warning per process.
     pub(crate) fn skip(self, name: &str, reason: &str) {
-        tracing::debug!(call = name, reason, "outbound call not recorded");
+        if let Role::Record(recorder) = &self.mode.role {
+            recorder.skip_call(name, reason);
+        }
     }
 }
 
@@ -267,7 +277,12 @@ impl Replaying {
         {
             let how = response.match_level.as_ref().map_or_else(
                 || "an unstated match".to_owned(),
-                |level| format!("match type {} ({})", level.match_type, level.match_description),
+                |level| {
+                    format!(
+                        "match type {} ({})",
+                        level.match_type, level.match_description
+                    )
+                },
             );
             return Err(ReplayFailure::InexactMatch { how });
         }
@@ -276,12 +291,20 @@ impl Replaying {
             .as_ref()
             .map(cov_wire::span::from_struct)
             .ok_or_else(|| ReplayFailure::MalformedMock("no response_data".to_owned()))?;
-        let interaction = data.get("response").and_then(Value::as_object).ok_or_else(|| {
-            ReplayFailure::MalformedMock("response_data has no response object".to_owned())
-        })?;
-        let recorded = interaction.get("response").and_then(Value::as_object).ok_or_else(|| {
-            ReplayFailure::MalformedMock("response_data.response has no response object".to_owned())
-        })?;
+        let interaction = data
+            .get("response")
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                ReplayFailure::MalformedMock("response_data has no response object".to_owned())
+            })?;
+        let recorded = interaction
+            .get("response")
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                ReplayFailure::MalformedMock(
+                    "response_data.response has no response object".to_owned(),
+                )
+            })?;
         Ok(recorded.get("body").cloned())
     }
 
@@ -328,6 +351,14 @@ pub enum ReplayFailure {
     /// The request's body could not be read to compute what to ask for.
     #[error("its request body could not be read: {0}")]
     UnreadableRequest(String),
+    /// The recorded call failed without a response; the replay fails the same way.
+    #[error("when it was recorded it failed without a response: {name}: {message}")]
+    RecordedError {
+        /// The recorded `errorName`.
+        name: String,
+        /// The recorded `errorMessage`.
+        message: String,
+    },
 }
 
 impl From<MockFailure> for ReplayFailure {

@@ -1,0 +1,327 @@
+//! What both HTTP clients share: the span of a request, the record of a call in flight
+//! ([`ClientCall`], which follows the request and response bodies as they stream), and a
+//! recorded answer turned back into a response.
+//!
+//! A call's span is built from what the application's client handed over and what it got
+//! back: the method, the absolute URL, the headers under the recorder's rules, the request
+//! body; the status, reason, headers and body of the response, verbatim (the bytes the
+//! client delivered, which replay delivers again with the headers they came with). The
+//! span's input is built the same way in both modes, so its hashes match.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use cov_trace::OutboundSpan;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use serde_json::Value;
+
+use super::{Recording, ReplayFailure};
+use crate::body_capture::{BodyCapture, Refusal};
+use crate::mode::Mode;
+use crate::tee::{Follow, Side};
+
+/// `GET http://host/path?query`: how errors and logs name a call.
+pub(crate) fn describe(method: &Method, uri: &Uri) -> String {
+    format!("{method} {uri}")
+}
+
+/// The span of a request: its name, package and input.
+pub(crate) fn request_span(
+    mode: &Mode,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<OutboundSpan, String> {
+    let headers = mode.rules.apply(headers);
+    cov_trace::http::client_request(
+        method.as_str(),
+        &uri.to_string(),
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+        body,
+    )
+    .map(cov_trace::http::ClientRequest::into_span)
+    .map_err(|error| error.to_string())
+}
+
+/// Sets the output and status of `span` from a response.
+pub(crate) fn set_response(
+    span: &mut OutboundSpan,
+    mode: &Mode,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let headers = mode.rules.apply(headers);
+    let (output, span_status) = cov_trace::http::client_response(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+        body,
+    );
+    span.output = Some(output);
+    span.status = span_status;
+}
+
+/// Sets the output and status of `span` from a call that got no response.
+pub(crate) fn set_transport_error(
+    span: &mut OutboundSpan,
+    error: &(dyn std::error::Error + 'static),
+) {
+    let (output, status) = cov_trace::http::transport_error(error_name(error), &error.to_string());
+    span.output = Some(output);
+    span.status = status;
+}
+
+/// A name for the kind of a transport error, as the Tusk SDKs record `errorName`.
+fn error_name(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "ConnectionRefused",
+                std::io::ErrorKind::ConnectionReset => "ConnectionReset",
+                std::io::ErrorKind::TimedOut => "TimedOut",
+                _ => "IoError",
+            };
+        }
+        source = current.source();
+    }
+    "Error"
+}
+
+/// A recorded answer, ready to hand to the application.
+#[derive(Debug)]
+pub(crate) struct RecordedAnswer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// The recorded `outputValue` of an HTTP call, back as the response the application got;
+/// a recorded transport error comes back as that error.
+pub(crate) fn recorded_answer(output: Option<Value>) -> Result<RecordedAnswer, ReplayFailure> {
+    let output = output.ok_or_else(|| {
+        ReplayFailure::MalformedMock("the recorded call has no outputValue".to_owned())
+    })?;
+    match cov_trace::http::recorded_outcome(&output) {
+        Ok(cov_trace::http::RecordedOutcome::Response(response)) => {
+            let status = StatusCode::from_u16(response.status).map_err(|error| {
+                ReplayFailure::MalformedMock(format!("statusCode {}: {error}", response.status))
+            })?;
+            let mut headers = HeaderMap::new();
+            for (name, value) in &response.headers {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|error| {
+                    ReplayFailure::MalformedMock(format!("header name {name:?}: {error}"))
+                })?;
+                let value = HeaderValue::from_str(value).map_err(|error| {
+                    ReplayFailure::MalformedMock(format!("header {name}: {error}"))
+                })?;
+                headers.append(name, value);
+            }
+            Ok(RecordedAnswer {
+                status,
+                headers,
+                body: Bytes::from(response.body),
+            })
+        }
+        Ok(cov_trace::http::RecordedOutcome::TransportError { name, message }) => {
+            Err(ReplayFailure::RecordedError { name, message })
+        }
+        Err(error) => Err(ReplayFailure::MalformedMock(error.to_string())),
+    }
+}
+
+/// One HTTP call being recorded, from its request head to the end of its response body.
+#[derive(Debug)]
+pub(crate) struct ClientCall {
+    recording: Recording,
+    method: Method,
+    uri: Uri,
+    request_headers: HeaderMap,
+    request_body: BodyCapture,
+    request_ended: bool,
+    response: Option<(StatusCode, HeaderMap)>,
+    response_body: BodyCapture,
+}
+
+impl ClientCall {
+    /// A call with this request head; its body follows as it is sent.
+    pub(crate) fn new(recording: Recording, method: Method, uri: Uri, headers: HeaderMap) -> Self {
+        Self {
+            recording,
+            method,
+            uri,
+            request_headers: headers,
+            request_body: BodyCapture::verbatim(),
+            request_ended: false,
+            response: None,
+            response_body: BodyCapture::verbatim(),
+        }
+    }
+
+    /// A call whose whole request body is known already.
+    pub(crate) fn with_body(
+        recording: Recording,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        let mut call = Self::new(recording, method, uri, headers);
+        let limit = call.recording.mode.max_body_bytes;
+        call.request_body.push(body, limit);
+        call.request_ended = true;
+        call
+    }
+
+    /// The request body has been sent to its end (or there is none).
+    pub(crate) fn request_ended(&mut self) {
+        self.request_ended = true;
+    }
+
+    /// The response head.
+    pub(crate) fn response(&mut self, status: StatusCode, headers: HeaderMap) {
+        self.response = Some((status, headers));
+    }
+
+    /// The call's span with its input, or why it cannot be recorded.
+    fn span(&mut self) -> Result<OutboundSpan, String> {
+        if !self.request_ended {
+            return Err("its request body was not sent to its end".to_owned());
+        }
+        let body = std::mem::replace(&mut self.request_body, BodyCapture::verbatim());
+        let (body, _) = body
+            .finish()
+            .map_err(|refusal| self.refusal_text(&refusal))?;
+        request_span(
+            &self.recording.mode,
+            &self.method,
+            &self.uri,
+            &self.request_headers,
+            &body,
+        )
+    }
+
+    fn refusal_text(&self, refusal: &Refusal) -> String {
+        match refusal {
+            Refusal::TooLarge => format!(
+                "a body is over the {}-byte limit",
+                self.recording.mode.max_body_bytes
+            ),
+            Refusal::Fragmented => "a body came in non-contiguous buffers".to_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// The response body has ended: the call is recorded.
+    pub(crate) fn finish(mut self) {
+        let name = describe(&self.method, &self.uri);
+        let mut span = match self.span() {
+            Ok(span) => span,
+            Err(reason) => return self.recording.skip(&name, &reason),
+        };
+        let Some((status, headers)) = self.response.take() else {
+            return self.recording.skip(&name, "it has no response");
+        };
+        let body = std::mem::replace(&mut self.response_body, BodyCapture::verbatim());
+        let body = match body.finish() {
+            Ok((body, _)) => body,
+            Err(refusal) => {
+                let reason = self.refusal_text(&refusal);
+                return self.recording.skip(&name, &reason);
+            }
+        };
+        set_response(&mut span, &self.recording.mode, status, &headers, &body);
+        self.recording.finish(span);
+    }
+
+    /// The call failed before a response: it is recorded with its error.
+    pub(crate) fn fail(mut self, error: &(dyn std::error::Error + 'static)) {
+        let name = describe(&self.method, &self.uri);
+        // A request cut short by the error is recorded with what it had to send: the
+        // replayed request sends the same body.
+        self.request_ended = true;
+        match self.span() {
+            Ok(mut span) => {
+                set_transport_error(&mut span, error);
+                self.recording.finish(span);
+            }
+            Err(reason) => self.recording.skip(&name, &reason),
+        }
+    }
+}
+
+/// A call shared by its bodies and its response future; `None` once finished or given up.
+#[derive(Debug)]
+pub(crate) struct SharedCall(Mutex<Option<ClientCall>>);
+
+impl SharedCall {
+    /// Shares `call`.
+    pub(crate) fn new(call: ClientCall) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Some(call))))
+    }
+
+    /// Works on the call, if it is still being followed.
+    pub(crate) fn with(&self, work: impl FnOnce(&mut ClientCall)) {
+        if let Some(call) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            work(call);
+        }
+    }
+
+    /// Takes the call out: nobody follows it after this.
+    pub(crate) fn take(&self) -> Option<ClientCall> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl Follow for SharedCall {
+    fn chunk(&self, side: Side, chunk: &[u8]) {
+        self.with(|call| {
+            let limit = call.recording.mode.max_body_bytes;
+            match side {
+                Side::Request => call.request_body.push(chunk, limit),
+                Side::Response => call.response_body.push(chunk, limit),
+            }
+        });
+    }
+
+    fn fragmented(&self, side: Side) {
+        self.with(|call| match side {
+            Side::Request => call.request_body.refuse_fragmented(),
+            Side::Response => call.response_body.refuse_fragmented(),
+        });
+    }
+
+    fn ended(&self, side: Side) {
+        match side {
+            Side::Request => self.with(|call| call.request_ended = true),
+            Side::Response => {
+                if let Some(call) = self.take() {
+                    call.finish();
+                }
+            }
+        }
+    }
+
+    fn failed(&self, side: Side) {
+        // A response body that fails was not delivered whole: nothing to replay it with.
+        if let Some(call) = self.take() {
+            let name = describe(&call.method, &call.uri);
+            let which = match side {
+                Side::Request => "its request body failed",
+                Side::Response => "its response body failed",
+            };
+            call.recording.skip(&name, which);
+        }
+    }
+}
