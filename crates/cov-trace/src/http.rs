@@ -68,7 +68,9 @@ fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
         .ok_or_else(|| UrlError::NoScheme(url.to_owned()))?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, rest) = rest.split_at(authority_end);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
         let (host, after) = bracketed
             .split_once(']')
@@ -136,9 +138,7 @@ pub fn decoded_type(content_type: &str) -> Option<DecodedType> {
         "image/png" | "image/ico" => DecodedType::Png,
         "image/gif" => DecodedType::Gif,
         "image/webp" => DecodedType::Webp,
-        "audio/mpeg" | "audio/mp3" | "audio/wav" | "audio/ogg" | "audio/webm" => {
-            DecodedType::Audio
-        }
+        "audio/mpeg" | "audio/mp3" | "audio/wav" | "audio/ogg" | "audio/webm" => DecodedType::Audio,
         "video/mp4" | "video/webm" | "video/ogg" | "video/avi" | "video/mov" => DecodedType::Video,
         "application/zip" => DecodedType::Zip,
         "application/gzip" | "application/x-gzip" => DecodedType::Gzip,
@@ -377,7 +377,9 @@ pub enum RecordedShapeError {
 /// `GetMockResponse.response_data.response.response.body`) back into what the call returned.
 pub fn recorded_outcome(output: &Value) -> Result<RecordedOutcome, RecordedShapeError> {
     let Value::Object(output) = output else {
-        return Err(RecordedShapeError::NotAnObject(json_kind(output).to_owned()));
+        return Err(RecordedShapeError::NotAnObject(
+            json_kind(output).to_owned(),
+        ));
     };
     let string = |field: &str| -> Result<String, RecordedShapeError> {
         match output.get(field) {
@@ -461,22 +463,34 @@ mod tests {
 
     #[test]
     fn urls_split_into_what_the_span_records() {
-        let parts = split_url("HTTPS://user:pw@API.Example.com:8443/v1/items?x=1&y=2#frag")
-            .unwrap();
+        let parts =
+            split_url("HTTPS://user:pw@API.Example.com:8443/v1/items?x=1&y=2#frag").unwrap();
         assert_eq!(parts.scheme, "https");
         assert_eq!(parts.hostname, "api.example.com");
         assert_eq!(parts.port, Some(8443));
         assert_eq!((parts.path, parts.query), ("/v1/items", "x=1&y=2"));
         let ipv6 = split_url("http://[::1]:3000").unwrap();
-        assert_eq!((ipv6.hostname.as_str(), ipv6.port, ipv6.path), ("::1", Some(3000), ""));
+        assert_eq!(
+            (ipv6.hostname.as_str(), ipv6.port, ipv6.path),
+            ("::1", Some(3000), "")
+        );
         assert_eq!(
             split_url("localhost:3000/x"),
             Err(UrlError::NoScheme("localhost:3000/x".to_owned()))
         );
         assert!(matches!(split_url("http:///x"), Err(UrlError::NoHost(_))));
-        assert!(matches!(split_url("http://h:99999/"), Err(UrlError::InvalidPort(_))));
-        assert!(matches!(split_url("http://h:x/"), Err(UrlError::InvalidPort(_))));
-        assert!(matches!(split_url("http://[::1/"), Err(UrlError::NoHost(_))));
+        assert!(matches!(
+            split_url("http://h:99999/"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            split_url("http://h:x/"),
+            Err(UrlError::InvalidPort(_))
+        ));
+        assert!(matches!(
+            split_url("http://[::1/"),
+            Err(UrlError::NoHost(_))
+        ));
     }
 
     #[test]
@@ -632,8 +646,14 @@ mod tests {
     #[test]
     fn malformed_outputs_are_clear_errors() {
         let cases: [(Value, RecordedShapeError); 10] = [
-            (json!([1]), RecordedShapeError::NotAnObject("a list".to_owned())),
-            (json!("x"), RecordedShapeError::NotAnObject("a string".to_owned())),
+            (
+                json!([1]),
+                RecordedShapeError::NotAnObject("a list".to_owned()),
+            ),
+            (
+                json!("x"),
+                RecordedShapeError::NotAnObject("a string".to_owned()),
+            ),
             (json!({}), RecordedShapeError::StatusMissing),
             (
                 json!({"statusCode": "200"}),

@@ -260,8 +260,7 @@ impl Matcher {
                 for &index in &indices {
                     let span = &spans[index].span;
                     if span.is_pre_app_start
-                        && seen_pre_app_start
-                            .insert((span.trace_id.clone(), span.span_id.clone()))
+                        && seen_pre_app_start.insert((span.trace_id.clone(), span.span_id.clone()))
                     {
                         pre_app_start.push(index);
                     }
@@ -269,14 +268,20 @@ impl Matcher {
                 top_level.push((name.to_owned(), indices.clone()));
             }
             if file.path.ends_with(".jsonl")
-                && let Some(root) = indices.iter().find(|&&index| spans[index].span.is_root_span)
+                && let Some(root) = indices
+                    .iter()
+                    .find(|&&index| spans[index].span.is_root_span)
             {
                 tests.push((spans[*root].span.trace_id.clone(), indices));
             }
         }
         top_level.sort_by(|a, b| a.0.cmp(&b.0));
         let mut suite_spans = pre_app_start;
-        suite_spans.extend(tests.iter().flat_map(|(_, indices)| indices.iter().copied()));
+        suite_spans.extend(
+            tests
+                .iter()
+                .flat_map(|(_, indices)| indices.iter().copied()),
+        );
         let suite = Suite::new(&spans, dedupe(&spans, suite_spans));
         Matcher {
             spans,
@@ -426,9 +431,7 @@ impl Matcher {
                 trace_error = "no matching span found";
             }
         }
-        if found.is_none()
-            && (test_id.is_empty() || request.is_pre_app_start)
-            && self.suite.len > 0
+        if found.is_none() && (test_id.is_empty() || request.is_pre_app_start) && self.suite.len > 0
         {
             found = self.find_across_traces(&mut state, request);
         }
@@ -464,18 +467,23 @@ impl Matcher {
             InputSchemaHash, InputSchemaHashReducedSchema, InputValueHash,
             InputValueHashReducedSchema,
         };
-        let lookup = |state: &State, pick: fn(&Loaded) -> &HashMap<String, Vec<usize>>, key: &str| {
-            state
-                .loaded
-                .get(test_id)
-                .and_then(|loaded| pick(loaded).get(key))
-                .cloned()
-                .unwrap_or_default()
-        };
+        let lookup =
+            |state: &State, pick: fn(&Loaded) -> &HashMap<String, Vec<usize>>, key: &str| {
+                state
+                    .loaded
+                    .get(test_id)
+                    .and_then(|loaded| pick(loaded).get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            };
         let reduced_value = reduced_request_value_hash(request);
         let steps: [(Vec<usize>, MatchType, [&str; 2]); 2] = [
             (
-                lookup(state, |loaded| &loaded.by_value_hash, &request.input_value_hash),
+                lookup(
+                    state,
+                    |loaded| &loaded.by_value_hash,
+                    &request.input_value_hash,
+                ),
                 InputValueHash,
                 [
                     "Unused span by input value hash",
@@ -483,7 +491,11 @@ impl Matcher {
                 ],
             ),
             (
-                lookup(state, |loaded| &loaded.by_reduced_value_hash, &reduced_value),
+                lookup(
+                    state,
+                    |loaded| &loaded.by_reduced_value_hash,
+                    &reduced_value,
+                ),
                 InputValueHashReducedSchema,
                 [
                     "Unused span by input value hash with reduced schema",
@@ -531,8 +543,18 @@ impl Matcher {
         let by_package = lookup(state, |loaded| &loaded.by_package, &request.package_name);
         let reduced_target = reduced_request_schema_hash(request);
         let schema_steps: [(bool, bool, MatchType, &str); 4] = [
-            (true, false, InputSchemaHash, "Unused span by input schema hash"),
-            (false, false, InputSchemaHash, "Used span by input schema hash"),
+            (
+                true,
+                false,
+                InputSchemaHash,
+                "Unused span by input schema hash",
+            ),
+            (
+                false,
+                false,
+                InputSchemaHash,
+                "Used span by input schema hash",
+            ),
             (
                 true,
                 true,
@@ -560,9 +582,15 @@ impl Matcher {
                         && schema_match_with_http_shape(request, &indexed.span)
                 })
                 .collect();
-            if let Some((index, level)) =
-                self.pick(state, request, &candidates, unused, match_type, Trace, description)
-            {
+            if let Some((index, level)) = self.pick(
+                state,
+                request,
+                &candidates,
+                unused,
+                match_type,
+                Trace,
+                description,
+            ) {
                 state.mark_used(&self.spans[index].span);
                 return Some((index, level));
             }
@@ -656,7 +684,11 @@ impl Matcher {
     }
 
     /// `filterByPreAppStart`.
-    fn same_pre_app_start(&self, candidates: Option<&Vec<usize>>, pre_app_start: bool) -> Vec<usize> {
+    fn same_pre_app_start(
+        &self,
+        candidates: Option<&Vec<usize>>,
+        pre_app_start: bool,
+    ) -> Vec<usize> {
         candidates
             .into_iter()
             .flatten()
@@ -769,7 +801,10 @@ impl Matcher {
 impl Indexed {
     fn new(span: Span) -> Indexed {
         Indexed {
-            reduced_value_hash: reduced_value_hash(span.input_value.as_ref(), span.input_schema.as_ref()),
+            reduced_value_hash: reduced_value_hash(
+                span.input_value.as_ref(),
+                span.input_schema.as_ref(),
+            ),
             reduced_schema_hash: reduced_schema_hash(span.input_schema.as_ref()),
             time: span
                 .timestamp
@@ -790,9 +825,15 @@ impl Suite {
             let indexed = &spans[position];
             for (map, key) in [
                 (&mut index.by_value_hash, &indexed.span.input_value_hash),
-                (&mut index.by_reduced_value_hash, &indexed.reduced_value_hash),
+                (
+                    &mut index.by_reduced_value_hash,
+                    &indexed.reduced_value_hash,
+                ),
                 (&mut index.by_schema_hash, &indexed.span.input_schema_hash),
-                (&mut index.by_reduced_schema_hash, &indexed.reduced_schema_hash),
+                (
+                    &mut index.by_reduced_schema_hash,
+                    &indexed.reduced_schema_hash,
+                ),
             ] {
                 if !key.is_empty() {
                     map.entry(key.clone()).or_default().push(position);
@@ -836,7 +877,8 @@ fn skips_schema_matching(request: &MockRequest) -> bool {
     if !matches!(package.as_str(), "psycopg2" | "psycopg" | "sqlalchemy") {
         return false;
     }
-    request.submodule_name.to_lowercase() == "query" || request.name.to_lowercase().ends_with(".query")
+    request.submodule_name.to_lowercase() == "query"
+        || request.name.to_lowercase().ends_with(".query")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1120,9 +1162,13 @@ fn parse_url(raw: &str) -> Option<ParsedUrl> {
     let rest = scheme_end.map_or(rest, |end| &rest[end + 1..]);
     let (hostname, path) = match rest.strip_prefix("//") {
         Some(authority_and_path) => {
-            let end = authority_and_path.find('/').unwrap_or(authority_and_path.len());
+            let end = authority_and_path
+                .find('/')
+                .unwrap_or(authority_and_path.len());
             let (authority, path) = authority_and_path.split_at(end);
-            let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let host_port = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
             let hostname = if let Some(bracketed) = host_port.strip_prefix('[') {
                 bracketed.split_once(']')?.0.to_owned()
             } else {
@@ -1249,11 +1295,20 @@ fn compare_maps(a: &Map<String, Value>, b: &Map<String, Value>, depth: usize) ->
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|key| !a.contains_key(*key))).collect();
+    let mut keys: Vec<&String> = a
+        .keys()
+        .chain(b.keys().filter(|key| !a.contains_key(*key)))
+        .collect();
     keys.sort_unstable();
     let total: f64 = keys
         .iter()
-        .filter_map(|key| Some(similarity(Some(a.get(*key)?), Some(b.get(*key)?), depth + 1)))
+        .filter_map(|key| {
+            Some(similarity(
+                Some(a.get(*key)?),
+                Some(b.get(*key)?),
+                depth + 1,
+            ))
+        })
         .sum();
     total / keys.len() as f64
 }
@@ -1329,7 +1384,10 @@ fn mock_interaction(span: &Span) -> Option<Map<String, Value>> {
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or(&span.submodule_name);
-    let path = input_map.get("target").and_then(Value::as_str).unwrap_or_default();
+    let path = input_map
+        .get("target")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut request = Map::new();
     request.insert("method".to_owned(), method.into());
     request.insert("path".to_owned(), path.into());
@@ -1368,7 +1426,10 @@ fn header_lists(value: Option<&Map<String, Value>>) -> Value {
             headers
                 .iter()
                 .filter_map(|(name, value)| {
-                    Some((name.clone(), Value::Array(vec![Value::String(value.as_str()?.to_owned())])))
+                    Some((
+                        name.clone(),
+                        Value::Array(vec![Value::String(value.as_str()?.to_owned())]),
+                    ))
                 })
                 .collect(),
         ),
@@ -1432,8 +1493,8 @@ mod tests {
     /// CLI's own Go code (`internal/utils/{hash,importance}.go`).
     #[test]
     fn reduced_value_hashes_match_the_clis_go_code() {
-        use crate::schema::{Merge, Merges};
         use crate::DecodedType;
+        use crate::schema::{Merge, Merges};
         let a = json!({"text": "SELECT * FROM users WHERE id = $1", "values": ["42"], "clientType": "pool"});
         let merges: Merges = [("values".to_owned(), Merge::ignored())].into();
         let schema = Schema::of(&a, &merges);
@@ -1515,14 +1576,33 @@ mod tests {
 
     #[test]
     fn times_format_as_go_marshals_them() {
-        assert_eq!(rfc3339_nano(1_766_958_709, 925_000_000).unwrap(), "2025-12-28T21:51:49.925Z");
+        assert_eq!(
+            rfc3339_nano(1_766_958_709, 925_000_000).unwrap(),
+            "2025-12-28T21:51:49.925Z"
+        );
         assert_eq!(rfc3339_nano(0, 0).unwrap(), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_nano(-1, 1).unwrap(), "1969-12-31T23:59:59.000000001Z");
-        assert_eq!(rfc3339_nano(5, -1).unwrap(), "1970-01-01T00:00:04.999999999Z");
-        assert_eq!(rfc3339_nano(GO_ZERO_TIME_SECONDS, 0).unwrap(), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nano(-1, 1).unwrap(),
+            "1969-12-31T23:59:59.000000001Z"
+        );
+        assert_eq!(
+            rfc3339_nano(5, -1).unwrap(),
+            "1970-01-01T00:00:04.999999999Z"
+        );
+        assert_eq!(
+            rfc3339_nano(GO_ZERO_TIME_SECONDS, 0).unwrap(),
+            "0001-01-01T00:00:00Z"
+        );
         assert_eq!(rfc3339_nano(253_402_300_800, 0), None, "year 10000");
-        assert_eq!(rfc3339_nano(GO_ZERO_TIME_SECONDS - 86_400 * 366, 0).unwrap(), "0000-01-01T00:00:00Z");
-        assert_eq!(rfc3339_nano(GO_ZERO_TIME_SECONDS - 86_400 * 367, 0), None, "year -1");
+        assert_eq!(
+            rfc3339_nano(GO_ZERO_TIME_SECONDS - 86_400 * 366, 0).unwrap(),
+            "0000-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339_nano(GO_ZERO_TIME_SECONDS - 86_400 * 367, 0),
+            None,
+            "year -1"
+        );
     }
 
     #[test]
@@ -1545,9 +1625,16 @@ mod tests {
         let score = |a: Value, b: Value| similarity(Some(&a), Some(&b), 0);
         assert_eq!(score(json!({}), json!({})), 1.0);
         assert_eq!(score(json!({"a": 1}), json!({})), 0.0);
-        assert_eq!(score(json!({"a": "x", "b": "y"}), json!({"a": "x", "c": "y"})), 1.0 / 3.0);
+        assert_eq!(
+            score(json!({"a": "x", "b": "y"}), json!({"a": "x", "c": "y"})),
+            1.0 / 3.0
+        );
         assert_eq!(score(json!([1, 2]), json!([1])), 0.5);
-        assert_eq!(score(json!(3), json!(3.0)), 1.0, "numbers compare as Go prints them");
+        assert_eq!(
+            score(json!(3), json!(3.0)),
+            1.0,
+            "numbers compare as Go prints them"
+        );
         assert_eq!(score(json!("3"), json!(3)), 0.0);
         assert_eq!(similarity(None, None, 0), 1.0);
         assert_eq!(similarity(Some(&json!(null)), None, 0), 1.0);
@@ -1571,7 +1658,14 @@ mod tests {
     #[test]
     fn urls_and_queries_parse_as_go_parses_them() {
         let url = parse_url("https://user@API.example.com:8443/a%20b/c?x=1&y=2#f").unwrap();
-        assert_eq!((url.hostname.as_str(), url.path.as_str(), url.raw_query.as_str()), ("API.example.com", "/a b/c", "x=1&y=2"));
+        assert_eq!(
+            (
+                url.hostname.as_str(),
+                url.path.as_str(),
+                url.raw_query.as_str()
+            ),
+            ("API.example.com", "/a b/c", "x=1&y=2")
+        );
         assert_eq!(parse_url("http://[::1]:80/").unwrap().hostname, "::1");
         assert!(parse_url("http://h/%zz").is_none());
         assert!(parse_url("http://h:port/").is_none());

@@ -164,7 +164,10 @@ fn hash_object(object: &Map<String, Value>) -> String {
 }
 
 /// [`decode`] of an object.
-fn decode_object<'a>(object: &'a Map<String, Value>, merges: &Merges) -> Cow<'a, Map<String, Value>> {
+fn decode_object<'a>(
+    object: &'a Map<String, Value>,
+    merges: &Merges,
+) -> Cow<'a, Map<String, Value>> {
     if object.values().any(has_float) {
         let Value::Object(normalized) = round_trip_floats(&Value::Object(object.clone())) else {
             unreachable!("an object stays an object")
@@ -403,10 +406,7 @@ impl Schema {
         if let Some(decoded_type) = self.decoded_type {
             node.insert(decoded_type_key.to_owned(), decoded_type.into());
         }
-        if let Some(number) = self
-            .match_importance
-            .and_then(serde_json::Number::from_f64)
-        {
+        if let Some(number) = self.match_importance.and_then(serde_json::Number::from_f64) {
             node.insert(importance_key.to_owned(), Value::Number(number));
         }
         Value::Object(node)
@@ -599,7 +599,10 @@ mod tests {
         assert_eq!(decode(&body("aGk="), &text_body)["body"], "hi");
         // Not valid base64 (or unpadded): kept as it is.
         assert_eq!(decode(&body("aGk"), &json_body)["body"], "aGk");
-        assert_eq!(decode(&body("not base64!"), &json_body)["body"], "not base64!");
+        assert_eq!(
+            decode(&body("not base64!"), &json_body)["body"],
+            "not base64!"
+        );
         // Base64 of something that is not JSON: the decoded text.
         assert_eq!(decode(&body("aGk="), &json_body)["body"], "hi");
         // Invalid UTF-8 is read lossily.

@@ -83,7 +83,10 @@ fn the_line_reads_back_with_every_field_the_matcher_uses() {
     else {
         panic!("a response")
     };
-    assert_eq!((response.status, response.body.as_slice()), (201, &br#"{"id":7}"#[..]));
+    assert_eq!(
+        (response.status, response.body.as_slice()),
+        (201, &br#"{"id":7}"#[..])
+    );
 }
 
 #[test]
