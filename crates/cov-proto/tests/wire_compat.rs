@@ -389,7 +389,10 @@ fn assert_same_json_schema(ours: &ours::JsonSchema, upstream: &upstream::JsonSch
         assert_same_json_schema,
     );
     assert_eq!(ours.encoding, upstream.encoding, "{what}.encoding");
-    assert_eq!(ours.decoded_type, upstream.decoded_type, "{what}.decoded_type");
+    assert_eq!(
+        ours.decoded_type, upstream.decoded_type,
+        "{what}.decoded_type"
+    );
     // Explicit presence: every bit of a set value crosses, -0.0 and NaN payloads included.
     assert_eq!(
         ours.match_importance.map(f64::to_bits),
@@ -421,7 +424,10 @@ fn assert_same_match_level(ours: &ours::MatchLevel, upstream: &upstream::MatchLe
         .zip(&upstream.top_candidates)
         .enumerate()
     {
-        assert_eq!(a.span_id, b.span_id, "{what}.top_candidates[{index}].span_id");
+        assert_eq!(
+            a.span_id, b.span_id,
+            "{what}.top_candidates[{index}].span_id"
+        );
         assert_same_implicit_f32(
             a.score,
             b.score,
@@ -430,10 +436,7 @@ fn assert_same_match_level(ours: &ours::MatchLevel, upstream: &upstream::MatchLe
     }
 }
 
-fn assert_same_get_mock_request(
-    ours: &ours::GetMockRequest,
-    upstream: &upstream::GetMockRequest,
-) {
+fn assert_same_get_mock_request(ours: &ours::GetMockRequest, upstream: &upstream::GetMockRequest) {
     assert_eq!(ours.request_id, upstream.request_id, "request_id");
     assert_eq!(ours.test_id, upstream.test_id, "test_id");
     assert_same_optional(
@@ -882,7 +885,11 @@ fn every_span_enum_value_matches_upstream() {
 fn every_schema_and_match_enum_value_matches_upstream() {
     let known = same_enum_values(
         -2..=14,
-        |n| ours::JsonSchemaType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            ours::JsonSchemaType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
         |n| {
             upstream::JsonSchemaType::try_from(n)
                 .ok()
@@ -896,7 +903,11 @@ fn every_schema_and_match_enum_value_matches_upstream() {
     );
     let known = same_enum_values(
         -2..=6,
-        |n| ours::EncodingType::try_from(n).ok().map(|v| v.as_str_name()),
+        |n| {
+            ours::EncodingType::try_from(n)
+                .ok()
+                .map(|v| v.as_str_name())
+        },
         |n| {
             upstream::EncodingType::try_from(n)
                 .ok()
@@ -1797,15 +1808,16 @@ fn json_schema() -> impl Strategy<Value = ours::JsonSchema> {
             prop::option::of(any::<f64>()),
         )
     }
-    let leaf = node().prop_map(
-        |(r#type, encoding, decoded_type, match_importance)| ours::JsonSchema {
-            r#type,
-            encoding,
-            decoded_type,
-            match_importance,
-            ..Default::default()
-        },
-    );
+    let leaf =
+        node().prop_map(
+            |(r#type, encoding, decoded_type, match_importance)| ours::JsonSchema {
+                r#type,
+                encoding,
+                decoded_type,
+                match_importance,
+                ..Default::default()
+            },
+        );
     leaf.prop_recursive(4, 64, 6, |inner| {
         (
             node(),
