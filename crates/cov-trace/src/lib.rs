@@ -49,7 +49,9 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod gojson;
 pub mod http;
+pub mod matching;
 mod name;
 mod outbound;
 pub mod read;

@@ -8,8 +8,10 @@
 //! driver).
 //!
 //! - [`coverage`]: cov-core's `SnapshotRecord` ↔ `CoverageSnapshotResponse`.
-//! - [`span`]: cov-trace's spans → the protobuf `Span`, and JSON values ↔
-//!   `google.protobuf.Struct`.
+//! - [`span`]: cov-trace's spans → the protobuf `Span` (the inbound replay span, the
+//!   outbound span of a `GetMockRequest`), the mock messages both ways (`GetMockRequest` →
+//!   cov-trace's matcher request, its answer → `GetMockResponse` → the recorded output), and
+//!   JSON values ↔ `google.protobuf.Struct`.
 //!
 //! The key design decision is that this crate holds conversions only: no I/O, no state, no
 //! protocol logic (who sends what when is cov-sdk's and the driver's business).

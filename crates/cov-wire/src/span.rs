@@ -1,5 +1,11 @@
-//! Spans on the wire: a trace file's span values as the protobuf `Span` the CLI reads, and
-//! JSON values as `google.protobuf.Struct` and back.
+//! Spans on the wire: a trace file's span values as the protobuf `Span` the CLI reads, the
+//! mock request and response of an outbound call, and JSON values as
+//! `google.protobuf.Struct` and back.
+//!
+//! Outbound calls in REPLAY: the SDK sends [`get_mock_request`] (the call's [`outbound_span`]
+//! with its input value, input schema and the two input hashes, as at record time) and reads
+//! the answer with [`mock_output`]; our driver, playing the CLI, reads the request with
+//! [`mock_request`], asks cov-trace's matcher, and answers with [`mock_response`].
 //!
 //! The inbound replay span is what the SDK tells the CLI after answering a replayed request.
 //! The CLI (`internal/runner/server.go`, `handleInboundReplaySpanProtobuf`) stores it under
@@ -12,7 +18,11 @@
 use std::time::UNIX_EPOCH;
 
 use cov_proto::prost_types::{self, ListValue, Struct, value::Kind};
-use cov_proto::{JsonSchema, PackageType, Span, SpanKind, SpanStatus, StatusCode};
+use cov_proto::{
+    GetMockRequest, GetMockResponse, JsonSchema, PackageType, SimilarityCandidate, Span, SpanKind,
+    SpanStatus, StatusCode,
+};
+use cov_trace::matching::{MatchLevel, MockRequest, MockResponse};
 use cov_trace::schema::Schema;
 use cov_trace::{InboundSpan, OutboundSpan};
 
@@ -56,12 +66,15 @@ pub fn inbound_span(span: &InboundSpan) -> Span {
     }
 }
 
-/// The span of an outbound call as a `GetMockRequest` carries it: its name, package,
-/// operation, input value, input schema and the two input hashes (what the CLI matches on),
-/// its ids, kind and start; no output (the call has not been made).
+/// The outbound span of a `GetMockRequest`: the call's ids, names, kind CLIENT, its input
+/// value and schema and the two input hashes (computed here with cov-trace's algorithm,
+/// the same as in the recorded line), its status, pre-app-start flag, start and duration.
+/// The output fields stay empty, as the official SDKs leave them.
 pub fn outbound_span(span: &OutboundSpan) -> Span {
-    let hashes = span.input_hashes();
+    let input = span.input_hashes();
     let (seconds, nanos) = span.timestamp();
+    let (duration_seconds, duration_nanos) = span.duration_parts();
+    let (code, message) = span.status.code_and_message();
     Span {
         trace_id: span.trace_id.clone(),
         span_id: span.span_id.clone(),
@@ -72,25 +85,38 @@ pub fn outbound_span(span: &OutboundSpan) -> Span {
         submodule_name: span.submodule_name.clone(),
         package_type: span.package_type,
         input_value: Some(to_struct(span.input.value.clone())),
-        input_schema: Some(json_schema(&hashes.schema)),
-        input_schema_hash: hashes.schema_hash,
-        input_value_hash: hashes.value_hash,
+        input_schema: Some(json_schema(&input.schema)),
+        input_schema_hash: input.schema_hash,
+        input_value_hash: input.value_hash,
         kind: SpanKind::Client as i32,
         status: Some(SpanStatus {
-            code: StatusCode::Ok as i32,
-            message: String::new(),
+            code,
+            message: message.to_owned(),
         }),
         is_pre_app_start: span.is_pre_app_start,
         timestamp: Some(prost_types::Timestamp { seconds, nanos }),
-        duration: Some(prost_types::Duration::default()),
+        duration: Some(prost_types::Duration {
+            seconds: duration_seconds,
+            nanos: duration_nanos,
+        }),
         is_root_span: false,
         environment: span.environment.clone(),
         ..Span::default()
     }
 }
 
-/// A schema as the proto `JsonSchema`: the same nodes, with `encoding`, `decoded_type` and
-/// `match_importance` on the nodes that have them.
+/// The `GetMockRequest` for `span`: `request_id` is also the envelope's (the CLI answers
+/// with the envelope's), `test_id` the replayed request's `x-td-trace-id` ("" outside one).
+pub fn get_mock_request(request_id: &str, test_id: &str, span: &OutboundSpan) -> GetMockRequest {
+    GetMockRequest {
+        request_id: request_id.to_owned(),
+        test_id: test_id.to_owned(),
+        outbound_span: Some(outbound_span(span)),
+        ..GetMockRequest::default()
+    }
+}
+
+/// A schema as the protobuf `JsonSchema` (every field, presence kept).
 pub fn json_schema(schema: &Schema) -> JsonSchema {
     JsonSchema {
         r#type: schema.r#type,
@@ -106,6 +132,131 @@ pub fn json_schema(schema: &Schema) -> JsonSchema {
         encoding: schema.encoding,
         decoded_type: schema.decoded_type,
         match_importance: schema.match_importance,
+    }
+}
+
+/// A protobuf `JsonSchema` as a schema: [`json_schema`]'s inverse.
+pub fn schema_from_proto(schema: &JsonSchema) -> Schema {
+    Schema {
+        r#type: schema.r#type,
+        properties: schema
+            .properties
+            .iter()
+            .map(|(key, child)| (key.clone(), schema_from_proto(child)))
+            .collect(),
+        items: schema
+            .items
+            .as_deref()
+            .map(|items| Box::new(schema_from_proto(items))),
+        encoding: schema.encoding,
+        decoded_type: schema.decoded_type,
+        match_importance: schema.match_importance,
+    }
+}
+
+/// Why a `GetMockRequest` cannot be matched.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MockRequestError {
+    /// No `outbound_span` (the real CLI would dereference nil and crash).
+    #[error("the mock request has no outbound span")]
+    NoSpan,
+}
+
+/// What cov-trace's matcher reads from a `GetMockRequest` (the driver's side).
+pub fn mock_request(request: &GetMockRequest) -> Result<MockRequest, MockRequestError> {
+    let span = request
+        .outbound_span
+        .as_ref()
+        .ok_or(MockRequestError::NoSpan)?;
+    Ok(MockRequest {
+        test_id: request.test_id.clone(),
+        operation: request.operation.clone(),
+        package_name: span.package_name.clone(),
+        submodule_name: span.submodule_name.clone(),
+        name: span.name.clone(),
+        input_value: span.input_value.as_ref().map(from_struct),
+        input_schema: span.input_schema.as_ref().map(schema_from_proto),
+        input_value_hash: span.input_value_hash.clone(),
+        input_schema_hash: span.input_schema_hash.clone(),
+        is_pre_app_start: span.is_pre_app_start,
+    })
+}
+
+/// The `GetMockResponse` of the matcher's answer (the driver's side); `request_id` is the
+/// envelope's, as the CLI copies it.
+pub fn mock_response(response: &MockResponse, request_id: &str) -> GetMockResponse {
+    GetMockResponse {
+        request_id: request_id.to_owned(),
+        found: response.found,
+        response_data: response.response_data.clone().map(to_struct),
+        error: response.error.clone(),
+        match_level: response.match_level.as_ref().map(match_level),
+        ..GetMockResponse::default()
+    }
+}
+
+fn match_level(level: &MatchLevel) -> cov_proto::MatchLevel {
+    cov_proto::MatchLevel {
+        match_type: level.match_type as i32,
+        match_scope: level.match_scope as i32,
+        match_description: level.description.clone(),
+        similarity_score: level.similarity_score,
+        top_candidates: level
+            .top_candidates
+            .iter()
+            .map(|(span_id, score)| SimilarityCandidate {
+                span_id: span_id.clone(),
+                score: *score,
+            })
+            .collect(),
+    }
+}
+
+/// Why a `GetMockResponse` holds no recorded output.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MockReplyError {
+    /// `found` is false; the CLI's reason.
+    #[error("no mock: {0}")]
+    NotFound(String),
+    /// `found` but no `response_data`.
+    #[error("the mock response has no response_data")]
+    NoResponseData,
+    /// `response_data` lacks the `response.response` object of a MockInteraction.
+    #[error("the mock response_data has no response.response object")]
+    NotAnInteraction,
+    /// The recorded output (`response.response.body`) is not an object.
+    #[error("the recorded output is not a JSON object")]
+    OutputNotAnObject,
+}
+
+/// The recorded `outputValue` a `GetMockResponse` serves (`response_data.response.response.body`,
+/// the SDK's side); `None` when the recorded span had none.
+pub fn mock_output(
+    response: &GetMockResponse,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, MockReplyError> {
+    if !response.found {
+        return Err(MockReplyError::NotFound(response.error.clone()));
+    }
+    let data = response
+        .response_data
+        .as_ref()
+        .ok_or(MockReplyError::NoResponseData)?;
+    let served = data
+        .fields
+        .get("response")
+        .and_then(|interaction| match &interaction.kind {
+            Some(Kind::StructValue(interaction)) => interaction.fields.get("response"),
+            _ => None,
+        })
+        .and_then(|response| match &response.kind {
+            Some(Kind::StructValue(response)) => Some(response),
+            _ => None,
+        })
+        .ok_or(MockReplyError::NotAnInteraction)?;
+    match served.fields.get("body").map(from_value) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(output)) => Ok(Some(output)),
+        Some(_) => Err(MockReplyError::OutputNotAnObject),
     }
 }
 
