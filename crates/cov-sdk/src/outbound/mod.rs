@@ -29,6 +29,7 @@ use std::time::{Instant, SystemTime};
 
 use cov_proto::{GetMockRequest, MatchType};
 use cov_trace::OutboundSpan;
+use cov_wire::span::MockReplyError;
 use serde_json::Value;
 
 use crate::context::RequestContext;
@@ -264,12 +265,8 @@ impl Replaying {
             ..GetMockRequest::default()
         };
         let response = self.mocks.get(request).await.map_err(ReplayFailure::from)?;
-        if !response.found {
-            return Err(ReplayFailure::NotRecorded {
-                cli_error: response.error,
-            });
-        }
-        if self.requires_exact_match(span)
+        if response.found
+            && self.requires_exact_match(span)
             && response
                 .match_level
                 .as_ref()
@@ -286,26 +283,13 @@ impl Replaying {
             );
             return Err(ReplayFailure::InexactMatch { how });
         }
-        let data = response
-            .response_data
-            .as_ref()
-            .map(cov_wire::span::from_struct)
-            .ok_or_else(|| ReplayFailure::MalformedMock("no response_data".to_owned()))?;
-        let interaction = data
-            .get("response")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                ReplayFailure::MalformedMock("response_data has no response object".to_owned())
-            })?;
-        let recorded = interaction
-            .get("response")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                ReplayFailure::MalformedMock(
-                    "response_data.response has no response object".to_owned(),
-                )
-            })?;
-        Ok(recorded.get("body").cloned())
+        match cov_wire::span::mock_output(&response) {
+            Ok(output) => Ok(output.map(Value::Object)),
+            Err(MockReplyError::NotFound(cli_error)) => {
+                Err(ReplayFailure::NotRecorded { cli_error })
+            }
+            Err(malformed) => Err(ReplayFailure::MalformedMock(malformed.to_string())),
+        }
     }
 
     /// Whether only an exact value-hash match may answer: statements of a database are,
