@@ -284,6 +284,21 @@ impl SharedCall {
     }
 }
 
+impl Drop for SharedCall {
+    fn drop(&mut self) {
+        // Still followed when the last body and future let go: the application dropped the
+        // response body before its end, so the recording has no whole answer to replay.
+        if let Some(call) = self.take() {
+            let name = describe(&call.method, &call.uri);
+            call.recording.skip(
+                &name,
+                "its response body was dropped before its end (read response bodies to their \
+                 end to record the call)",
+            );
+        }
+    }
+}
+
 impl Follow for SharedCall {
     fn chunk(&self, side: Side, chunk: &[u8]) {
         self.with(|call| {

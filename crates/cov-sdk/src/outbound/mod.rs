@@ -20,6 +20,8 @@
 pub(crate) mod http;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
+#[cfg(all(test, feature = "reqwest", feature = "tower"))]
+mod tests;
 #[cfg(feature = "tower")]
 pub(crate) mod tower;
 

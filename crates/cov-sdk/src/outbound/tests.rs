@@ -1,0 +1,548 @@
+//! Outbound HTTP calls in `RECORD` mode, through both clients, against a real HTTP server
+//! on loopback: what a request's trace holds, which calls are left out, and that the
+//! application gets exactly what the server sent.
+//!
+//! The inbound side is driven through the layer without a network (as in
+//! `inbound/tests.rs`); every outbound call goes over TCP to the upstream server.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use bytes::Bytes;
+use cov_trace::read;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use serde_json::{Value, json};
+use tower_layer::Layer as _;
+use tower_service::Service as _;
+
+use crate::env::{Environment, TUSK_DRIFT_MODE, TUSK_TRACES_DIR};
+use crate::instance::Registry;
+use crate::{Builder, Coverage};
+
+/// A small rates service: the dependency the application calls.
+struct Upstream {
+    address: SocketAddr,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    async fn start() -> Self {
+        let router = axum::Router::new()
+            .route(
+                "/rates",
+                get(|query: axum::extract::RawQuery| async move {
+                    let currency = query.0.unwrap_or_default();
+                    axum::Json(json!({"query": currency, "rate": 1.25}))
+                }),
+            )
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .route(
+                "/missing",
+                get(|| async { (StatusCode::NOT_FOUND, "no such thing") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            address,
+            _server: server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+fn recording(traces: &Path) -> Builder {
+    let dir = traces.display().to_string();
+    let mut builder = Builder::new();
+    builder.environment(Environment::from_lookup(move |name| match name {
+        TUSK_DRIFT_MODE => Some("RECORD".to_owned()),
+        TUSK_TRACES_DIR => Some(dir.clone()),
+        _ => None,
+    }));
+    builder
+}
+
+type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    crate::TuskBody<Full<Bytes>>,
+>;
+
+/// Both clients of the application, instrumented.
+#[derive(Clone)]
+struct Clients {
+    reqwest: reqwest_middleware::ClientWithMiddleware,
+    tower: crate::TuskClientService<HyperClient>,
+}
+
+impl Clients {
+    fn of(coverage: &Coverage) -> Self {
+        let reqwest = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(coverage.reqwest_middleware())
+            .build();
+        let hyper: HyperClient =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        Self {
+            reqwest,
+            tower: coverage.http_client_layer().layer(hyper),
+        }
+    }
+
+    async fn get(&self, url: &str) -> Result<(u16, String), String> {
+        let response = self
+            .reqwest
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        let status = response.status().as_u16();
+        Ok((
+            status,
+            response.text().await.map_err(|error| error.to_string())?,
+        ))
+    }
+
+    async fn post(&self, url: &str, body: &str) -> Result<(u16, String), String> {
+        let request = Request::post(url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let mut tower = self.tower.clone();
+        std::future::poll_fn(|cx| tower.poll_ready(cx))
+            .await
+            .map_err(|error| error.to_string())?;
+        let response = tower
+            .call(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok((
+            status,
+            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        ))
+    }
+}
+
+/// Sends one inbound request through the layer, `handler` serving it; returns its body.
+async fn serve<F, Fut>(coverage: &Coverage, target: &str, handler: F) -> String
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
+    let handler = Arc::new(std::sync::Mutex::new(Some(handler)));
+    let service = tower_service_fn(move |_request: Request<crate::TuskBody<Full<Bytes>>>| {
+        let handler = handler.lock().unwrap().take().expect("one request");
+        async move {
+            let body = handler().await;
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body))))
+        }
+    });
+    let mut service = coverage.layer().layer(service);
+    let request = Request::get(target)
+        .header("host", "localhost:3000")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = service.call(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// Every trace file in `dir`: its spans, by file name.
+fn traces(dir: &Path) -> BTreeMap<String, Vec<read::Span>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.ends_with(".jsonl"), "stray file {name}");
+            let spans = read::parse_spans(&std::fs::read(&path).unwrap()).unwrap();
+            (name, spans)
+        })
+        .collect()
+}
+
+fn flush(coverage: &Coverage) {
+    coverage.traffic().recorder().expect("recording").flush();
+}
+
+fn input<'a>(span: &'a read::Span, key: &str) -> &'a Value {
+    &span.input_value.as_ref().unwrap()[key]
+}
+
+fn output<'a>(span: &'a read::Span, key: &str) -> &'a Value {
+    &span.output_value.as_ref().unwrap()[key]
+}
+
+fn decoded_body(value: &Value) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap())
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_s_calls_through_both_clients_are_client_spans_of_its_trace() {
+    let upstream = Upstream::start().await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let clients = Clients::of(&coverage);
+    let (rates, echo) = (
+        upstream.url("/rates?currency=EUR&day=1"),
+        upstream.url("/echo"),
+    );
+    let body = serve(&coverage, "/quote", move || async move {
+        let rate = clients.get(&rates).await.unwrap();
+        let echoed = clients.post(&echo, r#"{"amount":3}"#).await.unwrap();
+        format!("{} {} | {} {}", rate.0, rate.1, echoed.0, echoed.1)
+    })
+    .await;
+    // The application got exactly what the upstream sent.
+    assert_eq!(
+        body,
+        r#"200 {"query":"currency=EUR&day=1","rate":1.25} | 200 {"amount":3}"#
+    );
+    flush(&coverage);
+
+    let traces = traces(traces_dir.path());
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let spans = traces.into_values().next().unwrap();
+    assert_eq!(spans.len(), 3);
+    let root = spans.last().unwrap();
+    assert!(root.is_root_span);
+    let (get, post) = (&spans[0], &spans[1]);
+    for span in [get, post] {
+        assert_eq!(span.trace_id, root.trace_id);
+        assert_eq!(span.parent_span_id, root.span_id);
+        assert_ne!(span.span_id, root.span_id);
+        assert_eq!((span.kind, span.package_type), (3, 1));
+        assert!(!span.is_root_span && !span.is_pre_app_start);
+        assert_eq!(span.package_name, "http");
+        assert_eq!(span.instrumentation_name, "RustHttpClientInstrumentation");
+        assert_eq!(input(span, "hostname"), "127.0.0.1");
+        assert_eq!(input(span, "port"), upstream.address.port());
+        assert_eq!(output(span, "statusCode"), 200);
+        assert_eq!(span.status_code, Some(1));
+        // The hashes in the file are the ones the SDK would ask the CLI with.
+        let recomputed = cov_trace::schema::object_hashes(
+            span.input_value.as_ref().unwrap(),
+            &read_merges(span),
+        );
+        assert_eq!(span.input_value_hash, recomputed.value_hash);
+        assert_eq!(span.input_schema_hash, recomputed.schema_hash);
+    }
+    assert_eq!(
+        (get.name.as_str(), get.submodule_name.as_str()),
+        ("GET /rates", "GET")
+    );
+    assert_eq!(input(get, "query"), &json!({"currency": "EUR", "day": "1"}));
+    assert_eq!(
+        decoded_body(output(get, "body")),
+        r#"{"query":"currency=EUR&day=1","rate":1.25}"#
+    );
+    assert_eq!(post.name, "POST /echo");
+    assert_eq!(decoded_body(input(post, "body")), r#"{"amount":3}"#);
+    assert_eq!(input(post, "bodySize"), 12);
+    assert_eq!(decoded_body(output(post, "body")), r#"{"amount":3}"#);
+    assert_eq!(
+        input(post, "headers")["content-type"],
+        "application/json",
+        "request headers are recorded"
+    );
+}
+
+/// The merges the recorder used, read back from the file's schema: what the CLI's matcher
+/// and our recomputation need.
+fn read_merges(span: &read::Span) -> cov_trace::schema::Merges {
+    let schema = span.input_schema.as_ref().unwrap();
+    schema
+        .properties
+        .iter()
+        .filter(|(_, node)| {
+            node.encoding.is_some()
+                || node.decoded_type.is_some()
+                || node.match_importance.is_some()
+        })
+        .map(|(key, node)| {
+            (
+                key.clone(),
+                cov_trace::schema::Merge {
+                    encoding: node.encoding,
+                    decoded_type: node.decoded_type,
+                    match_importance: node.match_importance,
+                },
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_whose_calls_interleave_each_record_their_own() {
+    let upstream = Arc::new(Upstream::start().await);
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let clients = Clients::of(&coverage);
+    // Every request waits at a barrier between its two calls, so their calls interleave.
+    let requests = 6;
+    let barrier = Arc::new(tokio::sync::Barrier::new(requests));
+    let mut handles = Vec::new();
+    for index in 0..requests {
+        let (coverage, clients, upstream, barrier) = (
+            coverage.clone(),
+            clients.clone(),
+            Arc::clone(&upstream),
+            Arc::clone(&barrier),
+        );
+        handles.push(tokio::spawn(async move {
+            serve(&coverage, &format!("/r{index}"), move || async move {
+                clients
+                    .get(&upstream.url(&format!("/rates?currency=C{index}")))
+                    .await
+                    .unwrap();
+                barrier.wait().await;
+                clients
+                    .post(&upstream.url("/echo"), &format!(r#"{{"request":{index}}}"#))
+                    .await
+                    .unwrap();
+                index.to_string()
+            })
+            .await
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    flush(&coverage);
+    let traces = traces(traces_dir.path());
+    assert_eq!(traces.len(), requests);
+    for spans in traces.values() {
+        let root = spans.last().unwrap();
+        let index: usize = root.input_value.as_ref().unwrap()["target"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/r")
+            .parse()
+            .unwrap();
+        assert_eq!(spans.len(), 3, "two calls and the root");
+        assert_eq!(input(&spans[0], "query")["currency"], format!("C{index}"));
+        assert_eq!(
+            decoded_body(input(&spans[1], "body")),
+            format!(r#"{{"request":{index}}}"#)
+        );
+        assert!(spans[..2].iter().all(|span| span.trace_id == root.trace_id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_work_records_its_calls_only_when_it_carries_the_request() {
+    let upstream = Upstream::start().await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let clients = Clients::of(&coverage);
+    let (carried, lost) = (
+        upstream.url("/rates?currency=CARRIED"),
+        upstream.url("/rates?currency=LOST"),
+    );
+    serve(&coverage, "/spawns", move || async move {
+        let with_scope = tokio::spawn(crate::propagate({
+            let clients = clients.clone();
+            async move { clients.get(&carried).await }
+        }));
+        let without = tokio::spawn(async move { clients.get(&lost).await });
+        // Both calls work; only one belongs to the request.
+        assert_eq!(with_scope.await.unwrap().unwrap().0, 200);
+        assert_eq!(without.await.unwrap().unwrap().0, 200);
+        String::new()
+    })
+    .await;
+    flush(&coverage);
+    let traces = traces(traces_dir.path());
+    let spans = traces.values().next().unwrap();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(spans.len(), 2);
+    assert_eq!(input(&spans[0], "query")["currency"], "CARRIED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_before_ready_are_pre_app_start_spans_and_calls_outside_requests_are_not_recorded() {
+    let upstream = Upstream::start().await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let clients = Clients::of(&coverage);
+    clients
+        .get(&upstream.url("/rates?currency=STARTUP"))
+        .await
+        .unwrap();
+    coverage.mark_ready();
+    clients
+        .get(&upstream.url("/rates?currency=BACKGROUND"))
+        .await
+        .unwrap();
+    flush(&coverage);
+    let traces = traces(traces_dir.path());
+    assert_eq!(
+        traces.len(),
+        1,
+        "the background call is not recorded: {traces:?}"
+    );
+    let (name, spans) = traces.into_iter().next().unwrap();
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert!(span.is_pre_app_start && !span.is_root_span);
+    assert_eq!(span.parent_span_id, "");
+    assert!(name.ends_with(&format!("_trace_{}.jsonl", span.trace_id)));
+    assert_eq!(input(span, "query")["currency"], "STARTUP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_masks_limits_and_statuses_are_recorded_as_the_rules_say() {
+    let upstream = Upstream::start().await;
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let traces_dir = tempfile::tempdir().unwrap();
+    let mut builder = recording(traces_dir.path());
+    builder.mask_header("authorization").max_body_bytes(64);
+    let coverage = builder.init_in(&Registry::new());
+    let clients = Clients::of(&coverage);
+    let (unreachable, missing, echo, secret) = (
+        format!("http://{closed}/rates"),
+        upstream.url("/missing"),
+        upstream.url("/echo"),
+        upstream.url("/rates?currency=SECRET"),
+    );
+    serve(&coverage, "/mixed", move || async move {
+        let refused = clients.get(&unreachable).await.unwrap_err();
+        assert!(refused.contains("error sending request"), "{refused}");
+        assert_eq!(
+            clients.get(&missing).await.unwrap(),
+            (404, "no such thing".to_owned())
+        );
+        // Over the body limit: served, not recorded.
+        let large = format!(r#"{{"padding":"{}"}}"#, "x".repeat(100));
+        assert_eq!(clients.post(&echo, &large).await.unwrap().1, large);
+        let response = clients
+            .reqwest
+            .get(&secret)
+            .header("authorization", "Bearer hunter2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.text().await.unwrap().contains("SECRET"));
+        // A response whose body the application drops unread has no whole answer to
+        // replay: it is not recorded.
+        let unread = clients.reqwest.get(&secret).send().await.unwrap();
+        assert_eq!(unread.status(), 200);
+        drop(unread);
+        String::new()
+    })
+    .await;
+    flush(&coverage);
+    let traces = traces(traces_dir.path());
+    let spans = traces.values().next().unwrap();
+    let names: Vec<_> = spans.iter().map(|span| span.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["GET /rates", "GET /missing", "GET /rates", "GET /mixed"]
+    );
+    let refused = &spans[0];
+    assert_eq!(refused.status_code, Some(2));
+    assert_eq!(output(refused, "errorName"), "ConnectionRefused");
+    assert!(
+        output(refused, "errorMessage")
+            .as_str()
+            .unwrap()
+            .contains("error sending request")
+    );
+    assert_eq!(output(&spans[1], "statusCode"), 404);
+    assert_eq!(spans[1].status_code, Some(2), "HTTP 404 is an error status");
+    assert_eq!(
+        input(&spans[2], "headers")["authorization"],
+        crate::MASKED_VALUE
+    );
+}
+
+/// A tower service from an async function (tower's `service_fn` without tower).
+fn tower_service_fn<F, Request, Fut, Response, Error>(
+    handler: F,
+) -> impl tower_service::Service<Request, Response = Response, Error = Error, Future = Fut> + Clone
+where
+    F: Fn(Request) -> Fut + Clone,
+    Fut: std::future::Future<Output = Result<Response, Error>>,
+{
+    #[derive(Clone)]
+    struct ServiceFn<F>(F);
+    impl<F, Request, Fut, Response, Error> tower_service::Service<Request> for ServiceFn<F>
+    where
+        F: Fn(Request) -> Fut,
+        Fut: std::future::Future<Output = Result<Response, Error>>,
+    {
+        type Response = Response;
+        type Error = Error;
+        type Future = Fut;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request) -> Fut {
+            (self.0)(request)
+        }
+    }
+    ServiceFn(handler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_layered_twice_records_one_span_per_call() {
+    let upstream = Upstream::start().await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let hyper: hyper_util::client::legacy::Client<
+        _,
+        crate::TuskBody<crate::TuskBody<Full<Bytes>>>,
+    > = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let layer = coverage.http_client_layer();
+    let twice = layer.layer(layer.layer(hyper));
+    let url = upstream.url("/echo");
+    serve(&coverage, "/twice", move || async move {
+        let mut client = twice;
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
+        let request = Request::post(url.as_str())
+            .body(Full::new(Bytes::from_static(b"once")))
+            .unwrap();
+        let response = client.call(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    })
+    .await;
+    flush(&coverage);
+    let traces = traces(traces_dir.path());
+    let spans = traces.values().next().unwrap();
+    let names: Vec<_> = spans.iter().map(|span| span.name.as_str()).collect();
+    assert_eq!(names, ["POST /echo", "GET /twice"]);
+}
