@@ -500,3 +500,103 @@ proptest! {
         }
     }
 }
+
+/// Any JSON value, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("statusCode".to_owned()),
+                    Just("headers".to_owned()),
+                    Just("body".to_owned()),
+                    Just("errorMessage".to_owned()),
+                    "[a-z]{1,3}"
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// A span line with arbitrary values under the keys the CLI reads.
+fn any_span_line() -> impl Strategy<Value = String> {
+    prop::collection::btree_map(
+        prop_oneof![
+            Just("traceId"),
+            Just("spanId"),
+            Just("packageName"),
+            Just("name"),
+            Just("isRootSpan"),
+            Just("isPreAppStart"),
+            Just("inputValue"),
+            Just("inputSchema"),
+            Just("inputValueHash"),
+            Just("inputSchemaHash"),
+            Just("outputValue"),
+            Just("timestamp"),
+        ],
+        any_json(),
+        0..10,
+    )
+    .prop_map(|map| {
+        Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect(),
+        )
+        .to_string()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A recorded output of any shape is read back or refused with an error, never a panic.
+    #[test]
+    fn any_recorded_output_reads_or_is_refused(output in any_json()) {
+        let _ = http::recorded_outcome(&output);
+    }
+
+    /// Files of any span shapes load, and any request against them is answered (found or
+    /// not) without a panic.
+    #[test]
+    fn any_files_and_requests_are_answered(
+        lines in prop::collection::vec(any_span_line(), 0..6),
+        request_line in any_span_line(),
+        test_id in prop_oneof![Just(String::new()), "[a-z]{1,3}"],
+    ) {
+        let text = lines.join("\n");
+        let spans = read::parse_spans(text.as_bytes()).unwrap();
+        let test_ids: Vec<String> = spans.iter().filter(|span| span.is_root_span).map(|span| span.trace_id.clone()).collect();
+        let matcher = Matcher::new(vec![TraceFile { path: "x_trace_y.jsonl".to_owned(), spans }]);
+        if let Some(first) = test_ids.first() {
+            matcher.start_test(first);
+        }
+        let request = read::parse_spans(request_line.as_bytes()).unwrap().remove(0);
+        let response = matcher.find(&MockRequest {
+            test_id,
+            operation: String::new(),
+            package_name: request.package_name,
+            submodule_name: request.submodule_name,
+            name: request.name,
+            input_value: request.input_value,
+            input_schema: request.input_schema,
+            input_value_hash: request.input_value_hash,
+            input_schema_hash: request.input_schema_hash,
+            is_pre_app_start: request.is_pre_app_start,
+        });
+        prop_assert_eq!(response.found, response.response_data.is_some());
+        prop_assert_eq!(response.found, response.error.is_empty());
+    }
+}
