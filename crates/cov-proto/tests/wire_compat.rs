@@ -1397,7 +1397,6 @@ fn outbound_span() -> upstream::Span {
         metadata: Some(object(vec![("retry", boolean(true))])),
         environment: Some("staging".to_owned()),
         id: Some("span-row-17".to_owned()),
-        ..Default::default()
     }
 }
 

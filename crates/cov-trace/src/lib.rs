@@ -1,5 +1,6 @@
-//! Tusk Drift trace files: an inbound HTTP exchange as the JSON line the Tusk CLI replays,
-//! and a reader that applies the CLI's own parse rules to such a file.
+//! Tusk Drift trace files: inbound and outbound spans as the JSON lines the Tusk CLI
+//! replays, drift-core's schemas and hashes, a reader with the CLI's parse rules, and the
+//! CLI's mock matcher.
 //!
 //! `tusk drift run` replays a directory of trace files: one file per trace
 //! (`<time>_trace_<traceId>.jsonl`, [`file_name`]), one span per line. The CLI parses the
@@ -7,19 +8,31 @@
 //! mapping, so the dialect is its own: camelCase keys, enums as JSON numbers (a name
 //! silently becomes 0), `timestamp` and `duration` as `{"seconds", "nanos"}` objects, and
 //! bodies as standard padded base64 whose meaning `outputSchema.properties.body`
-//! (`encoding`, `decodedType`) describes. [`InboundSpan::to_json_line`] writes exactly that
-//! for the root span of an inbound HTTP request (`packageType: 1`, `kind: 2`,
-//! `isRootSpan: true`), the one span the CLI needs to replay it as a test.
+//! (`encoding`, `decodedType`) describes.
 //!
-//! [`read`] goes the other way with the CLI's rules (`test_loading.go`,
-//! `value_decoder.go`): blank lines skipped, one malformed line fails the whole file, the
-//! first root span is the test, a zero status means 200, headers with non-string or empty
-//! values are dropped, bodies decoded by their schema. Our tests run it on everything the
-//! recorder writes, and a test driver can use it to know what the CLI will send and expect.
+//! - [`InboundSpan::to_json_line`] writes the root span of an inbound HTTP request
+//!   (`packageType: 1`, `kind: 2`, `isRootSpan: true`), the one span the CLI needs to
+//!   replay it as a test.
+//! - [`OutboundSpan`] is one outbound call (HTTP, PostgreSQL, ...) as a CLIENT span:
+//!   [`Payload`]s for its input and output, written with their schemas and hashes by
+//!   [`OutboundSpan::to_json_line`]; [`http`] builds the payloads of an HTTP client call in
+//!   the Python SDK's shape and reads a recorded response back.
+//! - [`schema`] is drift-core's schema and hash algorithm, the one both recording and
+//!   replay use: the CLI matches a replayed call to its recording by these hashes.
+//! - [`read`] goes the other way with the CLI's rules (`parse.go`, `test_loading.go`,
+//!   `value_decoder.go`): every span of a file with what the matcher uses, and from the root
+//!   span the test (blank lines skipped, one malformed line fails the whole file, a zero
+//!   status means 200, bodies decoded by their schema). Our tests run it on everything the
+//!   recorder writes.
+//! - [`matching`] is the CLI's mock matcher (`mock_matcher.go`, `server.go`'s `findMock`)
+//!   over the loaded files: which recorded span answers a `GetMockRequest`, and the answer,
+//!   so our driver serves mocks exactly as the real CLI does.
 //!
 //! The key design decision is that this crate does no I/O and knows nothing of HTTP
 //! libraries, sockets or protobuf: values in, text out, and text in, values out. The SDK's
-//! recorder owns the files, the threads and the framework glue.
+//! recorder owns the files, the threads and the framework glue; cov-wire converts to and
+//! from the protobuf messages. Where the CLI's code and our reading of it could differ, the
+//! code wins: [`read`] and [`matching`] mirror it function by function, cited.
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};

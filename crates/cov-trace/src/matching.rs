@@ -160,6 +160,9 @@ impl MockResponse {
     }
 }
 
+/// A similarity ranking's winner (span index), its score and up to 5 runners-up.
+type Ranked = (usize, f64, Vec<(usize, f64)>);
+
 /// A recorded span with what the CLI computes for it once, when it indexes it.
 #[derive(Debug)]
 struct Indexed {
@@ -762,7 +765,7 @@ impl Matcher {
         request: &MockRequest,
         candidates: &[usize],
         unused: bool,
-    ) -> Option<(usize, f64, Vec<(usize, f64)>)> {
+    ) -> Option<Ranked> {
         let mut scored: Vec<(usize, f64)> = candidates
             .iter()
             .take(50)

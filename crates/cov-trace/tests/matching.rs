@@ -11,11 +11,10 @@ use serde_json::{Map, Value, json};
 const TEST_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const TEST_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-/// An HTTP call recorded in trace `trace_id`, `at` seconds after the epoch.
+/// An HTTP call recorded as span `span_id` of trace `trace_id`, `at` seconds after the
+/// epoch.
 fn call(
-    trace_id: &str,
-    span_id: &str,
-    at: u64,
+    (trace_id, span_id, at): (&str, &str, u64),
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
@@ -101,9 +100,7 @@ fn served(response: &MockResponse) -> (&str, MatchType, MatchScope, &str) {
 fn identical_calls_are_served_in_recorded_order_then_reused() {
     let get = |span: &str, at, answer: &[u8]| {
         call(
-            TEST_A,
-            span,
-            at,
+            (TEST_A, span, at),
             "GET",
             "http://rates/v1/eur",
             &[],
@@ -151,9 +148,7 @@ fn identical_calls_are_served_in_recorded_order_then_reused() {
 #[test]
 fn the_response_data_is_the_clis_mock_interaction() {
     let mut span = call(
-        TEST_A,
-        "s1",
-        0,
+        (TEST_A, "s1", 0),
         "POST",
         "https://api.example.com/v1/items?x=1",
         &[("Content-Type", "application/json")],
@@ -190,9 +185,7 @@ fn the_response_data_is_the_clis_mock_interaction() {
 #[test]
 fn reduced_hashes_ignore_headers() {
     let recorded = call(
-        TEST_A,
-        "s1",
-        1,
+        (TEST_A, "s1", 1),
         "GET",
         "http://rates/v1/eur",
         &[("x-request-id", "1")],
@@ -202,9 +195,7 @@ fn reduced_hashes_ignore_headers() {
     let matcher = Matcher::new(vec![file("t_trace_a.jsonl", &[recorded], Some(TEST_A))]);
     matcher.start_test(TEST_A);
     let replayed = call(
-        TEST_A,
-        "r1",
-        9,
+        (TEST_A, "r1", 9),
         "GET",
         "http://rates/v1/eur",
         &[("x-request-id", "2")],
@@ -226,9 +217,7 @@ fn reduced_hashes_ignore_headers() {
 fn schema_matches_pass_the_http_shape_guard_and_rank_by_similarity() {
     let post = |span: &str, at, path: &str, body: &[u8]| {
         call(
-            TEST_A,
-            span,
-            at,
+            (TEST_A, span, at),
             "POST",
             &format!("http://shop{path}"),
             &[("content-type", "application/json")],
@@ -331,7 +320,7 @@ fn pre_app_start_calls_are_served_from_the_suite_without_being_used_up() {
     );
     let matcher = Matcher::new(vec![
         // A file of its own, without a root span: only a suite span.
-        file("0_trace_c.jsonl", &[startup.clone()], None),
+        file("0_trace_c.jsonl", std::slice::from_ref(&startup), None),
         file("1_trace_a.jsonl", &[], Some(TEST_A)),
     ]);
     assert_eq!(matcher.test_ids().collect::<Vec<_>>(), [TEST_A]);
@@ -378,9 +367,7 @@ fn pre_app_start_calls_are_served_from_the_suite_without_being_used_up() {
 #[test]
 fn another_tests_calls_are_found_suite_wide() {
     let only_in_a = call(
-        TEST_A,
-        "a1",
-        1,
+        (TEST_A, "a1", 1),
         "GET",
         "http://rates/v1/usd",
         &[],
@@ -388,7 +375,11 @@ fn another_tests_calls_are_found_suite_wide() {
         b"1",
     );
     let matcher = Matcher::new(vec![
-        file("a_trace_a.jsonl", &[only_in_a.clone()], Some(TEST_A)),
+        file(
+            "a_trace_a.jsonl",
+            std::slice::from_ref(&only_in_a),
+            Some(TEST_A),
+        ),
         file("b_trace_b.jsonl", &[], Some(TEST_B)),
     ]);
     matcher.start_test(TEST_B);
@@ -406,9 +397,7 @@ fn another_tests_calls_are_found_suite_wide() {
 #[test]
 fn unknown_tests_and_files_in_subdirectories_follow_the_clis_loading() {
     let in_a = call(
-        TEST_A,
-        "a1",
-        1,
+        (TEST_A, "a1", 1),
         "GET",
         "http://rates/v1/usd",
         &[],
@@ -416,7 +405,11 @@ fn unknown_tests_and_files_in_subdirectories_follow_the_clis_loading() {
         b"1",
     );
     let matcher = Matcher::new(vec![
-        file("nested/a_trace_a.jsonl", &[in_a.clone()], Some(TEST_A)),
+        file(
+            "nested/a_trace_a.jsonl",
+            std::slice::from_ref(&in_a),
+            Some(TEST_A),
+        ),
         file("notes.txt", &[], Some(TEST_B)),
     ]);
     // Tests are found in subdirectories; only `.jsonl` files are tests.
@@ -432,7 +425,7 @@ fn unknown_tests_and_files_in_subdirectories_follow_the_clis_loading() {
     );
     // At the top level it is loaded on demand, from a file whose name has the id.
     let name = format!("2026-01-01T00-00-00-000000Z_trace_{TEST_A}.jsonl");
-    let matcher = Matcher::new(vec![file(&name, &[in_a.clone()], Some(TEST_A))]);
+    let matcher = Matcher::new(vec![file(&name, std::slice::from_ref(&in_a), Some(TEST_A))]);
     assert_eq!(served(&matcher.find(&request_for(&in_a, TEST_A))).0, "a1");
 }
 
@@ -440,9 +433,7 @@ fn unknown_tests_and_files_in_subdirectories_follow_the_clis_loading() {
 fn the_matcher_is_shared_between_threads() {
     let get = |span: &str, at| {
         call(
-            TEST_A,
-            span,
-            at,
+            (TEST_A, span, at),
             "GET",
             "http://rates/v1/eur",
             &[],
@@ -507,5 +498,105 @@ proptest! {
         } else {
             prop_assert_ne!(before, after);
         }
+    }
+}
+
+/// Any JSON value, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("statusCode".to_owned()),
+                    Just("headers".to_owned()),
+                    Just("body".to_owned()),
+                    Just("errorMessage".to_owned()),
+                    "[a-z]{1,3}"
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// A span line with arbitrary values under the keys the CLI reads.
+fn any_span_line() -> impl Strategy<Value = String> {
+    prop::collection::btree_map(
+        prop_oneof![
+            Just("traceId"),
+            Just("spanId"),
+            Just("packageName"),
+            Just("name"),
+            Just("isRootSpan"),
+            Just("isPreAppStart"),
+            Just("inputValue"),
+            Just("inputSchema"),
+            Just("inputValueHash"),
+            Just("inputSchemaHash"),
+            Just("outputValue"),
+            Just("timestamp"),
+        ],
+        any_json(),
+        0..10,
+    )
+    .prop_map(|map| {
+        Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect(),
+        )
+        .to_string()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A recorded output of any shape is read back or refused with an error, never a panic.
+    #[test]
+    fn any_recorded_output_reads_or_is_refused(output in any_json()) {
+        let _ = http::recorded_outcome(&output);
+    }
+
+    /// Files of any span shapes load, and any request against them is answered (found or
+    /// not) without a panic.
+    #[test]
+    fn any_files_and_requests_are_answered(
+        lines in prop::collection::vec(any_span_line(), 0..6),
+        request_line in any_span_line(),
+        test_id in prop_oneof![Just(String::new()), "[a-z]{1,3}"],
+    ) {
+        let text = lines.join("\n");
+        let spans = read::parse_spans(text.as_bytes()).unwrap();
+        let test_ids: Vec<String> = spans.iter().filter(|span| span.is_root_span).map(|span| span.trace_id.clone()).collect();
+        let matcher = Matcher::new(vec![TraceFile { path: "x_trace_y.jsonl".to_owned(), spans }]);
+        if let Some(first) = test_ids.first() {
+            matcher.start_test(first);
+        }
+        let request = read::parse_spans(request_line.as_bytes()).unwrap().remove(0);
+        let response = matcher.find(&MockRequest {
+            test_id,
+            operation: String::new(),
+            package_name: request.package_name,
+            submodule_name: request.submodule_name,
+            name: request.name,
+            input_value: request.input_value,
+            input_schema: request.input_schema,
+            input_value_hash: request.input_value_hash,
+            input_schema_hash: request.input_schema_hash,
+            is_pre_app_start: request.is_pre_app_start,
+        });
+        prop_assert_eq!(response.found, response.response_data.is_some());
+        prop_assert_eq!(response.found, response.error.is_empty());
     }
 }

@@ -32,25 +32,23 @@ where
 
 #[test]
 fn unknown_payload_is_skipped_keeping_type_and_request_id() {
-    // A CLI mock response (payload tag 4), which this project does not model.
-    let mock_response = upstream::CliMessage {
-        r#type: upstream::MessageType::MockRequest as i32,
-        request_id: "mock-1".to_owned(),
-        payload: Some(upstream::cli_message::Payload::GetMockResponse(
-            upstream::GetMockResponse {
-                request_id: "mock-1".to_owned(),
-                found: true,
-                ..Default::default()
+    // A CLI env-var response (payload tag 6), which this project does not model.
+    let env_vars = upstream::CliMessage {
+        r#type: upstream::MessageType::EnvVarRequest as i32,
+        request_id: "env-1".to_owned(),
+        payload: Some(upstream::cli_message::Payload::EnvVarResponse(
+            upstream::EnvVarResponse {
+                env_vars: [("PATH".to_owned(), "/bin".to_owned())].into(),
             },
         )),
     };
     let mut codec = SdkCodec::default();
-    let messages = decode_all(&mut codec, &frame(&mock_response.encode_to_vec()));
+    let messages = decode_all(&mut codec, &frame(&env_vars.encode_to_vec()));
     assert_eq!(
         messages,
         [CliMessage {
-            r#type: cov_proto::MessageType::MockRequest as i32,
-            request_id: "mock-1".to_owned(),
+            r#type: cov_proto::MessageType::EnvVarRequest as i32,
+            request_id: "env-1".to_owned(),
             payload: None,
         }]
     );

@@ -328,20 +328,20 @@ async fn receiver_skips_garbage_and_oversized_frames() {
     // An undecodable frame, an oversized frame, an unknown payload, then a real request.
     let mut bytes = raw_frame(&[0x12, 0x05, b'a']);
     bytes.extend(raw_frame(&vec![0u8; 2000]));
-    let mock = upstream::CliMessage {
-        r#type: upstream::MessageType::MockRequest as i32,
-        request_id: "mock".to_owned(),
-        payload: Some(upstream::cli_message::Payload::GetMockResponse(
-            upstream::GetMockResponse::default(),
+    let env_vars = upstream::CliMessage {
+        r#type: upstream::MessageType::EnvVarRequest as i32,
+        request_id: "env".to_owned(),
+        payload: Some(upstream::cli_message::Payload::EnvVarResponse(
+            upstream::EnvVarResponse::default(),
         )),
     };
-    bytes.extend(raw_frame(&mock.encode_to_vec()));
+    bytes.extend(raw_frame(&env_vars.encode_to_vec()));
     bytes.extend(raw_frame(
         &snapshot_request("coverage-9", true).encode_to_vec(),
     ));
     cli_stream.write_all(&bytes).await.unwrap();
     let unknown = receiver.recv().await.unwrap().unwrap();
-    assert_eq!(unknown.request_id, "mock");
+    assert_eq!(unknown.request_id, "env");
     assert_eq!(unknown.payload, None);
     let request = receiver.recv().await.unwrap().unwrap();
     assert_eq!(request, snapshot_request("coverage-9", true));
