@@ -1,0 +1,4 @@
+//! PostgreSQL at the wire protocol.
+#![forbid(unsafe_code)]
+
+pub mod message;
