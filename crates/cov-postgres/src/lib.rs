@@ -2,3 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod message;
+pub mod record;
+pub mod span;
+pub mod sql;
