@@ -2,6 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod message;
+pub mod proxy;
 pub mod record;
+pub mod replay;
+pub mod server;
 pub mod span;
 pub mod sql;
+pub mod url;

@@ -171,6 +171,14 @@ impl Framer {
         }
     }
 
+    /// Takes every byte not yet returned as a message (for a caller that reads the rest of
+    /// the stream by other means).
+    pub fn take_remaining(&mut self) -> Bytes {
+        let mut rest = std::mem::take(&mut self.partial);
+        rest.extend_from_slice(&std::mem::take(&mut self.input));
+        rest.freeze()
+    }
+
     /// Bytes held for a message not complete yet.
     pub fn buffered(&self) -> usize {
         self.partial.len() + self.input.len()

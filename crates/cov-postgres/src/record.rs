@@ -97,7 +97,7 @@ impl StatementKind {
             StatementKind::Execute {
                 output:
                     ExecuteOutput {
-                        end: End::Error(fields),
+                        end: End::Error(fields) | End::BindError(fields),
                         ..
                     },
                 ..
@@ -187,6 +187,8 @@ enum Pending {
     },
     Bind {
         bind: crate::message::Bind,
+        key: Option<u64>,
+        started: SystemTime,
     },
     DescribeStatement {
         name: Bytes,
@@ -472,7 +474,11 @@ impl Recorder {
                         self.client_marker_portals.remove(&bind.portal);
                     }
                 }
-                self.pending.push_back(Pending::Bind { bind });
+                self.pending.push_back(Pending::Bind {
+                    bind,
+                    key,
+                    started: at,
+                });
             }
             Frontend::Describe { target, name } => match target {
                 crate::message::Target::Statement => {
@@ -551,7 +557,7 @@ impl Recorder {
             (Pending::Parse { name, prepared, .. }, Backend::ParseComplete) => {
                 self.statements.insert(name, Arc::new(prepared));
             }
-            (Pending::Bind { bind }, Backend::BindComplete) => {
+            (Pending::Bind { bind, .. }, Backend::BindComplete) => {
                 if let Some(prepared) = self.statements.get(&bind.statement) {
                     self.portals.insert(
                         bind.portal,
@@ -709,6 +715,20 @@ impl Recorder {
             }
             // An error answering an extended-protocol message: the server skips to Sync.
             (failed, Backend::ErrorResponse(fields)) => {
+                if let Pending::Bind { bind, key, started } = &failed
+                    && let Some(prepared) = self.statements.get(&bind.statement).cloned()
+                    && prepared.marker.is_none()
+                    && let Some(fields) = utf8_error_fields(&fields)
+                {
+                    let portal = Portal {
+                        prepared,
+                        param_formats: bind.param_formats.clone(),
+                        params: bind.params.clone(),
+                        result_formats: bind.result_formats.clone(),
+                        described: Some(None),
+                    };
+                    self.record_execution(&portal, *key, *started, Rows::default(), End::BindError(fields), at);
+                }
                 if let Pending::Parse {
                     prepared,
                     started,
@@ -819,21 +839,35 @@ impl Recorder {
         end: Backend,
         at: SystemTime,
     ) {
-        let Some(portal) = self.portals.get(portal_name) else {
+        let Some(portal) = self.portals.remove(portal_name) else {
             tracing::debug!("an Execute of a portal the recorder does not know: not recorded");
             return;
         };
-        let prepared = Arc::clone(&portal.prepared);
+        if let Some(reason) = rows.skip {
+            tracing::warn!(statement = ?portal.prepared.text, reason, "statement not recorded");
+        } else if let Some(end) = end_of(end) {
+            self.record_execution(&portal, key, started, rows, end, at);
+        } else {
+            tracing::warn!(statement = ?portal.prepared.text, "a command tag or error that is not UTF-8: not recorded");
+        }
+        // A suspended portal can be executed again.
+        self.portals.insert(portal_name.clone(), portal);
+    }
+
+    /// Records an execution of `portal` (and, first, its statement's describe when this
+    /// attribution key has not had it yet).
+    fn record_execution(
+        &mut self,
+        portal: &Portal,
+        key: Option<u64>,
+        started: SystemTime,
+        rows: Rows,
+        end: End,
+        at: SystemTime,
+    ) {
+        let prepared = &portal.prepared;
         let Some(text) = prepared.text.clone() else {
             tracing::warn!("a statement whose text is not UTF-8: not recorded");
-            return;
-        };
-        if let Some(reason) = rows.skip {
-            tracing::warn!(statement = %text, reason, "statement not recorded");
-            return;
-        }
-        let Some(end) = end_of(end) else {
-            tracing::warn!(statement = %text, "a command tag or error that is not UTF-8: not recorded");
             return;
         };
         let param_types = match &prepared.described {
@@ -894,6 +928,7 @@ impl Recorder {
                 ));
             }
         }
+        let fields = if matches!(end, End::BindError(_)) { None } else { fields };
         self.batch.push((
             key,
             Statement {

@@ -35,7 +35,9 @@
 //!
 //! `fields` is `null` when the statement returns no rows (`NoData`); `rows` holds each
 //! column's bytes, base64, or `null`. The end is exactly one of `"commandTag"`,
-//! `"suspended": true` (the row limit was reached), `"emptyQuery": true`, or `"error"`: the
+//! `"suspended": true` (the row limit was reached), `"emptyQuery": true`, `"bindError"` (the
+//! server refused the `Bind`: a value its type rejects, an error while planning with the
+//! values; the statement never ran), or `"error"`: the
 //! `ErrorResponse` fields keyed by their one-letter protocol codes
 //! (`{"S": "ERROR", "V": "ERROR", "C": "23505", "M": "duplicate key value …", "D": …}`),
 //! re-sent in PostgreSQL's own order. Rows sent before an error are kept.
@@ -122,6 +124,9 @@ pub enum End {
     EmptyQuery,
     /// `ErrorResponse` with these fields (code, value).
     Error(Vec<(u8, String)>),
+    /// `ErrorResponse` answering the `Bind` (a parameter the type rejects, an error while
+    /// planning with the values): the statement never ran.
+    BindError(Vec<(u8, String)>),
 }
 
 /// The output of a statement span: what the application received.
@@ -255,6 +260,7 @@ impl ExecuteOutput {
             End::Suspended => object.insert("suspended".into(), Value::Bool(true)),
             End::EmptyQuery => object.insert("emptyQuery".into(), Value::Bool(true)),
             End::Error(fields) => object.insert("error".into(), error_to_value(fields)),
+            End::BindError(fields) => object.insert("bindError".into(), error_to_value(fields)),
         };
         object.insert(
             "transactionStatus".into(),
@@ -462,11 +468,14 @@ fn end_from_object(object: &Map<String, Value>) -> Result<End, SpanError> {
     if let Some(error) = object.get("error") {
         ends.push(End::Error(error_from_value(error)?));
     }
+    if let Some(error) = object.get("bindError") {
+        ends.push(End::BindError(error_from_value(error)?));
+    }
     match ends.len() {
         1 => Ok(ends.pop().expect("one end")),
         n => Err(malformed(
             "outputValue",
-            format!("{n} of commandTag, suspended, emptyQuery, error (exactly one expected)"),
+            format!("{n} of commandTag, suspended, emptyQuery, error, bindError (exactly one expected)"),
         )),
     }
 }
