@@ -239,9 +239,11 @@ async fn proxy_connection(
         server.write_all(&rest).await?;
     }
 
+    // The start-up message is answered by a ReadyForQuery too.
     let shared = Arc::new(Shared {
+        requests: AtomicU64::new(1),
+        ready: AtomicU64::new(0),
         status: AtomicU8::new(b'I'),
-        ..Shared::default()
     });
     let (inject_tx, inject_rx) = mpsc::unbounded_channel::<Bytes>();
     let (client_read, client_write) = client.into_split();
