@@ -262,6 +262,12 @@ async fn proxy_connection(
 }
 
 async fn refuse(client: &mut TcpStream, code: &str, message: &str) -> std::io::Result<()> {
+    client.write_all(&fatal(code, message)).await?;
+    client.shutdown().await
+}
+
+/// A `FATAL` `ErrorResponse` of the proxy's own.
+fn fatal(code: &str, message: &str) -> Bytes {
     let mut out = BytesMut::new();
     let fields = vec![
         (b'S', Bytes::from_static(b"FATAL")),
@@ -270,8 +276,7 @@ async fn refuse(client: &mut TcpStream, code: &str, message: &str) -> std::io::R
         (b'M', Bytes::copy_from_slice(message.as_bytes())),
     ];
     let _ = Backend::ErrorResponse(fields).encode(&mut out);
-    client.write_all(&out).await?;
-    client.shutdown().await
+    out.freeze()
 }
 
 async fn record(
@@ -317,6 +322,8 @@ struct ClientScan {
     unsynced: bool,
     /// The stream's framing is lost (a bad length): forward blindly from now on.
     blind: bool,
+    /// Set when it was just lost: the length found.
+    lost_at: Option<i32>,
 }
 
 enum Piece {
@@ -332,6 +339,7 @@ impl ClientScan {
             held: None,
             unsynced: false,
             blind: false,
+            lost_at: None,
         }
     }
 
@@ -389,6 +397,7 @@ impl ClientScan {
             if length < 4 {
                 // The server will refuse this stream; stop looking into it.
                 self.blind = true;
+                self.lost_at = Some(length);
                 if had > 0 {
                     pieces.push(Piece::Forward(header.slice(..had)));
                 }
@@ -473,6 +482,14 @@ async fn forward_client(
         let chunk = buf.split().freeze();
         let now = SystemTime::now();
         scan.scan(chunk, shared, &mut pieces);
+        if let Some(length) = scan.lost_at.take() {
+            // PostgreSQL closes such a connection without a word; say why first.
+            tracing::warn!(length, "postgres proxy: the client sent a message with an invalid length");
+            let _ = inject.send(fatal(
+                "08P01",
+                &format!("tusk drift proxy: the client sent a message with an invalid length ({length})"),
+            ));
+        }
         for piece in pieces.drain(..) {
             match piece {
                 Piece::Forward(bytes) => {
@@ -620,18 +637,9 @@ async fn server_to_client(
 async fn server_gone(client: &mut tokio::net::tcp::OwnedWriteHalf, scan: &ServerScan, shared: &Shared) {
     let outstanding = shared.requests.load(Ordering::Acquire) != shared.ready.load(Ordering::Acquire);
     if outstanding && scan.at_boundary() {
-        let mut out = BytesMut::new();
-        let fields = vec![
-            (b'S', Bytes::from_static(b"FATAL")),
-            (b'V', Bytes::from_static(b"FATAL")),
-            (b'C', Bytes::from_static(b"08006")),
-            (
-                b'M',
-                Bytes::from_static(b"tusk drift proxy: the database closed the connection"),
-            ),
-        ];
-        let _ = Backend::ErrorResponse(fields).encode(&mut out);
-        let _ = client.write_all(&out).await;
+        let _ = client
+            .write_all(&fatal("08006", "tusk drift proxy: the database closed the connection"))
+            .await;
     }
     let _ = client.shutdown().await;
 }
