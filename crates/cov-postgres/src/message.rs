@@ -827,8 +827,14 @@ impl Frontend {
         }
     }
 
-    /// Appends the message, tag and length included, to `out`.
+    /// Appends the message, tag and length included, to `out`; on an error `out` is left as
+    /// it was.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
+        let start = out.len();
+        self.encode_unchecked(out).inspect_err(|_| out.truncate(start))
+    }
+
+    fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
         match self {
             Frontend::SslRequest => untyped_code(out, SSL_REQUEST_CODE),
             Frontend::GssEncRequest => untyped_code(out, GSSENC_REQUEST_CODE),
@@ -1320,8 +1326,14 @@ impl Backend {
         Ok(message)
     }
 
-    /// Appends the message, tag and length included, to `out`.
+    /// Appends the message, tag and length included, to `out`; on an error `out` is left as
+    /// it was.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
+        let start = out.len();
+        self.encode_unchecked(out).inspect_err(|_| out.truncate(start))
+    }
+
+    fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
         match self {
             Backend::Authentication(request) => {
                 let mut writer = Writer::new(out, Some(b'R'), "Authentication");

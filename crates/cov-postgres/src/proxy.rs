@@ -643,3 +643,80 @@ async fn server_gone(client: &mut tokio::net::tcp::OwnedWriteHalf, scan: &Server
     }
     let _ = client.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the scan makes of a stream: the bytes forwarded and, at their offsets, the
+    /// markers answered locally.
+    fn scan_all(chunks: &[Bytes]) -> (Vec<u8>, Vec<(usize, u64)>) {
+        let shared = Shared {
+            requests: AtomicU64::new(1),
+            ready: AtomicU64::new(1),
+            status: AtomicU8::new(b'I'),
+        };
+        let mut scan = ClientScan::new();
+        let mut forwarded = Vec::new();
+        let mut markers = Vec::new();
+        let mut pieces = Vec::new();
+        for chunk in chunks {
+            scan.scan(chunk.clone(), &shared, &mut pieces);
+            for piece in pieces.drain(..) {
+                match piece {
+                    Piece::Forward(bytes) => forwarded.extend_from_slice(&bytes),
+                    Piece::Marker(key) => markers.push((forwarded.len(), key)),
+                }
+            }
+        }
+        (forwarded, markers)
+    }
+
+    fn message() -> impl Strategy<Value = Frontend> {
+        prop_oneof![
+            any::<u64>().prop_map(|key| Frontend::Query(Bytes::from(sql::marker(key)))),
+            "[a-z ]{0,10}".prop_map(|text| Frontend::Query(Bytes::from(text))),
+            "[a-z ]{200,300}".prop_map(|text| Frontend::Query(Bytes::from(text))),
+            Just(Frontend::Sync),
+            Just(Frontend::Flush),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn markers_are_found_whatever_the_chunking(
+            messages in proptest::collection::vec(message(), 0..8),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut stream = BytesMut::new();
+            for message in &messages {
+                message.encode(&mut stream).unwrap();
+            }
+            let stream = stream.freeze();
+            let whole = scan_all(std::slice::from_ref(&stream));
+            let mut points: Vec<usize> = cuts.iter().map(|cut| cut % (stream.len() + 1)).collect();
+            points.extend([0, stream.len()]);
+            points.sort_unstable();
+            points.dedup();
+            let chunks: Vec<Bytes> = points.windows(2).map(|w| stream.slice(w[0]..w[1])).collect();
+            prop_assert_eq!(scan_all(&chunks), whole.clone());
+            // Only a leading run of markers, while idle, is answered locally; the rest is
+            // forwarded byte for byte.
+            let local: Vec<u64> = messages
+                .iter()
+                .map_while(|message| match message {
+                    Frontend::Query(query) => sql::parse_marker(query),
+                    _ => None,
+                })
+                .collect();
+            prop_assert_eq!(whole.1.iter().map(|(_, key)| *key).collect::<Vec<_>>(), local.clone());
+            let mut expected = BytesMut::new();
+            for message in &messages[local.len()..] {
+                message.encode(&mut expected).unwrap();
+            }
+            prop_assert_eq!(whole.0, expected.to_vec());
+        }
+    }
+}
