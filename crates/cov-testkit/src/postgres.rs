@@ -70,19 +70,23 @@ impl PostgresServer {
     /// When PostgreSQL is not installed (saying to run `cargo xtask test`, which installs
     /// it) or the server cannot be made or started (with its log).
     pub fn start() -> PostgresServer {
-        let bin = postgres_bin_dir().unwrap_or_else(|| {
-            panic!(
-                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run \
-                 `cargo xtask test`, which installs Debian's `postgresql` package"
-            )
-        });
+        PostgresServer::try_start().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Like [`PostgresServer::start`], with the failure as a value (for `cargo xtask test`).
+    pub fn try_start() -> Result<PostgresServer, String> {
+        let bin = postgres_bin_dir().ok_or_else(|| {
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run \
+             `cargo xtask test`, which installs Debian's `postgresql` package"
+                .to_owned()
+        })?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("cov-postgres-")
             .tempdir()
-            .unwrap_or_else(|error| panic!("creating the server's directory: {error}"));
+            .map_err(|error| format!("creating the server's directory: {error}"))?;
         if as_postgres {
-            run_checked(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()));
+            run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()))?;
         }
         let mut server = PostgresServer {
             bin,
@@ -93,13 +97,16 @@ impl PostgresServer {
         };
         let data = server.data_dir();
         let mut initdb = server.command("initdb");
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync"]);
-        run_checked(&mut initdb);
-        server.start_on_free_port();
-        server
+        initdb.arg("-D").arg(&data).args([
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        run(&mut initdb)?;
+        server.start_on_free_port()?;
+        Ok(server)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -122,10 +129,10 @@ impl PostgresServer {
         }
     }
 
-    fn start_on_free_port(&mut self) {
+    fn start_on_free_port(&mut self) -> Result<(), String> {
         let mut last_log = String::new();
         for _ in 0..20 {
-            let port = free_port();
+            let port = free_port()?;
             let options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c \
                  synchronous_commit=off -c full_page_writes=off -c max_connections=200",
@@ -140,18 +147,18 @@ impl PostgresServer {
                 .args(["-w", "-t", "60", "-o", &options, "start"]);
             let output = pg_ctl
                 .output()
-                .unwrap_or_else(|error| panic!("starting {pg_ctl:?}: {error}"));
+                .map_err(|error| format!("starting {pg_ctl:?}: {error}"))?;
             if output.status.success() {
                 self.port = port;
                 self.running = true;
-                return;
+                return Ok(());
             }
             last_log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
             if !last_log.contains("could not bind") && !last_log.contains("Address already in use") {
                 break;
             }
         }
-        panic!("PostgreSQL did not start; its log:\n{last_log}");
+        Err(format!("PostgreSQL did not start; its log:\n{last_log}"))
     }
 
     /// The server's URL: user `postgres`, database `postgres`, TCP on `127.0.0.1`.
@@ -178,7 +185,9 @@ impl PostgresServer {
                 .arg("-D")
                 .arg(self.data_dir())
                 .args(["-w", "-m", "fast", "stop"]);
-            run_checked(&mut pg_ctl);
+            if let Err(error) = run(&mut pg_ctl) {
+                panic!("{error}");
+            }
             self.running = false;
         }
     }
@@ -198,11 +207,11 @@ impl Drop for PostgresServer {
     }
 }
 
-fn free_port() -> u16 {
+fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .unwrap_or_else(|error| panic!("finding a free port: {error}"))
+        .map_err(|error| format!("finding a free port: {error}"))
 }
 
 fn is_root() -> bool {
@@ -212,6 +221,18 @@ fn is_root() -> bool {
         .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
 
-fn run_checked(command: &mut Command) {
-    crate::run_ok(command);
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .output()
+        .map_err(|error| format!("starting {command:?}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed with {}:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
