@@ -32,14 +32,21 @@ impl MockSource for Answers {
             .iter()
             .find(|(recorded, _)| *recorded == input)
             .map(|(_, output)| output.clone())
-            .ok_or(Unmatched { reason: "no mock".into() })
+            .ok_or(Unmatched {
+                reason: "no mock".into(),
+            })
     }
 }
 
 async fn measure(url: &str) -> Vec<Duration> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
-    let statement = client.prepare("SELECT $1::int4 AS n, 'some text' AS t").await.unwrap();
+    let statement = client
+        .prepare("SELECT $1::int4 AS n, 'some text' AS t")
+        .await
+        .unwrap();
     let mut times = Vec::with_capacity(RUNS);
     for i in 0..RUNS {
         let value = (i % 10) as i32;
@@ -65,9 +72,13 @@ async fn main() {
     let url = std::env::var("COV_POSTGRES_URL").expect("set COV_POSTGRES_URL to a server's URL");
     let direct = measure(&url).await;
     let sink = Arc::new(Keep::default());
-    let proxy = RecordingProxy::start(Upstream::from_url(&url).unwrap(), sink.clone(), RecorderConfig::default())
-        .await
-        .unwrap();
+    let proxy = RecordingProxy::start(
+        Upstream::from_url(&url).unwrap(),
+        sink.clone(),
+        RecorderConfig::default(),
+    )
+    .await
+    .unwrap();
     let proxied = measure(&local_url(&url, proxy.local_addr()).unwrap()).await;
     proxy.wait_idle().await;
     let recorded: Vec<_> = sink
@@ -75,7 +86,12 @@ async fn main() {
         .lock()
         .unwrap()
         .iter()
-        .map(|statement| (statement.kind.input_value(), statement.kind.output_value().unwrap()))
+        .map(|statement| {
+            (
+                statement.kind.input_value(),
+                statement.kind.output_value().unwrap(),
+            )
+        })
         .collect();
     let server = ReplayServer::start(Arc::new(Answers(recorded)), ReplayConfig::default())
         .await

@@ -108,7 +108,7 @@ pub struct Frame {
     pub body: Bytes,
 }
 
-/// What [`Framer::next`] found.
+/// What [`Framer::next_frame`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Framed {
     /// A whole message.
@@ -127,7 +127,7 @@ pub enum Framed {
 ///
 /// Whole messages inside one chunk are zero-copy slices of it; a message spread over chunks
 /// is gathered into one buffer (its bytes are copied once). Call [`Framer::push`] with each
-/// chunk, then [`Framer::next`] until it returns `Ok(None)`.
+/// chunk, then [`Framer::next_frame`] until it returns `Ok(None)`.
 #[derive(Debug)]
 pub struct Framer {
     input: Bytes,
@@ -186,7 +186,7 @@ impl Framer {
 
     /// The next message, `Ok(None)` when more bytes are needed. After an error the framer
     /// stays failed: the stream has lost its message boundaries.
-    pub fn next(&mut self) -> Result<Option<Framed>, ProtocolError> {
+    pub fn next_frame(&mut self) -> Result<Option<Framed>, ProtocolError> {
         if self.failed {
             return Ok(None);
         }
@@ -231,7 +231,8 @@ impl Framer {
         }
         if self.input.len() < header_len {
             if !self.input.is_empty() {
-                self.partial.extend_from_slice(&self.input.split_to(self.input.len()));
+                self.partial
+                    .extend_from_slice(&self.input.split_to(self.input.len()));
             }
             return Ok(None);
         }
@@ -251,7 +252,8 @@ impl Framer {
             return Ok(Some(Framed::Message(self.cut(message, header_len))));
         }
         self.partial.reserve(total);
-        self.partial.extend_from_slice(&self.input.split_to(self.input.len()));
+        self.partial
+            .extend_from_slice(&self.input.split_to(self.input.len()));
         Ok(None)
     }
 
@@ -279,7 +281,8 @@ impl Framer {
         } else {
             (Some(header[0]), 1)
         };
-        let length = i32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        let length =
+            i32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         let message = || match tag {
             Some(tag) => format!("message {}", printable_tag(tag)),
             None => "start-up message".to_owned(),
@@ -831,7 +834,8 @@ impl Frontend {
     /// it was.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
         let start = out.len();
-        self.encode_unchecked(out).inspect_err(|_| out.truncate(start))
+        self.encode_unchecked(out)
+            .inspect_err(|_| out.truncate(start))
     }
 
     fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
@@ -948,7 +952,12 @@ fn untyped_code(out: &mut BytesMut, code: i32) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-fn raw(out: &mut BytesMut, tag: u8, message: &'static str, body: &[u8]) -> Result<(), ProtocolError> {
+fn raw(
+    out: &mut BytesMut,
+    tag: u8,
+    message: &'static str,
+    body: &[u8],
+) -> Result<(), ProtocolError> {
     let writer = Writer::new(out, Some(tag), message);
     writer.out.put_slice(body);
     writer.finish()
@@ -1272,10 +1281,9 @@ impl Backend {
             b'Z' => {
                 let status = reader.u8("transaction status")?;
                 if !matches!(status, b'I' | b'T' | b'E') {
-                    return Err(reader.invalid(format!(
-                        "transaction status {}",
-                        printable_tag(status)
-                    )));
+                    return Err(
+                        reader.invalid(format!("transaction status {}", printable_tag(status)))
+                    );
                 }
                 Backend::ReadyForQuery(status)
             }
@@ -1330,7 +1338,8 @@ impl Backend {
     /// it was.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
         let start = out.len();
-        self.encode_unchecked(out).inspect_err(|_| out.truncate(start))
+        self.encode_unchecked(out)
+            .inspect_err(|_| out.truncate(start))
     }
 
     fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
@@ -1510,7 +1519,7 @@ mod tests {
         let mut framer = Framer::new(untyped, MAX_MESSAGE_LEN);
         framer.push(Bytes::copy_from_slice(bytes));
         let mut out = Vec::new();
-        while let Some(framed) = framer.next().unwrap() {
+        while let Some(framed) = framer.next_frame().unwrap() {
             out.push(framed);
         }
         out
@@ -1519,7 +1528,9 @@ mod tests {
     #[test]
     fn a_query_round_trips_through_the_framer() {
         let mut out = BytesMut::new();
-        Frontend::Query(Bytes::from_static(b"SELECT 1")).encode(&mut out).unwrap();
+        Frontend::Query(Bytes::from_static(b"SELECT 1"))
+            .encode(&mut out)
+            .unwrap();
         assert_eq!(&out[..], b"Q\0\0\0\x0dSELECT 1\0");
         let framed = frames(&out, false);
         let [Framed::Message(frame)] = &framed[..] else {
@@ -1534,13 +1545,15 @@ mod tests {
     #[test]
     fn a_message_split_byte_by_byte_is_reassembled() {
         let mut out = BytesMut::new();
-        Backend::CommandComplete(Bytes::from_static(b"INSERT 0 1")).encode(&mut out).unwrap();
+        Backend::CommandComplete(Bytes::from_static(b"INSERT 0 1"))
+            .encode(&mut out)
+            .unwrap();
         Backend::ReadyForQuery(b'I').encode(&mut out).unwrap();
         let mut framer = Framer::new(false, MAX_MESSAGE_LEN);
         let mut got = Vec::new();
         for byte in out.iter() {
             framer.push(Bytes::copy_from_slice(&[*byte]));
-            while let Some(Framed::Message(frame)) = framer.next().unwrap() {
+            while let Some(Framed::Message(frame)) = framer.next_frame().unwrap() {
                 got.push(Backend::decode_frame(frame).unwrap());
             }
         }
@@ -1563,7 +1576,7 @@ mod tests {
         let mut got = Vec::new();
         for chunk in out.chunks(7) {
             framer.push(Bytes::copy_from_slice(chunk));
-            while let Some(framed) = framer.next().unwrap() {
+            while let Some(framed) = framer.next_frame().unwrap() {
                 got.push(framed);
             }
         }
@@ -1588,7 +1601,7 @@ mod tests {
     fn a_bad_length_is_an_error_naming_the_message() {
         let mut framer = Framer::new(false, MAX_MESSAGE_LEN);
         framer.push(Bytes::from_static(b"Q\0\0\0\x02"));
-        let error = framer.next().unwrap_err();
+        let error = framer.next_frame().unwrap_err();
         assert_eq!(
             error.to_string(),
             format!("message 'Q' declares a length of 2 bytes (valid: 4 to {MAX_MESSAGE_LEN})")

@@ -179,7 +179,7 @@ async fn proxy_connection(
         framer.push(buf.split().freeze());
         let mut found = None;
         loop {
-            match framer.next() {
+            match framer.next_frame() {
                 Ok(Some(Framed::Message(frame))) => {
                     let body = frame.body.clone();
                     match Frontend::decode_startup(body) {
@@ -191,7 +191,12 @@ async fn proxy_connection(
                             break;
                         }
                         Err(error) => {
-                            return refuse(&mut client, "08P01", &format!("invalid start-up message: {error}")).await;
+                            return refuse(
+                                &mut client,
+                                "08P01",
+                                &format!("invalid start-up message: {error}"),
+                            )
+                            .await;
                         }
                     }
                 }
@@ -200,7 +205,12 @@ async fn proxy_connection(
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    return refuse(&mut client, "08P01", &format!("invalid start-up message: {error}")).await;
+                    return refuse(
+                        &mut client,
+                        "08P01",
+                        &format!("invalid start-up message: {error}"),
+                    )
+                    .await;
                 }
             }
         }
@@ -218,7 +228,8 @@ async fn proxy_connection(
     let mut server = match connect(upstream).await {
         Ok(server) => server,
         Err(error) => {
-            let message = format!("tusk drift proxy: cannot reach the database at {upstream:?}: {error}");
+            let message =
+                format!("tusk drift proxy: cannot reach the database at {upstream:?}: {error}");
             tracing::warn!(%message);
             return refuse(&mut client, "08001", &message).await;
         }
@@ -255,7 +266,14 @@ async fn proxy_connection(
         Arc::clone(&shared),
         inject_tx,
     ));
-    let downward = server_to_client(server_read, client_write, events, Arc::clone(&shared), inject_rx).await;
+    let downward = server_to_client(
+        server_read,
+        client_write,
+        events,
+        Arc::clone(&shared),
+        inject_rx,
+    )
+    .await;
     upward.abort();
     let _ = recording.await;
     downward
@@ -365,7 +383,8 @@ impl ClientScan {
                     let held = held.freeze();
                     forward_from = i;
                     let is_idle = !self.unsynced
-                        && shared.requests.load(Ordering::Acquire) == shared.ready.load(Ordering::Acquire)
+                        && shared.requests.load(Ordering::Acquire)
+                            == shared.ready.load(Ordering::Acquire)
                         && shared.status.load(Ordering::Acquire) != b'E';
                     match sql::parse_marker(strip_nul(&held[5..])) {
                         Some(key) if is_idle => pieces.push(Piece::Marker(key)),
@@ -401,7 +420,9 @@ impl ClientScan {
                 if had > 0 {
                     pieces.push(Piece::Forward(header.slice(..had)));
                 }
-                pieces.push(Piece::Forward(chunk.slice(forward_from.min(header_start)..)));
+                pieces.push(Piece::Forward(
+                    chunk.slice(forward_from.min(header_start)..),
+                ));
                 return;
             }
             self.body_left = length as usize - 4;
@@ -484,10 +505,15 @@ async fn forward_client(
         scan.scan(chunk, shared, &mut pieces);
         if let Some(length) = scan.lost_at.take() {
             // PostgreSQL closes such a connection without a word; say why first.
-            tracing::warn!(length, "postgres proxy: the client sent a message with an invalid length");
+            tracing::warn!(
+                length,
+                "postgres proxy: the client sent a message with an invalid length"
+            );
             let _ = inject.send(fatal(
                 "08P01",
-                &format!("tusk drift proxy: the client sent a message with an invalid length ({length})"),
+                &format!(
+                    "tusk drift proxy: the client sent a message with an invalid length ({length})"
+                ),
             ));
         }
         for piece in pieces.drain(..) {
@@ -500,7 +526,10 @@ async fn forward_client(
                 Piece::Marker(key) => {
                     let _ = events.send(Event::Marker(key));
                     let mut answer = BytesMut::new();
-                    crate::replay::marker_answer(shared.status.load(Ordering::Acquire), &mut answer);
+                    crate::replay::marker_answer(
+                        shared.status.load(Ordering::Acquire),
+                        &mut answer,
+                    );
                     let _ = inject.send(answer.freeze());
                 }
             }
@@ -550,7 +579,12 @@ impl ServerScan {
                 break;
             }
             self.header_len = 0;
-            let length = i32::from_be_bytes([self.header[1], self.header[2], self.header[3], self.header[4]]);
+            let length = i32::from_be_bytes([
+                self.header[1],
+                self.header[2],
+                self.header[3],
+                self.header[4],
+            ]);
             if length < 4 {
                 self.blind = true;
                 break;
@@ -634,11 +668,19 @@ async fn server_to_client(
 }
 
 /// The real server closed the connection: tell the client if it was waiting for an answer.
-async fn server_gone(client: &mut tokio::net::tcp::OwnedWriteHalf, scan: &ServerScan, shared: &Shared) {
-    let outstanding = shared.requests.load(Ordering::Acquire) != shared.ready.load(Ordering::Acquire);
+async fn server_gone(
+    client: &mut tokio::net::tcp::OwnedWriteHalf,
+    scan: &ServerScan,
+    shared: &Shared,
+) {
+    let outstanding =
+        shared.requests.load(Ordering::Acquire) != shared.ready.load(Ordering::Acquire);
     if outstanding && scan.at_boundary() {
         let _ = client
-            .write_all(&fatal("08006", "tusk drift proxy: the database closed the connection"))
+            .write_all(&fatal(
+                "08006",
+                "tusk drift proxy: the database closed the connection",
+            ))
             .await;
     }
     let _ = client.shutdown().await;

@@ -22,7 +22,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::message::{Backend, DataRow, FieldDescription, Frame, Framed, Framer, Frontend, ProtocolError};
+use crate::message::{
+    Backend, DataRow, FieldDescription, Frame, Framed, Framer, Frontend, ProtocolError,
+};
 use crate::span::{
     DescribeInput, DescribeOutput, End, ExecuteInput, ExecuteOutput, Param, utf8_error_fields,
 };
@@ -274,7 +276,9 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder for a new connection (its first client message is the start-up).
     pub fn new(config: RecorderConfig) -> Recorder {
-        let max = config.max_statement_bytes.min(crate::message::MAX_MESSAGE_LEN);
+        let max = config
+            .max_statement_bytes
+            .min(crate::message::MAX_MESSAGE_LEN);
         Recorder {
             config,
             client_framer: Framer::new(true, crate::message::MAX_MESSAGE_LEN),
@@ -314,7 +318,7 @@ impl Recorder {
         }
         self.client_framer.push(chunk);
         loop {
-            let framed = match self.client_framer.next() {
+            let framed = match self.client_framer.next_frame() {
                 Ok(Some(framed)) => framed,
                 Ok(None) => return Ok(()),
                 Err(error) => return self.stop("client", error),
@@ -329,7 +333,12 @@ impl Recorder {
                 Ok(message) => message,
                 Err(error) => return self.stop("client", error),
             };
-            if untyped && matches!(message, Frontend::Startup(_) | Frontend::CancelRequest { .. }) {
+            if untyped
+                && matches!(
+                    message,
+                    Frontend::Startup(_) | Frontend::CancelRequest { .. }
+                )
+            {
                 self.client_framer.set_untyped(false);
                 self.started_up = true;
             }
@@ -349,8 +358,11 @@ impl Recorder {
         }
         self.server_framer.push(chunk);
         loop {
-            match self.server_framer.next() {
-                Ok(Some(Framed::Message(Frame { tag: Some(tag), body }))) => {
+            match self.server_framer.next_frame() {
+                Ok(Some(Framed::Message(Frame {
+                    tag: Some(tag),
+                    body,
+                }))) => {
                     let message = match Backend::decode(tag, body) {
                         Ok(message) => message,
                         Err(error) => return self.stop("server", error),
@@ -447,7 +459,8 @@ impl Recorder {
                 let marker = sql::parse_marker(&parse.query);
                 match marker {
                     Some(marker) => {
-                        self.client_marker_statements.insert(parse.name.clone(), marker);
+                        self.client_marker_statements
+                            .insert(parse.name.clone(), marker);
                     }
                     None => {
                         self.client_marker_statements.remove(&parse.name);
@@ -468,7 +481,8 @@ impl Recorder {
             Frontend::Bind(bind) => {
                 match self.client_marker_statements.get(&bind.statement) {
                     Some(&marker) => {
-                        self.client_marker_portals.insert(bind.portal.clone(), marker);
+                        self.client_marker_portals
+                            .insert(bind.portal.clone(), marker);
                     }
                     None => {
                         self.client_marker_portals.remove(&bind.portal);
@@ -547,7 +561,10 @@ impl Recorder {
             // Before the start-up completes, the server's ReadyForQuery and errors answer
             // no request of ours.
             if !self.started_up
-                || matches!(message, Backend::ReadyForQuery(_) | Backend::ErrorResponse(_))
+                || matches!(
+                    message,
+                    Backend::ReadyForQuery(_) | Backend::ErrorResponse(_)
+                )
             {
                 return Ok(());
             }
@@ -600,7 +617,10 @@ impl Recorder {
                 };
                 self.finish_statement_describe(name, param_types, fields, key, started, at);
             }
-            (Pending::DescribePortal { name }, answer @ (Backend::RowDescription(_) | Backend::NoData)) => {
+            (
+                Pending::DescribePortal { name },
+                answer @ (Backend::RowDescription(_) | Backend::NoData),
+            ) => {
                 let fields = match answer {
                     Backend::RowDescription(fields) => Some(fields),
                     _ => None,
@@ -636,7 +656,9 @@ impl Recorder {
                     mut rows,
                     marker,
                 },
-                Backend::CopyInResponse(_) | Backend::CopyOutResponse(_) | Backend::CopyBothResponse(_),
+                Backend::CopyInResponse(_)
+                | Backend::CopyOutResponse(_)
+                | Backend::CopyBothResponse(_),
             ) => {
                 rows.skip = Some("COPY is forwarded, not recorded");
                 self.pending.push_front(Pending::Execute {
@@ -680,7 +702,10 @@ impl Recorder {
             // An implicit transaction that fails to commit at Sync.
             (Pending::Sync, Backend::ErrorResponse(_)) => self.pending.push_front(Pending::Sync),
             (mut query @ Pending::Query { .. }, message) => {
-                let Pending::Query { rows, unrecordable, .. } = &mut query else {
+                let Pending::Query {
+                    rows, unrecordable, ..
+                } = &mut query
+                else {
                     unreachable!("matched a query")
                 };
                 match message {
@@ -710,7 +735,10 @@ impl Recorder {
                 self.pending.push_front(query);
             }
             (Pending::FunctionCall, Backend::ReadyForQuery(status)) => self.ready(status, out),
-            (Pending::FunctionCall, Backend::FunctionCallResponse(_) | Backend::ErrorResponse(_)) => {
+            (
+                Pending::FunctionCall,
+                Backend::FunctionCallResponse(_) | Backend::ErrorResponse(_),
+            ) => {
                 self.pending.push_front(Pending::FunctionCall);
             }
             // An error answering an extended-protocol message: the server skips to Sync.
@@ -727,7 +755,14 @@ impl Recorder {
                         result_formats: bind.result_formats.clone(),
                         described: Some(None),
                     };
-                    self.record_execution(&portal, *key, *started, Rows::default(), End::BindError(fields), at);
+                    self.record_execution(
+                        &portal,
+                        *key,
+                        *started,
+                        Rows::default(),
+                        End::BindError(fields),
+                        at,
+                    );
                 }
                 if let Pending::Parse {
                     prepared,
@@ -928,7 +963,11 @@ impl Recorder {
                 ));
             }
         }
-        let fields = if matches!(end, End::BindError(_)) { None } else { fields };
+        let fields = if matches!(end, End::BindError(_)) {
+            None
+        } else {
+            fields
+        };
         self.batch.push((
             key,
             Statement {

@@ -35,8 +35,8 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use crate::message::{
-    Authentication, Backend, FieldDescription, Framed, Framer, Frontend, ProtocolError,
-    MAX_MESSAGE_LEN,
+    Authentication, Backend, FieldDescription, Framed, Framer, Frontend, MAX_MESSAGE_LEN,
+    ProtocolError,
 };
 use crate::span::{
     DescribeInput, DescribeOutput, End, ExecuteInput, ExecuteOutput, Param, error_fields_bytes,
@@ -98,18 +98,10 @@ pub struct Unmatched {
 pub const UNMATCHED_SQLSTATE: &str = "58000";
 
 /// Settings of the replay server's sessions.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplayConfig {
     /// `ParameterStatus` values sent at start-up, replacing the defaults by name.
     pub parameters: Vec<(String, String)>,
-}
-
-impl Default for ReplayConfig {
-    fn default() -> Self {
-        ReplayConfig {
-            parameters: Vec::new(),
-        }
-    }
 }
 
 /// The `ParameterStatus` values a PostgreSQL 15 sends at start-up, as drivers read them;
@@ -242,7 +234,7 @@ impl ReplaySession {
             if let Some(poll) = self.next_query_statement(out) {
                 return poll;
             }
-            let framed = match self.framer.next() {
+            let framed = match self.framer.next_frame() {
                 Ok(Some(framed)) => framed,
                 Ok(None) => return Poll::NeedInput,
                 Err(error) => return self.fatal(out, &error),
@@ -265,7 +257,11 @@ impl ReplaySession {
         tracing::warn!(%error, "replay server: malformed message from the client; closing");
         encode(
             out,
-            &Backend::ErrorResponse(fields("FATAL", "08P01", &format!("invalid message: {error}"))),
+            &Backend::ErrorResponse(fields(
+                "FATAL",
+                "08P01",
+                &format!("invalid message: {error}"),
+            )),
         );
         self.closing = true;
         Poll::Close
@@ -340,10 +336,15 @@ impl ReplaySession {
                 // say so.
                 let Some(input) = input else {
                     self.portals.remove(&bind.portal);
-                    self.extended_error(out, unmatched_fields("a statement that is not UTF-8", "no recording"));
+                    self.extended_error(
+                        out,
+                        unmatched_fields("a statement that is not UTF-8", "no recording"),
+                    );
                     return None;
                 };
-                self.waiting = Some(Waiting::Bind { portal: bind.portal });
+                self.waiting = Some(Waiting::Bind {
+                    portal: bind.portal,
+                });
                 Some(Poll::Lookup {
                     key: self.key,
                     lookup: Lookup::Execute(input),
@@ -425,7 +426,9 @@ impl ReplaySession {
                     .filter(|(name, _)| name.starts_with(b"_pq_."))
                     .map(|(name, _)| name.clone())
                     .collect();
-                if startup.version != crate::message::PROTOCOL_VERSION_3_0 || !unsupported.is_empty() {
+                if startup.version != crate::message::PROTOCOL_VERSION_3_0
+                    || !unsupported.is_empty()
+                {
                     encode(
                         out,
                         &Backend::NegotiateProtocolVersion {
@@ -546,7 +549,10 @@ impl ReplaySession {
         }
         self.key = Some(key);
         encode(out, &Backend::RowDescription(Vec::new()));
-        encode(out, &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")));
+        encode(
+            out,
+            &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")),
+        );
     }
 
     /// Issues the lookup of the next statement of a simple query, or finishes it.
@@ -585,7 +591,10 @@ impl ReplaySession {
             return None;
         }
         let Some(text) = statement.text.clone() else {
-            self.extended_error(out, unmatched_fields("a statement that is not UTF-8", "no recording"));
+            self.extended_error(
+                out,
+                unmatched_fields("a statement that is not UTF-8", "no recording"),
+            );
             return None;
         };
         let lookup = Lookup::Describe(DescribeInput {
@@ -601,7 +610,10 @@ impl ReplaySession {
 
     fn describe_portal(&mut self, name: Bytes, out: &mut BytesMut) -> Option<Poll> {
         let Some(portal) = self.portals.get(&name) else {
-            let message = format!("portal \"{}\" does not exist", String::from_utf8_lossy(&name));
+            let message = format!(
+                "portal \"{}\" does not exist",
+                String::from_utf8_lossy(&name)
+            );
             self.extended_error(out, fields("ERROR", "34000", &message));
             return None;
         };
@@ -620,7 +632,10 @@ impl ReplaySession {
             return None;
         }
         let Some(input) = portal.input.clone() else {
-            self.extended_error(out, unmatched_fields("a statement that is not UTF-8", "no recording"));
+            self.extended_error(
+                out,
+                unmatched_fields("a statement that is not UTF-8", "no recording"),
+            );
             return None;
         };
         self.waiting = Some(Waiting::DescribePortal { name });
@@ -632,7 +647,10 @@ impl ReplaySession {
 
     fn execute(&mut self, name: Bytes, out: &mut BytesMut) -> Option<Poll> {
         let Some(portal) = self.portals.get_mut(&name) else {
-            let message = format!("portal \"{}\" does not exist", String::from_utf8_lossy(&name));
+            let message = format!(
+                "portal \"{}\" does not exist",
+                String::from_utf8_lossy(&name)
+            );
             self.extended_error(out, fields("ERROR", "34000", &message));
             return None;
         };
@@ -642,7 +660,10 @@ impl ReplaySession {
                 return None;
             }
             self.key = Some(key);
-            encode(out, &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")));
+            encode(
+                out,
+                &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")),
+            );
             return None;
         }
         if let Some(result) = portal.result.take() {
@@ -650,7 +671,10 @@ impl ReplaySession {
             return None;
         }
         let Some(input) = portal.input.clone() else {
-            self.extended_error(out, unmatched_fields("a statement that is not UTF-8", "no recording"));
+            self.extended_error(
+                out,
+                unmatched_fields("a statement that is not UTF-8", "no recording"),
+            );
             return None;
         };
         self.waiting = Some(Waiting::Execute);
@@ -662,7 +686,12 @@ impl ReplaySession {
 
     /// Carries on with the answer to the last [`Poll::Lookup`] (the recorded output value,
     /// or why there is none); then call [`ReplaySession::poll`] again.
-    pub fn resume(&mut self, lookup: &Lookup, answer: Result<Value, Unmatched>, out: &mut BytesMut) {
+    pub fn resume(
+        &mut self,
+        lookup: &Lookup,
+        answer: Result<Value, Unmatched>,
+        out: &mut BytesMut,
+    ) {
         let Some(waiting) = self.waiting.take() else {
             tracing::warn!("replay server: an answer to no lookup");
             return;
@@ -687,7 +716,10 @@ impl ReplaySession {
                 }
                 Err(unmatched) => {
                     self.portals.remove(&portal);
-                    self.extended_error(out, unmatched_fields(&describe_lookup(lookup), &unmatched.reason));
+                    self.extended_error(
+                        out,
+                        unmatched_fields(&describe_lookup(lookup), &unmatched.reason),
+                    );
                 }
             },
             Waiting::DescribeStatement { name } => {
@@ -724,7 +756,10 @@ impl ReplaySession {
                         self.extended_error(out, error_fields_bytes(&fields));
                     }
                     Err(unmatched) => {
-                        self.extended_error(out, unmatched_fields(&describe_lookup(lookup), &unmatched.reason));
+                        self.extended_error(
+                            out,
+                            unmatched_fields(&describe_lookup(lookup), &unmatched.reason),
+                        );
                     }
                 }
             }
@@ -741,15 +776,17 @@ impl ReplaySession {
                         portal.result = Some(output);
                     }
                 }
-                Err(unmatched) => {
-                    self.extended_error(out, unmatched_fields(&describe_lookup(lookup), &unmatched.reason))
-                }
+                Err(unmatched) => self.extended_error(
+                    out,
+                    unmatched_fields(&describe_lookup(lookup), &unmatched.reason),
+                ),
             },
             Waiting::Execute => match execution_output(answer) {
                 Ok(output) => self.send_execution(output, false, out),
-                Err(unmatched) => {
-                    self.extended_error(out, unmatched_fields(&describe_lookup(lookup), &unmatched.reason))
-                }
+                Err(unmatched) => self.extended_error(
+                    out,
+                    unmatched_fields(&describe_lookup(lookup), &unmatched.reason),
+                ),
             },
             Waiting::QueryStatement => {
                 let text = lookup.text().to_owned();
@@ -887,8 +924,10 @@ pub fn marker_answer(status: u8, out: &mut BytesMut) {
         encode(out, &Backend::ErrorResponse(aborted_fields()));
     } else {
         encode(out, &Backend::RowDescription(Vec::new()));
-        encode(out, &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")));
+        encode(
+            out,
+            &Backend::CommandComplete(Bytes::from_static(b"SELECT 0")),
+        );
     }
     encode(out, &Backend::ReadyForQuery(status));
 }
-

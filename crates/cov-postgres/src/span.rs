@@ -431,7 +431,10 @@ fn error_from_value(value: &Value) -> Result<Vec<(u8, String)>, SpanError> {
     let mut fields = Vec::with_capacity(object.len());
     for (code, value) in object {
         let &[byte] = code.as_bytes() else {
-            return Err(malformed(format!("error.{code}"), "not a one-letter field code"));
+            return Err(malformed(
+                format!("error.{code}"),
+                "not a one-letter field code",
+            ));
         };
         if byte == 0 || !byte.is_ascii() {
             return Err(malformed(format!("error.{code}"), "not a field code"));
@@ -475,7 +478,9 @@ fn end_from_object(object: &Map<String, Value>) -> Result<End, SpanError> {
         1 => Ok(ends.pop().expect("one end")),
         n => Err(malformed(
             "outputValue",
-            format!("{n} of commandTag, suspended, emptyQuery, error, bindError (exactly one expected)"),
+            format!(
+                "{n} of commandTag, suspended, emptyQuery, error, bindError (exactly one expected)"
+            ),
         )),
     }
 }

@@ -113,11 +113,10 @@ pub fn split_statements(query: &str) -> Vec<&str> {
                     i += 1;
                 }
                 let word = &query[word_start..i];
-                if word.eq_ignore_ascii_case("atomic")
-                    && previous_word.is_some_and(|previous| previous.eq_ignore_ascii_case("begin"))
-                {
-                    atomic_depth += 1;
-                } else if atomic_depth > 0 && word.eq_ignore_ascii_case("case") {
+                let opens_atomic = word.eq_ignore_ascii_case("atomic")
+                    && previous_word.is_some_and(|previous| previous.eq_ignore_ascii_case("begin"));
+                let opens_case = atomic_depth > 0 && word.eq_ignore_ascii_case("case");
+                if opens_atomic || opens_case {
                     atomic_depth += 1;
                 } else if atomic_depth > 0 && word.eq_ignore_ascii_case("end") {
                     atomic_depth -= 1;
@@ -290,7 +289,9 @@ mod tests {
             vec!["SELECT E'\\';'", "SELECT \"x;y\" FROM t -- ; no"]
         );
         assert_eq!(
-            split_statements("CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql; SELECT $1"),
+            split_statements(
+                "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql; SELECT $1"
+            ),
             vec![
                 "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
                 "SELECT $1"
@@ -310,13 +311,22 @@ mod tests {
 
     #[test]
     fn only_plain_sets_of_unreported_parameters_are_plain() {
-        assert_eq!(plain_set("SET statement_timeout = 0"), Some(SetScope::Session));
-        assert_eq!(plain_set("set session lock_timeout to '1s'"), Some(SetScope::Session));
+        assert_eq!(
+            plain_set("SET statement_timeout = 0"),
+            Some(SetScope::Session)
+        );
+        assert_eq!(
+            plain_set("set session lock_timeout to '1s'"),
+            Some(SetScope::Session)
+        );
         assert_eq!(plain_set("SET LOCAL my.var = 'x'"), Some(SetScope::Local));
         assert_eq!(plain_set("SET TIME ZONE 'UTC'"), None);
         assert_eq!(plain_set("SET TimeZone = 'UTC'"), None);
         assert_eq!(plain_set("SET application_name TO 'x'"), None);
-        assert_eq!(plain_set("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"), None);
+        assert_eq!(
+            plain_set("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            None
+        );
         assert_eq!(plain_set("SET ROLE admin"), None);
         assert_eq!(plain_set("SELECT 1"), None);
     }

@@ -46,7 +46,9 @@ fn split(url: &str) -> Result<Parts<'_>, UrlError> {
         .split_once("://")
         .ok_or_else(|| url_error("not a URL (keyword/value strings are not supported)"))?;
     if scheme != "postgres" && scheme != "postgresql" {
-        return Err(url_error(format!("scheme {scheme:?} is not postgres or postgresql")));
+        return Err(url_error(format!(
+            "scheme {scheme:?} is not postgres or postgresql"
+        )));
     }
     let (rest, query) = match rest.split_once('?') {
         Some((rest, query)) => (rest, query),
@@ -203,8 +205,11 @@ mod tests {
     fn local_urls_keep_credentials_and_drop_the_host() {
         let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         assert_eq!(
-            local_url("postgres://u:p@db:5432/app?sslmode=require&application_name=x&host=/run", addr)
-                .unwrap(),
+            local_url(
+                "postgres://u:p@db:5432/app?sslmode=require&application_name=x&host=/run",
+                addr
+            )
+            .unwrap(),
             "postgres://u:p@127.0.0.1:40000/app?application_name=x&sslmode=disable"
         );
     }

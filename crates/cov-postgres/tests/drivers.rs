@@ -59,7 +59,10 @@ fn sqlx_error(error: &sqlx::Error) -> String {
             db.code().unwrap_or_default(),
             db.message(),
             db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .map(|pg| (pg.detail().map(str::to_owned), pg.constraint().map(str::to_owned)))
+                .map(|pg| (
+                    pg.detail().map(str::to_owned),
+                    pg.constraint().map(str::to_owned)
+                ))
         ),
         other => format!("error: {other}"),
     }
@@ -83,7 +86,8 @@ async fn sqlx_pool(url: &str, connections: u32) -> PgPool {
         .before_acquire(|conn, _| {
             Box::pin(async move {
                 if let Ok(key) = REQUEST.try_with(|key| *key) {
-                    conn.execute(sqlx::raw_sql(AssertSqlSafe(marker(key)))).await?;
+                    conn.execute(sqlx::raw_sql(AssertSqlSafe(marker(key))))
+                        .await?;
                 }
                 Ok(true)
             })
@@ -91,7 +95,8 @@ async fn sqlx_pool(url: &str, connections: u32) -> PgPool {
         .after_connect(|conn, _| {
             Box::pin(async move {
                 if let Ok(key) = REQUEST.try_with(|key| *key) {
-                    conn.execute(sqlx::raw_sql(AssertSqlSafe(marker(key)))).await?;
+                    conn.execute(sqlx::raw_sql(AssertSqlSafe(marker(key))))
+                        .await?;
                 }
                 Ok(())
             })
@@ -123,33 +128,41 @@ async fn sqlx_request(pool: &PgPool, key: u64) -> Log {
     let rows = sqlx::query(WARM).bind(k % 3 + 1).fetch_all(pool).await;
     note(&mut log, "warm again", rows, |rows| sqlx_rows(&rows));
     // Same shape, different parameters: each its own rows.
-    let rows = sqlx::query("SELECT id, name, score, born, tags FROM users WHERE score > $1 ORDER BY id")
-        .bind(k * 10)
-        .fetch_all(pool)
-        .await;
+    let rows =
+        sqlx::query("SELECT id, name, score, born, tags FROM users WHERE score > $1 ORDER BY id")
+            .bind(k * 10)
+            .fetch_all(pool)
+            .await;
     note(&mut log, "above", rows, |rows| sqlx_rows(&rows));
-    let rows = sqlx::query("INSERT INTO users (name, score, born) VALUES ($1, $2, $3::date) RETURNING id")
-        .bind(format!("user-{key}"))
-        .bind(k)
-        .bind("2001-02-03")
-        .fetch_all(pool)
-        .await;
+    let rows =
+        sqlx::query("INSERT INTO users (name, score, born) VALUES ($1, $2, $3::date) RETURNING id")
+            .bind(format!("user-{key}"))
+            .bind(k)
+            .bind("2001-02-03")
+            .fetch_all(pool)
+            .await;
     note(&mut log, "insert", rows, |rows| sqlx_rows(&rows));
     let done = sqlx::query("UPDATE users SET score = score + 1 WHERE score < $1")
         .bind(k * 5)
         .execute(pool)
         .await;
-    note(&mut log, "update", done, |done| done.rows_affected().to_string());
+    note(&mut log, "update", done, |done| {
+        done.rows_affected().to_string()
+    });
     // A transaction, committed or rolled back.
     let mut tx = pool.begin().await.unwrap();
     let done = sqlx::query("INSERT INTO events (user_name, what) VALUES ($1, 'visit')")
         .bind(format!("user-{key}"))
         .execute(&mut *tx)
         .await;
-    note(&mut log, "event", done, |done| done.rows_affected().to_string());
-    let rows = sqlx::query("SELECT count(*) FROM events").fetch_all(&mut *tx).await;
+    note(&mut log, "event", done, |done| {
+        done.rows_affected().to_string()
+    });
+    let rows = sqlx::query("SELECT count(*) FROM events")
+        .fetch_all(&mut *tx)
+        .await;
     note(&mut log, "events", rows, |rows| sqlx_rows(&rows));
-    if key % 2 == 0 {
+    if key.is_multiple_of(2) {
         tx.commit().await.unwrap();
     } else {
         tx.rollback().await.unwrap();
@@ -159,13 +172,17 @@ async fn sqlx_request(pool: &PgPool, key: u64) -> Log {
         .bind("alice")
         .execute(pool)
         .await;
-    note(&mut log, "duplicate", done, |done| done.rows_affected().to_string());
+    note(&mut log, "duplicate", done, |done| {
+        done.rows_affected().to_string()
+    });
     let mut tx = pool.begin().await.unwrap();
     let done = sqlx::query("INSERT INTO users (name, score) VALUES ($1, 0)")
         .bind("bob")
         .execute(&mut *tx)
         .await;
-    note(&mut log, "duplicate in tx", done, |done| done.rows_affected().to_string());
+    note(&mut log, "duplicate in tx", done, |done| {
+        done.rows_affected().to_string()
+    });
     let rows = sqlx::query("SELECT 1").fetch_all(&mut *tx).await;
     note(&mut log, "after failure", rows, |rows| sqlx_rows(&rows));
     tx.rollback().await.unwrap();
@@ -207,10 +224,7 @@ const SCHEMA: &str = "CREATE TABLE users (id serial PRIMARY KEY, name text NOT N
     INSERT INTO users (name, score, born, tags) VALUES ('alice', 10, '1990-01-01', '{a,b}'), \
     ('bob', 20, NULL, '{}'), ('carol', 30, '1985-12-31', NULL)";
 
-async fn recorded(
-    proxy: &RecordingProxy,
-    sink: &MemorySink,
-) -> Vec<(Option<u64>, Statement)> {
+async fn recorded(proxy: &RecordingProxy, sink: &MemorySink) -> Vec<(Option<u64>, Statement)> {
     proxy.wait_idle().await;
     sink.take()
 }
@@ -223,14 +237,20 @@ async fn sqlx_replays_what_it_recorded_with_the_server_stopped() {
     let mut server = cov_testkit::PostgresServer::start();
     let url = server.url();
     {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(connection);
         client.batch_execute(SCHEMA).await.unwrap();
     }
     let sink = Arc::new(MemorySink::default());
-    let proxy = RecordingProxy::start(Upstream::from_url(&url).unwrap(), sink.clone(), RecorderConfig::default())
-        .await
-        .unwrap();
+    let proxy = RecordingProxy::start(
+        Upstream::from_url(&url).unwrap(),
+        sink.clone(),
+        RecorderConfig::default(),
+    )
+    .await
+    .unwrap();
     let proxy_url = local_url(&url, proxy.local_addr()).unwrap();
     let requests = [1, 2, 3, 4];
     let record_log = sqlx_app(&proxy_url, 3, &requests).await;
@@ -238,9 +258,18 @@ async fn sqlx_replays_what_it_recorded_with_the_server_stopped() {
     drop(proxy);
     server.stop();
     // Sanity: the recording holds what the application did, errors included.
-    assert!(record_log.iter().any(|line| line.contains("error 23505")), "{record_log:#?}");
-    assert!(record_log.iter().any(|line| line.contains("error 25P02")), "{record_log:#?}");
-    assert!(record_log.iter().any(|line| line.contains("error 22012")), "{record_log:#?}");
+    assert!(
+        record_log.iter().any(|line| line.contains("error 23505")),
+        "{record_log:#?}"
+    );
+    assert!(
+        record_log.iter().any(|line| line.contains("error 25P02")),
+        "{record_log:#?}"
+    );
+    assert!(
+        record_log.iter().any(|line| line.contains("error 22012")),
+        "{record_log:#?}"
+    );
 
     // Warm-up logs one line per connection; the requests must be the same.
     let requests_part = |log: &Log| -> Log {
@@ -251,11 +280,24 @@ async fn sqlx_replays_what_it_recorded_with_the_server_stopped() {
     };
     for connections in [1, 3, 5] {
         let source = MemorySource::new(&statements);
-        let replay = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+        let replay = ReplayServer::start(source, ReplayConfig::default())
+            .await
+            .unwrap();
         let replay_url = local_url(&url, replay.local_addr()).unwrap();
         let replay_log = sqlx_app(&replay_url, connections, &requests).await;
-        assert_eq!(replay_log.iter().filter(|line| line.starts_with("warm:")).count(), connections as usize);
-        assert!(replay_log.iter().take(connections as usize).all(|line| *line == record_log[0]));
+        assert_eq!(
+            replay_log
+                .iter()
+                .filter(|line| line.starts_with("warm:"))
+                .count(),
+            connections as usize
+        );
+        assert!(
+            replay_log
+                .iter()
+                .take(connections as usize)
+                .all(|line| *line == record_log[0])
+        );
         assert_eq!(
             requests_part(&record_log),
             requests_part(&replay_log),
@@ -265,23 +307,37 @@ async fn sqlx_replays_what_it_recorded_with_the_server_stopped() {
     }
     // Only the last requests: the driver's statement names and connections differ.
     let source = MemorySource::new(&statements);
-    let replay = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+    let replay = ReplayServer::start(source, ReplayConfig::default())
+        .await
+        .unwrap();
     let replay_url = local_url(&url, replay.local_addr()).unwrap();
     let replay_log = sqlx_app(&replay_url, 2, &[3, 4]).await;
-    let start = record_log.iter().position(|line| line == "request 3").unwrap();
+    let start = record_log
+        .iter()
+        .position(|line| line == "request 3")
+        .unwrap();
     assert_eq!(&replay_log[..2], &record_log[..2]);
     assert_eq!(&replay_log[2..], &record_log[start..]);
 
     // A statement never recorded: an error naming it, then the connection goes on.
     let pool = sqlx_pool(&replay_url, 1).await;
     let error = REQUEST
-        .scope(9, async { sqlx::query("SELECT 'never recorded'").fetch_all(&pool).await })
+        .scope(9, async {
+            sqlx::query("SELECT 'never recorded'")
+                .fetch_all(&pool)
+                .await
+        })
         .await
         .unwrap_err();
     let text = sqlx_error(&error);
-    assert!(text.contains(UNMATCHED_SQLSTATE) && text.contains("never recorded"), "{text}");
+    assert!(
+        text.contains(UNMATCHED_SQLSTATE) && text.contains("never recorded"),
+        "{text}"
+    );
     let rows = REQUEST
-        .scope(3, async { sqlx::query(WARM).bind(1i32).fetch_all(&pool).await })
+        .scope(3, async {
+            sqlx::query(WARM).bind(1i32).fetch_all(&pool).await
+        })
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -291,7 +347,9 @@ async fn sqlx_replays_what_it_recorded_with_the_server_stopped() {
 /// queries prepared per call (names shift), simple queries, pipelined queries, errors.
 async fn tokio_postgres_app(url: &str, requests: &[u64]) -> Log {
     use tokio_postgres::SimpleQueryMessage;
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     let connection = tokio::spawn(connection);
     let mut log = Log::new();
     let show = |rows: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>| match rows {
@@ -316,11 +374,16 @@ async fn tokio_postgres_app(url: &str, requests: &[u64]) -> Log {
         Err(error) => format!(
             "error {:?}: {}",
             error.code().map(|code| code.code().to_owned()),
-            error.as_db_error().map_or(error.to_string(), |db| db.message().to_owned())
+            error
+                .as_db_error()
+                .map_or(error.to_string(), |db| db.message().to_owned())
         ),
     };
     // Prepared before the application is ready.
-    let by_id = client.prepare("SELECT id, name, born FROM users WHERE id = $1").await.unwrap();
+    let by_id = client
+        .prepare("SELECT id, name, born FROM users WHERE id = $1")
+        .await
+        .unwrap();
     log.push(show(client.query(&by_id, &[&1i32]).await));
     for &key in requests {
         client
@@ -332,7 +395,10 @@ async fn tokio_postgres_app(url: &str, requests: &[u64]) -> Log {
         log.push(show(client.query(&by_id, &[&(k % 3 + 1)]).await));
         log.push(show(
             client
-                .query("SELECT $1::text || '!' AS shout, $2::int8 * 2 AS twice", &[&format!("v{key}"), &(key as i64)])
+                .query(
+                    "SELECT $1::text || '!' AS shout, $2::int8 * 2 AS twice",
+                    &[&format!("v{key}"), &(key as i64)],
+                )
                 .await,
         ));
         log.push(format!(
@@ -342,17 +408,25 @@ async fn tokio_postgres_app(url: &str, requests: &[u64]) -> Log {
                 .await
                 .map_err(|error| error.to_string())
         ));
-        let simple = client.simple_query("SELECT 1 AS one; SELECT 'two' AS two, NULL AS three").await;
+        let simple = client
+            .simple_query("SELECT 1 AS one; SELECT 'two' AS two, NULL AS three")
+            .await;
         log.push(match simple {
             Ok(messages) => messages
                 .iter()
                 .map(|message| match message {
                     SimpleQueryMessage::Row(row) => {
-                        format!("row {:?}", (0..row.len()).map(|i| row.get(i)).collect::<Vec<_>>())
+                        format!(
+                            "row {:?}",
+                            (0..row.len()).map(|i| row.get(i)).collect::<Vec<_>>()
+                        )
                     }
                     SimpleQueryMessage::CommandComplete(n) => format!("complete {n}"),
                     SimpleQueryMessage::RowDescription(columns) => {
-                        format!("columns {:?}", columns.iter().map(|c| c.name()).collect::<Vec<_>>())
+                        format!(
+                            "columns {:?}",
+                            columns.iter().map(|c| c.name()).collect::<Vec<_>>()
+                        )
                     }
                     _ => "other".to_owned(),
                 })
@@ -404,33 +478,52 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Raw {
 async fn tokio_postgres_replays_what_it_recorded() {
     let url = fresh_database("drivers_tokio_postgres").await;
     {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(connection);
         client.batch_execute(SCHEMA).await.unwrap();
     }
     let sink = Arc::new(MemorySink::default());
-    let proxy = RecordingProxy::start(Upstream::from_url(&url).unwrap(), sink.clone(), RecorderConfig::default())
-        .await
-        .unwrap();
+    let proxy = RecordingProxy::start(
+        Upstream::from_url(&url).unwrap(),
+        sink.clone(),
+        RecorderConfig::default(),
+    )
+    .await
+    .unwrap();
     let proxy_url = local_url(&url, proxy.local_addr()).unwrap();
     let record_log = tokio_postgres_app(&proxy_url, &[1, 2, 3]).await;
     let statements = recorded(&proxy, &sink).await;
-    assert!(record_log.iter().any(|line| line.contains("42P01")), "{record_log:#?}");
+    assert!(
+        record_log.iter().any(|line| line.contains("42P01")),
+        "{record_log:#?}"
+    );
     // Statements before the first marker belong to no request.
     assert_eq!(statements[0].0, None);
 
     let source = MemorySource::new(&statements);
-    let replay = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+    let replay = ReplayServer::start(source, ReplayConfig::default())
+        .await
+        .unwrap();
     let replay_url = local_url(&url, replay.local_addr()).unwrap();
-    assert_eq!(record_log, tokio_postgres_app(&replay_url, &[1, 2, 3]).await);
+    assert_eq!(
+        record_log,
+        tokio_postgres_app(&replay_url, &[1, 2, 3]).await
+    );
     // Requests in another order, one left out: tokio-postgres names its statements in the
     // order it prepares them, so every name differs from the recording's.
     let source = MemorySource::new(&statements);
-    let replay = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+    let replay = ReplayServer::start(source, ReplayConfig::default())
+        .await
+        .unwrap();
     let replay_url = local_url(&url, replay.local_addr()).unwrap();
     let replay_log = tokio_postgres_app(&replay_url, &[3, 1]).await;
     let request = |log: &Log, key: u64| -> Log {
-        let start = log.iter().position(|line| *line == format!("request {key}")).unwrap();
+        let start = log
+            .iter()
+            .position(|line| *line == format!("request {key}"))
+            .unwrap();
         log[start..start + 8].to_vec()
     };
     assert_eq!(replay_log[0], record_log[0]);
@@ -445,9 +538,13 @@ async fn tokio_postgres_replays_what_it_recorded() {
 async fn concurrent_requests_over_one_pool_are_attributed_to_their_own_request() {
     let url = fresh_database("drivers_concurrent").await;
     let sink = Arc::new(MemorySink::default());
-    let proxy = RecordingProxy::start(Upstream::from_url(&url).unwrap(), sink.clone(), RecorderConfig::default())
-        .await
-        .unwrap();
+    let proxy = RecordingProxy::start(
+        Upstream::from_url(&url).unwrap(),
+        sink.clone(),
+        RecorderConfig::default(),
+    )
+    .await
+    .unwrap();
     let proxy_url = local_url(&url, proxy.local_addr()).unwrap();
     const N: u64 = 16;
     async fn run(url: &str) -> Vec<Log> {
@@ -458,8 +555,12 @@ async fn concurrent_requests_over_one_pool_are_attributed_to_their_own_request()
                 tokio::spawn(REQUEST.scope(key, async move {
                     let mut log = Log::new();
                     for step in 0..3i64 {
-                        let sql = format!("SELECT $1::int8 * {step} AS product, 'request-{key}' AS tag");
-                        let rows = sqlx::query(AssertSqlSafe(sql)).bind(key as i64).fetch_all(&pool).await;
+                        let sql =
+                            format!("SELECT $1::int8 * {step} AS product, 'request-{key}' AS tag");
+                        let rows = sqlx::query(AssertSqlSafe(sql))
+                            .bind(key as i64)
+                            .fetch_all(&pool)
+                            .await;
                         note(&mut log, "step", rows, |rows| sqlx_rows(&rows));
                     }
                     log
@@ -478,12 +579,7 @@ async fn concurrent_requests_over_one_pool_are_attributed_to_their_own_request()
     let mut seen = 0;
     for (key, _, text) in kinds(&statements) {
         if let Some(at) = text.find("'request-") {
-            let owner: u64 = text[at + 9..].trim_end_matches(|c| c == '\'' || c == ' ')
-                .split('\'')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let owner: u64 = text[at + 9..].split('\'').next().unwrap().parse().unwrap();
             assert_eq!(key, Some(owner), "{text} recorded under {key:?}");
             seen += 1;
         }
@@ -491,7 +587,9 @@ async fn concurrent_requests_over_one_pool_are_attributed_to_their_own_request()
     // Each execution and at least one describe per request and step.
     assert!(seen >= (N * 3 * 2) as usize, "{seen} statements seen");
     let source = MemorySource::new(&statements);
-    let replay = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+    let replay = ReplayServer::start(source, ReplayConfig::default())
+        .await
+        .unwrap();
     let replay_url = local_url(&url, replay.local_addr()).unwrap();
     assert_eq!(record_logs, run(&replay_url).await);
 }

@@ -37,9 +37,19 @@ fn target() -> impl Strategy<Value = Target> {
 }
 
 fn bind() -> impl Strategy<Value = Bind> {
-    (text(), text(), proptest::collection::vec(value(), 0..5), any::<bool>(), proptest::collection::vec(any::<i16>(), 0..4))
+    (
+        text(),
+        text(),
+        proptest::collection::vec(value(), 0..5),
+        any::<bool>(),
+        proptest::collection::vec(any::<i16>(), 0..4),
+    )
         .prop_flat_map(|(portal, statement, params, one_format, result_formats)| {
-            let n = if one_format { params.len().min(1) } else { params.len() };
+            let n = if one_format {
+                params.len().min(1)
+            } else {
+                params.len()
+            };
             proptest::collection::vec(any::<i16>(), n).prop_map(move |param_formats| Bind {
                 portal: portal.clone(),
                 statement: statement.clone(),
@@ -54,17 +64,23 @@ fn frontend() -> impl Strategy<Value = Frontend> {
     prop_oneof![
         raw().prop_map(Frontend::Password),
         text().prop_map(Frontend::Query),
-        (text(), text(), proptest::collection::vec(any::<u32>(), 0..4)).prop_map(|(name, query, param_types)| {
-            Frontend::Parse(Parse {
-                name,
-                query,
-                param_types,
-            })
-        }),
+        (
+            text(),
+            text(),
+            proptest::collection::vec(any::<u32>(), 0..4)
+        )
+            .prop_map(|(name, query, param_types)| {
+                Frontend::Parse(Parse {
+                    name,
+                    query,
+                    param_types,
+                })
+            }),
         bind().prop_map(Frontend::Bind),
         (target(), text()).prop_map(|(target, name)| Frontend::Describe { target, name }),
         (target(), text()).prop_map(|(target, name)| Frontend::Close { target, name }),
-        (text(), any::<i32>()).prop_map(|(portal, max_rows)| Frontend::Execute { portal, max_rows }),
+        (text(), any::<i32>())
+            .prop_map(|(portal, max_rows)| Frontend::Execute { portal, max_rows }),
         Just(Frontend::Sync),
         Just(Frontend::Flush),
         Just(Frontend::Terminate),
@@ -75,17 +91,28 @@ fn frontend() -> impl Strategy<Value = Frontend> {
 }
 
 fn field() -> impl Strategy<Value = FieldDescription> {
-    (text(), any::<u32>(), any::<i16>(), any::<u32>(), any::<i16>(), any::<i32>(), any::<i16>()).prop_map(
-        |(name, table_oid, column, type_oid, type_size, type_modifier, format)| FieldDescription {
-            name,
-            table_oid,
-            column,
-            type_oid,
-            type_size,
-            type_modifier,
-            format,
-        },
+    (
+        text(),
+        any::<u32>(),
+        any::<i16>(),
+        any::<u32>(),
+        any::<i16>(),
+        any::<i32>(),
+        any::<i16>(),
     )
+        .prop_map(
+            |(name, table_oid, column, type_oid, type_size, type_modifier, format)| {
+                FieldDescription {
+                    name,
+                    table_oid,
+                    column,
+                    type_oid,
+                    type_size,
+                    type_modifier,
+                    format,
+                }
+            },
+        )
 }
 
 fn error_fields() -> impl Strategy<Value = Vec<(u8, Bytes)>> {
@@ -95,14 +122,17 @@ fn error_fields() -> impl Strategy<Value = Vec<(u8, Bytes)>> {
 fn backend() -> impl Strategy<Value = Backend> {
     prop_oneof![
         Just(Backend::Authentication(Authentication::Ok)),
-        any::<[u8; 4]>().prop_map(|salt| Backend::Authentication(Authentication::Md5Password { salt })),
+        any::<[u8; 4]>()
+            .prop_map(|salt| Backend::Authentication(Authentication::Md5Password { salt })),
         proptest::collection::vec(nonempty_text(), 0..3)
             .prop_map(|mechanisms| Backend::Authentication(Authentication::Sasl { mechanisms })),
         raw().prop_map(|data| Backend::Authentication(Authentication::SaslContinue(data))),
         (text(), text()).prop_map(|(name, value)| Backend::ParameterStatus { name, value }),
-        (any::<i32>(), nonempty_text()).prop_map(|(process_id, secret_key)| Backend::BackendKeyData {
-            process_id,
-            secret_key
+        (any::<i32>(), nonempty_text()).prop_map(|(process_id, secret_key)| {
+            Backend::BackendKeyData {
+                process_id,
+                secret_key,
+            }
         }),
         Just(Backend::ParseComplete),
         Just(Backend::BindComplete),
@@ -114,10 +144,12 @@ fn backend() -> impl Strategy<Value = Backend> {
         prop_oneof![Just(b'I'), Just(b'T'), Just(b'E')].prop_map(Backend::ReadyForQuery),
         error_fields().prop_map(Backend::ErrorResponse),
         error_fields().prop_map(Backend::NoticeResponse),
-        (any::<i32>(), text(), text()).prop_map(|(process_id, channel, payload)| Backend::NotificationResponse {
-            process_id,
-            channel,
-            payload
+        (any::<i32>(), text(), text()).prop_map(|(process_id, channel, payload)| {
+            Backend::NotificationResponse {
+                process_id,
+                channel,
+                payload,
+            }
         }),
         proptest::collection::vec(any::<u32>(), 0..5).prop_map(Backend::ParameterDescription),
         proptest::collection::vec(field(), 0..4).prop_map(Backend::RowDescription),
@@ -126,8 +158,12 @@ fn backend() -> impl Strategy<Value = Backend> {
             Backend::DataRow(DataRow::new(&borrowed).unwrap())
         }),
         value().prop_map(Backend::FunctionCallResponse),
-        (any::<i8>(), proptest::collection::vec(any::<i16>(), 0..4))
-            .prop_map(|(format, column_formats)| Backend::CopyOutResponse(CopyResponse { format, column_formats })),
+        (any::<i8>(), proptest::collection::vec(any::<i16>(), 0..4)).prop_map(
+            |(format, column_formats)| Backend::CopyOutResponse(CopyResponse {
+                format,
+                column_formats
+            })
+        ),
         raw().prop_map(Backend::CopyData),
         Just(Backend::CopyDone),
     ]
@@ -140,7 +176,10 @@ fn chunks(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
     points.push(bytes.len());
     points.sort_unstable();
     points.dedup();
-    points.windows(2).map(|w| Bytes::copy_from_slice(&bytes[w[0]..w[1]])).collect()
+    points
+        .windows(2)
+        .map(|w| Bytes::copy_from_slice(&bytes[w[0]..w[1]]))
+        .collect()
 }
 
 proptest! {
@@ -165,7 +204,7 @@ proptest! {
         let mut decoded = Vec::new();
         for chunk in chunks(&out, &cuts) {
             framer.push(chunk);
-            while let Some(Framed::Message(frame)) = framer.next().unwrap() {
+            while let Some(Framed::Message(frame)) = framer.next_frame().unwrap() {
                 let message = Frontend::decode_frame(frame).unwrap();
                 if matches!(message, Frontend::Startup(_)) {
                     framer.set_untyped(false);
@@ -190,7 +229,7 @@ proptest! {
         let mut decoded = Vec::new();
         for chunk in chunks(&out, &cuts) {
             framer.push(chunk);
-            while let Some(Framed::Message(frame)) = framer.next().unwrap() {
+            while let Some(Framed::Message(frame)) = framer.next_frame().unwrap() {
                 decoded.push(Backend::decode_frame(frame).unwrap());
             }
         }
@@ -209,7 +248,7 @@ proptest! {
         for untyped in [true, false] {
             let mut framer = Framer::new(untyped, 1 << 16);
             framer.push(Bytes::from(stream.clone()));
-            while let Ok(Some(framed)) = framer.next() {
+            while let Ok(Some(framed)) = framer.next_frame() {
                 if let Framed::Message(frame) = framed {
                     let _ = Frontend::decode_frame(frame.clone());
                     let _ = Backend::decode_frame(frame);
@@ -277,7 +316,7 @@ proptest! {
         // Whatever it wrote is a well-formed stream of server messages.
         let mut framer = Framer::new(false, MAX_MESSAGE_LEN);
         framer.push(out.freeze());
-        while let Some(framed) = framer.next().unwrap() {
+        while let Some(framed) = framer.next_frame().unwrap() {
             let Framed::Message(frame) = framed else { panic!("oversized") };
             Backend::decode_frame(frame).unwrap();
         }

@@ -27,12 +27,21 @@ fn parse(name: &str, query: &str, types: &[u32]) -> Frontend {
     })
 }
 
-fn bind(portal: &str, statement: &str, formats: &[i16], params: &[Option<&[u8]>], results: &[i16]) -> Frontend {
+fn bind(
+    portal: &str,
+    statement: &str,
+    formats: &[i16],
+    params: &[Option<&[u8]>],
+    results: &[i16],
+) -> Frontend {
     Frontend::Bind(Bind {
         portal: b(portal),
         statement: b(statement),
         param_formats: formats.to_vec(),
-        params: params.iter().map(|p| p.map(Bytes::copy_from_slice)).collect(),
+        params: params
+            .iter()
+            .map(|p| p.map(Bytes::copy_from_slice))
+            .collect(),
         result_formats: results.to_vec(),
     })
 }
@@ -116,7 +125,9 @@ fn script() -> Vec<(Vec<Frontend>, usize)> {
         // Multi-statement simple query, an empty query, NULL parameters, Close.
         (
             vec![
-                query("SELECT 1 AS a; SELECT 'x' AS b, NULL AS c; UPDATE items SET name = name WHERE id < 3"),
+                query(
+                    "SELECT 1 AS a; SELECT 'x' AS b, NULL AS c; UPDATE items SET name = name WHERE id < 3",
+                ),
                 query(" -- nothing\n"),
                 parse("", "SELECT $1::text IS NULL", &[25]),
                 bind("", "", &[], &[None], &[]),
@@ -208,7 +219,10 @@ async fn raw_protocol_replays_byte_for_byte() {
             .map(|(key, _, _)| *key)
             .collect::<Vec<_>>()
     };
-    assert_eq!(key_of("SELECT $1::int4 + 1 AS next"), vec![Some(1), Some(2)]);
+    assert_eq!(
+        key_of("SELECT $1::int4 + 1 AS next"),
+        vec![Some(1), Some(2)]
+    );
     assert_eq!(key_of("SELECT 1 / $1::int4"), vec![Some(2)]);
     // The statement described under request 1 is described again for request 2.
     let describes: Vec<_> = listed
@@ -221,7 +235,11 @@ async fn raw_protocol_replays_byte_for_byte() {
     assert!(!statements.iter().any(|(_, s)| matches!(&s.kind,
         StatementKind::Execute { input, .. } if input.params.first().and_then(|p| p.value.as_deref()) == Some(&8i32.to_be_bytes()[..]))));
     // The marker is no statement.
-    assert!(!listed.iter().any(|(_, _, text)| text.contains("tusk-drift")));
+    assert!(
+        !listed
+            .iter()
+            .any(|(_, _, text)| text.contains("tusk-drift"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,9 +248,17 @@ async fn the_marker_is_answered_as_the_server_answers_it() {
     let Upstream::Tcp { host, port } = Upstream::from_url(&url).unwrap() else {
         panic!("a TCP test server")
     };
-    let addr = tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap();
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
     let mut client = RawClient::connect(addr, "postgres", "marker_bytes").await;
-    for (setup, status) in [(None, b'I'), (Some("BEGIN"), b'T'), (Some("SELECT 1/0"), b'E')] {
+    for (setup, status) in [
+        (None, b'I'),
+        (Some("BEGIN"), b'T'),
+        (Some("SELECT 1/0"), b'E'),
+    ] {
         if let Some(setup) = setup {
             client.send(&[query(setup)]).await;
             client.until_ready(1).await;
@@ -254,10 +280,11 @@ async fn the_marker_is_answered_as_the_server_answers_it() {
 }
 
 fn decode_all(bytes: &[u8]) -> Vec<Backend> {
-    let mut framer = cov_postgres::message::Framer::new(false, cov_postgres::message::MAX_MESSAGE_LEN);
+    let mut framer =
+        cov_postgres::message::Framer::new(false, cov_postgres::message::MAX_MESSAGE_LEN);
     framer.push(Bytes::copy_from_slice(bytes));
     let mut out = Vec::new();
-    while let Some(cov_postgres::message::Framed::Message(frame)) = framer.next().unwrap() {
+    while let Some(cov_postgres::message::Framed::Message(frame)) = framer.next_frame().unwrap() {
         out.push(Backend::decode_frame(frame).unwrap());
     }
     out
@@ -265,7 +292,10 @@ fn decode_all(bytes: &[u8]) -> Vec<Backend> {
 
 fn error_code(message: &Backend) -> Option<Bytes> {
     match message {
-        Backend::ErrorResponse(fields) => fields.iter().find(|(c, _)| *c == b'C').map(|(_, v)| v.clone()),
+        Backend::ErrorResponse(fields) => fields
+            .iter()
+            .find(|(c, _)| *c == b'C')
+            .map(|(_, v)| v.clone()),
         _ => None,
     }
 }
@@ -273,7 +303,9 @@ fn error_code(message: &Backend) -> Option<Bytes> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmatched_statement_is_an_error_naming_it_and_the_connection_goes_on() {
     let source = MemorySource::new(&[]);
-    let server = ReplayServer::start(source, ReplayConfig::default()).await.unwrap();
+    let server = ReplayServer::start(source, ReplayConfig::default())
+        .await
+        .unwrap();
     let mut client = RawClient::connect(server.local_addr(), "app", "app").await;
     client
         .send(&[
@@ -293,14 +325,22 @@ async fn an_unmatched_statement_is_an_error_naming_it_and_the_connection_goes_on
     };
     let message = fields.iter().find(|(c, _)| *c == b'M').unwrap().1.clone();
     let message = String::from_utf8(message.to_vec()).unwrap();
-    assert!(message.contains("SELECT secret FROM vault WHERE id = $1"), "{message}");
+    assert!(
+        message.contains("SELECT secret FROM vault WHERE id = $1"),
+        "{message}"
+    );
     assert!(message.contains("\"value\":\"7\""), "{message}");
-    assert_eq!(error_code(&answer[1]).unwrap(), UNMATCHED_SQLSTATE.as_bytes());
+    assert_eq!(
+        error_code(&answer[1]).unwrap(),
+        UNMATCHED_SQLSTATE.as_bytes()
+    );
     // Skipped to Sync: nothing between the error and ReadyForQuery.
     assert_eq!(answer.len(), 3, "{answer:?}");
     assert_eq!(answer[2], Backend::ReadyForQuery(b'I'));
     // The connection still answers; a plain SET is answered locally when unrecorded.
-    client.send(&[query("SET statement_timeout = 0; SELECT 3")]).await;
+    client
+        .send(&[query("SET statement_timeout = 0; SELECT 3")])
+        .await;
     let answer = client.until_ready(1).await;
     assert_eq!(answer[0], Backend::CommandComplete(b("SET")));
     assert!(matches!(answer[1], Backend::ErrorResponse(_)), "{answer:?}");

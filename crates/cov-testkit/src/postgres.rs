@@ -86,7 +86,9 @@ impl PostgresServer {
             .tempdir()
             .map_err(|error| format!("creating the server's directory: {error}"))?;
         if as_postgres {
-            run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()))?;
+            run(Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path()))?;
         }
         let mut server = PostgresServer {
             bin,
@@ -154,7 +156,8 @@ impl PostgresServer {
                 return Ok(());
             }
             last_log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
-            if !last_log.contains("could not bind") && !last_log.contains("Address already in use") {
+            if !last_log.contains("could not bind") && !last_log.contains("Address already in use")
+            {
                 break;
             }
         }

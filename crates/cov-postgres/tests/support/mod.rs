@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use cov_postgres::message::{Backend, Framed, Framer, Frontend, MAX_MESSAGE_LEN, PROTOCOL_VERSION_3_0, Startup};
+use cov_postgres::message::{
+    Backend, Framed, Framer, Frontend, MAX_MESSAGE_LEN, PROTOCOL_VERSION_3_0, Startup,
+};
 use cov_postgres::record::{Statement, StatementKind, StatementSink};
 use cov_postgres::replay::{Lookup, Unmatched};
 use cov_postgres::server::MockSource;
@@ -59,7 +61,10 @@ impl MemorySource {
                 key: *key,
                 submodule: statement.kind.submodule_name(),
                 input: statement.kind.input_value(),
-                output: statement.kind.output_value().expect("recorded output encodes"),
+                output: statement
+                    .kind
+                    .output_value()
+                    .expect("recorded output encodes"),
                 used: false,
             })
             .collect();
@@ -100,7 +105,10 @@ pub async fn fresh_database(name: &str) -> String {
         .await
         .unwrap_or_else(|error| panic!("connecting to the test server at {admin}: {error}"));
     tokio::spawn(connection);
-    for statement in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
         client.batch_execute(&statement).await.unwrap();
     }
     with_database(&admin, name)
@@ -144,7 +152,10 @@ impl RawClient {
                 version: PROTOCOL_VERSION_3_0,
                 params: vec![
                     (Bytes::from_static(b"user"), Bytes::from(user.to_owned())),
-                    (Bytes::from_static(b"database"), Bytes::from(database.to_owned())),
+                    (
+                        Bytes::from_static(b"database"),
+                        Bytes::from(database.to_owned()),
+                    ),
                 ],
             })])
             .await;
@@ -170,7 +181,7 @@ impl RawClient {
         let mut seen = 0;
         let mut buf = BytesMut::with_capacity(8192);
         loop {
-            while let Some(framed) = self.framer.next().unwrap() {
+            while let Some(framed) = self.framer.next_frame().unwrap() {
                 let Framed::Message(frame) = framed else {
                     panic!("oversized message")
                 };
