@@ -593,3 +593,59 @@ async fn concurrent_requests_over_one_pool_are_attributed_to_their_own_request()
     let replay_url = local_url(&url, replay.local_addr()).unwrap();
     assert_eq!(record_logs, run(&replay_url).await);
 }
+
+/// libpq, through `psql` (the same library diesel links): start-up, simple queries, an
+/// error, recorded and replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libpq_replays_what_it_recorded() {
+    let url = fresh_database("drivers_libpq").await;
+    let psql = cov_testkit::postgres_bin_dir()
+        .expect("PostgreSQL is installed: the test server runs")
+        .join("psql");
+    let run = |url: String| {
+        let psql = psql.clone();
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(&psql)
+                .arg("-X")
+                .arg(&url)
+                .args(["-c", &marker(5)])
+                .args(["-c", "SELECT 1 AS one, 'two' AS two, NULL::int AS three"])
+                .args(["-c", "SELECT generate_series(1, 3) AS n; SELECT 1 / 0"])
+                .args(["-c", "SHOW server_encoding"])
+                .output()
+                .unwrap_or_else(|error| panic!("running {}: {error}", psql.display()));
+            (
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        })
+    };
+    let sink = Arc::new(MemorySink::default());
+    let proxy = RecordingProxy::start(
+        Upstream::from_url(&url).unwrap(),
+        sink.clone(),
+        RecorderConfig::default(),
+    )
+    .await
+    .unwrap();
+    let recorded_output = run(local_url(&url, proxy.local_addr()).unwrap())
+        .await
+        .unwrap();
+    let statements = recorded(&proxy, &sink).await;
+    assert!(
+        recorded_output.1.contains("division by zero"),
+        "{recorded_output:?}"
+    );
+    assert!(
+        statements.iter().all(|(key, _)| *key == Some(5)),
+        "{:#?}",
+        kinds(&statements)
+    );
+    let replay = ReplayServer::start(MemorySource::new(&statements), ReplayConfig::default())
+        .await
+        .unwrap();
+    let replayed_output = run(local_url(&url, replay.local_addr()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(recorded_output, replayed_output);
+}
