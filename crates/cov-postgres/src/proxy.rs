@@ -1,12 +1,14 @@
 //! The recording proxy's I/O: a loopback listener in front of the real server.
 //!
-//! Each accepted connection gets a connection to the real server and three tasks: one
-//! forwarding client bytes to the server, one forwarding server bytes to the client, and
-//! one recording. The forwarding tasks write every byte on as soon as it is read, unchanged
-//! and in order; each chunk is also handed, by reference (`Bytes`, no copy), to the
-//! recording task through an unbounded channel *before* it is written on, so the recorder
-//! sees a request before the answer it causes. The recorder assembles statements and hands
-//! them to the [`StatementSink`]; nothing on the forwarding path waits for it.
+//! Each accepted connection gets a connection to the real server and two tasks: one
+//! forwarding client bytes to the server, one forwarding server bytes to the client. They
+//! write every byte on as soon as it is read, unchanged and in order; before writing a
+//! chunk on, each feeds it (by reference, `Bytes`, no copy) to the connection's recorder,
+//! which parses it and hands the statements it completes to the [`StatementSink`]. So the
+//! recorder sees a request before the answer it causes, and a statement is in the sink
+//! before the application reads the `ReadyForQuery` that ends it: a request whose handler
+//! has its result cannot finish before its statements are recorded. Feeding costs a parse
+//! of the chunk under a lock the two directions share; the sink must not block.
 //!
 //! Two things are not forwarded:
 //! - TLS: the proxy answers `SSLRequest` and `GSSENCRequest` with `N` (the application goes
@@ -132,10 +134,71 @@ impl RecordingProxy {
     }
 }
 
+/// What the connection's recorder is told.
 enum Event {
     Client(Bytes, SystemTime),
     Server(Bytes, SystemTime),
     Marker(u64),
+}
+
+/// The recorder of one connection, fed by both forwarding directions.
+struct Recording {
+    state: std::sync::Mutex<RecordingState>,
+    sink: Arc<dyn StatementSink>,
+}
+
+struct RecordingState {
+    recorder: Recorder,
+    finished: Vec<(Option<u64>, crate::record::Statement)>,
+    /// Recording stopped after an error, which was reported.
+    reported: bool,
+}
+
+impl Recording {
+    fn new(sink: Arc<dyn StatementSink>, config: RecorderConfig) -> Self {
+        Self {
+            state: std::sync::Mutex::new(RecordingState {
+                recorder: Recorder::new(config),
+                finished: Vec::new(),
+                reported: false,
+            }),
+            sink,
+        }
+    }
+
+    /// Feeds one event and hands the statements it completes to the sink (outside the
+    /// lock).
+    fn feed(&self, event: Event) {
+        let finished = {
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let state = &mut *state;
+            let result = match event {
+                Event::Client(chunk, at) => {
+                    state.recorder.client_bytes(chunk, at, &mut state.finished)
+                }
+                Event::Server(chunk, at) => {
+                    state.recorder.server_bytes(chunk, at, &mut state.finished)
+                }
+                Event::Marker(key) => {
+                    state.recorder.marker(key);
+                    Ok(())
+                }
+            };
+            if let Err(error) = result
+                && !state.reported
+            {
+                state.reported = true;
+                tracing::warn!(%error, "postgres proxy: recording stopped on this connection");
+            }
+            std::mem::take(&mut state.finished)
+        };
+        for (key, statement) in finished {
+            self.sink.statement(key, statement);
+        }
+    }
 }
 
 /// What the two forwarding directions share: how far the server has answered.
@@ -240,13 +303,12 @@ async fn proxy_connection(
         return Ok(());
     }
 
-    let (events, receiver) = mpsc::unbounded_channel();
-    let recording = tokio::spawn(record(receiver, sink, config));
+    let recording = Arc::new(Recording::new(sink, config));
     let now = SystemTime::now();
-    let _ = events.send(Event::Client(startup_bytes.clone(), now));
+    recording.feed(Event::Client(startup_bytes.clone(), now));
     server.write_all(&startup_bytes).await?;
     if !rest.is_empty() {
-        let _ = events.send(Event::Client(rest.clone(), now));
+        recording.feed(Event::Client(rest.clone(), now));
         server.write_all(&rest).await?;
     }
 
@@ -262,20 +324,19 @@ async fn proxy_connection(
     let upward = tokio::spawn(client_to_server(
         client_read,
         server_write,
-        events.clone(),
+        Arc::clone(&recording),
         Arc::clone(&shared),
         inject_tx,
     ));
     let downward = server_to_client(
         server_read,
         client_write,
-        events,
+        recording,
         Arc::clone(&shared),
         inject_rx,
     )
     .await;
     upward.abort();
-    let _ = recording.await;
     downward
 }
 
@@ -295,35 +356,6 @@ fn fatal(code: &str, message: &str) -> Bytes {
     ];
     let _ = Backend::ErrorResponse(fields).encode(&mut out);
     out.freeze()
-}
-
-async fn record(
-    mut receiver: mpsc::UnboundedReceiver<Event>,
-    sink: Arc<dyn StatementSink>,
-    config: RecorderConfig,
-) {
-    let mut recorder = Recorder::new(config);
-    let mut finished = Vec::new();
-    let mut reported = false;
-    while let Some(event) = receiver.recv().await {
-        let result = match event {
-            Event::Client(chunk, at) => recorder.client_bytes(chunk, at, &mut finished),
-            Event::Server(chunk, at) => recorder.server_bytes(chunk, at, &mut finished),
-            Event::Marker(key) => {
-                recorder.marker(key);
-                Ok(())
-            }
-        };
-        if let Err(error) = result
-            && !reported
-        {
-            reported = true;
-            tracing::warn!(%error, "postgres proxy: recording stopped on this connection");
-        }
-        for (key, statement) in finished.drain(..) {
-            sink.statement(key, statement);
-        }
-    }
 }
 
 /// Where the client's stream stands, as far as the forwarding task must know: message
@@ -475,11 +507,11 @@ fn strip_nul(body: &[u8]) -> &[u8] {
 async fn client_to_server(
     mut client: tokio::net::tcp::OwnedReadHalf,
     mut server: tokio::io::WriteHalf<Box<dyn Stream>>,
-    events: mpsc::UnboundedSender<Event>,
+    recording: Arc<Recording>,
     shared: Arc<Shared>,
     inject: mpsc::UnboundedSender<Bytes>,
 ) -> std::io::Result<()> {
-    let result = forward_client(&mut client, &mut server, &events, &shared, &inject).await;
+    let result = forward_client(&mut client, &mut server, &recording, &shared, &inject).await;
     // The server sees the client leave, however it left.
     let _ = server.shutdown().await;
     result
@@ -488,7 +520,7 @@ async fn client_to_server(
 async fn forward_client(
     client: &mut tokio::net::tcp::OwnedReadHalf,
     server: &mut tokio::io::WriteHalf<Box<dyn Stream>>,
-    events: &mpsc::UnboundedSender<Event>,
+    recording: &Recording,
     shared: &Shared,
     inject: &mpsc::UnboundedSender<Bytes>,
 ) -> std::io::Result<()> {
@@ -520,11 +552,11 @@ async fn forward_client(
             match piece {
                 Piece::Forward(bytes) => {
                     // To the recorder first: it must see the request before the answer.
-                    let _ = events.send(Event::Client(bytes.clone(), now));
+                    recording.feed(Event::Client(bytes.clone(), now));
                     server.write_all(&bytes).await?;
                 }
                 Piece::Marker(key) => {
-                    let _ = events.send(Event::Marker(key));
+                    recording.feed(Event::Marker(key));
                     let mut answer = BytesMut::new();
                     crate::replay::marker_answer(
                         shared.status.load(Ordering::Acquire),
@@ -608,7 +640,7 @@ impl ServerScan {
 async fn server_to_client(
     mut server: tokio::io::ReadHalf<Box<dyn Stream>>,
     mut client: tokio::net::tcp::OwnedWriteHalf,
-    events: mpsc::UnboundedSender<Event>,
+    recording: Arc<Recording>,
     shared: Arc<Shared>,
     mut inject: mpsc::UnboundedReceiver<Bytes>,
 ) -> std::io::Result<()> {
@@ -649,7 +681,8 @@ async fn server_to_client(
                     return Ok(());
                 }
                 let chunk = buf.split().freeze();
-                let _ = events.send(Event::Server(chunk.clone(), SystemTime::now()));
+                // Recorded before the client gets it: its statements are in the sink first.
+                recording.feed(Event::Server(chunk.clone(), SystemTime::now()));
                 let boundary = scan.scan(&chunk, &shared);
                 match (waiting.is_empty(), boundary) {
                     (false, Some(at)) => {

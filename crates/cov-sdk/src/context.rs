@@ -39,9 +39,14 @@ tokio::task_local! {
     static CURRENT: RequestContext;
 }
 
-/// The inbound request being served.
+/// The inbound request being served: cheap to clone, shared by everything the request
+/// runs.
 #[derive(Clone, Debug)]
-pub(crate) struct RequestContext {
+pub(crate) struct RequestContext(Arc<Request>);
+
+/// What the work of an inbound request needs to know about it.
+#[derive(Debug)]
+pub(crate) struct Request {
     /// `RECORD`: the id of the trace the request is recorded as. `REPLAY`: the replayed
     /// test's id (the request's `x-td-trace-id`), which mock requests carry as `test_id`.
     pub(crate) trace_id: String,
@@ -49,12 +54,46 @@ pub(crate) struct RequestContext {
     pub(crate) span_id: String,
     /// `RECORD`: where the request's outbound spans gather until its trace is written.
     pub(crate) outbound_spans: Option<Arc<OutboundSpans>>,
+    /// The key that attributes database statements to this request, once it has one.
+    pub(crate) attribution_key: std::sync::OnceLock<u64>,
+}
+
+impl std::ops::Deref for RequestContext {
+    type Target = Request;
+
+    fn deref(&self) -> &Request {
+        &self.0
+    }
 }
 
 impl RequestContext {
+    /// The context of a request with these ids.
+    pub(crate) fn new(
+        trace_id: String,
+        span_id: String,
+        outbound_spans: Option<Arc<OutboundSpans>>,
+    ) -> Self {
+        Self(Arc::new(Request {
+            trace_id,
+            span_id,
+            outbound_spans,
+            attribution_key: std::sync::OnceLock::new(),
+        }))
+    }
+
     /// The context the current task or thread runs in, if any.
     pub(crate) fn current() -> Option<RequestContext> {
         CURRENT.try_with(RequestContext::clone).ok()
+    }
+
+    /// A weak reference, which lets the request end.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Request> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The context a weak reference points to, if the request is still running.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Request>) -> Option<RequestContext> {
+        weak.upgrade().map(RequestContext)
     }
 
     /// Runs `work` in this context (the inner service's synchronous `call`).
@@ -166,15 +205,11 @@ mod tests {
     use super::*;
 
     fn context(trace_id: &str) -> RequestContext {
-        RequestContext {
-            trace_id: trace_id.to_owned(),
-            span_id: "00f067aa0ba902b7".to_owned(),
-            outbound_spans: None,
-        }
+        RequestContext::new(trace_id.to_owned(), "00f067aa0ba902b7".to_owned(), None)
     }
 
     fn current_trace() -> Option<String> {
-        RequestContext::current().map(|context| context.trace_id)
+        RequestContext::current().map(|context| context.trace_id.clone())
     }
 
     #[tokio::test]

@@ -42,7 +42,10 @@
 #![forbid(unsafe_code)]
 // Without a client feature the outbound plumbing (request context, mock channel, spans of
 // calls) has no caller; with one, every item is used.
-#![cfg_attr(not(feature = "http-client"), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "http-client", feature = "postgres")),
+    allow(dead_code)
+)]
 
 mod body_capture;
 mod builder;
@@ -57,6 +60,10 @@ mod instance;
 mod mocks;
 mod mode;
 mod outbound;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(all(test, feature = "postgres"))]
+mod postgres_tests;
 mod project_file;
 mod recorder;
 mod replayer;
@@ -66,6 +73,8 @@ mod session;
 #[cfg(test)]
 mod session_tests;
 mod tee;
+#[cfg(test)]
+mod test_support;
 mod trace_writer;
 
 use std::sync::Arc;
@@ -83,6 +92,8 @@ pub use outbound::reqwest::TuskMiddleware;
 #[cfg(feature = "tower")]
 pub use outbound::tower::{BoxError, ClientBody, ClientFuture, TuskClientLayer, TuskClientService};
 pub use outbound::{ReplayError, ReplayFailure};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresError;
 pub use tee::TuskBody;
 
 use crate::instance::Instance;
@@ -155,6 +166,35 @@ impl Coverage {
     #[cfg(feature = "reqwest")]
     pub fn reqwest_middleware(&self) -> TuskMiddleware {
         TuskMiddleware::new(self.outbound())
+    }
+
+    /// The database URL the application should connect with, in place of `real_url` (a
+    /// `postgres://` or `postgresql://` URL): `real_url` itself outside record and replay; in
+    /// `RECORD` mode the URL of a loopback proxy in front of the real server, which records
+    /// every statement as a span of the request that ran it; in `REPLAY` mode the URL of a
+    /// loopback PostgreSQL-protocol server that answers every statement from the
+    /// recording, with no database running. The same real URL always gives the same URL.
+    ///
+    /// Statements are attributed to requests as the module `postgres` of the crate says;
+    /// with a pool, send [`Coverage::postgres_marker`] when a connection is taken.
+    #[cfg(feature = "postgres")]
+    pub fn postgres_url(&self, real_url: &str) -> Result<String, PostgresError> {
+        match &self.instance {
+            Some(instance) => postgres::url(&instance.mode, real_url),
+            None => Ok(real_url.to_owned()),
+        }
+    }
+
+    /// The statement to send (with the simple protocol, e.g. `sqlx::raw_sql`) on a pooled
+    /// connection when the application takes it for a request, so that the statements it
+    /// then runs are attributed to that request: sqlx's `before_acquire`, deadpool's
+    /// `post_recycle`. `None` outside record and replay (send nothing). The SDK's proxy and
+    /// replay server answer it themselves; the real server never sees it.
+    #[cfg(feature = "postgres")]
+    pub fn postgres_marker(&self) -> Option<String> {
+        self.instance
+            .as_ref()
+            .map(|instance| instance.mode.postgres.marker())
     }
 
     /// Says the application is ready: it serves requests. Outbound calls before this (or

@@ -21,6 +21,9 @@ pub(crate) struct Mode {
     pub(crate) max_body_bytes: usize,
     /// Whether the application is serving (see [`Mode::mark_ready`]).
     ready: AtomicBool,
+    /// The application's PostgreSQL connections.
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres: crate::postgres::Postgres,
 }
 
 /// Record or replay.
@@ -40,6 +43,8 @@ impl Mode {
             rules,
             max_body_bytes,
             ready: AtomicBool::new(false),
+            #[cfg(feature = "postgres")]
+            postgres: crate::postgres::Postgres::default(),
         }
     }
 

@@ -105,11 +105,17 @@ impl Traffic {
         request.headers = rules.apply(headers);
         let content_type = header_text(headers, CONTENT_TYPE.as_str());
         let content_encoding = header_text(headers, CONTENT_ENCODING.as_str());
+        let span_id = format!("{:016x}", fastrand::u64(..));
+        let outbound_spans = matches!(mode.role, Role::Record(_)).then(OutboundSpans::open);
+        let context =
+            RequestContext::new(trace_id.clone(), span_id.clone(), outbound_spans.clone());
+        #[cfg(feature = "postgres")]
+        mode.postgres.request_started(&context);
         Some(Exchange {
             mode: Arc::clone(mode),
             span: InboundSpan {
                 trace_id,
-                span_id: format!("{:016x}", fastrand::u64(..)),
+                span_id,
                 request,
                 started: SystemTime::now(),
                 ..InboundSpan::default()
@@ -120,7 +126,8 @@ impl Traffic {
             response_body: BodyCapture::new(None, None),
             request_ended: false,
             responded: false,
-            outbound_spans: matches!(mode.role, Role::Record(_)).then(OutboundSpans::open),
+            outbound_spans,
+            context,
         })
     }
 }
@@ -157,16 +164,14 @@ pub struct Exchange {
     responded: bool,
     /// `RECORD`: the outbound calls the request makes, written with its trace.
     outbound_spans: Option<Arc<OutboundSpans>>,
+    /// What the request's work finds in its task.
+    context: RequestContext,
 }
 
 impl Exchange {
     /// The context the request's handler runs in.
     pub(crate) fn context(&self) -> RequestContext {
-        RequestContext {
-            trace_id: self.span.trace_id.clone(),
-            span_id: self.span.span_id.clone(),
-            outbound_spans: self.outbound_spans.clone(),
-        }
+        self.context.clone()
     }
 
     /// A chunk of the request body, as the application reads it.

@@ -70,7 +70,7 @@ impl Outbound {
         Self { mode }
     }
 
-    /// Decides what to do with a call starting now.
+    /// Decides what to do with a call starting now, from the task's request context.
     pub(crate) fn plan(&self) -> Plan {
         let Some(mode) = &self.mode else {
             return Plan::PassThrough;
@@ -79,47 +79,12 @@ impl Outbound {
             // Inside another followed call: that one is the logical call.
             return Plan::PassThrough;
         }
-        let context = RequestContext::current();
-        let ready = mode.is_ready();
-        match &mode.role {
-            Role::Record(_) => {
-                let sink = match context {
-                    Some(context) => match context.outbound_spans.clone() {
-                        Some(spans) => SpanSink::Request {
-                            spans,
-                            trace_id: context.trace_id,
-                            parent_span_id: context.span_id,
-                        },
-                        None => return Plan::PassThrough,
-                    },
-                    None if !ready => SpanSink::PreAppStart,
-                    None => {
-                        tracing::debug!(
-                            "an outbound call outside any recorded request is passed through unrecorded"
-                        );
-                        return Plan::PassThrough;
-                    }
-                };
-                Plan::Record(Recording {
-                    sink,
-                    mode: Arc::clone(mode),
-                    started: SystemTime::now(),
-                    clock: Instant::now(),
-                })
-            }
-            Role::Replay(replayer) => {
-                let (test_id, is_pre_app_start) = match context {
-                    Some(context) => (context.trace_id, false),
-                    None if !ready => (String::new(), true),
-                    None => return Plan::Refuse(ReplayFailure::OutsideRequest),
-                };
-                Plan::Replay(Replaying {
-                    mocks: replayer.mocks.clone(),
-                    test_id,
-                    is_pre_app_start,
-                })
-            }
-        }
+        let owner = match RequestContext::current() {
+            Some(context) => Owner::Request(context),
+            None if !mode.is_ready() => Owner::PreAppStart,
+            None => Owner::Outside,
+        };
+        plan_for(mode, owner)
     }
 
     /// The mode calls are followed in (`None`: off).
@@ -130,6 +95,54 @@ impl Outbound {
     /// The mode, shared (`None`: off).
     pub(crate) fn mode_arc(&self) -> Option<Arc<Mode>> {
         self.mode.clone()
+    }
+}
+
+/// Whom a call belongs to.
+#[derive(Clone, Debug)]
+pub(crate) enum Owner {
+    /// The inbound request being served.
+    Request(RequestContext),
+    /// Nobody yet: the application is not ready (a pre-app-start call).
+    PreAppStart,
+    /// Nobody: the application is ready, and the call is outside any request.
+    Outside,
+}
+
+/// What to do with a call of `owner` in `mode`.
+pub(crate) fn plan_for(mode: &Arc<Mode>, owner: Owner) -> Plan {
+    match &mode.role {
+        Role::Record(_) => {
+            if let Owner::Request(context) = &owner
+                && context.outbound_spans.is_none()
+            {
+                return Plan::PassThrough;
+            }
+            if let Owner::Outside = owner {
+                tracing::debug!(
+                    "an outbound call outside any recorded request is passed through unrecorded"
+                );
+                return Plan::PassThrough;
+            }
+            Plan::Record(Recording {
+                owner,
+                mode: Arc::clone(mode),
+                started: SystemTime::now(),
+                clock: Instant::now(),
+            })
+        }
+        Role::Replay(replayer) => {
+            let (test_id, is_pre_app_start) = match owner {
+                Owner::Request(context) => (context.trace_id.clone(), false),
+                Owner::PreAppStart => (String::new(), true),
+                Owner::Outside => return Plan::Refuse(ReplayFailure::OutsideRequest),
+            };
+            Plan::Replay(Replaying {
+                mocks: replayer.mocks.clone(),
+                test_id,
+                is_pre_app_start,
+            })
+        }
     }
 }
 
@@ -182,23 +195,10 @@ impl OutboundSpans {
     }
 }
 
-/// Where a recorded call's span goes.
-#[derive(Debug)]
-enum SpanSink {
-    /// Into the trace of the request that made the call.
-    Request {
-        spans: Arc<OutboundSpans>,
-        trace_id: String,
-        parent_span_id: String,
-    },
-    /// Into a file of its own, as a pre-app-start span.
-    PreAppStart,
-}
-
 /// A call being recorded.
 #[derive(Debug)]
 pub(crate) struct Recording {
-    sink: SpanSink,
+    owner: Owner,
     /// The mode the call is recorded in: its header rules and body limit.
     pub(crate) mode: Arc<Mode>,
     started: SystemTime,
@@ -207,22 +207,27 @@ pub(crate) struct Recording {
 
 impl Recording {
     /// Records the finished call: `span` holds its name, package, input, output and status;
-    /// the ids, times and the pre-app-start flag are filled in here.
+    /// its start and duration are taken here.
     pub(crate) fn finish(self, mut span: OutboundSpan) {
-        span.span_id = format!("{:016x}", fastrand::u64(..));
         span.started = self.started;
         span.duration = self.clock.elapsed();
-        match self.sink {
-            SpanSink::Request {
-                spans,
-                trace_id,
-                parent_span_id,
-            } => {
-                span.trace_id = trace_id;
-                span.parent_span_id = parent_span_id;
+        self.deliver(span);
+    }
+
+    /// Records the call with the start and duration `span` already has; its ids and the
+    /// pre-app-start flag are filled in here.
+    pub(crate) fn deliver(self, mut span: OutboundSpan) {
+        span.span_id = format!("{:016x}", fastrand::u64(..));
+        match self.owner {
+            Owner::Request(context) => {
+                let Some(spans) = &context.outbound_spans else {
+                    return;
+                };
+                span.trace_id.clone_from(&context.trace_id);
+                span.parent_span_id.clone_from(&context.span_id);
                 spans.push(span);
             }
-            SpanSink::PreAppStart => {
+            Owner::PreAppStart => {
                 let Role::Record(recorder) = &self.mode.role else {
                     return;
                 };
@@ -234,6 +239,8 @@ impl Recording {
                     root: None,
                 });
             }
+            // Not planned: an outside call passes through unrecorded.
+            Owner::Outside => {}
         }
     }
 

@@ -5,23 +5,21 @@
 //! The inbound side is driven through the layer without a network (as in
 //! `inbound/tests.rs`); every outbound call goes over TCP to the upstream server.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use bytes::Bytes;
 use cov_trace::read;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 use tower_layer::Layer as _;
 use tower_service::Service as _;
 
-use crate::env::{Environment, TUSK_DRIFT_MODE, TUSK_TRACES_DIR};
+use crate::Coverage;
 use crate::instance::Registry;
-use crate::{Builder, Coverage};
+use crate::test_support::{flush, recording, serve, traces};
 
 /// A small rates service: the dependency the application calls.
 struct Upstream {
@@ -58,17 +56,6 @@ impl Upstream {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
-}
-
-fn recording(traces: &Path) -> Builder {
-    let dir = traces.display().to_string();
-    let mut builder = Builder::new();
-    builder.environment(Environment::from_lookup(move |name| match name {
-        TUSK_DRIFT_MODE => Some("RECORD".to_owned()),
-        TUSK_TRACES_DIR => Some(dir.clone()),
-        _ => None,
-    }));
-    builder
 }
 
 type HyperClient = hyper_util::client::legacy::Client<
@@ -135,50 +122,6 @@ impl Clients {
             String::from_utf8_lossy(&body.to_bytes()).into_owned(),
         ))
     }
-}
-
-/// Sends one inbound request through the layer, `handler` serving it; returns its body.
-async fn serve<F, Fut>(coverage: &Coverage, target: &str, handler: F) -> String
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = String> + Send + 'static,
-{
-    let handler = Arc::new(std::sync::Mutex::new(Some(handler)));
-    let service = tower_service_fn(move |_request: Request<crate::TuskBody<Full<Bytes>>>| {
-        let handler = handler.lock().unwrap().take().expect("one request");
-        async move {
-            let body = handler().await;
-            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body))))
-        }
-    });
-    let mut service = coverage.layer().layer(service);
-    let request = Request::get(target)
-        .header("host", "localhost:3000")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = service.call(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
-/// Every trace file in `dir`: its spans, by file name.
-fn traces(dir: &Path) -> BTreeMap<String, Vec<read::Span>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    entries
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(name.ends_with(".jsonl"), "stray file {name}");
-            let spans = read::parse_spans(&std::fs::read(&path).unwrap()).unwrap();
-            (name, spans)
-        })
-        .collect()
-}
-
-fn flush(coverage: &Coverage) {
-    coverage.traffic().recorder().expect("recording").flush();
 }
 
 fn input<'a>(span: &'a read::Span, key: &str) -> &'a Value {
@@ -479,39 +422,6 @@ async fn errors_masks_limits_and_statuses_are_recorded_as_the_rules_say() {
         input(&spans[2], "headers")["authorization"],
         crate::MASKED_VALUE
     );
-}
-
-/// A tower service from an async function (tower's `service_fn` without tower).
-fn tower_service_fn<F, Request, Fut, Response, Error>(
-    handler: F,
-) -> impl tower_service::Service<Request, Response = Response, Error = Error, Future = Fut> + Clone
-where
-    F: Fn(Request) -> Fut + Clone,
-    Fut: std::future::Future<Output = Result<Response, Error>>,
-{
-    #[derive(Clone)]
-    struct ServiceFn<F>(F);
-    impl<F, Request, Fut, Response, Error> tower_service::Service<Request> for ServiceFn<F>
-    where
-        F: Fn(Request) -> Fut,
-        Fut: std::future::Future<Output = Result<Response, Error>>,
-    {
-        type Response = Response;
-        type Error = Error;
-        type Future = Fut;
-
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, request: Request) -> Fut {
-            (self.0)(request)
-        }
-    }
-    ServiceFn(handler)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

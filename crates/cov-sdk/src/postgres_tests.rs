@@ -1,0 +1,164 @@
+//! PostgreSQL through the SDK with sqlx against the real server `cargo xtask test` starts:
+//! in `RECORD` mode the statements of each request are spans of its trace, whatever the
+//! connection they ran on; start-up statements are pre-app-start spans.
+
+use std::path::Path;
+
+use cov_trace::read;
+use serde_json::Value;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::Coverage;
+use crate::instance::Registry;
+use crate::test_support::{flush, recording, serve, traces};
+
+/// A database of its own on the test server.
+async fn fresh_database(name: &str) -> String {
+    let admin = cov_testkit::postgres_url();
+    let pool = PgPool::connect(&admin)
+        .await
+        .unwrap_or_else(|error| panic!("connecting to the test server at {admin}: {error}"));
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').expect("the URL names a database").0;
+    format!("{base}/{name}")
+}
+
+/// A pool whose connections carry the request they are taken for.
+async fn pool(coverage: &Coverage, url: &str, connections: u32) -> PgPool {
+    let marking = coverage.clone();
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .before_acquire(move |connection, _meta| {
+            let marker = marking.postgres_marker();
+            Box::pin(async move {
+                if let Some(marker) = marker {
+                    sqlx::raw_sql(AssertSqlSafe(marker))
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+fn texts(spans: &[read::Span]) -> Vec<(String, String)> {
+    spans
+        .iter()
+        .filter(|span| !span.is_root_span)
+        .map(|span| {
+            let text = span.input_value.as_ref().unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (span.submodule_name.clone(), text)
+        })
+        .collect()
+}
+
+fn root_target(spans: &[read::Span]) -> String {
+    let root = spans.last().unwrap();
+    assert!(root.is_root_span);
+    root.input_value.as_ref().unwrap()["target"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn by_target(dir: &Path) -> std::collections::BTreeMap<String, Vec<read::Span>> {
+    traces(dir)
+        .into_values()
+        .filter(|spans| spans.last().is_some_and(|span| span.is_root_span))
+        .map(|spans| (root_target(&spans), spans))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_s_statements_are_spans_of_its_trace() {
+    let real = fresh_database("sdk_record_statements").await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let url = coverage.postgres_url(&real).unwrap();
+    assert_ne!(url, real, "the application talks to the SDK's proxy");
+    assert_eq!(
+        coverage.postgres_url(&real).unwrap(),
+        url,
+        "one proxy per URL"
+    );
+    let pool = pool(&coverage, &url, 2).await;
+    // Start-up: the schema and the seed, before the application is ready.
+    sqlx::raw_sql(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+         INSERT INTO items VALUES (1, 'kettle'), (2, 'grinder')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    for id in [1, 2] {
+        let pool = pool.clone();
+        let body = serve(&coverage, &format!("/items/{id}"), move || async move {
+            let name: String = sqlx::query_scalar("SELECT name FROM items WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            name
+        })
+        .await;
+        assert_eq!(body, if id == 1 { "kettle" } else { "grinder" });
+    }
+    flush(&coverage);
+
+    let requests = by_target(traces_dir.path());
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for (target, spans) in &requests {
+        let root = spans.last().unwrap();
+        let statements = texts(spans);
+        // The prepare (a describe) and the execution, on whichever connection.
+        assert!(
+            statements.contains(&(
+                "query".to_owned(),
+                "SELECT name FROM items WHERE id = $1".to_owned()
+            )),
+            "{target}: {statements:?}"
+        );
+        for span in spans.iter().filter(|span| !span.is_root_span) {
+            assert_eq!(span.trace_id, root.trace_id);
+            assert_eq!(span.parent_span_id, root.span_id);
+            assert_eq!((span.kind, span.package_type), (3, 4));
+            assert_eq!(span.package_name, "postgres");
+        }
+        let execution = spans
+            .iter()
+            .find(|span| span.submodule_name == "query")
+            .unwrap();
+        let output = execution.output_value.as_ref().unwrap();
+        assert_eq!(output["commandTag"], Value::from("SELECT 1"));
+    }
+    // The start-up statements are pre-app-start spans, in files of their own.
+    let pre_app_start: Vec<read::Span> = traces(traces_dir.path())
+        .into_values()
+        .filter(|spans| spans.iter().all(|span| span.is_pre_app_start))
+        .flatten()
+        .collect();
+    let texts = texts(&pre_app_start);
+    assert!(
+        texts
+            .iter()
+            .any(|(_, text)| text.starts_with("CREATE TABLE items")),
+        "{texts:?}"
+    );
+}
