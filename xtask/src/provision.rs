@@ -78,6 +78,19 @@ pub(crate) fn ensure_debian_programs(wanted: &[(&str, &str)]) -> anyhow::Result<
     apt_install(&missing)
 }
 
+/// Makes sure Debian's PostgreSQL server binaries (`/usr/lib/postgresql/*/bin`) are
+/// installed, for the throwaway server of cov-postgres's tests.
+pub(crate) fn ensure_postgres() -> anyhow::Result<()> {
+    if cov_testkit::postgres_bin_dir().is_some() {
+        return Ok(());
+    }
+    apt_install(&["postgresql"])?;
+    if cov_testkit::postgres_bin_dir().is_none() {
+        bail!("Debian's postgresql package installed no /usr/lib/postgresql/*/bin/initdb");
+    }
+    Ok(())
+}
+
 /// Installs Debian packages with apt-get (through sudo when not root).
 fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     eprintln!("provision: installing {} with apt-get", packages.join(" "));

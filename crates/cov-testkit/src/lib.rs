@@ -1,8 +1,9 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
 //! oracle, a guard for the service processes tests and tasks start and an HTTP client of
 //! them, an LCOV parser, a
-//! comparison that prints a readable diff, and [`relayout`], an encoder of the raw profile
-//! versions this machine's toolchain cannot write.
+//! comparison that prints a readable diff, [`relayout`], an encoder of the raw profile
+//! versions this machine's toolchain cannot write, and [`PostgresServer`], a throwaway
+//! PostgreSQL for the tests of cov-postgres.
 //!
 //! Key design decision: a missing tool is a test **failure**, never a skip. Every helper
 //! here panics with a message that says what is missing and how to get it (run
@@ -28,6 +29,7 @@ mod compare;
 mod http;
 mod lcov;
 mod oracle;
+mod postgres;
 mod process;
 pub mod relayout;
 mod tools;
@@ -39,5 +41,6 @@ pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
 pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
+pub use postgres::{POSTGRES_URL_VAR, PostgresServer, postgres_bin_dir, postgres_url};
 pub use process::{ServiceProcess, parse_listening_line};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir, run_ok};
