@@ -19,13 +19,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_driver::{ChannelError, CliConnection, CliListener};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_testkit::{
     BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
     run_ok, workspace_root,
 };
-use cov_transport::cli::{CliConnection, CliListener};
-use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint, TransportError};
+use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint};
 use cov_wire::coverage as wire;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -110,7 +110,7 @@ impl Cli {
         }
     }
 
-    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, ChannelError> {
         self.runtime.block_on(self.listener.accept(timeout))
     }
 
@@ -620,7 +620,7 @@ fn record_mode_records_and_never_connects() {
     assert_eq!(status, 200);
     let accepted = cli.accept(Duration::from_secs(2));
     assert!(
-        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        matches!(accepted, Err(ChannelError::AcceptTimeout { .. })),
         "a service in RECORD mode connected: {accepted:?}"
     );
     service.stop();

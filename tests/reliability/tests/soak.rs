@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use cov_collector::CoverageMapping;
 use cov_collector::decode::mapping::{Counter, ExpressionKind};
+use cov_driver::{CliConnection, CliListener};
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
 use cov_testkit::{Lcov, oracle_lcov, workspace_root};
 use cov_transport::Endpoint;
-use cov_transport::cli::{CliConnection, CliListener};
 
 const CLIENTS: usize = 8;
 const SNAPSHOT_PERIOD: Duration = Duration::from_millis(10);

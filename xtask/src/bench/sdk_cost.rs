@@ -127,8 +127,8 @@ async fn throughput_trial(
     work: &Path,
     options: &Options,
 ) -> anyhow::Result<Trial> {
+    use cov_driver::CliListener;
     use cov_transport::Endpoint;
-    use cov_transport::cli::CliListener;
 
     let listener = match config {
         SdkConfig::Off => None,

@@ -1,0 +1,15 @@
+//! The CLI side of the Tusk coverage channel, in one crate.
+//!
+//! (Crate documentation: see the end of this series of changes.)
+
+#![forbid(unsafe_code)]
+
+mod connection;
+mod error;
+mod listener;
+mod mock;
+
+pub use connection::CliConnection;
+pub use error::ChannelError;
+pub use listener::{CliListener, CliOptions, INVALID_CONNECT_REQUEST, handshake};
+pub use mock::{MockReply, MockSource};
