@@ -25,10 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_driver::HttpClient;
 use cov_driver::{CliConnection, CliListener};
 use cov_report::{Aggregate, CoverageView, PathNormalizer};
 use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_testkit::{HttpClient, Lcov, oracle_lcov};
+use cov_testkit::{Lcov, oracle_lcov};
 use cov_transport::Endpoint;
 
 pub(crate) use script::{Step, steps};

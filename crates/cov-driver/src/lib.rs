@@ -6,10 +6,14 @@
 
 mod connection;
 mod error;
+mod http;
+mod launch;
 mod listener;
 mod mock;
 
 pub use connection::CliConnection;
 pub use error::ChannelError;
+pub use http::HttpClient;
+pub use launch::{Launch, LaunchError, PortReservation, ServiceProcess, parse_listening_line};
 pub use listener::{CliListener, CliOptions, INVALID_CONNECT_REQUEST, handshake};
 pub use mock::{MockReply, MockSource};

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_driver::{ChannelError, CliConnection, CliListener};
+use cov_driver::{HttpClient, ServiceProcess};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_testkit::{
-    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
-    run_ok, workspace_root,
+    BuildOptions, Lcov, build_instrumented, cargo_build, oracle_lcov, run_ok, workspace_root,
 };
 use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint};
 use cov_wire::coverage as wire;

@@ -1,8 +1,7 @@
 //! Test support for the coverage crates: instrumented fixture builds, the `llvm-cov`
-//! oracle, a guard for the service processes tests and tasks start and an HTTP client of
-//! them, an LCOV parser, a
-//! comparison that prints a readable diff, and [`relayout`], an encoder of the raw profile
-//! versions this machine's toolchain cannot write.
+//! oracle, an LCOV parser, a comparison that prints a readable diff, and [`relayout`], an
+//! encoder of the raw profile versions this machine's toolchain cannot write. Services are
+//! launched and spoken to with `cov-driver`, as the driver does.
 //!
 //! Key design decision: a missing tool is a test **failure**, never a skip. Every helper
 //! here panics with a message that says what is missing and how to get it (run
@@ -25,10 +24,8 @@
 
 mod build;
 mod compare;
-mod http;
 mod lcov;
 mod oracle;
-mod process;
 pub mod relayout;
 mod tools;
 
@@ -36,8 +33,6 @@ pub use build::{
     BuildOptions, ProfileRun, build_instrumented, cargo_build, run_instrumented, workspace_root,
 };
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
-pub use http::HttpClient;
 pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
-pub use process::{ServiceProcess, parse_listening_line};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir, run_ok};

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cov_testkit::{BuildOptions, HttpClient, ServiceProcess, build_instrumented};
+use cov_driver::{HttpClient, ServiceProcess};
+use cov_testkit::{BuildOptions, build_instrumented};
 
 /// The log filter every service under test runs with: the SDK and the transport at debug
 /// level, so each case's log says what happened.

@@ -220,7 +220,7 @@ fn client_loop(
     stop: &AtomicBool,
     served: &AtomicU64,
 ) -> Result<(), String> {
-    let http = cov_testkit::HttpClient::new(service_address, Duration::from_secs(10));
+    let http = cov_driver::HttpClient::new(service_address, Duration::from_secs(10));
     let mut round = 0_u64;
     let check = |what: &str, result: std::io::Result<(u16, String)>, expected: u16| match result {
         Ok((status, body)) if status == expected => Ok(body),

@@ -10,7 +10,7 @@ use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cov_testkit::ServiceProcess;
+use cov_driver::ServiceProcess;
 
 use super::results::BenchResults;
 use super::stats::{median, millis, percentile};

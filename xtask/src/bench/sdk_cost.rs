@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cov_testkit::ServiceProcess;
+use cov_driver::ServiceProcess;
 
 use super::results::BenchResults;
 use super::stats::{median, millis, overhead_pct, percentile};

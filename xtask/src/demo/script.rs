@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use cov_testkit::HttpClient;
+use cov_driver::HttpClient;
 
 /// One replayed test: a single HTTP request and the status it must answer.
 #[derive(Clone, Debug)]

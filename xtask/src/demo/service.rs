@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cov_testkit::ServiceProcess;
+use cov_driver::ServiceProcess;
 
 /// The package and binary `cargo xtask demo` measures.
 pub(crate) const PACKAGE: &str = "demo-service";
