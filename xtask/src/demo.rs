@@ -21,14 +21,14 @@ mod tusk_cli;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cov_core::{SnapshotKind, SnapshotRecord};
 use cov_driver::HttpClient;
 use cov_driver::{CliConnection, CliListener};
-use cov_report::{Aggregate, CoverageView, PathNormalizer};
-use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
+use cov_report::html::HtmlReport;
+use cov_report::{Aggregate, CoverageView, PathNormalizer, terminal};
 use cov_testkit::{Lcov, oracle_lcov};
 use cov_transport::Endpoint;
 
@@ -145,7 +145,6 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
-    remove_old_html_report(&out_dir.join("html"))?;
     let progress = |text: &str| {
         if options.progress {
             eprintln!("demo: {text}");
@@ -291,7 +290,15 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     }
 
     let view = aggregate.view();
-    let reports = write_reports(root, &view, out_dir)?;
+    let reports = cov_driver::reports::write_report_dir(
+        &view,
+        out_dir,
+        HtmlReport::new().title("demo-service coverage"),
+        &canonical_root,
+    )?
+    .paths()
+    .map(Path::to_path_buf)
+    .to_vec();
     Ok(Outcome {
         aggregate,
         view,
@@ -366,52 +373,6 @@ fn snapshot(
         .context("the SDK's snapshot is not valid coverage")
 }
 
-/// Writes the four reports and returns their paths.
-fn write_reports(root: &Path, view: &CoverageView, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut written = Vec::new();
-    let mut write = |relative: &str, contents: &str| -> anyhow::Result<()> {
-        let path = out_dir.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, contents)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    write("coverage.lcov", &lcov::render(view))?;
-    write(
-        "coverage.json",
-        &json::render(view, &cov_trace::rfc3339_utc(UNIX_EPOCH + now)),
-    )?;
-    let cobertura_options = cobertura::CoberturaOptions {
-        timestamp_millis: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
-        sources: vec![canonical_root.display().to_string()],
-    };
-    write(
-        "cobertura.xml",
-        &cobertura::render(view, &cobertura_options),
-    )?;
-    let html = HtmlReport::new()
-        .title("demo-service coverage")
-        .render(view, |path| {
-            std::fs::read_to_string(canonical_root.join(path)).ok()
-        });
-    let n_html = html.len();
-    for (relative, contents) in &html {
-        write(&format!("html/{relative}"), contents)?;
-    }
-    // List the HTML report by its index only.
-    let html_pages: Vec<PathBuf> = written.drain(written.len() - n_html..).collect();
-    written.push(html_pages[0].clone());
-    Ok(written)
-}
-
 /// A fresh unix socket path under the temporary directory (short enough for `sun_path`).
 fn socket_path() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -421,25 +382,6 @@ fn socket_path() -> PathBuf {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ))
-}
-
-/// Removes the HTML report of an earlier run, so no page of a file that is gone stays
-/// behind; a directory that does not hold our report is an error, never deleted.
-fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
-    if !html_dir.exists() {
-        return Ok(());
-    }
-    let marker = format!("content=\"{}\"", cov_report::html::GENERATOR);
-    let ours = std::fs::read_to_string(html_dir.join("index.html"))
-        .is_ok_and(|index| index.contains(&marker));
-    if !ours {
-        bail!(
-            "{} exists and does not hold a report of ours; choose another --out directory",
-            html_dir.display()
-        );
-    }
-    std::fs::remove_dir_all(html_dir)
-        .with_context(|| format!("cannot remove the old {}", html_dir.display()))
 }
 
 /// Where the service's own files are, relative to the workspace root.
@@ -517,26 +459,6 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-
-    #[test]
-    fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let html = dir.path().join("html");
-        remove_old_html_report(&html).expect("nothing to remove");
-
-        std::fs::create_dir_all(html.join("files")).unwrap();
-        std::fs::write(html.join("index.html"), "<p>someone else's</p>").unwrap();
-        let error = remove_old_html_report(&html).expect_err("a foreign directory is refused");
-        assert!(error.to_string().contains("--out"), "{error}");
-        assert!(html.join("index.html").is_file());
-
-        let view = Aggregate::new().view();
-        for (relative, contents) in HtmlReport::new().render(&view, |_| None) {
-            std::fs::write(html.join(relative), contents).unwrap();
-        }
-        remove_old_html_report(&html).expect("our own report is replaced");
-        assert!(!html.exists());
-    }
 
     /// The demo end to end, checked against `llvm-cov`.
     ///

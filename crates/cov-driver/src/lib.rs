@@ -10,6 +10,7 @@ mod http;
 mod launch;
 mod listener;
 mod mock;
+pub mod reports;
 
 pub use connection::CliConnection;
 pub use error::ChannelError;
