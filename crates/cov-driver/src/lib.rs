@@ -10,7 +10,9 @@ mod http;
 mod launch;
 mod listener;
 mod mock;
+pub mod replay;
 pub mod reports;
+pub mod traces;
 
 pub use connection::CliConnection;
 pub use error::ChannelError;
