@@ -31,7 +31,7 @@ use cov_collector::CoverageMapping;
 use cov_collector::decode::mapping::{Counter, ExpressionKind};
 use cov_driver::{CliConnection, CliListener};
 use cov_proto::CoverageSnapshotResponse;
-use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
+use cov_reliability::service::{Service, Stopped, demo_binary, replay_launch};
 use cov_testkit::{Lcov, oracle_lcov, workspace_root};
 use cov_transport::Endpoint;
 
@@ -158,9 +158,7 @@ fn start(binary: &Path) -> Run {
     let listener = runtime
         .block_on(CliListener::bind(&Endpoint::unix(&socket)))
         .expect("listening");
-    let service = Launch::replay(binary, &socket)
-        .current_dir(&demo_dir())
-        .start();
+    let service = Service::start(replay_launch(binary, &socket).current_dir(demo_dir()));
     let connection = runtime
         .block_on(listener.accept(Duration::from_secs(30)))
         .expect("the SDK's handshake");
