@@ -84,8 +84,9 @@ fn workload_profiles_of_every_version_match_llvm_cov() {
 
 #[test]
 fn demo_service_profiles_of_every_version_match_llvm_cov() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use cov_driver::{HttpClient, Launch};
 
     let options = BuildOptions {
         release: false,
@@ -94,42 +95,30 @@ fn demo_service_profiles_of_every_version_match_llvm_cov() {
     let binary = build_instrumented("demo-service", "demo-service", &options);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let profraw = dir.path().join("demo.profraw");
-    let mut child = Command::new(&binary)
+    let mut launch = Launch::new(&binary);
+    launch
         .args(["--port", "0"])
         .current_dir(cov_testkit::workspace_root().join("examples/demo-service"))
         .env("LLVM_PROFILE_FILE", &profraw)
-        .env_remove("TUSK_DRIFT_MODE")
         .env_remove("PORT")
-        .env_remove("HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the demo service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reading the service's address");
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    for request in [
-        "GET /health",
-        "GET /products",
-        "GET /products/1",
-        "POST /shutdown",
+        .env_remove("HOST");
+    let mut service = launch.start().expect("starting the demo service");
+    let address = service
+        .wait_for_address(Duration::from_secs(60))
+        .expect("the service's address");
+    let client = HttpClient::new(address, Duration::from_secs(30));
+    for (method, path, status) in [
+        ("GET", "/health", 200),
+        ("GET", "/products", 200),
+        ("GET", "/products/1", 200),
+        ("POST", "/shutdown", 202),
     ] {
-        let mut stream = std::net::TcpStream::connect(&address).expect("connecting");
-        write!(
-            stream,
-            "{request} HTTP/1.1\r\nHost: demo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .expect("sending a request");
-        let mut response = String::new();
-        let _ = std::io::Read::read_to_string(&mut stream, &mut response);
+        let (answered, body) = client
+            .send(method, path, &[], None)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        assert_eq!(answered, status, "{method} {path}: {body}");
     }
-    let status = child.wait().expect("waiting for the service");
+    let status = service.wait().expect("waiting for the service");
     assert!(status.success(), "the demo service exited with {status}");
     check_every_version(&binary, &profraw);
 }
