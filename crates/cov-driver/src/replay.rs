@@ -180,6 +180,9 @@ pub struct ReplayOutcome {
     pub exit: ExitStatus,
 }
 
+/// Where a replay's progress lines go.
+type Progress = Box<dyn Fn(&str)>;
+
 /// A replay: the service to start, the tests to send, how to stop it. Build with
 /// [`Replay::new`] and the setters, then [`Replay::run`].
 pub struct Replay {
@@ -191,7 +194,7 @@ pub struct Replay {
     require_inbound_spans: bool,
     relative_to: Option<PathBuf>,
     mock_source: Option<Arc<dyn MockSource>>,
-    progress: Option<Box<dyn Fn(&str)>>,
+    progress: Option<Progress>,
     handshake_timeout: Duration,
     snapshot_timeout: Duration,
     inbound_span_timeout: Duration,
