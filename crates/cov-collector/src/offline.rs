@@ -117,8 +117,3 @@ impl OfflineCoverage {
 /// Files formatted per batch by [`OfflineCoverage::write_lcov`]: enough to keep every
 /// core busy, few enough that the text in flight stays small.
 const LCOV_BATCH: usize = 128;
-
-/// Decodes `binary` and `profraw` into a baseline snapshot of every file.
-pub fn load(binary: &Path, profraw: &Path) -> Result<CoverageSnapshot, OfflineError> {
-    Ok(OfflineCoverage::load(binary, profraw)?.snapshot)
-}

@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_core::{SnapshotKind, WireSnapshot};
 use cov_report::{Aggregate, CoverageView, PathNormalizer};
 use cov_transport::Endpoint;
 use cov_wire::coverage::WireError;
@@ -472,7 +472,7 @@ impl Replay {
         runtime: &tokio::runtime::Runtime,
         connection: &CliConnection,
         kind: SnapshotKind,
-    ) -> Result<SnapshotRecord, ReplayError> {
+    ) -> Result<WireSnapshot, ReplayError> {
         let (which, request) = match kind {
             SnapshotKind::Baseline => (
                 "baseline",

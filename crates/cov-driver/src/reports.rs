@@ -221,23 +221,23 @@ pub fn write_report_dir(
 mod tests {
     use std::collections::BTreeMap;
 
-    use cov_core::{FileRecord, SnapshotKind, SnapshotRecord};
+    use cov_core::{SnapshotKind, WireFile, WireSnapshot};
     use cov_report::Aggregate;
 
     use super::*;
 
     /// A view of two files, one test covering a line of each.
     fn view() -> CoverageView {
-        let file = |lines: &[(u32, u64)]| FileRecord {
+        let file = |lines: &[(u32, u64)]| WireFile {
             lines: lines.iter().copied().collect(),
             branches: BTreeMap::new(),
         };
-        let mut baseline = SnapshotRecord::new(SnapshotKind::Baseline);
+        let mut baseline = WireSnapshot::new(SnapshotKind::Baseline);
         baseline
             .files
             .insert("src/a.rs".into(), file(&[(1, 0), (2, 0)]));
         baseline.files.insert("src/b.rs".into(), file(&[(1, 0)]));
-        let mut test = SnapshotRecord::new(SnapshotKind::Delta);
+        let mut test = WireSnapshot::new(SnapshotKind::Delta);
         test.files.insert("src/a.rs".into(), file(&[(2, 1)]));
         test.files.insert("src/b.rs".into(), file(&[(1, 3)]));
         let mut aggregate = Aggregate::new();

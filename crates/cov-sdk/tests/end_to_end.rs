@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_core::{SnapshotKind, WireSnapshot};
 use cov_driver::{ChannelError, CliConnection, CliListener};
 use cov_driver::{HttpClient, Launch, ServiceProcess};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
@@ -132,7 +132,7 @@ impl Cli {
     }
 
     /// A successful snapshot as a record.
-    fn record(&self, connection: &CliConnection, baseline: bool) -> SnapshotRecord {
+    fn record(&self, connection: &CliConnection, baseline: bool) -> WireSnapshot {
         let kind = if baseline {
             SnapshotKind::Baseline
         } else {
@@ -350,7 +350,7 @@ fn add(
     }
 }
 
-fn lines_of(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, u64>> {
+fn lines_of(record: &WireSnapshot) -> BTreeMap<String, BTreeMap<u32, u64>> {
     record
         .files
         .iter()
@@ -386,7 +386,7 @@ fn replay(
     cli: &Cli,
     connection: &CliConnection,
     service: &Service,
-) -> (SnapshotRecord, Vec<SnapshotRecord>) {
+) -> (WireSnapshot, Vec<WireSnapshot>) {
     let baseline = cli.record(connection, true);
     let per_test = CASES
         .iter()
@@ -400,7 +400,7 @@ fn replay(
 }
 
 /// What the assertions on one replay have in common, over either transport.
-fn check_replay(baseline: &SnapshotRecord, per_test: &[SnapshotRecord]) {
+fn check_replay(baseline: &WireSnapshot, per_test: &[WireSnapshot]) {
     let root = service_dir();
 
     // Only the service's own files, all of them with coverable lines.
@@ -692,7 +692,7 @@ fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
 }
 
 /// Per line, `(total, covered)` from a record.
-fn record_branches(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+fn record_branches(record: &WireSnapshot) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
     record
         .files
         .iter()
