@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use cov_driver::replay::{Listen, Replay, Stop, Test};
 use cov_report::html::HtmlReport;
 use cov_report::{Aggregate, CoverageView, terminal};
-use cov_testkit::{Lcov, oracle_lcov};
+use cov_testkit::{LcovTracefile, oracle_lcov};
 
 pub(crate) use script::steps;
 
@@ -199,7 +199,10 @@ fn shutdown_counts(
     root: &Path,
     idle: &Outcome,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<u32, u64>>> {
-    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[&idle.profraw])), root);
+    let oracle = service_files(
+        &LcovTracefile::parse(&oracle_lcov(binary, &[&idle.profraw])),
+        root,
+    );
     let baseline = idle
         .aggregate
         .baseline()
@@ -227,7 +230,7 @@ fn shutdown_counts(
 
 /// The service's own files of an `llvm-cov` LCOV, keyed by their path relative to `root`
 /// (as the CLI and our driver name them).
-fn service_files(lcov: &Lcov, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
+fn service_files(lcov: &LcovTracefile, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     lcov.files
         .iter()
@@ -308,11 +311,13 @@ mod tests {
         .expect("the demo runs over TCP");
 
         let service_prefix = SERVICE_PREFIX;
-        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> =
-            service_files(&Lcov::parse(&oracle_lcov(&binary, &[&full.profraw])), &root)
-                .into_iter()
-                .map(|(path, file)| (path, file.lines))
-                .collect();
+        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> = service_files(
+            &LcovTracefile::parse(&oracle_lcov(&binary, &[&full.profraw])),
+            &root,
+        )
+        .into_iter()
+        .map(|(path, file)| (path, file.lines))
+        .collect();
         let shutdown = shutdown_counts(&binary, &root, &idle)
             .expect("the idle run's baseline never exceeds its oracle");
         let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
@@ -382,7 +387,7 @@ mod tests {
         };
         let totals = run.view.totals();
 
-        let lcov = Lcov::parse(&read("coverage.lcov"));
+        let lcov = LcovTracefile::parse(&read("coverage.lcov"));
         let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = lcov
             .files
             .iter()

@@ -14,7 +14,7 @@
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once, then queried with the counts it evaluates from any counter array;
 //!   `segments.rs` holds its pure core;
-//! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
+//! - [`llvm_lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
 //!   over the cores (`parallel.rs`; the live half never starts threads); it also lists a
 //!   raw profile as `llvm-profdata show` does (`listing.rs`).
@@ -38,16 +38,16 @@ mod difference;
 pub mod engine;
 mod error;
 mod ffi;
-pub mod lcov;
 mod listing;
 mod live;
+pub mod llvm_lcov;
 pub mod offline;
 mod parallel;
 mod segments;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode::mapping::CoverageMapping;
-pub use decode::profraw::{DataRecord, RawProfile, decode_data_records};
+pub use decode::profraw::{FunctionCounters, RawProfile, decode_function_counters};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId, Threads};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};

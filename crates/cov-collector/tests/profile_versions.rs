@@ -11,7 +11,7 @@ use cov_collector::decode::mapping::CoverageMapping;
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{
-    BuildOptions, Lcov, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
+    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
 };
 
 /// Every re-laying the tests check: plain and padded, versions 9 to 11.
@@ -38,14 +38,14 @@ fn check_every_version(binary: &Path, profraw: &Path) {
         "the encoder re-lays a version-10 profile as itself"
     );
     let expected_text = oracle_lcov(binary, &[profraw]);
-    let expected = Lcov::parse(&expected_text);
+    let expected = LcovTracefile::parse(&expected_text);
     let mapping = CoverageMapping::from_executable(binary).expect("decoding the mapping");
     for options in relayouts() {
         let bytes = relayout_profile(&original_bytes, &options);
         let profile =
             RawProfile::decode(&bytes).unwrap_or_else(|error| panic!("{options:?}: {error}"));
         assert_eq!(profile.header.format_version(), options.version);
-        assert_eq!(profile.records, original.records, "{options:?}");
+        assert_eq!(profile.functions, original.functions, "{options:?}");
         assert_eq!(profile.counters, original.counters, "{options:?}");
         assert_eq!(profile.names_blob, original.names_blob, "{options:?}");
         assert_eq!(profile.binary_ids, original.binary_ids, "{options:?}");
@@ -59,7 +59,7 @@ fn check_every_version(binary: &Path, profraw: &Path) {
             assert_ne!(profile.header.padding_after_bitmap, 0);
         }
         let ours_text = OfflineCoverage::from_parts(mapping.clone(), profile).to_lcov();
-        let diff = diff_lcov(&expected, &Lcov::parse(&ours_text));
+        let diff = diff_lcov(&expected, &LcovTracefile::parse(&ours_text));
         assert!(
             diff.is_empty(),
             "{options:?}: differs from llvm-cov:\n{diff}"

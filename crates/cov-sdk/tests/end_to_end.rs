@@ -22,7 +22,8 @@ use cov_driver::{ChannelError, CliConnection, CliListener};
 use cov_driver::{HttpClient, Launch, ServiceProcess};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_testkit::{
-    BuildOptions, Lcov, build_instrumented, cargo_build, oracle_lcov, run_ok, workspace_root,
+    BuildOptions, LcovTracefile, build_instrumented, cargo_build, oracle_lcov, run_ok,
+    workspace_root,
 };
 use cov_transport::Endpoint;
 use cov_wire::coverage as wire;
@@ -328,7 +329,7 @@ fn function_lines(file: &Path, name: &str) -> std::ops::RangeInclusive<u32> {
 }
 
 /// The service's files in an LCOV report, with their line counts.
-fn service_lines(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, u64>> {
+fn service_lines(lcov: &LcovTracefile) -> BTreeMap<String, BTreeMap<u32, u64>> {
     let root = service_dir();
     lcov.files
         .iter()
@@ -503,7 +504,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
     let (profraw, _profile) = service.stop();
-    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
     let oracle_lines = service_lines(&oracle);
 
     // The baseline has exactly llvm-cov's files and coverable lines.
@@ -522,7 +523,10 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     let tail_connection = tail_cli.accept(WAIT).unwrap();
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = service_lines(&Lcov::parse(&oracle_lcov(binary, &[&tail_profraw])));
+    let tail_oracle = service_lines(&LcovTracefile::parse(&oracle_lcov(
+        binary,
+        &[&tail_profraw],
+    )));
     let mut tail = BTreeMap::new();
     for (path, lines) in &tail_oracle {
         let before = &tail_baseline.files[path].lines;
@@ -671,7 +675,7 @@ fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
 }
 
 /// Per line, `(outcomes, outcomes taken)` from an LCOV file's `BRDA` entries.
-fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+fn lcov_branches(lcov: &LcovTracefile) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
     let root = service_dir();
     lcov.files
         .iter()
@@ -719,7 +723,7 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
     let tail_connection = tail_cli.accept(WAIT).unwrap();
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = Lcov::parse(&oracle_lcov(binary, &[&tail_profraw]));
+    let tail_oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&tail_profraw]));
     let tail_lines = service_lines(&tail_oracle);
     let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
         .iter()
@@ -741,7 +745,7 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
     // Asked again at the end, a baseline is cumulative: everything since start.
     let cumulative = cli.record(&connection, true);
     let (profraw, _profile) = service.stop();
-    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
     let oracle_branches = lcov_branches(&oracle);
     assert!(
         !oracle_branches.is_empty(),

@@ -11,11 +11,11 @@
 //! Typical use in an integration test:
 //!
 //! ```no_run
-//! use cov_testkit::{BuildOptions, Lcov, build_instrumented, oracle_lcov, run_instrumented};
+//! use cov_testkit::{BuildOptions, LcovTracefile, build_instrumented, oracle_lcov, run_instrumented};
 //!
 //! let binary = build_instrumented("workload", "workload", &BuildOptions::default());
 //! let run = run_instrumented(&binary, &["all"]);
-//! let expected = Lcov::parse(&oracle_lcov(&binary, &[run.profraw()]));
+//! let expected = LcovTracefile::parse(&oracle_lcov(&binary, &[run.profraw()]));
 //! # let ours = expected.clone();
 //! cov_testkit::assert_lcov_eq(&expected, &ours);
 //! ```
@@ -24,15 +24,15 @@
 
 mod build;
 mod compare;
-mod lcov;
 mod oracle;
 pub mod relayout;
 mod tools;
+mod tracefile;
 
 pub use build::{
     BuildOptions, ProfileRun, build_instrumented, cargo_build, run_instrumented, workspace_root,
 };
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
-pub use lcov::{Lcov, LcovFile, LcovFunction};
 pub use oracle::{oracle_lcov, oracle_profdata};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir, run_ok};
+pub use tracefile::{LcovFile, LcovFunction, LcovTracefile};

@@ -32,7 +32,7 @@ use cov_collector::decode::mapping::{Counter, ExpressionKind};
 use cov_driver::{CliConnection, CliListener};
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::service::{Service, Stopped, demo_binary, replay_launch};
-use cov_testkit::{Lcov, oracle_lcov, workspace_root};
+use cov_testkit::{LcovTracefile, oracle_lcov, workspace_root};
 use cov_transport::Endpoint;
 
 const CLIENTS: usize = 8;
@@ -130,7 +130,7 @@ fn oracle_counts(binary: &Path, stopped: &Stopped) -> Counts {
         .profraw
         .as_ref()
         .unwrap_or_else(|| panic!("the service wrote no profile; log:\n{}", stopped.log));
-    let lcov = Lcov::parse(&oracle_lcov(binary, &[profraw]));
+    let lcov = LcovTracefile::parse(&oracle_lcov(binary, &[profraw]));
     let root = demo_dir().join("src");
     lcov.files
         .into_iter()

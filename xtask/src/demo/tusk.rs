@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use cov_driver::replay::{Stop, Test};
 use cov_driver::{HttpClient, PortReservation, traces};
-use cov_testkit::Lcov;
+use cov_testkit::LcovTracefile;
 use cov_testkit::oracle_lcov;
 
 use super::tusk_cli::{CoverageExport, Project, ServiceLaunch, TuskCli};
@@ -113,13 +113,16 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         .map(|(test, files)| (test, cli_paths.rename(files)))
         .collect();
     problems.extend(check_per_test(&export, &driver, &tests));
-    let mut cli_lcov = Lcov::try_parse(
+    let mut cli_lcov = LcovTracefile::try_parse(
         &std::fs::read_to_string(lcov_path)
             .with_context(|| format!("the CLI wrote no LCOV at {}", lcov_path.display()))?,
     )
     .map_err(|error| anyhow::anyhow!("{}: {error}", lcov_path.display()))?;
     cli_lcov.files = cli_paths.rename(cli_lcov.files);
-    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[lcov_profraw])), root);
+    let oracle = service_files(
+        &LcovTracefile::parse(&oracle_lcov(binary, &[lcov_profraw])),
+        root,
+    );
     let shutdown = shutdown_counts(binary, root, &idle)?;
     problems.extend(check_aggregate(&cli_lcov, &oracle, &shutdown));
 
@@ -305,7 +308,7 @@ fn check_per_test(export: &CoverageExport, driver: &Outcome, tests: &[Test]) -> 
 /// The CLI's aggregate plus what ran after the last snapshot equals llvm-cov's whole run,
 /// line for line, and its branch totals equal llvm-cov's branch count per line.
 fn check_aggregate(
-    cli: &Lcov,
+    cli: &LcovTracefile,
     oracle: &BTreeMap<String, cov_testkit::LcovFile>,
     shutdown: &BTreeMap<String, BTreeMap<u32, u64>>,
 ) -> Vec<String> {
