@@ -459,7 +459,7 @@ impl RawProfile {
         RawProfile::decode(&bytes)
     }
 
-    /// Decodes a raw profile of any version in [`LAYOUTS`] from its bytes.
+    /// Decodes a raw profile of any version in `LAYOUTS` (versions 9 to 11) from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<RawProfile, ProfileError> {
         let mut cursor = Cursor::new(bytes);
         let header_field = |cursor: &mut Cursor<'_>| {
