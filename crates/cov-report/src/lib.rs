@@ -24,8 +24,9 @@
 //!      line, one page per test); it needs the source text, so it takes a lookup function
 //!      and returns the files to write.
 //!
-//! Each format module has a `render` function that returns the report as a `String` and a
-//! `write` function that writes the same text to any `std::io::Write`. What they share
+//! Each single-file format (`lcov`, `json`, `cobertura`, `terminal`) has a `render` function
+//! that returns the report as a `String` and a `write` function that writes the same text to
+//! any `std::io::Write`; `html` renders a site, so it returns the files to write. What they share
 //! ([`percent`](aggregate::percent), [`Totals`]) lives in [`aggregate`].
 //!
 //! # Example
