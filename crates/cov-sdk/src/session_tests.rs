@@ -1,4 +1,4 @@
-//! The SDK's lifecycle against a real CLI side (cov-transport's) on a unix socket, in the
+//! The SDK's lifecycle against a real CLI side (cov-driver's) on a unix socket, in the
 //! test process, which is not instrumented. The instrumented service is in
 //! `tests/end_to_end.rs`.
 //!
@@ -7,12 +7,12 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use cov_driver::{ChannelError, CliConnection, CliListener};
 use cov_proto::{
     CliMessage, CoverageSnapshotRequest, MessageType, SdkMessage, SetTimeTravelRequest,
     cli_message, sdk_message,
 };
-use cov_transport::cli::{CliConnection, CliListener};
-use cov_transport::{Endpoint, TransportError};
+use cov_transport::Endpoint;
 
 use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
 use crate::gate::COVERAGE_NOT_ENABLED;
@@ -71,7 +71,7 @@ impl Cli {
             .init()
     }
 
-    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, ChannelError> {
         self.runtime.block_on(self.listener.accept(timeout))
     }
 
@@ -138,7 +138,7 @@ fn record_and_disabled_modes_never_connect() {
     }
     let accepted = cli.accept(Duration::from_millis(500));
     assert!(
-        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        matches!(accepted, Err(ChannelError::AcceptTimeout { .. })),
         "nothing may connect: {accepted:?}"
     );
 }
@@ -205,7 +205,7 @@ fn replay_without_coverage_connects_and_answers_every_request() {
             .runtime
             .block_on(connection.request(ignored, Duration::from_millis(300)));
         assert!(
-            matches!(outcome, Err(TransportError::RequestTimeout { .. })),
+            matches!(outcome, Err(ChannelError::RequestTimeout { .. })),
             "{outcome:?}"
         );
     }
@@ -271,7 +271,7 @@ fn a_second_init_returns_the_running_handle_and_starts_no_second_thread() {
     assert!(second.same_as(&first));
     let again = cli.accept(Duration::from_millis(500));
     assert!(
-        matches!(again, Err(TransportError::AcceptTimeout { .. })),
+        matches!(again, Err(ChannelError::AcceptTimeout { .. })),
         "a second connection was made: {again:?}"
     );
     // Dropping one of the handles keeps the SDK running for the other.
