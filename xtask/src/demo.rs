@@ -15,57 +15,46 @@
 
 mod script;
 mod service;
-mod traces;
 mod tusk;
 mod tusk_cli;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use cov_core::{SnapshotKind, SnapshotRecord};
-use cov_report::{Aggregate, CoverageView, PathNormalizer};
-use cov_report::{cobertura, html::HtmlReport, json, lcov, terminal};
-use cov_testkit::{HttpClient, Lcov, oracle_lcov};
-use cov_transport::Endpoint;
-use cov_transport::cli::{CliConnection, CliListener};
+use cov_driver::replay::{Listen, Replay, Stop, Test};
+use cov_report::html::HtmlReport;
+use cov_report::{Aggregate, CoverageView, terminal};
+use cov_testkit::{LcovTracefile, oracle_lcov};
 
-pub(crate) use script::{Step, steps};
-
-/// How long the SDK has to connect and complete the handshake (the CLI waits 10 s; an
-/// instrumented debug build on a loaded machine may start slower).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the SDK has to send a test's inbound replay span (the CLI's own wait).
-const INBOUND_SPAN_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a snapshot may take (the CLI's own limit).
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) use script::steps;
 
 /// What one replay is run with.
 #[derive(Clone, Debug)]
 pub(crate) struct DemoOptions {
-    /// Where the reports, the service's log and its profile go.
+    /// Where the reports, the service's log and its profile go (created if missing).
     pub(crate) out_dir: PathBuf,
     /// TCP instead of a unix socket.
     pub(crate) tcp: bool,
     /// The tests to replay.
-    pub(crate) steps: Vec<Step>,
+    pub(crate) steps: Vec<Test>,
     /// Print a line per step on stderr.
     pub(crate) progress: bool,
-    /// How the service is stopped at the end.
+    /// How the service is stopped at the end: `POST /shutdown` (the demo's own way) or,
+    /// as the Tusk CLI stops a service, `SIGTERM`.
     pub(crate) stop: Stop,
     /// Fail a step whose trace id (its `x-td-trace-id` header) gets no inbound replay span
     /// from the SDK, as the CLI does under `TUSK_REQUIRE_INBOUND_REPLAY_SPAN=1`.
     pub(crate) require_inbound_spans: bool,
 }
 
-/// How a replay stops the service; each runs code of its own after the last snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// `POST /shutdown`, the demo's own way.
-    Request,
-    /// `SIGTERM`, as the Tusk CLI stops a service.
-    Signal,
+/// The demo's own way to stop the service.
+pub(crate) fn shutdown_request() -> Stop {
+    Stop::Request {
+        method: "POST".to_owned(),
+        path: "/shutdown".to_owned(),
+        expect_status: 202,
+    }
 }
 
 /// What a replay produced.
@@ -93,7 +82,7 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
         tcp: flags.tcp,
         steps: steps(),
         progress: true,
-        stop: Stop::Request,
+        stop: shutdown_request(),
         require_inbound_spans: false,
     };
 
@@ -134,8 +123,9 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Plays the Tusk CLI against the instrumented `binary`: handshake, baseline, one snapshot
-/// per step, shutdown; then aggregates and writes the reports into `options.out_dir`.
+/// Plays the Tusk CLI against the instrumented `binary` with cov-driver's replay
+/// (handshake, baseline, one snapshot per step, stop), then writes the reports into
+/// `options.out_dir`.
 pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
     // Absolute, because the service runs in another directory and writes its profile here.
     let out_dir = &std::path::absolute(&options.out_dir)
@@ -144,141 +134,32 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
-    remove_old_html_report(&out_dir.join("html"))?;
-    let progress = |text: &str| {
-        if options.progress {
-            eprintln!("demo: {text}");
-        }
-    };
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start a tokio runtime")?;
-    let endpoint = if options.tcp {
-        Endpoint::tcp("127.0.0.1", 0)
-    } else {
-        Endpoint::unix(socket_path())
-    };
-    let listener = runtime
-        .block_on(CliListener::bind(&endpoint))
-        .with_context(|| format!("cannot listen on {endpoint}"))?;
-    let mut env = vec![
-        ("TUSK_DRIFT_MODE", "REPLAY".to_owned()),
-        ("TUSK_COVERAGE", "true".to_owned()),
-        ("LLVM_PROFILE_FILE", profraw.display().to_string()),
-    ];
-    match listener.local_endpoint() {
-        Endpoint::Unix(path) => env.push((cov_transport::ENV_SOCKET, path.display().to_string())),
-        Endpoint::Tcp { host, port } => {
-            env.push((cov_transport::ENV_HOST, host.clone()));
-            env.push((cov_transport::ENV_PORT, port.to_string()));
-        }
-    }
-    progress(&format!(
-        "listening on {}; starting the service with {}",
-        listener.local_endpoint(),
-        env.iter()
-            .filter(|(name, _)| name.starts_with("TUSK_"))
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
-
-    // The service runs in its own package directory: the SDK's default source root is
-    // the current directory, so the report holds the service's files and nothing else.
-    let service_dir = root.join("examples").join(service::PACKAGE);
     let log = out_dir.join("service.log");
-    let mut service = service::Service::start(binary, &service_dir, &env, &log)?;
-    let connection = runtime
-        .block_on(accept_while_running(&listener, &mut service))
-        .with_context(|| format!("the service's log is in {}", log.display()))?;
-    let request = connection.connect_request();
-    progress(&format!(
-        "handshake from service `{}`, SDK {}",
-        request.service_id, request.sdk_version
-    ));
-    let address = service.wait_for_address(HANDSHAKE_TIMEOUT)?;
-    let client = script::client(address);
-    // The Tusk CLI runs the service's readiness check before it takes the baseline; so do
-    // we. Besides, once a request has been served, the start-up work the server spawned
-    // has run, so it lands in the baseline and not in the first test.
-    wait_until_ready(&client, &mut service)?;
 
-    let mut aggregate = Aggregate::new();
-    let mut normalizer = PathNormalizer::new();
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    normalizer.relative_to(canonical_root.display().to_string());
-    aggregate.set_path_normalizer(normalizer);
-
-    let baseline = snapshot(&runtime, &connection, SnapshotKind::Baseline)?;
-    progress(&format!(
-        "baseline: {} coverable lines in {} files of {address}",
-        baseline
-            .files
-            .values()
-            .map(|file| file.lines.len())
-            .sum::<usize>(),
-        baseline.files.len(),
-    ));
-    aggregate.add_baseline(baseline);
-
-    let mut failures = Vec::new();
-    let width = options.steps.len().to_string().len();
-    for (step_idx, step) in options.steps.iter().enumerate() {
-        let (status, body) = script::send(&client, step)?;
-        if options.require_inbound_spans
-            && runtime
-                .block_on(connection.inbound_span(&step.id, INBOUND_SPAN_TIMEOUT))
-                .is_none()
-        {
-            failures.push(format!(
-                "{}: the SDK sent no inbound replay span for trace {}",
-                step.name, step.id
-            ));
-        }
-        let delta = snapshot(&runtime, &connection, SnapshotKind::Delta)?;
-        let n_lines: usize = delta
-            .files
-            .values()
-            .map(|file| file.lines.values().filter(|&&count| count > 0).count())
-            .sum();
-        let verdict = if status == step.expect_status {
-            "ok"
+    let mut replay = Replay::new(
+        service::launch(root, binary, &profraw, &log),
+        options.steps.clone(),
+    );
+    replay
+        .listen(if options.tcp {
+            Listen::Tcp
         } else {
-            failures.push(format!(
-                "{}: expected {}, got {status}: {body}",
-                step.name, step.expect_status
-            ));
-            "UNEXPECTED"
-        };
-        progress(&format!(
-            "[{:>width$}/{}] {:<44} {status} {verdict:<3} {n_lines:>4} lines",
-            step_idx + 1,
-            options.steps.len(),
-            step.name,
-        ));
-        aggregate.add_test(&step.id, &step.name, delta);
+            Listen::Unix
+        })
+        .stop(options.stop.clone())
+        .readiness_path("/health")
+        .require_inbound_spans(options.require_inbound_spans)
+        .relative_to(root);
+    if options.progress {
+        replay.progress(|text| eprintln!("demo: {text}"));
     }
-
-    match options.stop {
-        Stop::Request => {
-            progress("stopping the service (POST /shutdown)");
-            let (status, _) = client.send("POST", "/shutdown", &[], None)?;
-            if status != 202 {
-                bail!("POST /shutdown answered {status}, not 202");
-            }
-        }
-        Stop::Signal => {
-            progress("stopping the service (SIGTERM)");
-            service.terminate()?;
-        }
-    }
-    drop(connection);
-    let exit = service.wait_for_exit(Duration::from_secs(30))?;
-    if !exit.success() {
+    let outcome = replay
+        .run()
+        .with_context(|| format!("the service's log is in {}", log.display()))?;
+    if !outcome.exit.success() {
         bail!(
-            "the service exited with {exit}; its log is in {}",
+            "the service exited with {}; its log is in {}",
+            outcome.exit,
             log.display()
         );
     }
@@ -289,156 +170,23 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         );
     }
 
-    let view = aggregate.view();
-    let reports = write_reports(root, &view, out_dir)?;
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let reports = cov_driver::reports::write_report_dir(
+        &outcome.view,
+        out_dir,
+        HtmlReport::new().title("demo-service coverage"),
+        &canonical_root,
+    )?
+    .paths()
+    .map(Path::to_path_buf)
+    .to_vec();
     Ok(Outcome {
-        aggregate,
-        view,
+        aggregate: outcome.aggregate,
+        view: outcome.view,
         profraw,
         reports,
-        failures,
+        failures: outcome.failures,
     })
-}
-
-/// Accepts the SDK's connection and handshake, failing early when the service exits first.
-async fn accept_while_running(
-    listener: &CliListener,
-    service: &mut service::Service,
-) -> anyhow::Result<CliConnection> {
-    let accept = listener.accept(HANDSHAKE_TIMEOUT);
-    tokio::pin!(accept);
-    loop {
-        tokio::select! {
-            accepted = &mut accept => {
-                return accepted.context("no SDK handshake (is cov_sdk::init() in main?)");
-            }
-            () = tokio::time::sleep(Duration::from_millis(100)) => {
-                if let Some(status) = service.try_exit_status() {
-                    bail!("the service exited ({status}) before the SDK's handshake");
-                }
-            }
-        }
-    }
-}
-
-/// Polls `GET /health` until it answers 200.
-fn wait_until_ready(client: &HttpClient, service: &mut service::Service) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
-    loop {
-        let last = match client.get("/health") {
-            Ok((200, _)) => return Ok(()),
-            Ok((status, body)) => format!("{status} {body}"),
-            Err(error) => format!("{error:#}"),
-        };
-        if let Some(status) = service.try_exit_status() {
-            bail!("the service exited ({status}) before it was ready");
-        }
-        if std::time::Instant::now() >= deadline {
-            bail!("the service was not ready within {HANDSHAKE_TIMEOUT:?}: GET /health: {last}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Asks for a snapshot and converts the reply to a cov-core record.
-fn snapshot(
-    runtime: &tokio::runtime::Runtime,
-    connection: &CliConnection,
-    kind: SnapshotKind,
-) -> anyhow::Result<SnapshotRecord> {
-    let baseline = kind == SnapshotKind::Baseline;
-    let response = runtime
-        .block_on(async {
-            if baseline {
-                connection.baseline(SNAPSHOT_TIMEOUT).await
-            } else {
-                connection.delta(SNAPSHOT_TIMEOUT).await
-            }
-        })
-        .with_context(|| {
-            format!(
-                "the {} snapshot failed",
-                if baseline { "baseline" } else { "per-test" }
-            )
-        })?;
-    cov_wire::coverage::from_response(&response, kind)
-        .context("the SDK's snapshot is not valid coverage")
-}
-
-/// Writes the four reports and returns their paths.
-fn write_reports(root: &Path, view: &CoverageView, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut written = Vec::new();
-    let mut write = |relative: &str, contents: &str| -> anyhow::Result<()> {
-        let path = out_dir.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, contents)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    write("coverage.lcov", &lcov::render(view))?;
-    write(
-        "coverage.json",
-        &json::render(view, &cov_trace::rfc3339_utc(UNIX_EPOCH + now)),
-    )?;
-    let cobertura_options = cobertura::CoberturaOptions {
-        timestamp_millis: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
-        sources: vec![canonical_root.display().to_string()],
-    };
-    write(
-        "cobertura.xml",
-        &cobertura::render(view, &cobertura_options),
-    )?;
-    let html = HtmlReport::new()
-        .title("demo-service coverage")
-        .render(view, |path| {
-            std::fs::read_to_string(canonical_root.join(path)).ok()
-        });
-    let n_html = html.len();
-    for (relative, contents) in &html {
-        write(&format!("html/{relative}"), contents)?;
-    }
-    // List the HTML report by its index only.
-    let html_pages: Vec<PathBuf> = written.drain(written.len() - n_html..).collect();
-    written.push(html_pages[0].clone());
-    Ok(written)
-}
-
-/// A fresh unix socket path under the temporary directory (short enough for `sun_path`).
-fn socket_path() -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!(
-        "cov-demo-{}-{}.sock",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-/// Removes the HTML report of an earlier run, so no page of a file that is gone stays
-/// behind; a directory that does not hold our report is an error, never deleted.
-fn remove_old_html_report(html_dir: &Path) -> anyhow::Result<()> {
-    if !html_dir.exists() {
-        return Ok(());
-    }
-    let marker = format!("content=\"{}\"", cov_report::html::GENERATOR);
-    let ours = std::fs::read_to_string(html_dir.join("index.html"))
-        .is_ok_and(|index| index.contains(&marker));
-    if !ours {
-        bail!(
-            "{} exists and does not hold a report of ours; choose another --out directory",
-            html_dir.display()
-        );
-    }
-    std::fs::remove_dir_all(html_dir)
-        .with_context(|| format!("cannot remove the old {}", html_dir.display()))
 }
 
 /// Where the service's own files are, relative to the workspace root.
@@ -451,7 +199,10 @@ fn shutdown_counts(
     root: &Path,
     idle: &Outcome,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<u32, u64>>> {
-    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[&idle.profraw])), root);
+    let oracle = service_files(
+        &LcovTracefile::parse(&oracle_lcov(binary, &[&idle.profraw])),
+        root,
+    );
     let baseline = idle
         .aggregate
         .baseline()
@@ -479,7 +230,7 @@ fn shutdown_counts(
 
 /// The service's own files of an `llvm-cov` LCOV, keyed by their path relative to `root`
 /// (as the CLI and our driver name them).
-fn service_files(lcov: &Lcov, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
+fn service_files(lcov: &LcovTracefile, root: &Path) -> BTreeMap<String, cov_testkit::LcovFile> {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     lcov.files
         .iter()
@@ -517,26 +268,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn an_old_html_report_is_replaced_but_a_foreign_directory_is_kept() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let html = dir.path().join("html");
-        remove_old_html_report(&html).expect("nothing to remove");
-
-        std::fs::create_dir_all(html.join("files")).unwrap();
-        std::fs::write(html.join("index.html"), "<p>someone else's</p>").unwrap();
-        let error = remove_old_html_report(&html).expect_err("a foreign directory is refused");
-        assert!(error.to_string().contains("--out"), "{error}");
-        assert!(html.join("index.html").is_file());
-
-        let view = Aggregate::new().view();
-        for (relative, contents) in HtmlReport::new().render(&view, |_| None) {
-            std::fs::write(html.join(relative), contents).unwrap();
-        }
-        remove_old_html_report(&html).expect("our own report is replaced");
-        assert!(!html.exists());
-    }
-
     /// The demo end to end, checked against `llvm-cov`.
     ///
     /// The service's profile is written at exit, so it also holds what ran after the last
@@ -559,7 +290,7 @@ mod tests {
                 tcp: false,
                 steps: steps(),
                 progress: false,
-                stop: Stop::Request,
+                stop: shutdown_request(),
                 require_inbound_spans: false,
             },
         )
@@ -573,18 +304,20 @@ mod tests {
                 tcp: true,
                 steps: Vec::new(),
                 progress: false,
-                stop: Stop::Request,
+                stop: shutdown_request(),
                 require_inbound_spans: false,
             },
         )
         .expect("the demo runs over TCP");
 
         let service_prefix = SERVICE_PREFIX;
-        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> =
-            service_files(&Lcov::parse(&oracle_lcov(&binary, &[&full.profraw])), &root)
-                .into_iter()
-                .map(|(path, file)| (path, file.lines))
-                .collect();
+        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> = service_files(
+            &LcovTracefile::parse(&oracle_lcov(&binary, &[&full.profraw])),
+            &root,
+        )
+        .into_iter()
+        .map(|(path, file)| (path, file.lines))
+        .collect();
         let shutdown = shutdown_counts(&binary, &root, &idle)
             .expect("the idle run's baseline never exceeds its oracle");
         let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
@@ -654,7 +387,7 @@ mod tests {
         };
         let totals = run.view.totals();
 
-        let lcov = Lcov::parse(&read("coverage.lcov"));
+        let lcov = LcovTracefile::parse(&read("coverage.lcov"));
         let lcov_lines: BTreeMap<&String, &BTreeMap<u32, u64>> = lcov
             .files
             .iter()

@@ -2,10 +2,14 @@
 //!
 //! Every crate root (each `lib.rs` and `main.rs` of a workspace member) opens with a `//!`
 //! doc comment saying what the crate provides, every crate but cov-collector forbids
-//! `unsafe`, in cov-collector `unsafe` appears only in its `ffi` module, and nothing of the
-//! reports is compiled into a service that links the SDK. These are the Architecture
-//! Invariants of `docs/architecture.md` that a grep or `cargo tree` can check.
+//! `unsafe`, in cov-collector `unsafe` appears only in its `ffi` module, nothing of the
+//! reports is compiled into a service that links the SDK, sockets are opened only where
+//! `docs/architecture.md` lists, and the crate graph drawn there is cargo's. These are the
+//! Architecture Invariants of `docs/architecture.md` that a grep, `cargo tree` or
+//! `cargo metadata` can check; the last two read their data from the document itself, so
+//! a new crate or a new socket is one line of it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,8 +26,8 @@ struct CrateRoot {
     path: PathBuf,
 }
 
-/// The `lib` and `bin` targets of every workspace member, from `cargo metadata`.
-fn crate_roots(root: &Path) -> Vec<CrateRoot> {
+/// `cargo metadata` of the workspace members (their declared dependencies included).
+fn workspace_metadata(root: &Path) -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .current_dir(root)
@@ -41,7 +45,12 @@ fn crate_roots(root: &Path) -> Vec<CrateRoot> {
         "cargo metadata failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The `lib` and `bin` targets of every workspace member, from `cargo metadata`.
+fn crate_roots(root: &Path) -> Vec<CrateRoot> {
+    let metadata = workspace_metadata(root);
     let mut roots = Vec::new();
     for package in metadata["packages"].as_array().unwrap() {
         for target in package["targets"].as_array().unwrap() {
@@ -262,4 +271,256 @@ fn unsafe_detection_sees_keywords_not_lint_names() {
     ] {
         assert!(!uses_unsafe(not_used), "{not_used}");
     }
+}
+
+/// The lines of the fenced block of `doc` opened with ```` ```info ````, without blank lines
+/// and `#` comments.
+fn fenced_block<'a>(doc: &'a str, info: &str) -> Vec<&'a str> {
+    let opening = format!("```{info}");
+    let mut lines = doc.lines();
+    assert!(
+        lines.any(|line| line.trim() == opening),
+        "docs/architecture.md has no ```{info} block"
+    );
+    lines
+        .take_while(|line| line.trim() != "```")
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+}
+
+fn architecture_doc() -> String {
+    let path = crate::workspace_root().join("docs/architecture.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// The types whose constructors open a socket, and the constructors (std, tokio and
+/// socket2 spell them alike).
+const SOCKET_TYPES: &[&str] = &[
+    "TcpListener",
+    "TcpStream",
+    "TcpSocket",
+    "UdpSocket",
+    "UnixListener",
+    "UnixStream",
+    "UnixDatagram",
+    "Socket",
+];
+const SOCKET_CONSTRUCTORS: &[&str] = &[
+    "bind",
+    "connect",
+    "connect_timeout",
+    "new",
+    "new_v4",
+    "new_v6",
+    "pair",
+    "unbound",
+];
+
+/// The socket constructor a line of Rust calls outside strings and comments, if any:
+/// `TcpListener::bind`, `tokio::net::UnixStream::connect`, `TcpSocket::new_v4`, ...
+fn socket_constructor(line: &str) -> Option<String> {
+    let code = code_of(line);
+    for type_name in SOCKET_TYPES {
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find(type_name) {
+            let before = rest[..at].chars().next_back();
+            let after = &rest[at + type_name.len()..];
+            rest = after;
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let Some(call) = after.strip_prefix("::") else {
+                continue;
+            };
+            let method: String = call
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if SOCKET_CONSTRUCTORS.contains(&method.as_str()) {
+                return Some(format!("{type_name}::{method}"));
+            }
+        }
+    }
+    None
+}
+
+/// Where the architecture allows sockets: each line of its ```` ```sockets ```` block is a
+/// file, or a directory ending in `/`, then what its sockets are for.
+fn socket_places() -> Vec<(String, String)> {
+    fenced_block(&architecture_doc(), "sockets")
+        .into_iter()
+        .map(|line| {
+            let (place, purpose) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            assert!(
+                !purpose.trim().is_empty(),
+                "docs/architecture.md's sockets block: `{place}` says not what its sockets are for"
+            );
+            (place.to_owned(), purpose.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn sockets_are_opened_only_where_the_architecture_says() {
+    let root = crate::workspace_root();
+    let places = socket_places();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut offenders = Vec::new();
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line_idx, line) in text.lines().enumerate() {
+            let Some(constructor) = socket_constructor(line) else {
+                continue;
+            };
+            let place = places.iter().find(|(place, _)| {
+                relative == *place || (place.ends_with('/') && relative.starts_with(place.as_str()))
+            });
+            match place {
+                Some((place, _)) => {
+                    used.insert(place);
+                }
+                None => offenders.push(format!("{relative}:{}: {constructor}", line_idx + 1)),
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these open sockets where docs/architecture.md's sockets block does not allow it \
+         (use cov-driver or cov-transport, or add the place to the block, saying why):\n{}",
+        offenders.join("\n")
+    );
+    let stale: Vec<&str> = places
+        .iter()
+        .map(|(place, _)| place.as_str())
+        .filter(|place| !used.contains(place))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs/architecture.md's sockets block lists places that open no socket (any more): \
+         {stale:?}"
+    );
+}
+
+#[test]
+fn socket_detection_sees_constructors_not_names() {
+    for used in [
+        "let listener = tokio::net::TcpListener::bind(address).await?;",
+        "UnixListener::bind(path)",
+        "match std::os::unix::net::UnixStream::connect(path) {",
+        "std::net::TcpStream::connect_timeout(&address, timeout)",
+        "let socket = TcpSocket::new_v4()?;",
+        "let (a, b) = UnixStream::pair()?;",
+    ] {
+        assert!(socket_constructor(used).is_some(), "{used}");
+    }
+    for not_used in [
+        "use tokio::net::{TcpListener, UnixListener};",
+        "    Tcp(TcpListener),",
+        "// TcpListener::bind(address) in a comment",
+        "let text = \"UnixStream::connect\";",
+        "let listener = MyTcpListener::bind(x);",
+        "stream.set_nodelay(true)",
+        "TcpListener::local_addr(&listener)",
+    ] {
+        assert!(socket_constructor(not_used).is_none(), "{not_used}");
+    }
+}
+
+/// The crate graph of the ```` ```crate-graph ```` block of docs/architecture.md: each line
+/// `crate: dependency, dependency`.
+fn documented_crate_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph = BTreeMap::new();
+    for line in fenced_block(&architecture_doc(), "crate-graph") {
+        let (name, dependencies) = line.split_once(':').unwrap_or_else(|| {
+            panic!("docs/architecture.md's crate-graph block: `{line}` is not `crate: deps`")
+        });
+        let dependencies = dependencies
+            .split(',')
+            .map(str::trim)
+            .filter(|dependency| !dependency.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let previous = graph.insert(name.trim().to_owned(), dependencies);
+        assert!(previous.is_none(), "`{name}` is drawn twice");
+    }
+    graph
+}
+
+/// The crates under `crates/` and their normal dependencies among the workspace's
+/// members, from `cargo metadata`.
+fn cargo_crate_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = crate::workspace_root();
+    let metadata = workspace_metadata(&root);
+    let packages = metadata["packages"].as_array().unwrap();
+    let members: BTreeSet<&str> = packages
+        .iter()
+        .map(|package| package["name"].as_str().unwrap())
+        .collect();
+    let crates_dir = root.join("crates");
+    let canonical_crates_dir = crates_dir.canonicalize().unwrap_or(crates_dir);
+    packages
+        .iter()
+        .filter(|package| {
+            Path::new(package["manifest_path"].as_str().unwrap()).starts_with(&canonical_crates_dir)
+        })
+        .map(|package| {
+            let dependencies = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dependency| dependency["kind"].is_null())
+                .map(|dependency| dependency["name"].as_str().unwrap())
+                .filter(|name| members.contains(name))
+                .map(str::to_owned)
+                .collect();
+            (package["name"].as_str().unwrap().to_owned(), dependencies)
+        })
+        .collect()
+}
+
+#[test]
+fn the_crate_graph_in_the_architecture_doc_is_cargos() {
+    let documented = documented_crate_graph();
+    let actual = cargo_crate_graph();
+    if documented == actual {
+        return;
+    }
+    let mut differences = Vec::new();
+    for name in documented
+        .keys()
+        .chain(actual.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        match (documented.get(name), actual.get(name)) {
+            (Some(drawn), Some(real)) if drawn != real => {
+                differences.push(format!("{name}: drawn with {drawn:?}, cargo says {real:?}"))
+            }
+            (Some(_), None) => {
+                differences.push(format!("{name}: drawn, but no such crate in crates/"))
+            }
+            (None, Some(real)) => differences.push(format!("{name}: missing, cargo says {real:?}")),
+            _ => {}
+        }
+    }
+    let block: Vec<String> = actual
+        .iter()
+        .map(|(name, dependencies)| {
+            let dependencies: Vec<&str> = dependencies.iter().map(String::as_str).collect();
+            format!("{name}: {}", dependencies.join(", "))
+        })
+        .collect();
+    panic!(
+        "docs/architecture.md's crate-graph block differs from cargo metadata (normal \
+         dependencies among the workspace's crates):\n  {}\ncargo's graph, one line per crate:\n{}",
+        differences.join("\n  "),
+        block.join("\n")
+    );
 }

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use cov_testkit::{
-    BuildOptions, Lcov, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
+    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
 };
 
 #[test]
@@ -29,7 +29,10 @@ fn xtask_lcov_equals_the_oracle() {
     assert!(status.success(), "xtask lcov failed with {status}");
     let ours_text = std::fs::read_to_string(&out).expect("reading our LCOV");
     let oracle_text = oracle_lcov(&binary, &[run.profraw()]);
-    let diff = diff_lcov(&Lcov::parse(&oracle_text), &Lcov::parse(&ours_text));
+    let diff = diff_lcov(
+        &LcovTracefile::parse(&oracle_text),
+        &LcovTracefile::parse(&ours_text),
+    );
     assert!(diff.is_empty(), "xtask lcov differs from llvm-cov:\n{diff}");
     // Beyond the parsed comparison: byte for byte the same file.
     assert_eq!(

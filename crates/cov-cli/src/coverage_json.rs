@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use cov_core::{FileRecord, LineBranches};
+use cov_core::{LineBranches, WireFile};
 pub(crate) use cov_report::aggregate::CoverageView;
 use cov_report::aggregate::{TestCoverage, TestFileCoverage};
 use serde::Deserialize;
@@ -60,11 +60,11 @@ pub(crate) fn parse(text: &str) -> Result<CoverageView, String> {
         }
     })?;
 
-    let files: BTreeMap<String, FileRecord> = export
+    let files: BTreeMap<String, WireFile> = export
         .aggregate
         .into_iter()
         .map(|(path, file)| {
-            let record = FileRecord {
+            let record = WireFile {
                 lines: file.lines,
                 branches: file.branches,
             };
@@ -201,17 +201,17 @@ mod tests {
 
     #[test]
     fn the_json_writer_output_reads_back_as_the_view_it_was_written_from() {
-        use cov_core::{SnapshotKind, SnapshotRecord};
+        use cov_core::{SnapshotKind, WireSnapshot};
         use cov_report::Aggregate;
-        let file = |lines: &[(u32, u64)], branches: &[(u32, u32, u32)]| FileRecord {
+        let file = |lines: &[(u32, u64)], branches: &[(u32, u32, u32)]| WireFile {
             lines: lines.iter().copied().collect(),
             branches: branches
                 .iter()
                 .map(|&(line, total, covered)| (line, LineBranches { total, covered }))
                 .collect(),
         };
-        let record = |kind, files: Vec<(&str, FileRecord)>| {
-            let mut record = SnapshotRecord::new(kind);
+        let record = |kind, files: Vec<(&str, WireFile)>| {
+            let mut record = WireSnapshot::new(kind);
             for (path, file) in files {
                 record.files.insert(path.to_owned(), file);
             }

@@ -25,7 +25,7 @@ fn engine(criterion: &mut Criterion) {
     let run = run_instrumented(&binary, &["all"]);
     let mapping = CoverageMapping::from_executable(&binary).expect("fixture mapping");
     let profile = RawProfile::read(run.profraw()).expect("fixture profile");
-    let engine = Engine::new(mapping.clone(), &profile.records, Threads::One);
+    let engine = Engine::new(mapping.clone(), &profile.functions, Threads::One);
     let files = engine.covered_files();
     let counts = engine.evaluate(&profile.counters);
     let largest = *files
@@ -42,7 +42,7 @@ fn engine(criterion: &mut Criterion) {
         bench.iter(|| {
             Engine::new(
                 std::hint::black_box(&mapping).clone(),
-                &profile.records,
+                &profile.functions,
                 Threads::One,
             )
         })

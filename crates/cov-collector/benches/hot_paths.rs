@@ -63,7 +63,7 @@ fn benchmarks(criterion: &mut Criterion) {
     let input = input();
     let sections = CoverageSections::read(&input.binary).expect("reading the coverage sections");
     let mapping = CoverageMapping::decode(&sections).expect("decoding the mapping");
-    let engine = Engine::new(mapping.clone(), &input.profile.records, Threads::One);
+    let engine = Engine::new(mapping.clone(), &input.profile.functions, Threads::One);
     let counters = &input.profile.counters;
 
     let mut decode = criterion.benchmark_group("decode");
@@ -79,7 +79,7 @@ fn benchmarks(criterion: &mut Criterion) {
         bench.iter(|| {
             Engine::new(
                 black_box(&mapping).clone(),
-                black_box(&input.profile.records),
+                black_box(&input.profile.functions),
                 Threads::One,
             )
         })

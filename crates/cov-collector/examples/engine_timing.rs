@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let owned = mapping.clone();
         let started = Instant::now();
-        let engine = Engine::new(owned, &profile.records, Threads::All);
+        let engine = Engine::new(owned, &profile.functions, Threads::All);
         record("build engine", started.elapsed());
 
         let started = Instant::now();
@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tables.len(),
             names.len(),
             mapping.num_functions(),
-            profile.records.len(),
+            profile.functions.len(),
             profile.counters.len(),
             engine.covered_files().len(),
             lines,

@@ -70,7 +70,7 @@ impl std::fmt::Debug for Collector {
         formatter
             .debug_struct("Collector")
             .field("runtime", self.profile.runtime())
-            .field("n_records", &self.profile.records().len())
+            .field("n_records", &self.profile.functions().len())
             .field("n_selected_files", &self.selected.len())
             .finish_non_exhaustive()
     }
@@ -139,13 +139,13 @@ impl CollectorBuilder {
             Some(filter) => read_own_mapping(&mut |path| filter(path))?,
             None => read_own_mapping(&mut |_| true)?,
         };
-        let engine = Engine::new(mapping, profile.records(), Threads::One);
+        let engine = Engine::new(mapping, profile.functions(), Threads::One);
         let selected = match &self.file_filter {
             Some(filter) => engine.select_files(|path| filter(path)),
             None => engine.covered_files(),
         };
         tracing::debug!(
-            n_records = profile.records().len(),
+            n_records = profile.functions().len(),
             n_counters = profile.n_counters(),
             n_files = engine.files().len(),
             n_selected_files = selected.len(),
@@ -225,7 +225,7 @@ impl Collector {
         // until two reads agree. (The loops here are themselves instrumented in a covered
         // program, each iteration an atomic increment: one pass instead of two matters.)
         self.profile.read_all(&mut state.current_counters);
-        for (record_idx, record) in self.profile.records().iter().enumerate() {
+        for (record_idx, record) in self.profile.functions().iter().enumerate() {
             let range = record.counters.clone();
             if state.current_counters[range.clone()] == state.previous_counters[range.clone()] {
                 continue;

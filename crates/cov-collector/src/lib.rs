@@ -6,15 +6,17 @@
 //! is that snapshots are differences against a kept copy of the counters, never resets.
 //!
 //! The offline half, safe code only:
-//! - `decode` (one `#[doc(hidden)]` module, public for the fuzz targets, benches and tests
-//!   only) reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
+//! - `decode` reads `__llvm_covmap`, `__llvm_covfun` and `__llvm_prf_names` from an
 //!   executable, decodes them and applies llvm-cov's reader rules into one
 //!   [`CoverageMapping`]; it also decodes raw profiles (versions 9 to 11, LLVM 18 to 23,
-//!   from one table of layouts) and data records, from a file or from live memory;
+//!   from one table of layouts) and their data records ([`FunctionCounters`]), from a file
+//!   or from live memory. The types the rest of the API takes are re-exported here; the
+//!   stages themselves are public only with the `decode` feature, which the fuzz targets,
+//!   the benches and the robustness tests turn on to check each stage on its own;
 //! - [`engine`] is llvm-cov's semantics (regions → segments → lines, branches, functions),
 //!   built once, then queried with the counts it evaluates from any counter array;
 //!   `segments.rs` holds its pure core;
-//! - [`lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
+//! - [`llvm_lcov`] writes LCOV as `llvm-cov export -format=lcov` does, and [`offline`] ties it
 //!   together for an executable and a `.profraw` file, spreading the whole-program work
 //!   over the cores (`parallel.rs`; the live half never starts threads); it also lists a
 //!   raw profile as `llvm-profdata show` does (`listing.rs`).
@@ -28,26 +30,27 @@
 
 mod bytes;
 mod collector;
-// The decoder stages are public for the fuzz targets, the benches and the robustness
-// tests, not for users (who call `Collector`, `offline`, `lcov` and the engine): hidden
-// from the docs page.
-#[doc(hidden)]
+#[cfg(feature = "decode")]
 pub mod decode;
+// Without the feature the stages are the crate's own; their items stay `pub` for it.
+#[cfg(not(feature = "decode"))]
+#[allow(unreachable_pub)]
+mod decode;
 pub mod decode_error;
 mod difference;
 pub mod engine;
 mod error;
 mod ffi;
-pub mod lcov;
 mod listing;
 mod live;
+pub mod llvm_lcov;
 pub mod offline;
 mod parallel;
 mod segments;
 
 pub use collector::{Collector, CollectorBuilder, is_instrumented};
 pub use decode::mapping::CoverageMapping;
-pub use decode::profraw::{DataRecord, RawProfile, decode_data_records};
+pub use decode::profraw::{FunctionCounters, RawProfile, decode_function_counters};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId, Threads};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};

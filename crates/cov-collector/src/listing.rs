@@ -33,7 +33,7 @@ pub fn write_profile_listing(profraw: &[u8], out: &mut impl Write) -> Result<(),
     // the entry count, the others internal counts.
     let (mut max_function_count, mut max_block_count) = (0_u64, 0_u64);
     let (mut n_blocks, mut total_count) = (0_u64, 0_u64);
-    for (index, record) in profile.records.iter().enumerate() {
+    for (index, record) in profile.functions.iter().enumerate() {
         let counts = &profile.counters[record.counters.clone()];
         if index == 0 {
             writeln!(out, "Counters:")?;
@@ -70,7 +70,7 @@ pub fn write_profile_listing(profraw: &[u8], out: &mut impl Write) -> Result<(),
     } else {
         writeln!(out, "Instrumentation level: Front-end")?;
     }
-    let n_functions = profile.records.len();
+    let n_functions = profile.functions.len();
     writeln!(out, "Functions shown: {n_functions}")?;
     writeln!(out, "Total functions: {n_functions}")?;
     writeln!(out, "Maximum function count: {max_function_count}")?;

@@ -9,7 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::decode::profraw::{CounterArray, DataRecord, Layout, decode_data_records, layout_for};
+use crate::decode::profraw::{
+    CounterArray, FunctionCounters, Layout, decode_function_counters, layout_for,
+};
 use crate::decode_error::ProfileError;
 use crate::error::CollectorError;
 use crate::ffi::ProfileRuntime;
@@ -45,14 +47,14 @@ pub(crate) fn decode_live_records(
     data_address: u64,
     counters_address: u64,
     n_counters: usize,
-) -> Result<Vec<DataRecord>, CollectorError> {
+) -> Result<Vec<FunctionCounters>, CollectorError> {
     let layout = check_profile_version(raw_version)?;
     tracing::debug!(
         version = layout.version,
         record_size = layout.record.size,
         "decoding the running program's data records"
     );
-    decode_data_records(
+    decode_function_counters(
         &layout.record,
         data,
         data_address,
@@ -69,7 +71,7 @@ pub(crate) fn decode_live_records(
 #[derive(Debug)]
 pub(crate) struct LiveProfile {
     runtime: ProfileRuntime,
-    records: Vec<DataRecord>,
+    functions: Vec<FunctionCounters>,
 }
 
 impl LiveProfile {
@@ -83,7 +85,10 @@ impl LiveProfile {
             runtime.counters_address,
             runtime.counters.len(),
         )?;
-        Ok(Self { runtime, records })
+        Ok(Self {
+            runtime,
+            functions: records,
+        })
     }
 
     /// The runtime this profile reads.
@@ -92,8 +97,8 @@ impl LiveProfile {
     }
 
     /// Every instrumented function's data record, in section order.
-    pub(crate) fn records(&self) -> &[DataRecord] {
-        &self.records
+    pub(crate) fn functions(&self) -> &[FunctionCounters] {
+        &self.functions
     }
 
     /// Number of counters in the whole program.
@@ -112,7 +117,7 @@ impl LiveProfile {
     /// `scratch` must be at least as long as the function's counters.
     pub(crate) fn read_function(
         &self,
-        record: &DataRecord,
+        record: &FunctionCounters,
         into: &mut [u64],
         scratch: &mut Vec<u64>,
     ) -> bool {

@@ -11,8 +11,8 @@ use crate::decode::mapping::CoverageMapping;
 use crate::decode::profraw::RawProfile;
 use crate::decode_error::{MappingError, ProfileError};
 use crate::engine::{Engine, FileId, Threads};
-use crate::lcov::{LcovSummary, write_file_record};
 pub use crate::listing::{write_profile_header, write_profile_listing};
+use crate::llvm_lcov::{LcovSummary, write_file_record};
 use crate::parallel;
 
 /// Why offline coverage could not be computed.
@@ -50,7 +50,7 @@ impl OfflineCoverage {
 
     /// Computes every file from an already decoded mapping and profile.
     pub fn from_parts(mapping: CoverageMapping, profile: RawProfile) -> OfflineCoverage {
-        let engine = Engine::new(mapping, &profile.records, Threads::All);
+        let engine = Engine::new(mapping, &profile.functions, Threads::All);
         // Every function is evaluated once; each file is then read off the counts.
         let counts = engine.evaluate(&profile.counters);
         let files: Vec<FileId> = engine
@@ -117,8 +117,3 @@ impl OfflineCoverage {
 /// Files formatted per batch by [`OfflineCoverage::write_lcov`]: enough to keep every
 /// core busy, few enough that the text in flight stays small.
 const LCOV_BATCH: usize = 128;
-
-/// Decodes `binary` and `profraw` into a baseline snapshot of every file.
-pub fn load(binary: &Path, profraw: &Path) -> Result<CoverageSnapshot, OfflineError> {
-    Ok(OfflineCoverage::load(binary, profraw)?.snapshot)
-}

@@ -5,7 +5,7 @@
 //! mapping only with the same hash, as llvm-cov's does.
 
 use cov_collector::decode::mapping::CoverageMapping;
-use cov_collector::decode::profraw::{DataRecord, RawProfile};
+use cov_collector::decode::profraw::{FunctionCounters, RawProfile};
 use cov_collector::decode::sections::CoverageSections;
 use cov_collector::{Engine, Threads};
 use cov_testkit::{BuildOptions, build_instrumented, run_instrumented};
@@ -31,7 +31,7 @@ fn workload_run(workload: &str) -> (CoverageMapping, RawProfile) {
 fn workload_engine(workload: &str) -> (Engine, RawProfile) {
     let (mapping, profile) = workload_run(workload);
     (
-        Engine::new(mapping, &profile.records, Threads::One),
+        Engine::new(mapping, &profile.functions, Threads::One),
         profile,
     )
 }
@@ -39,7 +39,7 @@ fn workload_engine(workload: &str) -> (Engine, RawProfile) {
 #[test]
 fn a_record_changes_only_the_files_it_names() {
     let (engine, profile) = workload_engine("a");
-    assert_eq!(engine.num_records(), profile.records.len());
+    assert_eq!(engine.num_records(), profile.functions.len());
 
     let files = engine.covered_files();
     let counts = engine.evaluate(&profile.counters);
@@ -51,7 +51,7 @@ fn a_record_changes_only_the_files_it_names() {
     for record in 0..engine.num_records() {
         assert_eq!(
             engine.record_counters(record),
-            profile.records[record].counters
+            profile.functions[record].counters
         );
         let mut counters = profile.counters.clone();
         for counter in &mut counters[engine.record_counters(record)] {
@@ -133,7 +133,7 @@ fn data_records_bind_only_matching_hashes() {
     // A record that ran: with all-zero counters `llvm-profdata merge -sparse` would drop
     // the name and llvm-cov would show the function as unexecuted instead.
     let target = profile
-        .records
+        .functions
         .iter()
         .find(|record| {
             profile.counters[record.counters.clone()]
@@ -141,10 +141,10 @@ fn data_records_bind_only_matching_hashes() {
                 .any(|&c| c > 0)
         })
         .expect("some function ran");
-    let records: Vec<DataRecord> = profile
-        .records
+    let records: Vec<FunctionCounters> = profile
+        .functions
         .iter()
-        .map(|record| DataRecord {
+        .map(|record| FunctionCounters {
             func_hash: if record == target {
                 record.func_hash ^ 1
             } else {
@@ -153,7 +153,7 @@ fn data_records_bind_only_matching_hashes() {
             ..record.clone()
         })
         .collect();
-    let full = Engine::new(mapping.clone(), &profile.records, Threads::One);
+    let full = Engine::new(mapping.clone(), &profile.functions, Threads::One);
     let mismatched = Engine::new(mapping.clone(), &records, Threads::One);
     let name = mapping
         .functions()

@@ -8,7 +8,7 @@ use cov_collector::decode::mapping::{
     Counter, CoverageMapping, Expression, ExpressionKind, FunctionMapping, MappingRegion,
     RegionKind,
 };
-use cov_collector::decode::profraw::DataRecord;
+use cov_collector::decode::profraw::FunctionCounters;
 use cov_collector::{Engine, Threads};
 use proptest::prelude::*;
 
@@ -146,9 +146,9 @@ proptest! {
         for function in &functions {
             mapping.push_function(function.view());
         }
-        let records: Vec<DataRecord> = records
+        let records: Vec<FunctionCounters> = records
             .into_iter()
-            .map(|(name_ref, func_hash, start, len)| DataRecord {
+            .map(|(name_ref, func_hash, start, len)| FunctionCounters {
                 name_ref,
                 func_hash,
                 counters: start..start + len,

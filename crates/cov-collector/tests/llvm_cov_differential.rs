@@ -14,12 +14,12 @@ use std::path::Path;
 use std::process::Command;
 
 use cov_collector::decode::mapping::CoverageMapping;
-use cov_collector::decode::profraw::DataRecord;
+use cov_collector::decode::profraw::FunctionCounters;
 use cov_collector::decode::sections::CoverageSections;
-use cov_collector::lcov::write_lcov;
-use cov_collector::{Engine, Threads, lcov::LcovSummary};
+use cov_collector::llvm_lcov::write_lcov;
+use cov_collector::{Engine, Threads, llvm_lcov::LcovSummary};
 use cov_core::model::{CoverageSnapshot, SnapshotKind};
-use cov_testkit::{Lcov, diff_lcov, llvm_tool, run_ok};
+use cov_testkit::{LcovTracefile, diff_lcov, llvm_tool, run_ok};
 use proptest::prelude::*;
 
 /// Region kinds the generator uses.
@@ -259,7 +259,7 @@ fn ours(functions: &[Function]) -> String {
     for (index, function) in functions.iter().enumerate() {
         let start = counters.len();
         counters.extend_from_slice(&function.counts);
-        records.push(DataRecord {
+        records.push(FunctionCounters {
             name_ref: md5_low64(function_name(index).as_bytes()),
             func_hash: profile_hash(index, function),
             counters: start..counters.len(),
@@ -286,7 +286,10 @@ fn assert_matches_llvm_cov(functions: &[Function]) {
     let dir = tempfile::tempdir().unwrap();
     let expected = oracle(functions, dir.path());
     let actual = ours(functions);
-    let diff = diff_lcov(&Lcov::parse(&expected), &Lcov::parse(&actual));
+    let diff = diff_lcov(
+        &LcovTracefile::parse(&expected),
+        &LcovTracefile::parse(&actual),
+    );
     assert!(
         diff.is_empty(),
         "engine differs from llvm-cov for {functions:#?}\n{diff}\nexpected:\n{expected}\nactual:\n{actual}"

@@ -4,18 +4,18 @@
 
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::{
-    BuildOptions, Lcov, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
+    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
 };
 
 fn check_variant(options: BuildOptions, workload: &str) {
     let binary = build_instrumented("workload", "workload", &options);
     let run = run_instrumented(&binary, &[workload]);
     let expected_text = oracle_lcov(&binary, &[run.profraw()]);
-    let expected = Lcov::parse(&expected_text);
+    let expected = LcovTracefile::parse(&expected_text);
     let coverage = OfflineCoverage::load(&binary, run.profraw())
         .unwrap_or_else(|error| panic!("offline decoding failed: {error}"));
     let ours_text = coverage.to_lcov();
-    let ours = Lcov::parse(&ours_text);
+    let ours = LcovTracefile::parse(&ours_text);
     assert!(
         !expected.files.is_empty(),
         "the oracle reported no files for {}",

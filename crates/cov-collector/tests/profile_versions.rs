@@ -11,7 +11,7 @@ use cov_collector::decode::mapping::CoverageMapping;
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{
-    BuildOptions, Lcov, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
+    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
 };
 
 /// Every re-laying the tests check: plain and padded, versions 9 to 11.
@@ -38,14 +38,14 @@ fn check_every_version(binary: &Path, profraw: &Path) {
         "the encoder re-lays a version-10 profile as itself"
     );
     let expected_text = oracle_lcov(binary, &[profraw]);
-    let expected = Lcov::parse(&expected_text);
+    let expected = LcovTracefile::parse(&expected_text);
     let mapping = CoverageMapping::from_executable(binary).expect("decoding the mapping");
     for options in relayouts() {
         let bytes = relayout_profile(&original_bytes, &options);
         let profile =
             RawProfile::decode(&bytes).unwrap_or_else(|error| panic!("{options:?}: {error}"));
         assert_eq!(profile.header.format_version(), options.version);
-        assert_eq!(profile.records, original.records, "{options:?}");
+        assert_eq!(profile.functions, original.functions, "{options:?}");
         assert_eq!(profile.counters, original.counters, "{options:?}");
         assert_eq!(profile.names_blob, original.names_blob, "{options:?}");
         assert_eq!(profile.binary_ids, original.binary_ids, "{options:?}");
@@ -59,7 +59,7 @@ fn check_every_version(binary: &Path, profraw: &Path) {
             assert_ne!(profile.header.padding_after_bitmap, 0);
         }
         let ours_text = OfflineCoverage::from_parts(mapping.clone(), profile).to_lcov();
-        let diff = diff_lcov(&expected, &Lcov::parse(&ours_text));
+        let diff = diff_lcov(&expected, &LcovTracefile::parse(&ours_text));
         assert!(
             diff.is_empty(),
             "{options:?}: differs from llvm-cov:\n{diff}"
@@ -84,8 +84,9 @@ fn workload_profiles_of_every_version_match_llvm_cov() {
 
 #[test]
 fn demo_service_profiles_of_every_version_match_llvm_cov() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use cov_driver::{HttpClient, Launch};
 
     let options = BuildOptions {
         release: false,
@@ -94,42 +95,30 @@ fn demo_service_profiles_of_every_version_match_llvm_cov() {
     let binary = build_instrumented("demo-service", "demo-service", &options);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let profraw = dir.path().join("demo.profraw");
-    let mut child = Command::new(&binary)
+    let mut launch = Launch::new(&binary);
+    launch
         .args(["--port", "0"])
         .current_dir(cov_testkit::workspace_root().join("examples/demo-service"))
         .env("LLVM_PROFILE_FILE", &profraw)
-        .env_remove("TUSK_DRIFT_MODE")
         .env_remove("PORT")
-        .env_remove("HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the demo service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reading the service's address");
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    for request in [
-        "GET /health",
-        "GET /products",
-        "GET /products/1",
-        "POST /shutdown",
+        .env_remove("HOST");
+    let mut service = launch.start().expect("starting the demo service");
+    let address = service
+        .wait_for_address(Duration::from_secs(60))
+        .expect("the service's address");
+    let client = HttpClient::new(address, Duration::from_secs(30));
+    for (method, path, status) in [
+        ("GET", "/health", 200),
+        ("GET", "/products", 200),
+        ("GET", "/products/1", 200),
+        ("POST", "/shutdown", 202),
     ] {
-        let mut stream = std::net::TcpStream::connect(&address).expect("connecting");
-        write!(
-            stream,
-            "{request} HTTP/1.1\r\nHost: demo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .expect("sending a request");
-        let mut response = String::new();
-        let _ = std::io::Read::read_to_string(&mut stream, &mut response);
+        let (answered, body) = client
+            .send(method, path, &[], None)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        assert_eq!(answered, status, "{method} {path}: {body}");
     }
-    let status = child.wait().expect("waiting for the service");
+    let status = service.wait().expect("waiting for the service");
     assert!(status.success(), "the demo service exited with {status}");
     check_every_version(&binary, &profraw);
 }

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{CoverageSnapshot, FileCoverage, LineBranches, SnapshotKind};
-use crate::record::{FileRecord, SnapshotRecord};
+use crate::wire::{WireFile, WireSnapshot};
 
-/// Turns [`CoverageSnapshot`]s into [`SnapshotRecord`]s with stable per-line branch totals.
+/// Turns [`CoverageSnapshot`]s into [`WireSnapshot`]s with stable per-line branch totals.
 ///
 /// - A **baseline** teaches the cache the branch structure of every file it lists (replacing
 ///   what was known of those files) and is reported with exactly that structure.
@@ -58,30 +58,16 @@ impl BranchCache {
         Self::default()
     }
 
-    /// Whether the cache knows the branch structure of `path`.
-    pub fn knows(&self, path: &str) -> bool {
+    /// Whether the cache knows the branch structure of `path` (for this module's tests).
+    #[cfg(test)]
+    fn knows(&self, path: &str) -> bool {
         self.totals.contains_key(path)
     }
 
-    /// The learned per-line totals of `path`, if known.
-    pub fn line_totals(&self, path: &str) -> Option<&BTreeMap<u32, u32>> {
-        self.totals.get(path)
-    }
-
-    /// Number of files whose structure is known.
-    pub fn len(&self) -> usize {
-        self.totals.len()
-    }
-
-    /// Whether no file is known.
-    pub fn is_empty(&self) -> bool {
-        self.totals.is_empty()
-    }
-
-    /// Converts `snapshot` to its wire record, learning structure as described on
+    /// Converts `snapshot` to its [`WireSnapshot`], learning structure as described on
     /// [`BranchCache`].
-    pub fn record(&mut self, snapshot: &CoverageSnapshot) -> SnapshotRecord {
-        let mut record = SnapshotRecord::new(snapshot.kind);
+    pub fn record(&mut self, snapshot: &CoverageSnapshot) -> WireSnapshot {
+        let mut record = WireSnapshot::new(snapshot.kind);
         for (path, file) in &snapshot.files {
             let seen = file.line_branches();
             let known = match snapshot.kind {
@@ -101,18 +87,19 @@ impl BranchCache {
             };
             record
                 .files
-                .insert(path.clone(), file_record(file, known, &seen));
+                .insert(path.clone(), wire_file(file, known, &seen));
         }
         record
     }
 }
 
-/// The record of one file: its lines as they are, its branches against the known totals.
-fn file_record(
+/// What the wire carries of one file: its lines as they are, its branches against the known
+/// totals.
+fn wire_file(
     file: &FileCoverage,
     known: &BTreeMap<u32, u32>,
     seen: &BTreeMap<u32, LineBranches>,
-) -> FileRecord {
+) -> WireFile {
     let branches = known
         .iter()
         .map(|(&line, &total)| {
@@ -120,7 +107,7 @@ fn file_record(
             (line, LineBranches { total, covered })
         })
         .collect();
-    FileRecord {
+    WireFile {
         lines: file.lines.clone(),
         branches,
     }
@@ -218,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn files_absent_from_a_delta_are_absent_from_its_record() {
+    fn files_absent_from_a_delta_are_absent_from_its_wire_snapshot() {
         let mut cache = BranchCache::new();
         cache.record(&snapshot(
             SnapshotKind::Baseline,

@@ -15,13 +15,13 @@
 //!
 //! 1. [`filter::SourceFilter`] decides which source files are the application's own;
 //! 2. the collector produces a [`CoverageSnapshot`] ([`model`]) of those files;
-//! 3. [`BranchCache`] turns it into the wire-level [`SnapshotRecord`] ([`record`]), with the
+//! 3. [`BranchCache`] turns it into the [`WireSnapshot`] ([`wire`]) the channel carries, with the
 //!    same per-line branch totals in every snapshot;
-//! 4. the SDK converts that record to protobuf; on the CLI side, `cov-report` merges the
-//!    records of a run and writes reports.
+//! 4. the SDK converts that wire snapshot to protobuf; on the CLI side, `cov-report` merges
+//!    the wire snapshots of a run and writes reports.
 //!
 //! The `serde` feature (off by default, turned on by `cov-report`) derives `Serialize` and
-//! `Deserialize` for the model and the record.
+//! `Deserialize` for the model and the wire snapshot.
 //!
 //! # Example
 //!
@@ -45,9 +45,9 @@
 //!     }
 //! }
 //!
-//! let record = BranchCache::new().record(&baseline);
-//! let main = &record.files["/srv/app/src/main.rs"];
-//! assert_eq!(record.files.len(), 1);
+//! let wire = BranchCache::new().record(&baseline);
+//! let main = &wire.files["/srv/app/src/main.rs"];
+//! assert_eq!(wire.files.len(), 1);
 //! assert_eq!(main.branches[&2], LineBranches { total: 2, covered: 1 });
 //! assert_eq!((main.coverable_lines(), main.covered_lines()), (3, 2));
 //! # Ok::<(), cov_core::filter::FilterError>(())
@@ -58,9 +58,9 @@
 pub mod branch_cache;
 pub mod filter;
 pub mod model;
-pub mod record;
+pub mod wire;
 
 pub use branch_cache::BranchCache;
 pub use filter::{FilterError, PathPatterns, SourceFilter};
 pub use model::{Branch, CoverageSnapshot, FileCoverage, Function, LineBranches, SnapshotKind};
-pub use record::{FileRecord, SnapshotRecord};
+pub use wire::{WireFile, WireSnapshot};

@@ -1,13 +1,13 @@
 //! Aggregation of a replay run with the Tusk CLI's semantics, plus who covers what.
 //!
 //! [`Aggregate`] collects what the CLI collects during `tusk drift run --show-coverage`: one
-//! baseline per service start and one record per test. [`Aggregate::view`] then computes,
+//! baseline per service start and one snapshot per test. [`Aggregate::view`] then computes,
 //! as the CLI does at the end of a run:
 //!
 //! - **baselines merged across service restarts**: a line keeps its first non-zero count
 //!   (a later baseline only fills lines that are missing or still at 0), and per line the
 //!   branch entry with the larger total wins;
-//! - **per-test records merged into that baseline**: line counts summed; per branch line,
+//! - **per-test snapshots merged into that baseline**: line counts summed; per branch line,
 //!   total = max of the totals, covered = min(sum of covered, total); file totals recomputed
 //!   from the per-line map;
 //! - include/exclude globs ([`PathPatterns`]) applied to the merged files;
@@ -16,12 +16,13 @@
 //! - and what no Tusk SDK offers: for every line, the tests that executed it
 //!   ([`CoverageView::covered_by`]).
 //!
-//! The two merge rules are [`merge_baseline`] and [`merge_test`].
+//! The two merge rules are `merge_baseline` (private: only [`Aggregate`] merges baselines)
+//! and [`merge_test`] (public: the aggregation laws test it directly).
 //! The CLI's suite-status filter (draft tests left out of the aggregate) has no counterpart:
 //! a driver adds only the tests it wants counted.
 //!
-//! Paths are normalised once, when a record comes in ([`PathNormalizer`]), exactly where the
-//! CLI normalises them. Records are kept as received and merged on demand, so a baseline
+//! Paths are normalised once, when a snapshot comes in ([`PathNormalizer`]), exactly where the
+//! CLI normalises them. Snapshots are kept as received and merged on demand, so a baseline
 //! that arrives after some tests (a service restart) is merged in the CLI's order: all
 //! baselines first, then all tests.
 
@@ -30,30 +31,30 @@ use std::collections::BTreeMap;
 use crate::paths::PathNormalizer;
 use cov_core::filter::PathPatterns;
 use cov_core::model::LineBranches;
-use cov_core::record::{FileRecord, SnapshotRecord};
+use cov_core::wire::{WireFile, WireSnapshot};
 
 /// One test's coverage as received: the delta snapshot taken right after the test.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TestRecord {
+pub struct TestSnapshot {
     /// The test's identifier (the CLI uses the trace id).
     pub id: String,
     /// The test's display name; may be empty.
     pub name: String,
     /// What ran during the test, paths already normalised.
-    pub coverage: SnapshotRecord,
+    pub coverage: WireSnapshot,
 }
 
 /// Everything a replay run reported, ready to be merged into a [`CoverageView`].
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use cov_core::{FileRecord, SnapshotKind, SnapshotRecord};
+/// use cov_core::{WireFile, SnapshotKind, WireSnapshot};
 /// use cov_report::Aggregate;
 ///
-/// let file = |lines: &[(u32, u64)]| FileRecord { lines: lines.iter().copied().collect(), ..FileRecord::default() };
-/// let mut baseline = SnapshotRecord::new(SnapshotKind::Baseline);
+/// let file = |lines: &[(u32, u64)]| WireFile { lines: lines.iter().copied().collect(), ..WireFile::default() };
+/// let mut baseline = WireSnapshot::new(SnapshotKind::Baseline);
 /// baseline.files.insert("src/lib.rs".into(), file(&[(1, 1), (2, 0), (3, 0)]));
-/// let mut test = SnapshotRecord::new(SnapshotKind::Delta);
+/// let mut test = WireSnapshot::new(SnapshotKind::Delta);
 /// test.files.insert("src/lib.rs".into(), file(&[(2, 5)]));
 ///
 /// let mut aggregate = Aggregate::new();
@@ -66,8 +67,8 @@ pub struct TestRecord {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Aggregate {
-    baseline: Option<BTreeMap<String, FileRecord>>,
-    tests: Vec<TestRecord>,
+    baseline: Option<BTreeMap<String, WireFile>>,
+    tests: Vec<TestSnapshot>,
     normalizer: PathNormalizer,
     patterns: PathPatterns,
 }
@@ -78,7 +79,7 @@ impl Aggregate {
         Self::default()
     }
 
-    /// Normalises the paths of every record added from now on (the CLI's
+    /// Normalises the paths of every snapshot added from now on (the CLI's
     /// `strip_path_prefix` and git-root-relative paths).
     pub fn set_path_normalizer(&mut self, normalizer: PathNormalizer) -> &mut Self {
         self.normalizer = normalizer;
@@ -93,10 +94,10 @@ impl Aggregate {
     }
 
     /// Merges a baseline into the baselines received so far (one per service start).
-    pub fn add_baseline(&mut self, record: SnapshotRecord) {
-        let record = self.normalize(record);
+    pub fn add_baseline(&mut self, snapshot: WireSnapshot) {
+        let snapshot = self.normalize(snapshot);
         let merged = self.baseline.get_or_insert_with(BTreeMap::new);
-        for (path, file) in record.files {
+        for (path, file) in snapshot.files {
             merge_baseline(merged.entry(path).or_default(), &file);
         }
     }
@@ -106,10 +107,10 @@ impl Aggregate {
         &mut self,
         id: impl Into<String>,
         name: impl Into<String>,
-        record: SnapshotRecord,
+        snapshot: WireSnapshot,
     ) {
-        let coverage = self.normalize(record);
-        self.tests.push(TestRecord {
+        let coverage = self.normalize(snapshot);
+        self.tests.push(TestSnapshot {
             id: id.into(),
             name: name.into(),
             coverage,
@@ -118,12 +119,12 @@ impl Aggregate {
 
     /// The merged baselines, or `None` when no baseline arrived (the CLI then warns that
     /// the denominator may be incomplete).
-    pub fn baseline(&self) -> Option<&BTreeMap<String, FileRecord>> {
+    pub fn baseline(&self) -> Option<&BTreeMap<String, WireFile>> {
         self.baseline.as_ref()
     }
 
-    /// The test records, in run order.
-    pub fn tests(&self) -> &[TestRecord] {
+    /// The tests' snapshots, in run order.
+    pub fn tests(&self) -> &[TestSnapshot] {
         &self.tests
     }
 
@@ -151,7 +152,7 @@ impl Aggregate {
                     .iter()
                     .filter(|(path, _)| files.contains_key(*path))
                     .filter_map(|(path, file)| {
-                        TestFileCoverage::from_record(file).map(|detail| (path.clone(), detail))
+                        TestFileCoverage::from_wire(file).map(|detail| (path.clone(), detail))
                     })
                     .collect(),
             })
@@ -159,11 +160,11 @@ impl Aggregate {
         CoverageView::new(files, tests, self.baseline.is_some())
     }
 
-    fn normalize(&self, record: SnapshotRecord) -> SnapshotRecord {
+    fn normalize(&self, snapshot: WireSnapshot) -> WireSnapshot {
         if self.normalizer == PathNormalizer::default() {
-            return record;
+            return snapshot;
         }
-        record.map_paths(|path| self.normalizer.normalize(path))
+        snapshot.map_paths(|path| self.normalizer.normalize(path))
     }
 }
 
@@ -171,7 +172,7 @@ impl Aggregate {
 /// baselines of successive service starts: a line takes the other count only when it is
 /// missing here or still 0; a branch line takes the other entry only when it is missing
 /// here or the other has more outcomes.
-pub fn merge_baseline(merged: &mut FileRecord, other: &FileRecord) {
+fn merge_baseline(merged: &mut WireFile, other: &WireFile) {
     for (&line, &count) in &other.lines {
         let slot = merged.lines.entry(line).or_insert(count);
         if *slot == 0 {
@@ -186,10 +187,10 @@ pub fn merge_baseline(merged: &mut FileRecord, other: &FileRecord) {
     }
 }
 
-/// Adds one **test's** record of the same file to `merged`, as the Tusk CLI adds per-test
-/// records to the baseline: line counts summed (saturating); per branch line the total is
+/// Adds one **test's** snapshot of the same file to `merged`, as the Tusk CLI adds per-test
+/// snapshots to the baseline: line counts summed (saturating); per branch line the total is
 /// the larger one and covered the sum, clamped to that total.
-pub fn merge_test(merged: &mut FileRecord, other: &FileRecord) {
+pub fn merge_test(merged: &mut WireFile, other: &WireFile) {
     for (&line, &count) in &other.lines {
         let slot = merged.lines.entry(line).or_default();
         *slot = slot.saturating_add(count);
@@ -208,7 +209,7 @@ pub fn merge_test(merged: &mut FileRecord, other: &FileRecord) {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CoverageView {
     /// The aggregate: merged baseline and tests, after include/exclude, in path order.
-    pub files: BTreeMap<String, FileRecord>,
+    pub files: BTreeMap<String, WireFile>,
     /// Per test, in run order, its coverage of the aggregate's files.
     pub tests: Vec<TestCoverage>,
     /// Who covers what: file → line → indices into [`CoverageView::tests`] of the tests
@@ -223,7 +224,7 @@ impl CoverageView {
     /// The view of `files` and the `tests` run on them (in run order, each with its coverage
     /// of those files), with who covers what derived from the tests' covered lines.
     pub fn new(
-        files: BTreeMap<String, FileRecord>,
+        files: BTreeMap<String, WireFile>,
         tests: Vec<TestCoverage>,
         has_baseline: bool,
     ) -> Self {
@@ -284,14 +285,14 @@ pub struct Totals {
 
 impl Totals {
     /// The totals of a single file.
-    pub fn of_file(file: &FileRecord) -> Self {
+    pub fn of_file(file: &WireFile) -> Self {
         let mut totals = Self::default();
         totals.add_file(file);
         totals
     }
 
     /// Adds one file.
-    pub fn add_file(&mut self, file: &FileRecord) {
+    pub fn add_file(&mut self, file: &WireFile) {
         let covered_lines = file.covered_lines();
         self.files += 1;
         self.covered_files += usize::from(covered_lines > 0);
@@ -361,19 +362,19 @@ impl TestCoverage {
 pub struct TestFileCoverage {
     /// Lines with a non-zero count, ascending.
     pub covered_lines: Vec<u32>,
-    /// Lines the test's record listed for the file (executed lines, for a delta).
+    /// Lines the test's snapshot listed for the file (executed lines, for a delta).
     pub coverable_lines: usize,
-    /// The record's branch outcomes in the file.
+    /// The snapshot's branch outcomes in the file.
     pub total_branches: u64,
-    /// The record's branch outcomes taken in the file.
+    /// The snapshot's branch outcomes taken in the file.
     pub covered_branches: u64,
-    /// The record's per-line branches.
+    /// The snapshot's per-line branches.
     pub branches: BTreeMap<u32, LineBranches>,
 }
 
 impl TestFileCoverage {
-    /// The detail of one file record; `None` when it executed no line.
-    pub fn from_record(file: &FileRecord) -> Option<Self> {
+    /// The detail of one file of a test's snapshot; `None` when it executed no line.
+    pub fn from_wire(file: &WireFile) -> Option<Self> {
         let covered_lines: Vec<u32> = file
             .lines
             .iter()
@@ -402,8 +403,8 @@ mod tests {
         LineBranches { total, covered }
     }
 
-    fn record(kind: SnapshotKind, files: &[(&str, FileRecord)]) -> SnapshotRecord {
-        SnapshotRecord {
+    fn record(kind: SnapshotKind, files: &[(&str, WireFile)]) -> WireSnapshot {
+        WireSnapshot {
             kind,
             files: files
                 .iter()
@@ -412,8 +413,8 @@ mod tests {
         }
     }
 
-    fn file(lines: &[(u32, u64)], branches: &[(u32, LineBranches)]) -> FileRecord {
-        FileRecord {
+    fn file(lines: &[(u32, u64)], branches: &[(u32, LineBranches)]) -> WireFile {
+        WireFile {
             lines: lines.iter().copied().collect(),
             branches: branches.iter().copied().collect(),
         }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::aggregate::{CoverageView, Totals};
-use cov_core::record::FileRecord;
+use cov_core::wire::WireFile;
 
 /// What the XML needs beyond the view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct CoberturaOptions {
 
 /// Renders the view as a Cobertura XML document (ends with a newline).
 pub fn render(view: &CoverageView, options: &CoberturaOptions) -> String {
-    let mut packages: BTreeMap<String, Vec<(&str, &FileRecord)>> = BTreeMap::new();
+    let mut packages: BTreeMap<String, Vec<(&str, &WireFile)>> = BTreeMap::new();
     for (path, file) in &view.files {
         let (directory, _) = split_path(path);
         packages
@@ -96,7 +96,7 @@ pub fn write<W: std::io::Write + ?Sized>(
     writer.write_all(render(view, options).as_bytes())
 }
 
-fn write_class(out: &mut String, path: &str, file: &FileRecord) {
+fn write_class(out: &mut String, path: &str, file: &WireFile) {
     let totals = Totals::of_file(file);
     let (_, file_name) = split_path(path);
     let _ = writeln!(

@@ -25,19 +25,19 @@
 //! each file through a lookup function and writes the returned files where it wants.
 //!
 //! ```
-//! use cov_core::{FileRecord, SnapshotKind, SnapshotRecord};
+//! use cov_core::{WireFile, SnapshotKind, WireSnapshot};
 //! use cov_report::Aggregate;
 //! use cov_report::html::HtmlReport;
 //!
-//! let mut baseline = SnapshotRecord::new(SnapshotKind::Baseline);
-//! baseline.files.insert("src/lib.rs".into(), FileRecord {
+//! let mut baseline = WireSnapshot::new(SnapshotKind::Baseline);
+//! baseline.files.insert("src/lib.rs".into(), WireFile {
 //!     lines: [(1, 0), (2, 0)].into_iter().collect(),
-//!     ..FileRecord::default()
+//!     ..WireFile::default()
 //! });
-//! let mut test = SnapshotRecord::new(SnapshotKind::Delta);
-//! test.files.insert("src/lib.rs".into(), FileRecord {
+//! let mut test = WireSnapshot::new(SnapshotKind::Delta);
+//! test.files.insert("src/lib.rs".into(), WireFile {
 //!     lines: [(1, 1)].into_iter().collect(),
-//!     ..FileRecord::default()
+//!     ..WireFile::default()
 //! });
 //! let mut aggregate = Aggregate::new();
 //! aggregate.add_baseline(baseline);
@@ -55,7 +55,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cov_core::model::LineBranches;
-use cov_core::record::FileRecord;
+use cov_core::wire::WireFile;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::aggregate::{CoverageView, Totals, percent};
@@ -267,7 +267,7 @@ impl HtmlReport {
         &self,
         view: &CoverageView,
         path: &str,
-        file: &FileRecord,
+        file: &WireFile,
         source: Option<&str>,
     ) -> String {
         let totals = Totals::of_file(file);
@@ -728,17 +728,17 @@ mod tests {
     use super::*;
     use crate::aggregate::Aggregate;
     use cov_core::model::SnapshotKind;
-    use cov_core::record::SnapshotRecord;
+    use cov_core::wire::WireSnapshot;
 
     /// `(path, [(line, count)], [(line, branch total, branch covered)])`.
     type FileSpec<'a> = (&'a str, &'a [(u32, u64)], &'a [(u32, u32, u32)]);
 
-    fn record(kind: SnapshotKind, files: &[FileSpec<'_>]) -> SnapshotRecord {
-        let mut record = SnapshotRecord::new(kind);
+    fn record(kind: SnapshotKind, files: &[FileSpec<'_>]) -> WireSnapshot {
+        let mut record = WireSnapshot::new(kind);
         for &(path, lines, branches) in files {
             record.files.insert(
                 path.to_owned(),
-                FileRecord {
+                WireFile {
                     lines: lines.iter().copied().collect(),
                     branches: branches
                         .iter()

@@ -24,7 +24,7 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 
 use crate::aggregate::{CoverageView, TestCoverage, TestFileCoverage, Totals, percent};
 use cov_core::model::LineBranches;
-use cov_core::record::FileRecord;
+use cov_core::wire::WireFile;
 
 /// Renders the view as the CLI's JSON export; `timestamp` fills `summary.timestamp`
 /// (RFC 3339, e.g. `2026-01-02T15:04:05Z`).
@@ -178,7 +178,7 @@ impl<'a> Export<'a> {
 }
 
 impl FileSummary {
-    fn new(file: &FileRecord) -> Self {
+    fn new(file: &WireFile) -> Self {
         let totals = Totals::of_file(file);
         Self {
             covered_lines: totals.covered_lines,
@@ -191,7 +191,7 @@ impl FileSummary {
 }
 
 impl AggregateFile {
-    fn new(file: &FileRecord) -> Self {
+    fn new(file: &WireFile) -> Self {
         Self {
             lines: file
                 .lines

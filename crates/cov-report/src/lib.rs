@@ -2,8 +2,8 @@
 //! normalisation, and the LCOV, JSON, Cobertura, terminal and HTML writers.
 //!
 //! This is the CLI side of the coverage channel. The SDK inside a service sends
-//! [`SnapshotRecord`](cov_core::SnapshotRecord)s (cov-core's wire-level record); this crate merges a run's baselines
-//! and per-test records exactly as the Tusk CLI does and writes reports from the result. Its
+//! [`WireSnapshot`](cov_core::WireSnapshot)s (what the channel carries); this crate merges a
+//! run's baselines and per-test snapshots exactly as the Tusk CLI does and writes reports from the result. Its
 //! key design decision is to live apart from cov-core: a service that links the SDK compiles
 //! none of it, nor its dependencies (`serde_json`, `maud`). Like cov-core it does no I/O:
 //! writers return a `String` or write to a `std::io::Write` the caller opened, and the HTML
@@ -12,7 +12,7 @@
 //! The path of a run through the crate:
 //!
 //! 1. [`PathNormalizer`] ([`paths`]) makes paths repo-relative, as the CLI does;
-//! 2. [`Aggregate`] merges baselines and per-test records into a [`CoverageView`]
+//! 2. [`Aggregate`] merges baselines and per-test snapshots into a [`CoverageView`]
 //!    ([`aggregate`]), including who covers what;
 //! 3. one module per format writes it:
 //!    - [`lcov`]: LCOV tracefile in the Tusk CLI's layout (Codecov, Coveralls, genhtml, IDEs);
@@ -24,8 +24,9 @@
 //!      line, one page per test); it needs the source text, so it takes a lookup function
 //!      and returns the files to write.
 //!
-//! Each format module has a `render` function that returns the report as a `String` and a
-//! `write` function that writes the same text to any `std::io::Write`. What they share
+//! Each single-file format (`lcov`, `json`, `cobertura`, `terminal`) has a `render` function
+//! that returns the report as a `String` and a `write` function that writes the same text to
+//! any `std::io::Write`; `html` renders a site, so it returns the files to write. What they share
 //! ([`percent`](aggregate::percent), [`Totals`]) lives in [`aggregate`].
 //!
 //! # Example
@@ -79,5 +80,7 @@ pub mod lcov;
 pub mod paths;
 pub mod terminal;
 
-pub use aggregate::{Aggregate, CoverageView, TestCoverage, TestFileCoverage, TestRecord, Totals};
+pub use aggregate::{
+    Aggregate, CoverageView, TestCoverage, TestFileCoverage, TestSnapshot, Totals,
+};
 pub use paths::PathNormalizer;

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cov_core::{
-    Branch, BranchCache, CoverageSnapshot, FileCoverage, FileRecord, LineBranches, SnapshotKind,
-    SnapshotRecord,
+    Branch, BranchCache, CoverageSnapshot, FileCoverage, LineBranches, SnapshotKind, WireFile,
+    WireSnapshot,
 };
 use cov_report::Aggregate;
 use cov_report::aggregate::merge_test;
@@ -45,7 +45,7 @@ fn structure() -> impl Strategy<Value = Structure> {
 
 /// A baseline of the structure: every line, counts 0 or 1 (startup), no branch covered
 /// beyond its total.
-fn baseline(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> + use<> {
+fn baseline(structure: &Structure) -> impl Strategy<Value = WireSnapshot> + use<> {
     let files: Vec<_> = structure.files.clone().into_iter().collect();
     let per_file: Vec<_> = files
         .into_iter()
@@ -55,12 +55,12 @@ fn baseline(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> + us
             (Just(path), Just(lines), Just(branches), counts, covered)
         })
         .collect();
-    per_file.prop_map(|files| SnapshotRecord {
+    per_file.prop_map(|files| WireSnapshot {
         kind: SnapshotKind::Baseline,
         files: files
             .into_iter()
             .map(|(path, lines, branches, counts, covered)| {
-                let record = FileRecord {
+                let record = WireFile {
                     lines: lines.into_iter().zip(counts).collect(),
                     branches: branches
                         .into_iter()
@@ -77,7 +77,7 @@ fn baseline(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> + us
 /// A test's delta against the structure: some files, some of their lines with counts,
 /// every branch line of a touched file with the structure's total (as [`BranchCache`]
 /// reports it) and some covered outcomes.
-fn test_record(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> + use<> {
+fn test_record(structure: &Structure) -> impl Strategy<Value = WireSnapshot> + use<> {
     let files: Vec<_> = structure.files.clone().into_iter().collect();
     let per_file: Vec<_> = files
         .into_iter()
@@ -94,13 +94,13 @@ fn test_record(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> +
             )
         })
         .collect();
-    per_file.prop_map(|files| SnapshotRecord {
+    per_file.prop_map(|files| WireSnapshot {
         kind: SnapshotKind::Delta,
         files: files
             .into_iter()
             .filter(|(touched, ..)| *touched)
             .map(|(_, path, lines, branches, counts, covered)| {
-                let record = FileRecord {
+                let record = WireFile {
                     lines: lines
                         .into_iter()
                         .zip(counts)
@@ -119,7 +119,7 @@ fn test_record(structure: &Structure) -> impl Strategy<Value = SnapshotRecord> +
 }
 
 /// A structure, a baseline and a few tests of it.
-fn run() -> impl Strategy<Value = (SnapshotRecord, Vec<SnapshotRecord>)> {
+fn run() -> impl Strategy<Value = (WireSnapshot, Vec<WireSnapshot>)> {
     structure().prop_flat_map(|structure| {
         (
             baseline(&structure),
@@ -128,7 +128,7 @@ fn run() -> impl Strategy<Value = (SnapshotRecord, Vec<SnapshotRecord>)> {
     })
 }
 
-fn aggregate_of(baseline: Option<&SnapshotRecord>, tests: &[(usize, SnapshotRecord)]) -> Aggregate {
+fn aggregate_of(baseline: Option<&WireSnapshot>, tests: &[(usize, WireSnapshot)]) -> Aggregate {
     let mut aggregate = Aggregate::new();
     if let Some(baseline) = baseline {
         aggregate.add_baseline(baseline.clone());
@@ -155,7 +155,7 @@ fn coverers(aggregate: &Aggregate) -> BTreeMap<(String, u32), BTreeSet<String>> 
     map
 }
 
-fn zeroed(baseline: &SnapshotRecord) -> SnapshotRecord {
+fn zeroed(baseline: &WireSnapshot) -> WireSnapshot {
     let mut zeroed = baseline.clone();
     for file in zeroed.files.values_mut() {
         file.lines.values_mut().for_each(|count| *count = 0);
@@ -183,7 +183,7 @@ proptest! {
     fn merging_tests_is_associative((baseline, tests) in run()) {
         prop_assume!(tests.len() >= 3);
         for path in baseline.files.keys() {
-            let record = |test: &SnapshotRecord| test.files.get(path).cloned().unwrap_or_default();
+            let record = |test: &WireSnapshot| test.files.get(path).cloned().unwrap_or_default();
             let (a, b, c) = (record(&tests[0]), record(&tests[1]), record(&tests[2]));
             let mut left = a.clone();
             merge_test(&mut left, &b);
@@ -218,7 +218,7 @@ proptest! {
         let numbered: Vec<_> = tests.iter().cloned().enumerate().collect();
         let view = aggregate_of(Some(&zeroed(&baseline)), &numbered).view();
         // The whole run as one snapshot: every test's delta merged.
-        let mut whole_run = SnapshotRecord::new(SnapshotKind::Delta);
+        let mut whole_run = WireSnapshot::new(SnapshotKind::Delta);
         for test in &tests {
             for (path, file) in &test.files {
                 merge_test(whole_run.files.entry(path.clone()).or_default(), file);
@@ -275,9 +275,9 @@ proptest! {
         ),
     ) {
         // Test records here are arbitrary: totals that disagree, covered above total.
-        let tests: Vec<(usize, SnapshotRecord)> = wild_tests
+        let tests: Vec<(usize, WireSnapshot)> = wild_tests
             .into_iter()
-            .map(|files| SnapshotRecord {
+            .map(|files| WireSnapshot {
                 kind: SnapshotKind::Delta,
                 files: files
                     .into_iter()
@@ -286,7 +286,7 @@ proptest! {
                             .into_iter()
                             .map(|(line, (total, covered))| (line, LineBranches { total, covered }))
                             .collect();
-                        (path.to_owned(), FileRecord { lines, branches })
+                        (path.to_owned(), WireFile { lines, branches })
                     })
                     .collect(),
             })

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use cov_core::FileRecord;
+use cov_core::WireFile;
 use cov_report::CoverageView;
 use cov_report::lcov;
 
@@ -45,7 +45,7 @@ fn with_sources_in(view: &CoverageView, dir: &Path) -> CoverageView {
     moved
 }
 
-fn last_line(file: &FileRecord) -> u32 {
+fn last_line(file: &WireFile) -> u32 {
     let last_counted = file.lines.keys().next_back().copied().unwrap_or(1);
     let last_branch = file.branches.keys().next_back().copied().unwrap_or(1);
     last_counted.max(last_branch)

@@ -1,4 +1,4 @@
-//! The SDK's lifecycle against a real CLI side (cov-transport's) on a unix socket, in the
+//! The SDK's lifecycle against a real CLI side (cov-driver's) on a unix socket, in the
 //! test process, which is not instrumented. The instrumented service is in
 //! `tests/end_to_end.rs`.
 //!
@@ -7,12 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use cov_driver::{ChannelError, CliConnection, CliListener};
 use cov_proto::{
     CliMessage, CoverageSnapshotRequest, MessageType, SdkMessage, SetTimeTravelRequest,
     cli_message, sdk_message,
 };
-use cov_transport::cli::{CliConnection, CliListener};
-use cov_transport::{Endpoint, TransportError};
+use cov_transport::Endpoint;
 
 use crate::env::{Environment, TUSK_COVERAGE, TUSK_DRIFT_MODE};
 use crate::gate::COVERAGE_NOT_ENABLED;
@@ -69,7 +69,7 @@ impl Cli {
             .init_in(&self.registry)
     }
 
-    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, ChannelError> {
         self.runtime.block_on(self.listener.accept(timeout))
     }
 
@@ -135,7 +135,7 @@ fn record_and_disabled_modes_never_connect() {
     }
     let accepted = cli.accept(Duration::from_millis(500));
     assert!(
-        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        matches!(accepted, Err(ChannelError::AcceptTimeout { .. })),
         "nothing may connect: {accepted:?}"
     );
 }
@@ -201,7 +201,7 @@ fn replay_without_coverage_connects_and_answers_every_request() {
             .runtime
             .block_on(connection.request(ignored, Duration::from_millis(300)));
         assert!(
-            matches!(outcome, Err(TransportError::RequestTimeout { .. })),
+            matches!(outcome, Err(ChannelError::RequestTimeout { .. })),
             "{outcome:?}"
         );
     }

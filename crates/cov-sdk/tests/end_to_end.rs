@@ -1,7 +1,7 @@
 //! End to end: the demo service (`examples/demo-service`, axum, `cov_sdk::init()` in
 //! `main`) built with `-C instrument-coverage`, started as a child process with the
-//! variables the Tusk CLI sets, and driven by cov-transport's CLI side over a unix socket
-//! and over TCP, exactly as `tusk drift run --coverage` drives a service: handshake,
+//! variables the Tusk CLI sets, and driven by cov-driver (the CLI side, and the launch)
+//! over a unix socket and over TCP, exactly as `tusk drift run --coverage` drives a service: handshake,
 //! baseline, one HTTP request per test with a snapshot after each.
 //!
 //! The reference is `llvm-cov` itself: the service writes its whole-run profile at exit
@@ -14,18 +14,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cov_core::{SnapshotKind, SnapshotRecord};
+use cov_core::{SnapshotKind, WireSnapshot};
+use cov_driver::{ChannelError, CliConnection, CliListener};
+use cov_driver::{HttpClient, Launch, ServiceProcess};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
 use cov_testkit::{
-    BuildOptions, HttpClient, Lcov, ServiceProcess, build_instrumented, cargo_build, oracle_lcov,
-    run_ok, workspace_root,
+    BuildOptions, LcovTracefile, build_instrumented, cargo_build, oracle_lcov, run_ok,
+    workspace_root,
 };
-use cov_transport::cli::{CliConnection, CliListener};
-use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint, TransportError};
+use cov_transport::Endpoint;
 use cov_wire::coverage as wire;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -100,17 +100,12 @@ impl Cli {
         }
     }
 
-    /// The variables the Tusk CLI sets to point a service at this listener.
-    fn variables(&self) -> Vec<(&'static str, String)> {
-        match self.listener.local_endpoint() {
-            Endpoint::Unix(path) => vec![(ENV_SOCKET, path.display().to_string())],
-            Endpoint::Tcp { host, port } => {
-                vec![(ENV_HOST, host.clone()), (ENV_PORT, port.to_string())]
-            }
-        }
+    /// Where the service's SDK must connect.
+    fn endpoint(&self) -> &Endpoint {
+        self.listener.local_endpoint()
     }
 
-    fn accept(&self, timeout: Duration) -> Result<CliConnection, TransportError> {
+    fn accept(&self, timeout: Duration) -> Result<CliConnection, ChannelError> {
         self.runtime.block_on(self.listener.accept(timeout))
     }
 
@@ -138,7 +133,7 @@ impl Cli {
     }
 
     /// A successful snapshot as a record.
-    fn record(&self, connection: &CliConnection, baseline: bool) -> SnapshotRecord {
+    fn record(&self, connection: &CliConnection, baseline: bool) -> WireSnapshot {
         let kind = if baseline {
             SnapshotKind::Baseline
         } else {
@@ -205,36 +200,24 @@ struct Service {
 }
 
 impl Service {
-    /// Starts `binary` in the service's directory with the Tusk variables `variables`
-    /// (every other Tusk variable removed) and waits until it listens.
-    fn start(binary: &Path, variables: &[(&str, String)]) -> Self {
+    /// Starts `binary` in the service's directory, pointed at `endpoint`, with the Tusk
+    /// variables `variables` (and no other) and waits until it listens.
+    fn start(binary: &Path, endpoint: &Endpoint, variables: &[(&str, &str)]) -> Self {
         let profile_dir = tempfile::tempdir().unwrap();
         let profraw = profile_dir.path().join("service.profraw");
-        let mut command = Command::new(binary);
-        command
+        let mut launch = Launch::new(binary);
+        launch
             .args(["--port", "0"])
             .current_dir(service_dir())
+            .env_remove("PORT")
+            .env_remove("HOST")
             .env("LLVM_PROFILE_FILE", &profraw)
             .env("TUSK_COVERAGE_LOG", "cov_sdk=debug,info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for name in [
-            "TUSK_DRIFT_MODE",
-            "TUSK_COVERAGE",
-            ENV_SOCKET,
-            ENV_HOST,
-            ENV_PORT,
-            "PORT",
-            "HOST",
-        ] {
-            command.env_remove(name);
-        }
+            .channel(endpoint);
         for (name, value) in variables {
-            command.env(name, value);
+            launch.env(name, value);
         }
-        let mut process = ServiceProcess::spawn(&mut command)
-            .unwrap_or_else(|error| panic!("starting {}: {error}", binary.display()));
+        let mut process = launch.start().unwrap_or_else(|error| panic!("{error}"));
         let address = process
             .wait_for_address(WAIT)
             .unwrap_or_else(|error| panic!("the service did not listen: {error}"));
@@ -274,13 +257,9 @@ impl Service {
     }
 }
 
-/// The variables the Tusk CLI sets for `tusk drift run --coverage`.
-fn replay_with_coverage(cli: &Cli) -> Vec<(&'static str, String)> {
-    let mut variables = cli.variables();
-    variables.push(("TUSK_DRIFT_MODE", "REPLAY".to_owned()));
-    variables.push(("TUSK_COVERAGE", "true".to_owned()));
-    variables
-}
+/// The variables the Tusk CLI sets for `tusk drift run --coverage`, besides the endpoint.
+const REPLAY_WITH_COVERAGE: &[(&str, &str)] =
+    &[("TUSK_DRIFT_MODE", "REPLAY"), ("TUSK_COVERAGE", "true")];
 
 /// A test of the replay: one request, and the handler it must reach.
 struct Case {
@@ -350,7 +329,7 @@ fn function_lines(file: &Path, name: &str) -> std::ops::RangeInclusive<u32> {
 }
 
 /// The service's files in an LCOV report, with their line counts.
-fn service_lines(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, u64>> {
+fn service_lines(lcov: &LcovTracefile) -> BTreeMap<String, BTreeMap<u32, u64>> {
     let root = service_dir();
     lcov.files
         .iter()
@@ -372,7 +351,7 @@ fn add(
     }
 }
 
-fn lines_of(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, u64>> {
+fn lines_of(record: &WireSnapshot) -> BTreeMap<String, BTreeMap<u32, u64>> {
     record
         .files
         .iter()
@@ -408,7 +387,7 @@ fn replay(
     cli: &Cli,
     connection: &CliConnection,
     service: &Service,
-) -> (SnapshotRecord, Vec<SnapshotRecord>) {
+) -> (WireSnapshot, Vec<WireSnapshot>) {
     let baseline = cli.record(connection, true);
     let per_test = CASES
         .iter()
@@ -422,7 +401,7 @@ fn replay(
 }
 
 /// What the assertions on one replay have in common, over either transport.
-fn check_replay(baseline: &SnapshotRecord, per_test: &[SnapshotRecord]) {
+fn check_replay(baseline: &WireSnapshot, per_test: &[WireSnapshot]) {
     let root = service_dir();
 
     // Only the service's own files, all of them with coverable lines.
@@ -507,7 +486,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 
     // The run measured by the tests.
     let cli = Cli::unix();
-    let service = Service::start(binary, &replay_with_coverage(&cli));
+    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
     let connection = cli.accept(WAIT).unwrap();
     let hello = connection.connect_request();
     assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
@@ -525,7 +504,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
     let (profraw, _profile) = service.stop();
-    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
     let oracle_lines = service_lines(&oracle);
 
     // The baseline has exactly llvm-cov's files and coverable lines.
@@ -540,11 +519,14 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 
     // The tail after the last snapshot, measured alone in a second run.
     let tail_cli = Cli::unix();
-    let tail_service = Service::start(binary, &replay_with_coverage(&tail_cli));
+    let tail_service = Service::start(binary, tail_cli.endpoint(), REPLAY_WITH_COVERAGE);
     let tail_connection = tail_cli.accept(WAIT).unwrap();
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = service_lines(&Lcov::parse(&oracle_lcov(binary, &[&tail_profraw])));
+    let tail_oracle = service_lines(&LcovTracefile::parse(&oracle_lcov(
+        binary,
+        &[&tail_profraw],
+    )));
     let mut tail = BTreeMap::new();
     for (path, lines) in &tail_oracle {
         let before = &tail_baseline.files[path].lines;
@@ -596,7 +578,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 fn over_tcp_each_test_sees_only_its_own_handler() {
     let binary = instrumented_service();
     let cli = Cli::tcp();
-    let service = Service::start(binary, &replay_with_coverage(&cli));
+    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
     let connection = cli.accept(WAIT).unwrap();
     assert!(matches!(connection.endpoint(), Endpoint::Tcp { .. }));
     let (baseline, per_test) = replay(&cli, &connection, &service);
@@ -611,19 +593,23 @@ fn over_tcp_each_test_sees_only_its_own_handler() {
 fn record_mode_records_and_never_connects() {
     let cli = Cli::unix();
     let traces = tempfile::tempdir().unwrap();
-    let mut variables = cli.variables();
-    variables.push(("TUSK_DRIFT_MODE", "RECORD".to_owned()));
-    variables.push(("TUSK_COVERAGE", "true".to_owned()));
-    variables.push(("TUSK_TRACES_DIR", traces.path().display().to_string()));
-    let service = Service::start(instrumented_service(), &variables);
+    let traces_dir = traces.path().display().to_string();
+    let variables = [
+        ("TUSK_DRIFT_MODE", "RECORD"),
+        ("TUSK_COVERAGE", "true"),
+        ("TUSK_TRACES_DIR", traces_dir.as_str()),
+    ];
+    let service = Service::start(instrumented_service(), cli.endpoint(), &variables);
     let (status, _) = service.http("GET", "/health", None);
     assert_eq!(status, 200);
+    service.stop();
+    // The service has exited: a connection it made would be waiting in the listener's
+    // queue, accepted at once (and ended by the handshake); none is there.
     let accepted = cli.accept(Duration::from_secs(2));
     assert!(
-        matches!(accepted, Err(TransportError::AcceptTimeout { .. })),
+        matches!(accepted, Err(ChannelError::AcceptTimeout { .. })),
         "a service in RECORD mode connected: {accepted:?}"
     );
-    service.stop();
     // The request was recorded as one trace the CLI replays (written before exit).
     let files: Vec<_> = std::fs::read_dir(traces.path())
         .unwrap()
@@ -641,9 +627,11 @@ fn record_mode_records_and_never_connects() {
 #[test]
 fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
     let cli = Cli::unix();
-    let mut variables = cli.variables();
-    variables.push(("TUSK_DRIFT_MODE", "REPLAY".to_owned()));
-    let service = Service::start(instrumented_service(), &variables);
+    let service = Service::start(
+        instrumented_service(),
+        cli.endpoint(),
+        &[("TUSK_DRIFT_MODE", "REPLAY")],
+    );
     let connection = cli.accept(WAIT).unwrap();
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
@@ -660,7 +648,7 @@ fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
 #[test]
 fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
     let cli = Cli::unix();
-    let service = Service::start(plain_service(), &replay_with_coverage(&cli));
+    let service = Service::start(plain_service(), cli.endpoint(), REPLAY_WITH_COVERAGE);
     let connection = cli.accept(WAIT).unwrap();
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
@@ -687,7 +675,7 @@ fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
 }
 
 /// Per line, `(outcomes, outcomes taken)` from an LCOV file's `BRDA` entries.
-fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+fn lcov_branches(lcov: &LcovTracefile) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
     let root = service_dir();
     lcov.files
         .iter()
@@ -708,7 +696,7 @@ fn lcov_branches(lcov: &Lcov) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
 }
 
 /// Per line, `(total, covered)` from a record.
-fn record_branches(record: &SnapshotRecord) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
+fn record_branches(record: &WireSnapshot) -> BTreeMap<String, BTreeMap<u32, (u32, u32)>> {
     record
         .files
         .iter()
@@ -731,11 +719,11 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
     // The tail after the last snapshot, alone: its lines and branch lines are compared
     // only as far as the tail cannot touch them.
     let tail_cli = Cli::unix();
-    let tail_service = Service::start(binary, &replay_with_coverage(&tail_cli));
+    let tail_service = Service::start(binary, tail_cli.endpoint(), REPLAY_WITH_COVERAGE);
     let tail_connection = tail_cli.accept(WAIT).unwrap();
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = Lcov::parse(&oracle_lcov(binary, &[&tail_profraw]));
+    let tail_oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&tail_profraw]));
     let tail_lines = service_lines(&tail_oracle);
     let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
         .iter()
@@ -750,14 +738,14 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
         .collect();
 
     let cli = Cli::unix();
-    let service = Service::start(binary, &replay_with_coverage(&cli));
+    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
     let connection = cli.accept(WAIT).unwrap();
     let (baseline, per_test) = replay(&cli, &connection, &service);
     check_replay(&baseline, &per_test);
     // Asked again at the end, a baseline is cumulative: everything since start.
     let cumulative = cli.record(&connection, true);
     let (profraw, _profile) = service.stop();
-    let oracle = Lcov::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
     let oracle_branches = lcov_branches(&oracle);
     assert!(
         !oracle_branches.is_empty(),

@@ -6,6 +6,10 @@
 //! environment variable), lets it write large traces as fast as it can, kills it with
 //! SIGKILL at a moment it cannot choose, and reads what is left. Several rounds share one
 //! directory, so later rounds also run next to the leftovers of earlier ones.
+//!
+//! Each round's moment is drawn from a seeded generator: the seed is printed first (shown
+//! with the output of a failing test) and `COV_TEST_SEED=<seed>` draws the same moments
+//! again.
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -15,6 +19,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 
 /// Set in the child: the traces directory to record into.
 const CHILD_DIR: &str = "COV_SDK_RECORD_KILLED_CHILD";
+/// Set to repeat a run: the seed of the kill moments.
+const SEED: &str = "COV_TEST_SEED";
 const ROUNDS: usize = 4;
 /// At most this many traces per child (about 440 MB).
 const CHILD_MAX_TRACES: usize = 40;
@@ -25,6 +31,14 @@ fn a_killed_recorder_leaves_only_whole_trace_files() {
         record_until_killed(Path::new(&dir));
         return;
     }
+    let seed = match std::env::var(SEED) {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED}={text:?} is not a number")),
+        Err(_) => fastrand::u64(..),
+    };
+    eprintln!("kill moments drawn with {SEED}={seed}");
+    let mut moments = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut jsonl_seen = 0;
     for round in 0..ROUNDS {
@@ -42,7 +56,7 @@ fn a_killed_recorder_leaves_only_whole_trace_files() {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_millis(fastrand::u64(0..40)));
+        std::thread::sleep(Duration::from_millis(moments.u64(0..40)));
         kill(&mut child.0);
         jsonl_seen = count(dir.path(), ".jsonl");
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::lcov::{Lcov, LcovFile};
+use crate::tracefile::{LcovFile, LcovTracefile};
 
 /// What differs between an expected and an actual tracefile, by kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl fmt::Display for LcovDiff {
 }
 
 /// Compares `actual` with `expected` entry by entry.
-pub fn diff_lcov(expected: &Lcov, actual: &Lcov) -> LcovDiff {
+pub fn diff_lcov(expected: &LcovTracefile, actual: &LcovTracefile) -> LcovDiff {
     let mut diff = LcovDiff::default();
     let paths: BTreeSet<&String> = expected.files.keys().chain(actual.files.keys()).collect();
     for path in paths {
@@ -143,7 +143,7 @@ fn diff_file(path: &str, expected: &LcovFile, actual: &LcovFile, diff: &mut Lcov
 /// # Panics
 ///
 /// When anything differs.
-pub fn assert_lcov_eq(expected: &Lcov, actual: &Lcov) {
+pub fn assert_lcov_eq(expected: &LcovTracefile, actual: &LcovTracefile) {
     let diff = diff_lcov(expected, actual);
     assert!(diff.is_empty(), "LCOV differs from the oracle:\n{diff}");
 }
@@ -154,11 +154,12 @@ mod tests {
 
     #[test]
     fn reports_each_kind_of_difference() {
-        let expected = Lcov::parse(
+        let expected = LcovTracefile::parse(
             "SF:/a\nDA:1,1\nDA:2,0\nBRDA:1,0,0,1\nLF:2\nLH:1\nend_of_record\nSF:/b\nend_of_record\n",
         );
-        let actual =
-            Lcov::parse("SF:/a\nDA:1,2\nDA:3,0\nBRDA:1,0,0,-\nLF:2\nLH:1\nend_of_record\n");
+        let actual = LcovTracefile::parse(
+            "SF:/a\nDA:1,2\nDA:3,0\nBRDA:1,0,0,-\nLF:2\nLH:1\nend_of_record\n",
+        );
         let diff = diff_lcov(&expected, &actual);
         assert_eq!(diff.files, vec!["/b: missing"]);
         assert_eq!(diff.lines.len(), 3, "{diff}");

@@ -372,7 +372,7 @@ fn decode_value(value: &Value, schema: Option<&Schema>) -> Result<(Vec<u8>, Valu
 /// `parseDecodedBytes`: how the CLI turns body bytes into the value it compares. JSON (and
 /// an unspecified type) parses as JSON, falling back to a string; text types are strings;
 /// binary types are their base64.
-pub fn parse_body(bytes: &[u8], decoded_type: Option<DecodedType>) -> Value {
+fn parse_body(bytes: &[u8], decoded_type: Option<DecodedType>) -> Value {
     let as_string = || Value::String(String::from_utf8_lossy(bytes).into_owned());
     match decoded_type {
         Some(kind) if kind.is_binary() => Value::String(BASE64.encode(bytes)),

@@ -25,7 +25,7 @@ pub enum Endpoint {
     Tcp {
         /// Host name or IP address.
         host: String,
-        /// Port number; `0` is accepted by `cli::CliListener::bind`
+        /// Port number; `0` is accepted by `cov-driver`'s `CliListener::bind`
         /// (the system picks one).
         port: u16,
     },

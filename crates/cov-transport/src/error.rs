@@ -1,7 +1,6 @@
 //! The errors of this crate: each names the endpoint and the cause.
 
 use std::io;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
@@ -46,7 +45,10 @@ fn describe_partial(header_bytes: usize, expected_len: Option<u64>, received_len
     }
 }
 
-/// Everything that can go wrong on the coverage channel. Every variant names the endpoint.
+/// Everything that can go wrong on the coverage channel, on either end: connecting, the
+/// handshake, framing, writing. Every variant but [`TransportError::InvalidEndpoint`] names
+/// the endpoint. What only the CLI side can meet (binding, accepting, correlating replies) is
+/// `cov-driver`'s `ChannelError`, which wraps this type.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The Tusk environment variables do not describe an endpoint.
@@ -69,42 +71,6 @@ pub enum TransportError {
         /// Where the SDK tried to connect.
         endpoint: Endpoint,
         /// The connect timeout.
-        timeout: Duration,
-    },
-    /// Listening on the endpoint failed.
-    #[error("cannot listen on {endpoint}: {source}")]
-    Bind {
-        /// Where the CLI side tried to listen.
-        endpoint: Endpoint,
-        /// The cause.
-        source: io::Error,
-    },
-    /// The unix socket path exists and is not a socket, so it is not replaced.
-    #[error("cannot listen on unix socket {}: the path exists and is not a socket", path.display())]
-    NotASocket {
-        /// The path.
-        path: PathBuf,
-    },
-    /// Another process is listening on the unix socket path, so it is not replaced.
-    #[error("cannot listen on unix socket {}: another process is listening there", path.display())]
-    SocketInUse {
-        /// The path.
-        path: PathBuf,
-    },
-    /// Accepting a connection failed.
-    #[error("cannot accept a connection on {endpoint}: {source}")]
-    Accept {
-        /// Where the CLI side listens.
-        endpoint: Endpoint,
-        /// The cause.
-        source: io::Error,
-    },
-    /// No SDK connected and completed the handshake in time (CLI side).
-    #[error("no SDK connected to {endpoint} and completed the handshake within {timeout:?}")]
-    AcceptTimeout {
-        /// Where the CLI side listens.
-        endpoint: Endpoint,
-        /// The accept timeout.
         timeout: Duration,
     },
     /// The handshake did not complete in time.
@@ -154,56 +120,19 @@ pub enum TransportError {
         /// The write timeout.
         timeout: Duration,
     },
-    /// No reply to a request arrived in time (CLI side).
-    #[error("no reply from {endpoint} to request {request_id:?} within {timeout:?}")]
-    RequestTimeout {
-        /// The SDK.
-        endpoint: Endpoint,
-        /// The request's id.
-        request_id: String,
-        /// The request timeout.
-        timeout: Duration,
-    },
-    /// A request's id is empty or already in flight (CLI side).
-    #[error("cannot send request {request_id:?} to {endpoint}: {detail}")]
-    BadRequestId {
-        /// The SDK.
-        endpoint: Endpoint,
-        /// The offending id.
-        request_id: String,
-        /// Why it cannot be used.
-        detail: &'static str,
-    },
-    /// The reply to a request is not of the expected kind (CLI side).
-    #[error("unexpected reply from {endpoint} to request {request_id:?}: {detail}")]
-    UnexpectedReply {
-        /// The SDK.
-        endpoint: Endpoint,
-        /// The request's id.
-        request_id: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The SDK answered a coverage snapshot request with `success = false` (CLI side); the
-    /// message reads like the Tusk CLI's log line.
-    #[error("SDK coverage snapshot failed: {message} (from {endpoint})")]
-    SnapshotFailed {
-        /// The SDK.
-        endpoint: Endpoint,
-        /// The SDK's `CoverageSnapshotResponse.error`.
-        message: String,
-    },
 }
 
 impl TransportError {
-    pub(crate) fn frame(endpoint: &Endpoint, source: FrameError) -> Self {
+    /// [`TransportError::Frame`] with `endpoint`.
+    pub fn frame(endpoint: &Endpoint, source: FrameError) -> Self {
         TransportError::Frame {
             endpoint: endpoint.clone(),
             source,
         }
     }
 
-    pub(crate) fn closed(endpoint: &Endpoint) -> Self {
+    /// [`TransportError::Closed`] with `endpoint`.
+    pub fn closed(endpoint: &Endpoint) -> Self {
         TransportError::Closed {
             endpoint: endpoint.clone(),
         }

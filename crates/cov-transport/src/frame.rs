@@ -11,7 +11,7 @@ use std::io;
 use std::marker::PhantomData;
 
 use bytes::{Buf, Bytes, BytesMut};
-use cov_proto::{CliMessage, Message, SdkMessage};
+use cov_proto::{CliMessage, Message, MessageType, SdkMessage};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec, length_delimited};
 
 use crate::error::FrameError;
@@ -303,4 +303,13 @@ pub fn encode_message(message: &impl Message, max_frame_len: usize) -> Result<By
         .encode(&mut payload)
         .map_err(|error| FrameError::Io(io::Error::other(error)))?;
     Ok(Bytes::from(payload))
+}
+
+/// A readable name of a `MessageType` value, known or not: `MESSAGE_TYPE_COVERAGE_SNAPSHOT`,
+/// or `unknown (42)`. For logs and error messages on both ends of the channel.
+pub fn describe_type(value: i32) -> String {
+    match MessageType::try_from(value) {
+        Ok(known) => known.as_str_name().to_owned(),
+        Err(_) => format!("unknown ({value})"),
+    }
 }

@@ -1,19 +1,22 @@
-//! Length-prefixed protobuf over unix sockets and TCP: both ends of the Tusk coverage
-//! channel.
+//! Length-prefixed protobuf over unix sockets and TCP: the framing of the Tusk coverage
+//! channel, and its SDK side.
 //!
-//! This is the only crate of the project that opens sockets. It provides:
+//! It provides:
 //!
 //! - [`Endpoint`]: where the CLI listens, from the Tusk environment variables
 //!   (`TUSK_MOCK_HOST` + `TUSK_MOCK_PORT`, else `TUSK_MOCK_SOCKET`, else
 //!   `/tmp/tusk-connect.sock`);
 //! - [`frame`]: the framing, tokio-util's `LengthDelimitedCodec` configured explicitly, and
-//!   typed prost codecs on top;
+//!   typed prost codecs for both directions on top;
+//! - [`writer`]: the single writer task of a connection, [`writer::FrameSender`], which both
+//!   ends use;
 //! - [`sdk`]: the SDK side, [`sdk::connect`] + handshake, then a receiver of `CLIMessage`s
-//!   and a cloneable sender of `SDKMessage`s;
-//! - `cli` (with the `cli` feature, which services leave off): the CLI side, our stand-in
-//!   for the Tusk CLI, `cli::CliListener`, `accept` + handshake, then
-//!   `cli::CliConnection::request` correlated by `request_id` and
-//!   `cli::CliConnection::baseline` and `cli::CliConnection::delta`.
+//!   and a cloneable sender of `SDKMessage`s.
+//!
+//! The CLI side (listening, accepting SDKs, correlating requests and replies) is the
+//! `cov-driver` crate's, built on [`frame`] and [`writer`]: a service links this crate
+//! through the SDK and never compiles a listener. Its one socket is the connection
+//! [`sdk::connect`] opens.
 //!
 //! # Frame layout
 //!
@@ -41,61 +44,51 @@
 //!
 //! # Example
 //!
-//! Both sides in one process, over TCP on a port the system picks:
+//! The SDK side over an in-memory stream whose other end plays the CLI with the CLI's codec:
 //!
 //! ```
-//! use std::time::Duration;
-//!
-//! use cov_proto::{ConnectRequest, CoverageSnapshotResponse, MessageType, SdkMessage, cli_message, sdk_message};
-//! use cov_transport::{Endpoint, cli::CliListener, sdk::{self, SdkOptions}};
+//! use cov_proto::{cli_message, CliMessage, ConnectRequest, ConnectResponse, MessageType};
+//! use cov_transport::frame::CliCodec;
+//! use cov_transport::sdk::{self, SdkOptions};
+//! use cov_transport::Endpoint;
+//! use futures_util::{SinkExt, StreamExt};
+//! use tokio_util::codec::Framed;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), cov_transport::TransportError> {
-//! let listener = CliListener::bind(&Endpoint::tcp("127.0.0.1", 0)).await?;
-//! let endpoint = listener.local_endpoint().clone();
-//!
-//! // The SDK side: connect, then answer every coverage snapshot request.
-//! let service = tokio::spawn(async move {
-//!     let request = ConnectRequest { service_id: "demo".into(), sdk_version: "0.1.0".into(), ..Default::default() };
-//!     let mut connection = sdk::connect(&endpoint, request, &SdkOptions::default()).await?;
-//!     while let Some(message) = connection.recv().await? {
-//!         if let Some(cli_message::Payload::CoverageSnapshotRequest(_)) = message.payload {
-//!             let reply = SdkMessage {
-//!                 r#type: MessageType::CoverageSnapshot as i32,
-//!                 request_id: message.request_id,
-//!                 payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
-//!                     CoverageSnapshotResponse { success: true, ..Default::default() },
-//!                 )),
-//!             };
-//!             connection.sender().send(reply).await?;
-//!         }
-//!     }
-//!     Ok::<_, cov_transport::TransportError>(())
+//! let (sdk_end, cli_end) = tokio::io::duplex(64 * 1024);
+//! let cli = tokio::spawn(async move {
+//!     let mut cli = Framed::new(cli_end, CliCodec::default());
+//!     let hello = cli.next().await.unwrap().unwrap();
+//!     assert_eq!(hello.r#type, MessageType::SdkConnect as i32);
+//!     let answer = CliMessage {
+//!         r#type: MessageType::SdkConnect as i32,
+//!         request_id: hello.request_id,
+//!         payload: Some(cli_message::Payload::ConnectResponse(ConnectResponse {
+//!             success: true,
+//!             error: String::new(),
+//!         })),
+//!     };
+//!     cli.send(answer).await.unwrap();
 //! });
-//!
-//! // The CLI side: accept the SDK, ask for the baseline.
-//! let connection = listener.accept(Duration::from_secs(10)).await?;
-//! assert_eq!(connection.connect_request().service_id, "demo");
-//! let baseline = connection.baseline(Duration::from_secs(10)).await?;
-//! assert!(baseline.success);
-//!
-//! drop(connection); // The SDK's `recv` then returns `Ok(None)`.
-//! service.await.unwrap()?;
+//! let request = ConnectRequest { service_id: "demo".into(), sdk_version: "0.1.0".into(), ..Default::default() };
+//! let mut connection =
+//!     sdk::handshake(sdk_end, Endpoint::unix("/in-memory"), request, &SdkOptions::default()).await?;
+//! assert!(connection.connect_response().success);
+//! cli.await.unwrap();
+//! // The CLI end is gone: the SDK's receiver sees the end of the stream.
+//! assert!(connection.recv().await?.is_none());
 //! # Ok(())
 //! # }
 //! ```
 
 #![forbid(unsafe_code)]
 
-// The CLI side is our stand-in for the Tusk CLI (xtask's driver and the tests); a service
-// never listens, so it is behind a feature cov-sdk does not enable.
-#[cfg(feature = "cli")]
-pub mod cli;
 mod endpoint;
 mod error;
 pub mod frame;
 pub mod sdk;
-mod writer;
+pub mod writer;
 
 pub use endpoint::{DEFAULT_SOCKET_PATH, ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint};
 pub use error::{FrameError, TransportError};

@@ -14,7 +14,7 @@ use tokio_util::codec::FramedRead;
 
 use crate::endpoint::Endpoint;
 use crate::error::TransportError;
-use crate::frame::{DEFAULT_MAX_FRAME_LEN, SdkCodec};
+use crate::frame::{DEFAULT_MAX_FRAME_LEN, SdkCodec, describe_type};
 use crate::writer::FrameSender;
 
 /// Timeouts and limits of the SDK side. Build with [`SdkOptions::default`] and the setters.
@@ -363,12 +363,4 @@ pub(crate) fn new_request_id() -> String {
     // `RandomState` is seeded randomly per instance, so hashing nothing yields a random u64.
     let random = RandomState::new().hash_one(std::process::id());
     format!("{:012x}", random & 0xffff_ffff_ffff)
-}
-
-/// A readable name of a `MessageType` value, known or not.
-pub(crate) fn describe_type(value: i32) -> String {
-    match MessageType::try_from(value) {
-        Ok(known) => known.as_str_name().to_owned(),
-        Err(_) => format!("unknown ({value})"),
-    }
 }

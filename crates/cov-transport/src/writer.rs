@@ -1,5 +1,11 @@
 //! The single writer of a connection: one task owns the write half, so frames never
 //! interleave, and every write has a deadline.
+//!
+//! Both ends of the channel use it: the SDK side ([`crate::sdk`]) and the CLI side, which
+//! lives in the `cov-driver` crate. [`FrameSender::spawn`] starts the task on the current
+//! tokio runtime and returns a cloneable handle; the task stops, closing the write half,
+//! when every handle is gone, after a failed write, or when the reading side signals that
+//! the peer's stream ended.
 
 use std::time::Duration;
 
@@ -14,9 +20,10 @@ use crate::error::TransportError;
 use crate::frame::{FrameCodec, check_frame_len, encode_message};
 
 /// How many frames may wait for the writer before senders wait too.
-pub(crate) const WRITE_QUEUE_LEN: usize = 16;
+pub const WRITE_QUEUE_LEN: usize = 16;
 
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+/// The write half of a connection, boxed: a socket's or an in-memory stream's.
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct WriteRequest {
     payload: Bytes,
@@ -25,7 +32,7 @@ struct WriteRequest {
 
 /// The cloneable handle of a connection's writer task.
 #[derive(Clone, Debug)]
-pub(crate) struct FrameSender {
+pub struct FrameSender {
     queue: mpsc::Sender<WriteRequest>,
     endpoint: Endpoint,
     max_frame_len: usize,
@@ -42,14 +49,14 @@ impl std::fmt::Debug for WriteRequest {
 
 impl FrameSender {
     /// The largest payload this writer sends (capped at `u32::MAX` by the codec).
-    pub(crate) fn max_frame_len(&self) -> usize {
+    pub fn max_frame_len(&self) -> usize {
         self.max_frame_len
     }
 
     /// Starts the writer task on the current tokio runtime. It stops, closing the write
     /// half, when every `FrameSender` is gone, after a failed write, or when `shutdown`
     /// becomes `true` (the reading side saw the connection end).
-    pub(crate) fn spawn(
+    pub fn spawn(
         write_half: BoxWrite,
         endpoint: Endpoint,
         max_frame_len: usize,
@@ -74,23 +81,23 @@ impl FrameSender {
         }
     }
 
-    pub(crate) fn endpoint(&self) -> &Endpoint {
+    /// The peer.
+    pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
     /// Encodes `message`, refusing an oversized one at once, and waits until the writer
     /// has written it (or failed to).
-    pub(crate) async fn send(
-        &self,
-        message: &impl cov_proto::Message,
-    ) -> Result<(), TransportError> {
+    pub async fn send(&self, message: &impl cov_proto::Message) -> Result<(), TransportError> {
         let payload = encode_message(message, self.max_frame_len)
             .map_err(|source| TransportError::frame(&self.endpoint, source))?;
         self.send_payload(payload).await
     }
 
-    /// Sends an already encoded payload as one frame.
-    pub(crate) async fn send_payload(&self, payload: Bytes) -> Result<(), TransportError> {
+    /// Sends an already encoded payload as one frame, valid protobuf or not (hostile-peer
+    /// tests use this); a payload over the maximum frame length is refused at once and the
+    /// connection stays usable.
+    pub async fn send_payload(&self, payload: Bytes) -> Result<(), TransportError> {
         // Refused here, not by the writer's encoder: a refused frame must not close the
         // connection.
         check_frame_len(payload.len(), self.max_frame_len)
@@ -106,7 +113,7 @@ impl FrameSender {
     }
 
     /// Whether the writer task has stopped.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
     }
 }

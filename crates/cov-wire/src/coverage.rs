@@ -1,30 +1,30 @@
-//! Coverage records on the wire: cov-core's records to and from `CoverageSnapshotResponse`.
+//! Coverage on the wire: cov-core's wire snapshots to and from `CoverageSnapshotResponse`.
 //!
-//! The SDK uses the record → protobuf direction to answer the CLI; a driver playing the
-//! CLI (the demo's `cargo xtask demo`, the end-to-end tests) uses the protobuf → record
+//! The SDK uses the wire snapshot → protobuf direction to answer the CLI; a driver playing the
+//! CLI (the demo's `cargo xtask demo`, the end-to-end tests) uses the protobuf → wire snapshot
 //! direction to feed cov-report's `Aggregate`. The two are inverse on every value the wire
 //! can carry.
 //!
 //! The mapping, as the Tusk CLI reads it:
 //!
-//! | [`FileRecord`]                    | [`FileCoverageData`]                                   |
+//! | [`WireFile`]                    | [`FileCoverageData`]                                   |
 //! |-----------------------------------|--------------------------------------------------------|
 //! | `lines: line → u64`               | `lines: "line" → int32`, line as a decimal string, count saturated at `i32::MAX` |
 //! | `branches: line → LineBranches`   | `branches: "line" → BranchInfo { total, covered }`     |
 //! | derived `total_branches()`        | `total_branches` (saturated)                           |
 //! | derived `covered_branches()`      | `covered_branches` (saturated)                         |
 //!
-//! Paths are the record's keys, unchanged: absolute paths in what the SDK sends. Going
+//! Paths are the wire snapshot's keys, unchanged: absolute paths in what the SDK sends. Going
 //! back, the file-level `total_branches`/`covered_branches` are not read: the CLI
-//! recomputes them from the per-line map, and so does [`FileRecord`].
+//! recomputes them from the per-line map, and so does [`WireFile`].
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
+//! use cov_core::{WireFile, LineBranches, SnapshotKind, WireSnapshot};
 //! use cov_wire::coverage as wire;
 //!
-//! let mut record = SnapshotRecord::new(SnapshotKind::Delta);
-//! record.files.insert("/srv/app/src/main.rs".into(), FileRecord {
+//! let mut record = WireSnapshot::new(SnapshotKind::Delta);
+//! record.files.insert("/srv/app/src/main.rs".into(), WireFile {
 //!     lines: BTreeMap::from([(3, 2), (4, 5_000_000_000)]),
 //!     branches: BTreeMap::from([(3, LineBranches { total: 2, covered: 1 })]),
 //! });
@@ -40,7 +40,7 @@
 
 use std::collections::BTreeMap;
 
-use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
+use cov_core::{LineBranches, SnapshotKind, WireFile, WireSnapshot};
 use cov_proto::{BranchInfo, CoverageSnapshotResponse, FileCoverageData};
 
 /// A protobuf coverage message that does not describe valid coverage.
@@ -81,8 +81,8 @@ pub enum WireError {
     },
 }
 
-/// One file's record as the wire carries it.
-pub fn to_file_data(file: &FileRecord) -> FileCoverageData {
+/// One file as the wire carries it.
+pub fn to_file_data(file: &WireFile) -> FileCoverageData {
     FileCoverageData {
         lines: file
             .lines
@@ -105,12 +105,12 @@ pub fn to_file_data(file: &FileRecord) -> FileCoverageData {
     }
 }
 
-/// A successful `CoverageSnapshotResponse` carrying `record`.
-pub fn to_response(record: &SnapshotRecord) -> CoverageSnapshotResponse {
+/// A successful `CoverageSnapshotResponse` carrying `snapshot`.
+pub fn to_response(snapshot: &WireSnapshot) -> CoverageSnapshotResponse {
     CoverageSnapshotResponse {
         success: true,
         error: String::new(),
-        coverage: record
+        coverage: snapshot
             .files
             .iter()
             .map(|(path, file)| (path.clone(), to_file_data(file)))
@@ -127,14 +127,14 @@ pub fn failure(error: impl Into<String>) -> CoverageSnapshotResponse {
     }
 }
 
-/// One file of a response, back to a record.
+/// One file of a response, back to a [`WireFile`].
 ///
 /// # Errors
 ///
 /// A line key that is not a number ≥ 1, a negative count, or a branch entry with
 /// negative values or more covered outcomes than outcomes; `path` names the file.
-pub fn from_file_data(path: &str, file: &FileCoverageData) -> Result<FileRecord, WireError> {
-    let mut record = FileRecord::default();
+pub fn from_file_data(path: &str, file: &FileCoverageData) -> Result<WireFile, WireError> {
+    let mut record = WireFile::default();
     for (key, &count) in &file.lines {
         let line = line_number(path, key)?;
         let count = u64::try_from(count).map_err(|_| WireError::NegativeCount {
@@ -166,7 +166,7 @@ pub fn from_file_data(path: &str, file: &FileCoverageData) -> Result<FileRecord,
     Ok(record)
 }
 
-/// A response back to a record of `kind` (the response does not say which kind it is:
+/// A response back to a [`WireSnapshot`] of `kind` (the response does not say which kind it is:
 /// the request did).
 ///
 /// # Errors
@@ -175,7 +175,7 @@ pub fn from_file_data(path: &str, file: &FileCoverageData) -> Result<FileRecord,
 pub fn from_response(
     response: &CoverageSnapshotResponse,
     kind: SnapshotKind,
-) -> Result<SnapshotRecord, WireError> {
+) -> Result<WireSnapshot, WireError> {
     if !response.success {
         return Err(WireError::Failed(response.error.clone()));
     }
@@ -184,7 +184,7 @@ pub fn from_response(
         .iter()
         .map(|(path, file)| Ok((path.clone(), from_file_data(path, file)?)))
         .collect::<Result<BTreeMap<_, _>, WireError>>()?;
-    Ok(SnapshotRecord { kind, files })
+    Ok(WireSnapshot { kind, files })
 }
 
 fn line_number(path: &str, key: &str) -> Result<u32, WireError> {
@@ -221,8 +221,8 @@ mod tests {
         assert_eq!(saturating_i32(u64::MAX), i32::MAX);
     }
 
-    fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> FileRecord {
-        FileRecord {
+    fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> WireFile {
+        WireFile {
             lines: lines.iter().copied().collect(),
             branches: branches
                 .iter()
@@ -305,18 +305,18 @@ mod tests {
         assert!(from_file_data("/a.rs", &with_branch(-1, 0)).is_err());
         assert_eq!(
             from_file_data("/a.rs", &with_branch(0, 0)).unwrap(),
-            FileRecord::default()
+            WireFile::default()
         );
     }
 
-    fn arbitrary_file() -> impl Strategy<Value = FileRecord> {
+    fn arbitrary_file() -> impl Strategy<Value = WireFile> {
         let lines = proptest::collection::btree_map(1u32..=u32::MAX, 0u64..=i32::MAX as u64, 0..40);
         let branches = proptest::collection::btree_map(
             1u32..=u32::MAX,
             (1u32..=1000).prop_flat_map(|total| (Just(total), 0..=total)),
             0..10,
         );
-        (lines, branches).prop_map(|(lines, branches)| FileRecord {
+        (lines, branches).prop_map(|(lines, branches)| WireFile {
             lines,
             branches: branches
                 .into_iter()
@@ -333,7 +333,7 @@ mod tests {
             use cov_proto::Message as _;
             use tusk_drift_schemas::tusk::drift::core::v1 as upstream;
 
-            let record = SnapshotRecord { kind: SnapshotKind::Baseline, files };
+            let record = WireSnapshot { kind: SnapshotKind::Baseline, files };
             let response = to_response(&record);
             prop_assert_eq!(from_response(&response, SnapshotKind::Baseline).unwrap(), record.clone());
 

@@ -1,13 +1,13 @@
 //! Conversions between the project's values and the protobuf messages of the Tusk Drift
 //! channel, used by both of its ends.
 //!
-//! The SDK converts what it has (coverage records, spans) into messages for the CLI; our
+//! The SDK converts what it has (wire snapshots of coverage, spans) into messages for the CLI; our
 //! driver, playing the CLI, converts them back. Keeping both directions in one small crate
 //! means they are written once and tested as inverses of each other, and neither end reaches
 //! into the other for them (the driver never depends on the SDK, and the SDK never on the
 //! driver).
 //!
-//! - [`coverage`]: cov-core's `SnapshotRecord` ↔ `CoverageSnapshotResponse`.
+//! - [`coverage`]: cov-core's `WireSnapshot` ↔ `CoverageSnapshotResponse`.
 //! - [`span`]: cov-trace's spans → the protobuf `Span` (the inbound replay span, the
 //!   outbound span of a `GetMockRequest`), the mock messages both ways (`GetMockRequest` →
 //!   cov-trace's matcher request, its answer → `GetMockResponse` → the recorded output), and

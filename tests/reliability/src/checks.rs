@@ -21,7 +21,7 @@ use cov_collector::decode::covmap::{decode_covmap, decode_filenames};
 use cov_collector::decode::mapping::Counter;
 use cov_collector::decode::names::{NameTable, decode_names};
 use cov_collector::decode::profraw::{
-    CounterArray, LAYOUTS, SUPPORTED_VERSIONS, decode_data_records,
+    CounterArray, LAYOUTS, SUPPORTED_VERSIONS, decode_function_counters,
 };
 use cov_collector::decode::sections::CoverageSections;
 use cov_collector::offline::{OfflineCoverage, write_profile_listing};
@@ -144,7 +144,7 @@ pub fn profraw(data: &[u8]) {
             "a profile of version {} accepted",
             profile.header.format_version()
         );
-        for record in &profile.records {
+        for record in &profile.functions {
             assert!(
                 record.counters.start < record.counters.end
                     && record.counters.end <= profile.counters.len(),
@@ -160,7 +160,7 @@ pub fn profraw(data: &[u8]) {
                 let text = String::from_utf8(listing).expect("the listing is UTF-8");
                 assert_eq!(
                     text.matches("\n    Hash: ").count(),
-                    profile.records.len(),
+                    profile.functions.len(),
                     "one listing entry per record"
                 );
             }
@@ -183,7 +183,7 @@ pub fn profraw(data: &[u8]) {
         };
         for uniform in [None, Some(uniform)] {
             if let Ok(records) =
-                decode_data_records(&layout.record, data, 0x1000, counters, uniform)
+                decode_function_counters(&layout.record, data, 0x1000, counters, uniform)
             {
                 assert_eq!(records.len() * layout.record.size, data.len());
                 assert!(

@@ -1,12 +1,14 @@
-//! A service under test: an instrumented program that links the SDK, started with the
-//! Tusk variables, its log captured, its memory measured from `/proc`.
+//! A service under test: an instrumented program that links the SDK, launched with
+//! cov-driver's [`Launch`] and the Tusk variables, its log captured, its memory measured
+//! from `/proc`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use cov_testkit::{BuildOptions, HttpClient, ServiceProcess, build_instrumented};
+use cov_driver::{HttpClient, Launch, ServiceProcess};
+use cov_testkit::{BuildOptions, build_instrumented};
 
 /// The log filter every service under test runs with: the SDK and the transport at debug
 /// level, so each case's log says what happened.
@@ -53,68 +55,38 @@ pub struct Stopped {
     pub dir: tempfile::TempDir,
 }
 
-/// How to start a service.
-#[derive(Clone, Debug)]
-pub struct Launch {
-    binary: PathBuf,
-    current_dir: Option<PathBuf>,
-    env: Vec<(String, String)>,
+/// A launch of `binary` in Tusk replay mode with coverage on, connecting to the unix
+/// socket `socket`, logging the SDK and the transport at debug level ([`LOG_FILTER`]).
+pub fn replay_launch(binary: &Path, socket: &Path) -> Launch {
+    let mut launch = Launch::new(binary);
+    launch
+        .env("TUSK_DRIFT_MODE", "REPLAY")
+        .env("TUSK_COVERAGE", "true")
+        .channel(&cov_transport::Endpoint::unix(socket))
+        .env("RUST_LOG", LOG_FILTER);
+    launch
 }
 
-impl Launch {
-    /// A launch of `binary` in Tusk replay mode with coverage on, connecting to the unix
-    /// socket `socket`.
-    pub fn replay(binary: &Path, socket: &Path) -> Launch {
-        let mut launch = Launch {
-            binary: binary.to_path_buf(),
-            current_dir: None,
-            env: Vec::new(),
-        };
-        launch
-            .env("TUSK_DRIFT_MODE", "REPLAY")
-            .env("TUSK_COVERAGE", "true")
-            .env(cov_transport::ENV_SOCKET, socket.display().to_string())
-            .env("RUST_LOG", LOG_FILTER);
-        launch
-    }
-
-    /// Sets a variable.
-    pub fn env(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.env.push((name.to_owned(), value.into()));
-        self
-    }
-
-    /// Runs the service in `dir` (the SDK's default source root).
-    pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
-        self.current_dir = Some(dir.to_path_buf());
-        self
-    }
-
-    /// Starts the service and waits (up to a minute) until it prints its address.
-    pub fn start(&self) -> Service {
+impl Service {
+    /// Starts the service `launch` describes on a free port (`PORT=0`), its profile and its
+    /// log in a temporary directory of its own, and waits (up to a minute) until it prints
+    /// its address.
+    pub fn start(launch: &Launch) -> Service {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
         let log = dir.path().join("service.log");
-        let log_file = std::fs::File::create(&log).expect("creating the log file");
-        let mut command = Command::new(&self.binary);
-        command
+        let mut launch = launch.clone();
+        launch
             .env("PORT", "0")
             .env("LLVM_PROFILE_FILE", dir.path().join("service.profraw"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file);
-        if let Some(current_dir) = &self.current_dir {
-            command.current_dir(current_dir);
-        }
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
-        let mut process = ServiceProcess::spawn(&mut command)
-            .unwrap_or_else(|error| panic!("starting {}: {error}", self.binary.display()));
-        let name = self
-            .binary
+            .log(&log);
+        let name = launch
+            .program()
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let mut process = launch
+            .start()
+            .unwrap_or_else(|error| panic!("starting {name}: {error}"));
         let address = process
             .wait_for_address(Duration::from_secs(60))
             .unwrap_or_else(|error| {
@@ -131,9 +103,7 @@ impl Launch {
             name,
         }
     }
-}
 
-impl Service {
     /// The HTTP address.
     pub fn address(&self) -> SocketAddr {
         self.address
@@ -191,6 +161,42 @@ impl Service {
             assert!(
                 Instant::now() < deadline,
                 "{} did not log {text:?} within {timeout:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The names of the service's threads the SDK started (`cov-sdk`, and
+    /// `cov-sdk-blocking` for its blocking pool, of which the kernel keeps 15 characters).
+    pub fn sdk_threads(&self) -> Vec<String> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|task| {
+                // A thread can end between listing and reading: it no longer counts.
+                let comm = std::fs::read_to_string(task.ok()?.path().join("comm")).ok()?;
+                let name = comm.trim_end().to_owned();
+                name.starts_with("cov-sdk").then_some(name)
+            })
+            .collect()
+    }
+
+    /// Waits until no thread of the SDK is left in the service (after it gave up or
+    /// stopped): from then on nothing of the SDK runs, so nothing more of it can be logged.
+    /// Panics with the log after `timeout`.
+    pub fn wait_until_the_sdk_has_stopped(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let threads = self.sdk_threads();
+            if threads.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}'s SDK threads {threads:?} still run after {timeout:?}; its log:\n{}",
                 self.name,
                 self.log()
             );

@@ -18,7 +18,7 @@ use cov_collector::MappingError;
 use cov_collector::decode::mapping::CoverageMapping;
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::peer::RawListener;
-use cov_reliability::service::{Launch, Service, demo_binary, host_binary};
+use cov_reliability::service::{Service, demo_binary, host_binary, replay_launch};
 use cov_testkit::{llvm_tool, run_ok, workspace_root};
 use object::{Object, ObjectSection, ObjectSymbol};
 
@@ -28,9 +28,9 @@ fn snapshots_of(binary: &Path) -> (Service, CoverageSnapshotResponse, CoverageSn
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
     let listener = RawListener::bind(&socket);
-    let service = Launch::replay(binary, &socket)
-        .current_dir(&workspace_root().join("fixtures/host"))
-        .start();
+    let service = Service::start(
+        replay_launch(binary, &socket).current_dir(workspace_root().join("fixtures/host")),
+    );
     let mut peer = listener.accept(Duration::from_secs(30));
     let baseline = peer.snapshot("baseline", true, Duration::from_secs(30));
     service.get_ok("/work/6");
@@ -300,9 +300,9 @@ fn executable_replaced_on_disk_while_running() {
         let socket = dir.path().join("tusk.sock");
         let _ = std::fs::remove_file(&socket);
         let listener = RawListener::bind(&socket);
-        let mut service = Launch::replay(&copy, &socket)
-            .current_dir(&workspace_root().join("fixtures/host"))
-            .start();
+        let mut service = Service::start(
+            replay_launch(&copy, &socket).current_dir(workspace_root().join("fixtures/host")),
+        );
         // Another program takes the path (rename over it, as installers do).
         let replace = || {
             let other = copy_of(&replacement, dir.path(), "other");

@@ -154,20 +154,20 @@ fn unmutated_seeds_decode() {
     assert!(mapping.num_functions() > 10, "a real mapping has functions");
     let profile = cov_collector::RawProfile::decode(&material.profraw)
         .expect("the workload's profile decodes");
-    assert!(!profile.records.is_empty());
+    assert!(!profile.functions.is_empty());
     let versions: Vec<u32> = profiles()
         .iter()
         .map(|profraw| {
             let relaid = cov_collector::RawProfile::decode(profraw)
                 .expect("every version of the workload's profile decodes");
-            assert_eq!(relaid.records, profile.records);
+            assert_eq!(relaid.functions, profile.functions);
             assert_eq!(relaid.counters, profile.counters);
             relaid.header.format_version()
         })
         .collect();
     assert_eq!(versions, [9, 10, 11], "seeds of every supported version");
     // Every record of the profile has the mapping of the same name and hash.
-    for record in &profile.records {
+    for record in &profile.functions {
         assert!(
             mapping
                 .functions()

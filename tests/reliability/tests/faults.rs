@@ -9,15 +9,16 @@
 
 use std::time::{Duration, Instant};
 
+use cov_driver::Launch;
 use cov_reliability::peer::{RawListener, snapshot_request};
-use cov_reliability::service::{Launch, Service, host_binary};
+use cov_reliability::service::{Service, host_binary, replay_launch};
 use cov_testkit::workspace_root;
 
 fn launch(socket: &std::path::Path) -> Launch {
-    let mut launch = Launch::replay(&host_binary(), socket);
+    let mut launch = replay_launch(&host_binary(), socket);
     launch
         .env("HOST_WRITE_TIMEOUT_MS", "2000")
-        .current_dir(&workspace_root().join("fixtures/host"));
+        .current_dir(workspace_root().join("fixtures/host"));
     launch
 }
 
@@ -36,7 +37,7 @@ fn cli_killed_in_the_middle_of_a_snapshot() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
     let listener = RawListener::bind(&socket);
-    let mut service = launch(&socket).start();
+    let mut service = Service::start(&launch(&socket));
     let mut peer = listener.accept(Duration::from_secs(30));
     // A baseline is the longest snapshot; the CLI dies once the SDK has started it.
     peer.write_message(&snapshot_request("killed", true));
@@ -57,7 +58,7 @@ fn cli_closing_right_after_the_handshake() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
     let listener = RawListener::bind(&socket);
-    let mut service = launch(&socket).start();
+    let mut service = Service::start(&launch(&socket));
     let peer = listener.accept(Duration::from_secs(30));
     drop(peer);
     service.wait_for_log(
@@ -73,7 +74,7 @@ fn cli_restarted_on_a_new_socket() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let first_socket = dir.path().join("first.sock");
     let listener = RawListener::bind(&first_socket);
-    let mut service = launch(&first_socket).start();
+    let mut service = Service::start(&launch(&first_socket));
     let mut peer = listener.accept(Duration::from_secs(30));
     let reply = peer.snapshot("baseline", true, Duration::from_secs(30));
     assert!(reply.success, "{}", reply.error);
@@ -88,7 +89,7 @@ fn cli_restarted_on_a_new_socket() {
     assert_healthy(&mut service);
 
     // A service started for the new CLI works as usual.
-    let mut fresh = launch(&second_socket).start();
+    let mut fresh = Service::start(&launch(&second_socket));
     let mut peer = second.accept(Duration::from_secs(30));
     let reply = peer.snapshot("baseline-2", true, Duration::from_secs(30));
     assert!(reply.success, "{}", reply.error);
@@ -110,17 +111,22 @@ fn cli_restarted_on_a_new_socket() {
 fn sdk_started_before_the_cli_listens_retries_then_connects() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("late.sock");
-    let mut service = launch(&socket)
-        .env("HOST_CONNECT_TIMEOUT_MS", "10000")
-        .start();
-    // The service works while the SDK waits for the CLI.
+    let mut service = Service::start(launch(&socket).env("HOST_CONNECT_TIMEOUT_MS", "10000"));
+    // The service works while the SDK waits for the CLI, which listens only once the SDK
+    // has failed twice.
     service.get_ok("/health");
-    std::thread::sleep(Duration::from_millis(1500));
+    service.wait_for_log(
+        "cannot reach the Tusk CLI yet (attempt 2)",
+        Duration::from_secs(10),
+    );
     service.get_ok("/health");
     let listener = RawListener::bind(&socket);
     let mut peer = listener.accept(Duration::from_secs(15));
     let reply = peer.snapshot("late-baseline", true, Duration::from_secs(30));
     assert!(reply.success, "{}", reply.error);
+    // The SDK's thread is seen while it serves (what the test below waits to see gone).
+    let threads = service.sdk_threads();
+    assert!(threads.iter().any(|name| name == "cov-sdk"), "{threads:?}");
     let log = service.log();
     assert!(
         log.contains("cannot reach the Tusk CLI yet (attempt 1)"),
@@ -132,24 +138,29 @@ fn sdk_started_before_the_cli_listens_retries_then_connects() {
     );
     assert_healthy(&mut service);
     let attempts = log.matches("cannot reach the Tusk CLI yet").count();
-    println!("CLI late by 1.5 s: connected after {attempts} failed attempt(s)");
+    println!("CLI late: connected after {attempts} failed attempt(s)");
 }
 
 #[test]
 fn sdk_with_no_cli_gives_up_after_a_bounded_retry_with_one_warning() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("never.sock");
-    let started = Instant::now();
-    let mut service = launch(&socket)
-        .env("HOST_CONNECT_TIMEOUT_MS", "2000")
-        .start();
-    while started.elapsed() < Duration::from_millis(2500) {
+    let mut service = Service::start(launch(&socket).env("HOST_CONNECT_TIMEOUT_MS", "2000"));
+    // The service answers all along while the SDK retries, until it gives up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut served = 0;
+    while !service.log().contains("gave up reaching the Tusk CLI") {
+        assert!(
+            Instant::now() < deadline,
+            "the SDK did not give up within 30 s of a 2 s budget; its log:\n{}",
+            service.log()
+        );
         service.get_ok("/health");
+        served += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
-    service.wait_for_log("gave up reaching the Tusk CLI", Duration::from_secs(10));
-    // Give it time to (wrongly) warn again.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Once the SDK's threads are gone nothing of it runs: no later warning can come.
+    service.wait_until_the_sdk_has_stopped(Duration::from_secs(30));
     let log = service.log();
     let warnings = log
         .lines()
@@ -159,7 +170,7 @@ fn sdk_with_no_cli_gives_up_after_a_bounded_retry_with_one_warning() {
     assert!(warnings[0].contains("the service runs on without coverage"));
     assert_healthy(&mut service);
     println!(
-        "no CLI: one warning after a 2 s bounded retry: {}",
+        "no CLI: {served} requests served during a 2 s bounded retry, then one warning: {}",
         warnings[0].trim()
     );
 }
@@ -169,7 +180,7 @@ fn a_panicking_handler_leaves_the_sdk_and_the_service_running() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
     let listener = RawListener::bind(&socket);
-    let mut service = launch(&socket).start();
+    let mut service = Service::start(&launch(&socket));
     let mut peer = listener.accept(Duration::from_secs(30));
     let reply = peer.snapshot("baseline", true, Duration::from_secs(30));
     assert!(reply.success, "{}", reply.error);

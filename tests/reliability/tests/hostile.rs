@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cov_proto::{CliMessage, Message, MessageType, SdkMessage, sdk_message};
 use cov_reliability::peer::{RawListener, RawPeer, frame, snapshot_request};
-use cov_reliability::service::{Launch, Service, host_binary};
+use cov_reliability::service::{Service, host_binary, replay_launch};
 use cov_testkit::workspace_root;
 
 /// The timeouts the host's SDK runs with: short, so a stuck peer is given up quickly.
@@ -30,16 +30,16 @@ fn session_with(coverage: bool) -> Session {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
     let listener = RawListener::bind(&socket);
-    let mut launch = Launch::replay(&host_binary(), &socket);
+    let mut launch = replay_launch(&host_binary(), &socket);
     launch
         .env("HOST_WRITE_TIMEOUT_MS", WRITE_TIMEOUT_MS)
-        .current_dir(&workspace_root().join("fixtures/host"));
+        .current_dir(workspace_root().join("fixtures/host"));
     if !coverage {
         // Empty counts as unset: the SDK serves but answers every snapshot with
         // success=false, at once.
         launch.env("TUSK_COVERAGE", "");
     }
-    let service = launch.start();
+    let service = Service::start(&launch);
     let peer = listener.accept(Duration::from_secs(30));
     service.wait_for_log("coverage SDK connected", Duration::from_secs(10));
     if coverage {

@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use cov_collector::CoverageMapping;
 use cov_collector::decode::mapping::{Counter, ExpressionKind};
+use cov_driver::{CliConnection, CliListener};
 use cov_proto::CoverageSnapshotResponse;
-use cov_reliability::service::{Launch, Service, Stopped, demo_binary};
-use cov_testkit::{Lcov, oracle_lcov, workspace_root};
+use cov_reliability::service::{Service, Stopped, demo_binary, replay_launch};
+use cov_testkit::{LcovTracefile, oracle_lcov, workspace_root};
 use cov_transport::Endpoint;
-use cov_transport::cli::{CliConnection, CliListener};
 
 const CLIENTS: usize = 8;
 const SNAPSHOT_PERIOD: Duration = Duration::from_millis(10);
@@ -130,7 +130,7 @@ fn oracle_counts(binary: &Path, stopped: &Stopped) -> Counts {
         .profraw
         .as_ref()
         .unwrap_or_else(|| panic!("the service wrote no profile; log:\n{}", stopped.log));
-    let lcov = Lcov::parse(&oracle_lcov(binary, &[profraw]));
+    let lcov = LcovTracefile::parse(&oracle_lcov(binary, &[profraw]));
     let root = demo_dir().join("src");
     lcov.files
         .into_iter()
@@ -158,9 +158,7 @@ fn start(binary: &Path) -> Run {
     let listener = runtime
         .block_on(CliListener::bind(&Endpoint::unix(&socket)))
         .expect("listening");
-    let service = Launch::replay(binary, &socket)
-        .current_dir(&demo_dir())
-        .start();
+    let service = Service::start(replay_launch(binary, &socket).current_dir(demo_dir()));
     let connection = runtime
         .block_on(listener.accept(Duration::from_secs(30)))
         .expect("the SDK's handshake");
@@ -220,7 +218,7 @@ fn client_loop(
     stop: &AtomicBool,
     served: &AtomicU64,
 ) -> Result<(), String> {
-    let http = cov_testkit::HttpClient::new(service_address, Duration::from_secs(10));
+    let http = cov_driver::HttpClient::new(service_address, Duration::from_secs(10));
     let mut round = 0_u64;
     let check = |what: &str, result: std::io::Result<(u16, String)>, expected: u16| match result {
         Ok((status, body)) if status == expected => Ok(body),

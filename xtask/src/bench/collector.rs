@@ -10,7 +10,7 @@ use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cov_testkit::ServiceProcess;
+use cov_driver::{Launch, ServiceProcess};
 
 use super::results::BenchResults;
 use super::stats::{median, millis, percentile};
@@ -164,18 +164,18 @@ impl BenchService {
         work: &Path,
         profile: Option<&Path>,
     ) -> anyhow::Result<BenchService> {
-        let mut command = Command::new(binary);
-        command.env_remove("LLVM_PROFILE_FILE");
-        match profile {
-            Some(profile) => command.env("LLVM_PROFILE_FILE", profile),
+        let mut launch = Launch::new(binary);
+        launch.args(["--select", service_sources]).current_dir(work);
+        if let Some(profile) = profile {
+            launch.env("LLVM_PROFILE_FILE", profile);
+        }
+        // Driven over its standard input, unlike a service the driver replays against.
+        let mut command = launch.command();
+        command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        if profile.is_none() {
             // The runtime notes on stderr that the collector suppressed its write.
-            None => command.stderr(Stdio::null()),
-        };
-        command
-            .args(["--select", service_sources])
-            .current_dir(work)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+            command.stderr(Stdio::null());
+        }
         let mut process = ServiceProcess::spawn(&mut command)
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdin = process.child_mut().stdin.take().context("no stdin")?;

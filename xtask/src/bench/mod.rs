@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
-use cov_testkit::ServiceProcess;
+use cov_driver::ServiceProcess;
 
 use self::results::{BenchResults, render_table, to_json};
 use crate::flags::Bench as Options;
@@ -150,7 +150,7 @@ fn cargo_build(target_dir: &Path) -> Command {
 pub(super) fn read_listening_line(stdout: &mut impl BufRead) -> anyhow::Result<SocketAddr> {
     let mut line = String::new();
     stdout.read_line(&mut line)?;
-    Ok(cov_testkit::parse_listening_line(&line)?)
+    Ok(cov_driver::parse_listening_line(&line)?)
 }
 
 /// What `bench-tools load` reported.

@@ -38,8 +38,8 @@ pub(super) fn measure(
     results.offline_llvm_ms = median(&full_runs.iter().map(PipelineRun::total).collect::<Vec<_>>());
     let theirs = std::fs::read_to_string(&llvm_lcov)?;
     let diff = cov_testkit::diff_lcov(
-        &cov_testkit::Lcov::try_parse(&theirs).map_err(anyhow::Error::msg)?,
-        &cov_testkit::Lcov::try_parse(&ours).map_err(anyhow::Error::msg)?,
+        &cov_testkit::LcovTracefile::try_parse(&theirs).map_err(anyhow::Error::msg)?,
+        &cov_testkit::LcovTracefile::try_parse(&ours).map_err(anyhow::Error::msg)?,
     );
     results.offline_identical = diff.lines_and_branches_agree();
     if !diff.is_empty() {

@@ -6,11 +6,10 @@
 //! machine hits all of them alike; each figure is the median over rounds.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cov_testkit::ServiceProcess;
+use cov_driver::Launch;
 
 use super::results::BenchResults;
 use super::stats::{median, millis, overhead_pct, percentile};
@@ -127,8 +126,8 @@ async fn throughput_trial(
     work: &Path,
     options: &Options,
 ) -> anyhow::Result<Trial> {
+    use cov_driver::CliListener;
     use cov_transport::Endpoint;
-    use cov_transport::cli::CliListener;
 
     let listener = match config {
         SdkConfig::Off => None,
@@ -136,24 +135,19 @@ async fn throughput_trial(
             Some(CliListener::bind(&Endpoint::unix(socket)).await?)
         }
     };
-    let mut command = Command::new(&binaries.demo_service);
-    command
+    let mut launch = Launch::new(&binaries.demo_service);
+    launch
         .args(["--port", "0"])
-        .env_remove("TUSK_DRIFT_MODE")
-        .env_remove("TUSK_COVERAGE")
-        .env_remove(cov_transport::ENV_HOST)
-        .env_remove(cov_transport::ENV_PORT)
         .env_remove("RUST_LOG")
-        .env(cov_transport::ENV_SOCKET, socket)
-        .env("LLVM_PROFILE_FILE", work.join("demo-service-%p.profraw"))
-        .stdout(Stdio::piped());
-    if listener.is_some() {
-        command
+        .env("LLVM_PROFILE_FILE", work.join("demo-service-%p.profraw"));
+    if let Some(listener) = &listener {
+        launch
+            .channel(listener.local_endpoint())
             .env("TUSK_DRIFT_MODE", "REPLAY")
             .env("TUSK_COVERAGE", "true");
     }
     // Killed (not stopped gracefully: no profile is written) when dropped.
-    let mut service = ServiceProcess::spawn(&mut command).context("starting demo-service")?;
+    let mut service = launch.start().context("starting demo-service")?;
     let address = service.wait_for_address(Duration::from_secs(60))?;
     let connection = match &listener {
         Some(listener) => {

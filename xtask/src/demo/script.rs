@@ -2,30 +2,7 @@
 //! status a passing replay returns. Together they reach most of the service's code and
 //! leave some of it (other discount codes, some validation) for the report to show.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use anyhow::Context;
-use cov_testkit::HttpClient;
-
-/// One replayed test: a single HTTP request and the status it must answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Step {
-    /// The test's id: a trace id when the step comes from a recorded trace.
-    pub(crate) id: String,
-    /// The display name.
-    pub(crate) name: String,
-    /// The HTTP method.
-    pub(crate) method: String,
-    /// Path and query.
-    pub(crate) target: String,
-    /// Headers sent with the request, in order.
-    pub(crate) headers: Vec<(String, String)>,
-    /// The request body, if any.
-    pub(crate) body: Option<Vec<u8>>,
-    /// The status the service must answer.
-    pub(crate) expect_status: u16,
-}
+use cov_driver::replay::Test;
 
 /// A scripted test, as written in [`SCRIPT`].
 struct Scripted {
@@ -40,10 +17,10 @@ struct Scripted {
 }
 
 /// The demo's tests, in replay order.
-pub(crate) fn steps() -> Vec<Step> {
+pub(crate) fn steps() -> Vec<Test> {
     SCRIPT
         .iter()
-        .map(|scripted| Step {
+        .map(|scripted| Test {
             id: scripted.id.to_owned(),
             name: match scripted.what {
                 Some(what) => format!("{} {} ({what})", scripted.method, scripted.path),
@@ -183,21 +160,3 @@ const SCRIPT: &[Scripted] = &[
         expect_status: 409,
     },
 ];
-
-/// A client of the service at `address` whose requests each fail after 10 s.
-pub(crate) fn client(address: SocketAddr) -> HttpClient {
-    HttpClient::new(address, Duration::from_secs(10))
-}
-
-/// Sends `step`'s request, with its headers and body as recorded, and returns the status
-/// and body.
-pub(crate) fn send(client: &HttpClient, step: &Step) -> anyhow::Result<(u16, String)> {
-    let headers: Vec<(&str, &str)> = step
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
-    client
-        .send(&step.method, &step.target, &headers, step.body.as_deref())
-        .with_context(|| format!("{} {}", step.method, step.target))
-}

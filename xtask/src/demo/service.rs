@@ -1,13 +1,10 @@
-//! Building the demo service with coverage instrumentation, and running it as the Tusk CLI
-//! runs a service: a child process with the CLI's environment, stopped at the end.
+//! Building the demo service with coverage instrumentation, and how it is launched.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use anyhow::{Context, bail};
-use cov_testkit::ServiceProcess;
+use cov_driver::Launch;
 
 /// The package and binary `cargo xtask demo` measures.
 pub(crate) const PACKAGE: &str = "demo-service";
@@ -75,80 +72,18 @@ pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-/// A running demo service; killed when dropped, so a driver that failed half-way never
-/// leaves it running.
-pub(crate) struct Service {
-    process: ServiceProcess,
-}
-
-impl Service {
-    /// Starts `binary` on a free port in `dir` with `env` added to this process's
-    /// environment; its stderr goes to `log`.
-    pub(crate) fn start(
-        binary: &Path,
-        dir: &Path,
-        env: &[(&str, String)],
-        log: &Path,
-    ) -> anyhow::Result<Self> {
-        let log_file = std::fs::File::create(log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = Command::new(binary);
-        command
-            .args(["--port", "0"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            // The service's own settings must not leak in from the caller's environment.
-            .env_remove("PORT")
-            .env_remove("HOST")
-            .env_remove(cov_transport::ENV_HOST)
-            .env_remove(cov_transport::ENV_PORT)
-            .env_remove(cov_transport::ENV_SOCKET);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let process = ServiceProcess::spawn(&mut command)
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        Ok(Self { process })
-    }
-
-    /// Waits for the `listening on ADDR` line and returns `ADDR`.
-    pub(crate) fn wait_for_address(&mut self, timeout: Duration) -> anyhow::Result<SocketAddr> {
-        self.process.wait_for_address(timeout).with_context(|| {
-            match self.process.try_exit_status() {
-                Some(status) => format!("the service exited ({status}) before it listened"),
-                None => "the service did not print `listening on ADDR`".to_owned(),
-            }
-        })
-    }
-
-    /// Asks the service to stop with `SIGTERM`, as the Tusk CLI does.
-    pub(crate) fn terminate(&mut self) -> anyhow::Result<()> {
-        self.process
-            .terminate()
-            .context("asking the service to stop")
-    }
-
-    /// The exit status, if the service has exited.
-    pub(crate) fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.process.try_exit_status()
-    }
-
-    /// Waits up to `timeout` for the service to exit (after it was asked to stop); kills it when
-    /// it does not and returns an error then.
-    pub(crate) fn wait_for_exit(
-        &mut self,
-        timeout: Duration,
-    ) -> anyhow::Result<std::process::ExitStatus> {
-        match self.process.wait_for_exit(timeout)? {
-            Some(status) => Ok(status),
-            None => {
-                self.process.kill()?;
-                bail!(
-                    "the service did not exit within {timeout:?} of being asked to stop; killed it"
-                )
-            }
-        }
-    }
+/// How the demo service is started: on a free port, in its own package directory (the
+/// SDK's default source root, so the report holds the service's files and nothing else),
+/// writing its whole-run profile to `profraw` and its log to `log`.
+pub(crate) fn launch(root: &Path, binary: &Path, profraw: &Path, log: &Path) -> Launch {
+    let mut launch = Launch::new(binary);
+    launch
+        .args(["--port", "0"])
+        .current_dir(root.join("examples").join(PACKAGE))
+        // The service's own settings must not leak in from the caller's environment.
+        .env_remove("PORT")
+        .env_remove("HOST")
+        .env("LLVM_PROFILE_FILE", profraw)
+        .log(log);
+    launch
 }

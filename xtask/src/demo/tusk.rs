@@ -10,7 +10,10 @@
 //!    end-to-end suites run it. Tests recorded with a status of 300 or more are skipped by
 //!    the CLI.
 //! 3. **Check.** Our own driver replays the tests the CLI replayed, in the same order, and an
-//!    idle run (baseline, then `SIGTERM`) measures what runs after the last snapshot. Then:
+//!    idle run (baseline, then `SIGTERM`) measures what runs after the last snapshot. The
+//!    CLI names files relative to the git root of the directory it runs in, or absolutely
+//!    when that directory is outside any repository (an `--out` outside this one); both are
+//!    read back to the same names before comparing. Then:
 //!    every replayed test passed and their number is that of the 2xx traces; each test's
 //!    covered lines in the CLI's JSON equal the lines our driver attributes to the same
 //!    request; the CLI's aggregate LCOV plus the shutdown path equals `llvm-cov`'s counts of
@@ -18,17 +21,19 @@
 //!    `llvm-cov`'s number of `BRDA` entries on that line.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cov_testkit::Lcov;
+use cov_driver::replay::{Stop, Test};
+use cov_driver::{HttpClient, PortReservation, traces};
+use cov_testkit::LcovTracefile;
 use cov_testkit::oracle_lcov;
 
 use super::tusk_cli::{CoverageExport, Project, ServiceLaunch, TuskCli};
 use super::{
-    DemoOptions, Outcome, Step, Stop, remove_if_present, service, service_files, shutdown_counts,
-    steps,
+    DemoOptions, Outcome, remove_if_present, service, service_files, shutdown_counts, steps,
 };
 use crate::provision;
 
@@ -41,6 +46,8 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     provision::ensure_debian_programs(&[("curl", "curl")])?;
     let out_dir = std::path::absolute(out_dir)
         .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let service_dir = root.join("examples").join(service::PACKAGE);
     let project_dir = out_dir.join("tusk");
     let traces_dir = project_dir.join(".tusk/traces");
@@ -49,8 +56,8 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
             .with_context(|| format!("cannot clear {}", traces_dir.display()))?;
     }
 
-    let recorded = record(binary, &service_dir, &traces_dir, &out_dir)?;
-    let tests = super::traces::replayable(&traces_dir)?;
+    let recorded = record(root, binary, &traces_dir, &out_dir)?;
+    let tests = traces::replayable(&traces_dir)?;
     eprintln!(
         "tusk: recorded {} traces in {}; the CLI replays the {} with a status below 300 \
          and skips {}",
@@ -60,7 +67,9 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         recorded - tests.len(),
     );
 
-    let port = free_port()?;
+    // Held until both runs are over: nobody else gets the port, and nothing answers on it
+    // until the service the CLI starts listens there.
+    let port = PortReservation::new().context("cannot reserve a port for the service")?;
     let mut runs = Vec::new();
     for output in ["coverage.json", "coverage.lcov"] {
         let profraw = out_dir.join(format!("tusk-{output}.profraw"));
@@ -70,7 +79,7 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
             &ServiceLaunch {
                 binary,
                 working_dir: &service_dir,
-                port,
+                port: port.port(),
                 profraw: &profraw,
             },
         )?;
@@ -84,6 +93,7 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         )?;
         runs.push((run, coverage_output, profraw));
     }
+    drop(port);
 
     eprintln!("tusk: replaying the same tests with our own driver, then an idle run");
     let driver = driver_replay(root, binary, &out_dir.join("driver"), tests.clone())?;
@@ -95,14 +105,24 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     for (run, name) in [(json_run, "JSON"), (lcov_run, "LCOV")] {
         problems.extend(check_results(run, &tests, name));
     }
-    let export = CoverageExport::read(json_path)?;
+    let cli_paths = CliPaths::of_project(&project_dir, root);
+    let mut export = CoverageExport::read(json_path)?;
+    export.per_test = export
+        .per_test
+        .into_iter()
+        .map(|(test, files)| (test, cli_paths.rename(files)))
+        .collect();
     problems.extend(check_per_test(&export, &driver, &tests));
-    let cli_lcov = Lcov::try_parse(
+    let mut cli_lcov = LcovTracefile::try_parse(
         &std::fs::read_to_string(lcov_path)
             .with_context(|| format!("the CLI wrote no LCOV at {}", lcov_path.display()))?,
     )
     .map_err(|error| anyhow::anyhow!("{}: {error}", lcov_path.display()))?;
-    let oracle = service_files(&Lcov::parse(&oracle_lcov(binary, &[lcov_profraw])), root);
+    cli_lcov.files = cli_paths.rename(cli_lcov.files);
+    let oracle = service_files(
+        &LcovTracefile::parse(&oracle_lcov(binary, &[lcov_profraw])),
+        root,
+    );
     let shutdown = shutdown_counts(binary, root, &idle)?;
     problems.extend(check_aggregate(&cli_lcov, &oracle, &shutdown));
 
@@ -131,31 +151,33 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
 }
 
 /// Runs the service in record mode under the demo's script and returns how many trace
-/// files it wrote.
-fn record(
-    binary: &Path,
-    service_dir: &Path,
-    traces_dir: &Path,
-    out_dir: &Path,
-) -> anyhow::Result<usize> {
+/// files it wrote; its log and profile go to `out_dir`, created if missing.
+fn record(root: &Path, binary: &Path, traces_dir: &Path, out_dir: &Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let log = out_dir.join("record.log");
-    let env = [
-        ("TUSK_DRIFT_MODE", "RECORD".to_owned()),
-        ("TUSK_TRACES_DIR", traces_dir.display().to_string()),
-        // The recording run's profile is of no interest; keep it out of the service's
-        // directory.
-        (
-            "LLVM_PROFILE_FILE",
-            out_dir.join("record.profraw").display().to_string(),
-        ),
-    ];
+    // The recording run's profile is of no interest; keep it out of the service's
+    // directory.
+    let mut launch = service::launch(root, binary, &out_dir.join("record.profraw"), &log);
+    launch
+        .env("TUSK_DRIFT_MODE", "RECORD")
+        .env("TUSK_TRACES_DIR", traces_dir);
     eprintln!("tusk: recording the demo service (TUSK_DRIFT_MODE=RECORD)");
-    let mut service = service::Service::start(binary, service_dir, &env, &log)?;
-    let address = service.wait_for_address(Duration::from_secs(30))?;
-    let client = super::script::client(address);
+    let mut service = launch.start()?;
+    let address = service
+        .wait_for_address(Duration::from_secs(30))
+        .with_context(|| {
+            format!(
+                "the recording service did not listen; its log is in {}",
+                log.display()
+            )
+        })?;
+    let client = HttpClient::new(address, Duration::from_secs(10));
     let script = steps();
     for step in &script {
-        let (status, body) = super::script::send(&client, step)?;
+        let (status, body) = step
+            .send(&client)
+            .with_context(|| format!("{} {}", step.method, step.target))?;
         if status != step.expect_status {
             bail!(
                 "recording {}: expected {}, got {status}: {body}",
@@ -164,15 +186,20 @@ fn record(
             );
         }
     }
-    service.terminate()?;
-    let exit = service.wait_for_exit(Duration::from_secs(30))?;
+    service
+        .terminate()
+        .context("asking the recording service to stop")?;
+    let Some(exit) = service.wait_for_exit(Duration::from_secs(30))? else {
+        service.kill()?;
+        bail!("the recording service did not exit within 30 s of SIGTERM; killed it");
+    };
     if !exit.success() {
         bail!(
             "the recording service exited with {exit}; its log is in {}",
             log.display()
         );
     }
-    let written = super::traces::trace_files(traces_dir)?.len();
+    let written = traces::trace_files(traces_dir)?.len();
     if written != script.len() {
         bail!(
             "the recorder wrote {written} trace files for {} requests; the service's log is in {}",
@@ -188,7 +215,7 @@ fn driver_replay(
     root: &Path,
     binary: &Path,
     out_dir: &Path,
-    tests: Vec<Step>,
+    tests: Vec<Test>,
 ) -> anyhow::Result<Outcome> {
     let outcome = super::replay(
         root,
@@ -212,7 +239,7 @@ fn driver_replay(
 }
 
 /// Every test the CLI ran passed, and it ran exactly the replayable traces.
-fn check_results(run: &super::tusk_cli::CliRun, tests: &[Step], name: &str) -> Vec<String> {
+fn check_results(run: &super::tusk_cli::CliRun, tests: &[Test], name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if !run.success {
         problems.push(format!(
@@ -239,7 +266,7 @@ fn check_results(run: &super::tusk_cli::CliRun, tests: &[Step], name: &str) -> V
 }
 
 /// Each test's covered lines in the CLI's JSON equal those our driver attributes to it.
-fn check_per_test(export: &CoverageExport, driver: &Outcome, tests: &[Step]) -> Vec<String> {
+fn check_per_test(export: &CoverageExport, driver: &Outcome, tests: &[Test]) -> Vec<String> {
     let mut problems = Vec::new();
     for test in tests {
         let cli: BTreeMap<&str, &[u32]> = export
@@ -281,7 +308,7 @@ fn check_per_test(export: &CoverageExport, driver: &Outcome, tests: &[Step]) -> 
 /// The CLI's aggregate plus what ran after the last snapshot equals llvm-cov's whole run,
 /// line for line, and its branch totals equal llvm-cov's branch count per line.
 fn check_aggregate(
-    cli: &Lcov,
+    cli: &LcovTracefile,
     oracle: &BTreeMap<String, cov_testkit::LcovFile>,
     shutdown: &BTreeMap<String, BTreeMap<u32, u64>>,
 ) -> Vec<String> {
@@ -339,10 +366,65 @@ fn check_aggregate(
     problems
 }
 
-/// A port nothing listens on now (the CLI refuses to start when its service port answers).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?.port())
+/// How the Tusk CLI names the files of its reports, read back to the names our side uses
+/// (paths relative to the workspace root).
+///
+/// The CLI makes each absolute path relative to `git rev-parse --show-toplevel` run where
+/// it runs (the project directory), falling back to that directory itself outside a
+/// repository, and keeps it absolute when it lies outside that base (`filepath.Rel` giving
+/// `..`). So a relative name is read against the same base, and both kinds are then made
+/// relative to the workspace root: the names compare equal however the CLI wrote them.
+#[derive(Debug)]
+struct CliPaths {
+    /// What the CLI's relative names are relative to.
+    base: PathBuf,
+    /// The workspace root, canonicalized as the SDK reports paths.
+    root: PathBuf,
+}
+
+impl CliPaths {
+    /// How the CLI running in `project_dir` names the files of the workspace at `root`.
+    fn of_project(project_dir: &Path, root: &Path) -> CliPaths {
+        let git_root = Command::new("git")
+            .args(["rev-parse", "--show-toplevel"])
+            .current_dir(project_dir)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+        CliPaths::new(&git_root.unwrap_or_else(|| project_dir.to_path_buf()), root)
+    }
+
+    fn new(base: &Path, root: &Path) -> CliPaths {
+        let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        CliPaths {
+            base: canonical(base),
+            root: canonical(root),
+        }
+    }
+
+    /// Our name of the file the CLI calls `name`.
+    fn ours(&self, name: &str) -> String {
+        let path = Path::new(name);
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        };
+        absolute
+            .strip_prefix(&self.root)
+            .unwrap_or(&absolute)
+            .display()
+            .to_string()
+    }
+
+    /// `files` keyed by our names.
+    fn rename<V>(&self, files: BTreeMap<String, V>) -> BTreeMap<String, V> {
+        files
+            .into_iter()
+            .map(|(name, value)| (self.ours(&name), value))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -360,22 +442,24 @@ mod tests {
     fn recorded_traces_replay_to_the_coverage_of_the_script() {
         let root = crate::workspace_root();
         let binary = service::build_for_tests();
-        let service_dir = root.join("examples").join(service::PACKAGE);
+        // Outside the repository, and not there yet: `--out` anywhere works.
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let traces_dir = dir.path().join("traces");
+        let out_dir = dir.path().join("not/yet/there");
+        let traces_dir = out_dir.join("tusk/.tusk/traces");
 
-        let recorded = record(&binary, &service_dir, &traces_dir, dir.path())
-            .expect("the service records the script");
+        let recorded =
+            record(&root, &binary, &traces_dir, &out_dir).expect("the service records the script");
         assert_eq!(recorded, steps().len());
-        for path in super::super::traces::trace_files(&traces_dir).expect("trace files") {
+        assert!(out_dir.join("record.log").is_file());
+        for path in traces::trace_files(&traces_dir).expect("trace files") {
             let text = std::fs::read(&path).expect("a trace file reads");
             let spans = cov_trace::read::parse_spans(&text)
                 .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             assert_eq!(spans.len(), 1, "{}: one span per trace", path.display());
         }
 
-        let tests = super::super::traces::replayable(&traces_dir).expect("the traces load");
-        let scripted: Vec<Step> = steps()
+        let tests = traces::replayable(&traces_dir).expect("the traces load");
+        let scripted: Vec<Test> = steps()
             .into_iter()
             .filter(|step| step.expect_status < 300)
             .collect();
@@ -390,13 +474,13 @@ mod tests {
         }
 
         // `driver_replay` fails on any unexpected status or missing inbound span.
-        let from_traces = driver_replay(&root, &binary, &dir.path().join("from-traces"), tests)
+        let from_traces = driver_replay(&root, &binary, &out_dir.join("from-traces"), tests)
             .expect("the traces replay");
         let from_script = super::super::replay(
             &root,
             &binary,
             &DemoOptions {
-                out_dir: dir.path().join("from-script"),
+                out_dir: out_dir.join("from-script"),
                 tcp: false,
                 steps: scripted.clone(),
                 progress: false,
@@ -424,5 +508,35 @@ mod tests {
             assert!(!script.is_empty(), "{} covers lines", step.name);
             assert_eq!(traced, script, "{}", step.name);
         }
+    }
+
+    #[test]
+    fn the_clis_relative_and_absolute_names_are_read_back_to_the_same_names() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let root = dir.path().join("repo");
+        let outside = dir.path().join("elsewhere/tusk");
+        for path in [&root.join("examples/svc/src"), &outside] {
+            std::fs::create_dir_all(path).expect("mkdir");
+        }
+        let ours = "examples/svc/src/main.rs";
+        let absolute = root
+            .canonicalize()
+            .unwrap()
+            .join(ours)
+            .display()
+            .to_string();
+        // Run inside the repository, the CLI names the file relative to its git root.
+        let inside = CliPaths::new(&root, &root);
+        assert_eq!(inside.ours(ours), ours);
+        // Run outside, it keeps the absolute path.
+        let outside = CliPaths::new(&outside, &root);
+        assert_eq!(outside.ours(&absolute), ours);
+        // Relative to a base below the root (a CLI run in a sub-repository).
+        let below = CliPaths::new(&root.join("examples"), &root);
+        assert_eq!(below.ours("svc/src/main.rs"), ours);
+        // A file outside the workspace keeps its absolute name.
+        assert_eq!(inside.ours("/usr/src/lib.rs"), "/usr/src/lib.rs");
+        let renamed = outside.rename(BTreeMap::from([(absolute, 1)]));
+        assert_eq!(renamed, BTreeMap::from([(ours.to_owned(), 1)]));
     }
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cov_core::{FileRecord, LineBranches, SnapshotKind, SnapshotRecord};
+use cov_core::{LineBranches, SnapshotKind, WireFile, WireSnapshot};
 use cov_report::{Aggregate, CoverageView};
 use cov_testkit::run_ok;
 
@@ -59,8 +59,8 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
 
 /// A file record: coverable lines with their counts, and per-line branches
 /// `(line, total, covered)`.
-pub fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> FileRecord {
-    FileRecord {
+pub fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> WireFile {
+    WireFile {
         lines: lines.iter().copied().collect(),
         branches: branches
             .iter()
@@ -70,8 +70,8 @@ pub fn file(lines: &[(u32, u64)], branches: &[(u32, u32, u32)]) -> FileRecord {
 }
 
 /// One snapshot record of `files`.
-pub fn record(kind: SnapshotKind, files: &[(&str, FileRecord)]) -> SnapshotRecord {
-    let mut record = SnapshotRecord::new(kind);
+pub fn record(kind: SnapshotKind, files: &[(&str, WireFile)]) -> WireSnapshot {
+    let mut record = WireSnapshot::new(kind);
     for (path, file) in files {
         record.files.insert((*path).to_owned(), file.clone());
     }
@@ -88,7 +88,7 @@ pub type TestLines<'a> = (&'a str, &'a str, &'a [FileLines<'a>]);
 /// executing lines once each.
 pub fn run(baseline: &[FileLines<'_>], tests: &[TestLines<'_>]) -> CoverageView {
     let mut aggregate = Aggregate::new();
-    let baseline: Vec<(&str, FileRecord)> = baseline
+    let baseline: Vec<(&str, WireFile)> = baseline
         .iter()
         .map(|&(path, lines)| {
             let counts: Vec<(u32, u64)> = lines.iter().map(|&line| (line, 0)).collect();
@@ -97,7 +97,7 @@ pub fn run(baseline: &[FileLines<'_>], tests: &[TestLines<'_>]) -> CoverageView 
         .collect();
     aggregate.add_baseline(record(SnapshotKind::Baseline, &baseline));
     for &(id, name, files) in tests {
-        let files: Vec<(&str, FileRecord)> = files
+        let files: Vec<(&str, WireFile)> = files
             .iter()
             .map(|&(path, lines)| {
                 let counts: Vec<(u32, u64)> = lines.iter().map(|&line| (line, 1)).collect();

@@ -24,6 +24,8 @@ use crate::parallel::join;
 
 /// A counter: a constant zero, a profile counter, or a counter expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// LLVM's own kinds (`Counter::Zero`, `Counter::CounterValueReference`, `Counter::Expression`).
+#[allow(clippy::enum_variant_names)]
 pub enum Counter {
     /// Always zero.
     Zero,
@@ -310,7 +312,7 @@ impl CoverageMapping {
     /// expressions of the other records are never decoded (their `DataSize` skips them),
     /// which makes a narrow selection cheap; with every file selected this is the full,
     /// fully validated decode. The names section is read only up to the last name a kept
-    /// function needs ([`NameTable::decode_wanted`]).
+    /// function needs (`NameTable::decode_wanted`).
     pub fn decode_selected(
         sections: &CoverageSections,
         is_selected: &mut dyn FnMut(&str) -> bool,

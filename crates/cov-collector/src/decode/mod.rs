@@ -1,6 +1,7 @@
-//! The decoder stages, one module per input: public for the fuzz targets, the benches and
-//! the robustness tests, hidden from the docs page and not a stable API. A service calls
-//! [`Collector`](crate::Collector), [`offline`](crate::offline), [`lcov`](crate::lcov) and
+//! The decoder stages, one module per input: public with the `decode` feature, for the fuzz
+//! targets, the benches and the robustness tests that check each stage on its own; they
+//! follow LLVM's formats and change with them. A service calls
+//! [`Collector`](crate::Collector), [`offline`](crate::offline), [`llvm_lcov`](crate::llvm_lcov) and
 //! the [`Engine`](crate::Engine); the types those take ([`CoverageMapping`](mapping::CoverageMapping),
 //! [`RawProfile`](profraw::RawProfile), the errors) are re-exported at the crate root.
 //!

@@ -83,12 +83,14 @@ impl NameTable {
             .get(range.start as usize..range.end as usize)
     }
 
-    /// Number of distinct names.
+    /// Number of distinct names (for the checks of the `decode` feature).
+    #[cfg(feature = "decode")]
     pub fn len(&self) -> usize {
         self.by_ref.len()
     }
 
-    /// Whether there are no names.
+    /// Whether there are no names (for the checks of the `decode` feature).
+    #[cfg(feature = "decode")]
     pub fn is_empty(&self) -> bool {
         self.by_ref.is_empty()
     }

@@ -5,7 +5,7 @@
 //! ([`HEADER_FIELDS`], in order) it lacks, and where a data record keeps the fields this
 //! crate reads. The file decoder
 //! ([`RawProfile::decode`]) and the live collector (which decodes the running program's
-//! `__llvm_prf_data` with [`decode_data_records`]) both read through that table, so a
+//! `__llvm_prf_data` with [`decode_function_counters`]) both read through that table, so a
 //! version is never described twice.
 //!
 //! # The layouts, as LLVM writes them
@@ -243,9 +243,11 @@ pub fn layout_for(version_field: u64) -> Result<&'static Layout, ProfileError> {
     Ok(layout)
 }
 
-/// One instrumented function as the profile runtime sees it.
+/// One instrumented function as the profile runtime sees it: which function (its name's
+/// hash and its control flow's hash) owns which counters. LLVM calls it a *data record*
+/// (`__llvm_profile_data`, one per function in `__llvm_prf_data`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DataRecord {
+pub struct FunctionCounters {
     /// Low 64 bits of the MD5 of the function's (mangled) name.
     pub name_ref: u64,
     /// Hash of the function's control flow; must equal the mapping's.
@@ -273,13 +275,13 @@ pub struct CounterArray {
 /// `uniform_counters`, when given (a file), is the uniform counter array a non-zero
 /// `UniformCounterPtr` must point into; live memory has no such bound to check, and
 /// uniform counters take no part in coverage.
-pub fn decode_data_records(
+pub fn decode_function_counters(
     record: &RecordLayout,
     data: &[u8],
     data_address: u64,
     counters: CounterArray,
     uniform_counters: Option<CounterArray>,
-) -> Result<Vec<DataRecord>, ProfileError> {
+) -> Result<Vec<FunctionCounters>, ProfileError> {
     let size = record.size;
     if !data.len().is_multiple_of(size) {
         return Err(ProfileError::Malformed(format!(
@@ -337,7 +339,7 @@ pub fn decode_data_records(
                 range(uniform_ptr, array, "uniform counters")?;
             }
         }
-        records.push(DataRecord {
+        records.push(FunctionCounters {
             name_ref,
             func_hash,
             counters: counter_range,
@@ -434,8 +436,8 @@ pub struct RawProfile {
     pub header: RawProfileHeader,
     /// Build ids of the binaries that wrote the profile.
     pub binary_ids: Vec<Vec<u8>>,
-    /// The data records, one per instrumented function.
-    pub records: Vec<DataRecord>,
+    /// The data records, one per instrumented function: which counters are whose.
+    pub functions: Vec<FunctionCounters>,
     /// The counter array the records index into.
     pub counters: Vec<u64>,
     /// The uniform counters (version 11; GPU offload), kept apart: coverage never reads
@@ -457,7 +459,7 @@ impl RawProfile {
         RawProfile::decode(&bytes)
     }
 
-    /// Decodes a raw profile of any version in [`LAYOUTS`] from its bytes.
+    /// Decodes a raw profile of any version in `LAYOUTS` (versions 9 to 11) from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<RawProfile, ProfileError> {
         let mut cursor = Cursor::new(bytes);
         let header_field = |cursor: &mut Cursor<'_>| {
@@ -547,7 +549,7 @@ impl RawProfile {
 
         // In the file, the data records sit at offset 0 of our frame of reference and the
         // counters `counters_delta` bytes after them, as they did in memory.
-        let records = decode_data_records(
+        let functions = decode_function_counters(
             &layout.record,
             &data,
             0,
@@ -563,7 +565,7 @@ impl RawProfile {
         Ok(RawProfile {
             header,
             binary_ids,
-            records,
+            functions,
             counters,
             uniform_counters,
             names_blob,
@@ -714,7 +716,7 @@ mod tests {
             let mut data = record(layout, 1, 0x2000 - 0x1000, 2);
             data.extend(record(layout, 2, 0x2010 - (0x1000 + size), 3));
             let records =
-                decode_data_records(&layout.record, &data, 0x1000, counters(0x2000, 5), None)
+                decode_function_counters(&layout.record, &data, 0x1000, counters(0x2000, 5), None)
                     .unwrap();
             assert_eq!(records[0].counters, 0..2);
             assert_eq!(records[1].counters, 2..5);
@@ -727,7 +729,7 @@ mod tests {
     fn out_of_range_counters_are_errors() {
         for layout in &LAYOUTS {
             let decode = |data: &[u8]| {
-                decode_data_records(&layout.record, data, 0x1000, counters(0x2000, 5), None)
+                decode_function_counters(&layout.record, data, 0x1000, counters(0x2000, 5), None)
             };
             assert!(decode(&record(layout, 1, 0x1000, 6)).is_err());
             assert!(decode(&record(layout, 1, 0x0ff8, 1)).is_err());
@@ -745,7 +747,7 @@ mod tests {
         // Uniform counters at 0x3000, two of them.
         data[offset..offset + 8].copy_from_slice(&0x2000_u64.to_le_bytes());
         let decode = |data: &[u8], len| {
-            decode_data_records(
+            decode_function_counters(
                 &layout.record,
                 data,
                 0x1000,

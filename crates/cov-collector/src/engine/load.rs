@@ -14,7 +14,7 @@ use foldhash::{HashSet, HashSetExt};
 use super::evaluate::{OrderScratch, expression_order, max_used_counter};
 use super::{Engine, FileId, range_since, slice, slice_str};
 use crate::decode::mapping::{Counter, CoverageMapping, MappingRegion, RegionKind};
-use crate::decode::profraw::DataRecord;
+use crate::decode::profraw::FunctionCounters;
 
 /// A function as llvm-cov keeps it after loading (a `FunctionRecord`); its ranges index
 /// the engine's flat arrays.
@@ -72,7 +72,7 @@ pub(super) struct BuildScratch {
 /// are left empty.
 pub(super) fn load(
     mapping: CoverageMapping,
-    records: &[DataRecord],
+    records: &[FunctionCounters],
     scratch: &mut BuildScratch,
 ) -> Engine {
     let parts = mapping.into_parts();

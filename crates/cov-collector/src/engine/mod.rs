@@ -14,7 +14,7 @@
 //!   (combining regions, building segments, lines, branches and functions).
 //!
 //! Counter arrays are indexed like `__llvm_prf_cnts` (the live array, or a raw profile's);
-//! each [`DataRecord`] says which slice belongs to which function.
+//! each [`FunctionCounters`] says which slice belongs to which function.
 //!
 //! For a live collector: build the engine once; pick the files with
 //! [`Engine::select_files`]; after reading the counters, use [`Engine::record_files`] to
@@ -41,7 +41,7 @@ use self::load::{BuildScratch, LoadedFunction};
 use self::plan::FilePlan;
 pub use self::report::FileReport;
 use crate::decode::mapping::{CoverageMapping, Expression, MappingRegion};
-use crate::decode::profraw::DataRecord;
+use crate::decode::profraw::FunctionCounters;
 pub use crate::parallel::Threads;
 
 /// Index of a source file in [`Engine::files`].
@@ -92,7 +92,7 @@ impl Engine {
     /// collector builds its narrow engine with [`Threads::One`], on its own thread, and
     /// starts no others inside the application; a whole program offline uses
     /// [`Threads::All`].
-    pub fn new(mapping: CoverageMapping, records: &[DataRecord], threads: Threads) -> Engine {
+    pub fn new(mapping: CoverageMapping, records: &[FunctionCounters], threads: Threads) -> Engine {
         let mut scratch = BuildScratch::default();
         let mut engine = load::load(mapping, records, &mut scratch);
         engine.plans = plan::build_plans(&engine, &mut scratch, threads);

@@ -12,7 +12,7 @@ use super::load::LoadedFunction;
 use super::plan::FilePlan;
 use super::{Engine, FileId, slice};
 use crate::decode::mapping::{Counter, RegionKind};
-use crate::lcov::LcovSummary;
+use crate::llvm_lcov::LcovSummary;
 use crate::segments::{
     CountedRegion, SegmentScratch, build_segments_with, count_mapped_lines, for_each_mapped_line,
 };

@@ -11,7 +11,7 @@ use cov_collector::CoverageMapping;
 use cov_collector::decode::mapping::{Counter, Expression, ExpressionKind};
 
 use cov_core::{Branch, CoverageSnapshot, FileCoverage, Function, SnapshotKind};
-use cov_testkit::{BuildOptions, Lcov, ProfileRun};
+use cov_testkit::{BuildOptions, LcovTracefile, ProfileRun};
 
 /// Builds `fixtures/inprocess` with instrumentation (shared between tests and runs).
 pub fn inprocess_binary(options: &BuildOptions) -> PathBuf {
@@ -33,8 +33,8 @@ pub fn is_workload_file(path: &str) -> bool {
 }
 
 /// The oracle of a run, restricted to the workload's files.
-pub fn workload_oracle(binary: &Path, run: &ProfileRun) -> Lcov {
-    let mut oracle = Lcov::parse(&cov_testkit::oracle_lcov(binary, &[run.profraw()]));
+pub fn workload_oracle(binary: &Path, run: &ProfileRun) -> LcovTracefile {
+    let mut oracle = LcovTracefile::parse(&cov_testkit::oracle_lcov(binary, &[run.profraw()]));
     oracle.files.retain(|path, _| is_workload_file(path));
     assert!(
         oracle.files.len() >= 5,
@@ -186,12 +186,12 @@ pub fn sum_snapshots(snapshots: &[CoverageSnapshot]) -> CoverageSnapshot {
 
 /// A cumulative snapshot as LCOV, written by the crate's llvm-cov-compatible writer
 /// (its `BRDA` numbering is llvm-cov's, checked by the offline oracle tests).
-pub fn to_lcov(snapshot: &CoverageSnapshot) -> Lcov {
-    Lcov::parse(&cov_collector::lcov::write_lcov(snapshot, None))
+pub fn to_lcov(snapshot: &CoverageSnapshot) -> LcovTracefile {
+    LcovTracefile::parse(&cov_collector::llvm_lcov::write_lcov(snapshot, None))
 }
 
 /// Asserts that `snapshot` and the oracle agree on every file, `DA` line and `BRDA` outcome.
-pub fn assert_matches_oracle(oracle: &Lcov, snapshot: &CoverageSnapshot) {
+pub fn assert_matches_oracle(oracle: &LcovTracefile, snapshot: &CoverageSnapshot) {
     let ours = to_lcov(snapshot);
     let diff = cov_testkit::diff_lcov(oracle, &ours);
     assert!(

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cov_core::SnapshotRecord;
+use cov_core::WireSnapshot;
 use cov_core::filter::PathPatterns;
 use cov_report::Aggregate;
 use cov_report::cobertura::CoberturaOptions;
@@ -18,7 +18,7 @@ pub struct CaseTest {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    pub coverage: SnapshotRecord,
+    pub coverage: WireSnapshot,
 }
 
 /// A replay run and how to report it.
@@ -40,7 +40,7 @@ pub struct Case {
     #[serde(default)]
     pub html_title: Option<String>,
     #[serde(default)]
-    pub baselines: Vec<SnapshotRecord>,
+    pub baselines: Vec<WireSnapshot>,
     #[serde(default)]
     pub tests: Vec<CaseTest>,
 }

@@ -1,4 +1,6 @@
-//! An LCOV writer that follows `llvm-cov export -format=lcov` (`CoverageExporterLcov.cpp`).
+//! An LCOV writer that follows `llvm-cov export -format=lcov` (`CoverageExporterLcov.cpp`):
+//! the layout of LLVM's own tool, which the offline path reproduces byte for byte; the
+//! reports' LCOV, in the Tusk CLI's layout, is cov-report's `lcov`.
 //!
 //! Per file: `SF`, `FN`/`FNDA` for the functions defined there, `FNF`/`FNH`, `DA` for
 //! every mapped line, `BRDA` for every branch (both outcomes; `-` for both when the

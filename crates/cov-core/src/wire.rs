@@ -1,10 +1,10 @@
-//! The wire-level record: what one coverage snapshot carries per file.
+//! The wire snapshot: what one coverage snapshot carries per file.
 //!
-//! A [`SnapshotRecord`] is the shape of a `CoverageSnapshotResponse` without protobuf: per
+//! A [`WireSnapshot`] is the shape of a `CoverageSnapshotResponse` without protobuf: per
 //! file, line → execution count and, per line, the branch outcomes ([`LineBranches`]). The
 //! file-level branch totals the wire also carries are *derived* from the per-line map
-//! ([`FileRecord::total_branches`], [`FileRecord::covered_branches`]), exactly as the Tusk
-//! CLI recomputes them, so a record can never disagree with itself.
+//! ([`WireFile::total_branches`], [`WireFile::covered_branches`]), exactly as the Tusk
+//! CLI recomputes them, so a wire snapshot can never disagree with itself.
 //!
 //! Counts stay `u64` here; the wire's `int32` is reached by saturating at the protobuf
 //! boundary (cov-wire's `coverage` module), never in this crate.
@@ -14,18 +14,18 @@ use std::collections::BTreeMap;
 use crate::model::{LineBranches, SnapshotKind};
 
 /// One snapshot as it travels between the SDK and the CLI: absolute (or, after
-/// cov-report's `PathNormalizer`, repo-relative) file path → [`FileRecord`].
+/// cov-report's `PathNormalizer`, repo-relative) file path → [`WireFile`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct SnapshotRecord {
+pub struct WireSnapshot {
     /// Baseline (every coverable line) or delta (what ran since the previous snapshot).
     pub kind: SnapshotKind,
-    /// File path to that file's record, in path order.
-    pub files: BTreeMap<String, FileRecord>,
+    /// File path to what the wire carries for that file, in path order.
+    pub files: BTreeMap<String, WireFile>,
 }
 
-impl SnapshotRecord {
-    /// An empty record of the given kind.
+impl WireSnapshot {
+    /// An empty wire snapshot of the given kind.
     pub fn new(kind: SnapshotKind) -> Self {
         Self {
             kind,
@@ -47,17 +47,12 @@ impl SnapshotRecord {
             files,
         }
     }
-
-    /// Keeps only the files for which `keep` returns true.
-    pub fn retain_files(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.files.retain(|path, _| keep(path));
-    }
 }
 
 /// What the wire carries for one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct FileRecord {
+pub struct WireFile {
     /// 1-based line number → execution count. In a baseline every coverable line is present
     /// (0 where not executed); in a delta only lines that executed.
     #[cfg_attr(feature = "serde", serde(default))]
@@ -67,8 +62,8 @@ pub struct FileRecord {
     pub branches: BTreeMap<u32, LineBranches>,
 }
 
-impl FileRecord {
-    /// Number of lines present in [`FileRecord::lines`] (the coverable lines, in a baseline).
+impl WireFile {
+    /// Number of lines present in [`WireFile::lines`] (the coverable lines, in a baseline).
     pub fn coverable_lines(&self) -> usize {
         self.lines.len()
     }
@@ -101,7 +96,7 @@ mod tests {
 
     #[test]
     fn file_totals_are_derived_from_the_per_line_map() {
-        let file = FileRecord {
+        let file = WireFile {
             lines: BTreeMap::from([(1, 0), (2, 3), (5, 1)]),
             branches: BTreeMap::from([
                 (
@@ -128,22 +123,22 @@ mod tests {
 
     #[test]
     fn map_paths_lets_the_later_path_win_a_collision() {
-        let mut record = SnapshotRecord::new(SnapshotKind::Delta);
-        record.files.insert(
+        let mut snapshot = WireSnapshot::new(SnapshotKind::Delta);
+        snapshot.files.insert(
             "/app/a.rs".into(),
-            FileRecord {
+            WireFile {
                 lines: BTreeMap::from([(1, 1)]),
-                ..FileRecord::default()
+                ..WireFile::default()
             },
         );
-        record.files.insert(
+        snapshot.files.insert(
             "/app/b.rs".into(),
-            FileRecord {
+            WireFile {
                 lines: BTreeMap::from([(2, 2)]),
-                ..FileRecord::default()
+                ..WireFile::default()
             },
         );
-        let renamed = record.map_paths(|_| "same.rs".into());
+        let renamed = snapshot.map_paths(|_| "same.rs".into());
         assert_eq!(renamed.files.len(), 1);
         assert_eq!(renamed.files["same.rs"].lines, BTreeMap::from([(2, 2)]));
     }

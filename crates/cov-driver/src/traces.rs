@@ -9,27 +9,51 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use cov_trace::read;
+use cov_trace::read::{self, ParseError};
 
-use super::Step;
+use crate::replay::Test;
+
+/// Why a trace directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A directory or file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The directory or file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A trace file is one the Tusk CLI would refuse.
+    #[error("in {}: {source}", path.display())]
+    Parse {
+        /// The trace file.
+        path: PathBuf,
+        /// What the CLI's rules found.
+        source: ParseError,
+    },
+}
 
 /// The headers Go's HTTP client never takes from a request's header map.
 const WRITTEN_BY_THE_CLIENT: &[&str] = &["host", "content-length", "transfer-encoding", "trailer"];
 
 /// The trace files under `dir`, in the order the CLI walks them.
-pub(crate) fn trace_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn trace_files(dir: &Path) -> Result<Vec<PathBuf>, TraceError> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), TraceError> {
+    let read_error = |source| TraceError::Read {
+        path: dir.to_owned(),
+        source,
+    };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
+        .map_err(read_error)?
         .map(|entry| entry.map(|entry| entry.path()))
         .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+        .map_err(read_error)?;
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -46,12 +70,17 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 
 /// The tests the CLI replays from `dir`, in its order, with their requests as it sends
 /// them.
-pub(crate) fn replayable(dir: &Path) -> anyhow::Result<Vec<Step>> {
+pub fn replayable(dir: &Path) -> Result<Vec<Test>, TraceError> {
     let mut tests = Vec::new();
     for path in trace_files(dir)? {
-        let text =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let test = test_of(&text).with_context(|| format!("in {}", path.display()))?;
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(TraceError::Read { path, source }),
+        };
+        let test = match test_of(&text) {
+            Ok(test) => test,
+            Err(source) => return Err(TraceError::Parse { path, source }),
+        };
         if let Some(test) = test.filter(|test| test.expect_status < 300) {
             tests.push(test);
         }
@@ -60,7 +89,7 @@ pub(crate) fn replayable(dir: &Path) -> anyhow::Result<Vec<Step>> {
 }
 
 /// The test of one trace file; `None` when it has no root span.
-fn test_of(text: &[u8]) -> anyhow::Result<Option<Step>> {
+fn test_of(text: &[u8]) -> Result<Option<Test>, ParseError> {
     let spans = read::parse_spans(text)?;
     let Some(test) = read::replay_test(&spans)? else {
         return Ok(None);
@@ -83,7 +112,7 @@ fn test_of(text: &[u8]) -> anyhow::Result<Option<Step>> {
             .iter()
             .any(|written| name.eq_ignore_ascii_case(written))
     });
-    Ok(Some(Step {
+    Ok(Some(Test {
         id: test.trace_id,
         name,
         method: test.method,

@@ -1,6 +1,7 @@
-//! [`HttpClient`]: the HTTP client of the services under test. It is `ureq`'s blocking
-//! agent (already the xtask's client, small, no async runtime) rather than a hand-written
-//! HTTP/1.1 parser: the tests are about the services, not about reading chunked bodies.
+//! [`HttpClient`]: the HTTP client of the services under test, which sends the replayed
+//! tests' requests and everything else the driver, the tasks and the tests ask a service.
+//! It is `ureq`'s blocking agent (small, no async runtime of its own) rather than a
+//! hand-written HTTP/1.1 client: nothing here is about malformed HTTP.
 
 use std::io;
 use std::net::SocketAddr;

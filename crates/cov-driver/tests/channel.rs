@@ -1,14 +1,14 @@
-//! The CLI side: binding, the handshake, correlated requests over real unix sockets and
-//! TCP, and hostile SDKs.
+//! The CLI side of the channel: binding, the handshake, correlated requests over real unix
+//! sockets and TCP, mock requests routed to the mock source, and hostile SDKs.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use cov_driver::{ChannelError, CliListener, CliOptions, INVALID_CONNECT_REQUEST};
 use cov_proto::{
     CliMessage, ConnectRequest, CoverageSnapshotResponse, FileCoverageData, MessageType,
     SdkMessage, SetTimeTravelRequest, SetTimeTravelResponse, cli_message, sdk_message,
 };
-use cov_transport::cli::{self, CliListener, CliOptions, INVALID_CONNECT_REQUEST};
 use cov_transport::frame::SdkCodec;
 use cov_transport::sdk::{self, SdkOptions};
 use cov_transport::{Endpoint, TransportError};
@@ -27,18 +27,19 @@ fn connect_request() -> ConnectRequest {
 }
 
 /// A well-behaved SDK: answers coverage snapshots (the coverage map holds one file named
-/// after the request id, so replies can be told apart) and time-travel requests, each
-/// after a delay that makes later requests finish first.
-async fn run_sdk(endpoint: Endpoint) -> Result<(), TransportError> {
+/// after the request id, so replies can be told apart) and time-travel requests. It waits
+/// until `n_requests` have arrived and answers them in the reverse order, so every reply
+/// but the last arrives while other requests are still waiting for theirs.
+async fn run_sdk(endpoint: Endpoint, n_requests: usize) -> Result<(), TransportError> {
     let connection = sdk::connect(&endpoint, connect_request(), &SdkOptions::default()).await?;
     let (sender, mut receiver) = connection.into_split();
-    let mut n_received = 0u64;
+    let mut received = Vec::new();
     while let Some(message) = receiver.recv().await? {
-        n_received += 1;
-        let sender = sender.clone();
-        let delay = Duration::from_millis(200u64.saturating_sub(n_received * 20));
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+        received.push(message);
+        if received.len() < n_requests {
+            continue;
+        }
+        for message in received.drain(..).rev() {
             let reply = match message.payload {
                 Some(cli_message::Payload::CoverageSnapshotRequest(request)) => SdkMessage {
                     r#type: MessageType::CoverageSnapshot as i32,
@@ -65,22 +66,22 @@ async fn run_sdk(endpoint: Endpoint) -> Result<(), TransportError> {
                         },
                     )),
                 },
-                _ => return,
+                _ => continue,
             };
-            let _ = sender.send(reply).await;
-        });
+            sender.send(reply).await?;
+        }
     }
     Ok(())
 }
 
 async fn handshake_and_concurrent_requests(listener: CliListener) {
-    let sdk_task = tokio::spawn(run_sdk(listener.local_endpoint().clone()));
+    let sdk_task = tokio::spawn(run_sdk(listener.local_endpoint().clone(), 12));
     let connection = listener.accept(TIMEOUT).await.unwrap();
     assert_eq!(connection.connect_request(), &connect_request());
     assert_eq!(connection.handshake_request_id().len(), 12);
 
     // Eight snapshots and four time-travel requests in flight at once; the SDK answers
-    // them in another order.
+    // them in the reverse order.
     let shared = &connection;
     let snapshots = futures_util::future::join_all((0..8).map(|snapshot_idx| async move {
         if snapshot_idx % 2 == 0 {
@@ -210,7 +211,7 @@ async fn bind_refuses_a_path_that_is_not_a_socket() {
     std::fs::write(&path, b"keep me").unwrap();
     let error = CliListener::bind(&Endpoint::unix(&path)).await.unwrap_err();
     assert!(
-        matches!(&error, TransportError::NotASocket { path: refused } if refused == &path),
+        matches!(&error, ChannelError::NotASocket { path: refused } if refused == &path),
         "{error:?}"
     );
     assert!(
@@ -227,7 +228,7 @@ async fn bind_refuses_a_live_socket() {
     let first = CliListener::bind(&Endpoint::unix(&path)).await.unwrap();
     let error = CliListener::bind(&Endpoint::unix(&path)).await.unwrap_err();
     assert!(
-        matches!(error, TransportError::SocketInUse { .. }),
+        matches!(error, ChannelError::SocketInUse { .. }),
         "{error:?}"
     );
     // The first listener still owns the path.
@@ -249,7 +250,7 @@ async fn bind_error_names_the_endpoint() {
     let error = CliListener::bind(&Endpoint::tcp("192.0.2.1", 1))
         .await
         .unwrap_err();
-    assert!(matches!(error, TransportError::Bind { .. }), "{error:?}");
+    assert!(matches!(error, ChannelError::Bind { .. }), "{error:?}");
     assert!(
         error
             .to_string()
@@ -265,7 +266,7 @@ async fn accept_times_out_without_an_sdk() {
         .unwrap();
     let error = listener.accept(Duration::from_secs(10)).await.unwrap_err();
     assert!(
-        matches!(error, TransportError::AcceptTimeout { .. }),
+        matches!(error, ChannelError::AcceptTimeout { .. }),
         "{error:?}"
     );
     assert!(error.to_string().contains("within 10s"), "{error}");
@@ -289,7 +290,7 @@ async fn rejected_sdk_gets_the_cli_text() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, TransportError::Handshake { detail, .. } if detail.contains(text)),
+        matches!(&error, ChannelError::Transport(TransportError::Handshake { detail, .. }) if detail.contains(text)),
         "{error:?}"
     );
     let sdk_error = sdk_task.await.unwrap().unwrap_err();
@@ -301,7 +302,7 @@ async fn rejected_sdk_gets_the_cli_text() {
 
 /// The SDK end of an in-memory connection whose CLI end is served by `cli::handshake`.
 async fn scripted_sdk() -> (
-    cli::CliConnection,
+    cov_driver::CliConnection,
     Framed<tokio::io::DuplexStream, SdkCodec>,
 ) {
     let (cli_end, sdk_end) = tokio::io::duplex(64 * 1024);
@@ -313,7 +314,7 @@ async fn scripted_sdk() -> (
     })
     .await
     .unwrap();
-    let connection = cli::handshake(
+    let connection = cov_driver::handshake(
         cli_end,
         Endpoint::unix("/test/sdk"),
         &CliOptions::default(),
@@ -347,7 +348,7 @@ async fn connect_without_a_connect_request_is_answered_like_the_cli() {
     })
     .await
     .unwrap();
-    let error = cli::handshake(
+    let error = cov_driver::handshake(
         cli_end,
         Endpoint::unix("/test/sdk"),
         &CliOptions::default(),
@@ -357,7 +358,10 @@ async fn connect_without_a_connect_request_is_answered_like_the_cli() {
     .await
     .unwrap_err();
     assert!(
-        matches!(error, TransportError::Handshake { .. }),
+        matches!(
+            error,
+            ChannelError::Transport(TransportError::Handshake { .. })
+        ),
         "{error:?}"
     );
     let answer = sdk.next().await.unwrap().unwrap();
@@ -386,7 +390,7 @@ async fn request_times_out_and_a_late_reply_is_dropped() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, TransportError::RequestTimeout { request_id, .. } if request_id == "slow"),
+        matches!(&error, ChannelError::RequestTimeout { request_id, .. } if request_id == "slow"),
         "{error:?}"
     );
     assert_eq!(
@@ -438,7 +442,7 @@ async fn request_ids_must_be_non_empty_and_unique_in_flight() {
     };
     let error = connection.request(message(""), TIMEOUT).await.unwrap_err();
     assert!(
-        matches!(error, TransportError::BadRequestId { .. }),
+        matches!(error, ChannelError::BadRequestId { .. }),
         "{error:?}"
     );
     let first = connection.request(message("same"), TIMEOUT);
@@ -452,7 +456,7 @@ async fn request_ids_must_be_non_empty_and_unique_in_flight() {
         second = second => {
             let error = second.unwrap_err();
             assert!(
-                matches!(&error, TransportError::BadRequestId { detail, .. } if detail.contains("in flight")),
+                matches!(&error, ChannelError::BadRequestId { detail, .. } if detail.contains("in flight")),
                 "{error:?}"
             );
         }
@@ -483,7 +487,7 @@ async fn snapshot_failure_carries_the_sdk_text() {
     let (snapshot, ()) = tokio::join!(connection.delta(TIMEOUT), answering);
     let error = snapshot.unwrap_err();
     assert!(
-        matches!(error, TransportError::SnapshotFailed { .. }),
+        matches!(error, ChannelError::SnapshotFailed { .. }),
         "{error:?}"
     );
     assert!(
@@ -512,7 +516,7 @@ async fn snapshot_reply_of_the_wrong_kind_is_an_error() {
     let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), answering);
     let error = snapshot.unwrap_err();
     assert!(
-        matches!(error, TransportError::UnexpectedReply { .. }),
+        matches!(error, ChannelError::UnexpectedReply { .. }),
         "{error:?}"
     );
 }
@@ -532,7 +536,13 @@ async fn sdk_closing_mid_frame_fails_pending_requests_and_closes_the_connection(
     };
     let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), hostile);
     let error = snapshot.unwrap_err();
-    assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            ChannelError::Transport(TransportError::Closed { .. })
+        ),
+        "{error:?}"
+    );
     connection.closed().await;
     assert!(connection.is_closed());
     // The CLI side closed its end too: the SDK reads end of stream.
@@ -541,7 +551,13 @@ async fn sdk_closing_mid_frame_fails_pending_requests_and_closes_the_connection(
     assert!(rest.is_empty());
     // New requests are refused at once.
     let error = connection.baseline(TIMEOUT).await.unwrap_err();
-    assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            ChannelError::Transport(TransportError::Closed { .. })
+        ),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -608,7 +624,7 @@ async fn write_times_out_when_the_sdk_never_reads() {
     .unwrap();
     let mut options = CliOptions::default();
     options.write_timeout(Duration::from_secs(5));
-    let connection = cli::handshake(
+    let connection = cov_driver::handshake(
         cli_end,
         Endpoint::unix("/test/sdk"),
         &options,
@@ -628,11 +644,195 @@ async fn write_times_out_when_the_sdk_never_reads() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, TransportError::WriteTimeout { timeout, .. } if timeout == Duration::from_secs(5)),
+        matches!(error, ChannelError::Transport(TransportError::WriteTimeout { timeout, .. }) if timeout == Duration::from_secs(5)),
         "{error:?}"
     );
     assert!(connection.is_closed());
     let error = connection.baseline(TIMEOUT).await.unwrap_err();
-    assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            ChannelError::Transport(TransportError::Closed { .. })
+        ),
+        "{error:?}"
+    );
     drop(sdk);
+}
+
+/// A mock source for the routing tests: it answers the request with id `"first"` only
+/// after the one with id `"second"` reached it, so the two can only both be answered if
+/// they are handled concurrently; `"silent"` gets no answer, `"never"` is never finished.
+/// Replies carry the id `"set by the source"`, which the connection must replace.
+#[derive(Debug, Default)]
+struct OrderedSource {
+    second_arrived: std::sync::Arc<tokio::sync::Notify>,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl cov_driver::MockSource for OrderedSource {
+    fn answer(&self, request: SdkMessage) -> cov_driver::MockReply {
+        assert_eq!(request.r#type, MessageType::MockRequest as i32);
+        self.seen.lock().unwrap().push(request.request_id.clone());
+        let second_arrived = std::sync::Arc::clone(&self.second_arrived);
+        let reply = CliMessage {
+            r#type: MessageType::MockRequest as i32,
+            request_id: "set by the source".to_owned(),
+            payload: None,
+        };
+        Box::pin(async move {
+            match request.request_id.as_str() {
+                "first" => {
+                    second_arrived.notified().await;
+                    Some(reply)
+                }
+                "second" => {
+                    // Stores a permit if "first" is not waiting yet.
+                    second_arrived.notify_one();
+                    Some(reply)
+                }
+                "silent" => None,
+                "never" => std::future::pending().await,
+                _ => Some(reply),
+            }
+        })
+    }
+}
+
+/// A scripted SDK connected to a CLI side with `source` as its mock source.
+async fn scripted_sdk_with_mocks(
+    source: std::sync::Arc<OrderedSource>,
+) -> (
+    cov_driver::CliConnection,
+    Framed<tokio::io::DuplexStream, SdkCodec>,
+) {
+    let (cli_end, sdk_end) = tokio::io::duplex(64 * 1024);
+    let mut sdk = Framed::new(sdk_end, SdkCodec::default());
+    sdk.send(SdkMessage {
+        r#type: MessageType::SdkConnect as i32,
+        request_id: "hello".to_owned(),
+        payload: Some(sdk_message::Payload::ConnectRequest(connect_request())),
+    })
+    .await
+    .unwrap();
+    let mut options = CliOptions::default();
+    options.mock_source(source);
+    let connection = cov_driver::handshake(
+        cli_end,
+        Endpoint::unix("/test/sdk"),
+        &options,
+        TIMEOUT,
+        |_| Ok(()),
+    )
+    .await
+    .unwrap();
+    let answer = sdk.next().await.unwrap().unwrap();
+    assert_eq!(answer.r#type, MessageType::SdkConnect as i32);
+    (connection, sdk)
+}
+
+fn mock_request(request_id: &str) -> SdkMessage {
+    SdkMessage {
+        r#type: MessageType::MockRequest as i32,
+        request_id: request_id.to_owned(),
+        payload: None,
+    }
+}
+
+#[tokio::test]
+async fn mock_requests_are_answered_concurrently_under_their_own_ids() {
+    let source = std::sync::Arc::new(OrderedSource::default());
+    let (connection, mut sdk) = scripted_sdk_with_mocks(std::sync::Arc::clone(&source)).await;
+    // "first" cannot be answered before "second" has reached the source: handled one after
+    // the other, neither would ever be answered.
+    sdk.send(mock_request("first")).await.unwrap();
+    sdk.send(mock_request("second")).await.unwrap();
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let reply = tokio::time::timeout(TIMEOUT, sdk.next())
+            .await
+            .expect("both mock requests are answered")
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.r#type, MessageType::MockRequest as i32);
+        replies.push(reply.request_id);
+    }
+    replies.sort();
+    assert_eq!(replies, ["first", "second"]);
+    assert_eq!(*source.seen.lock().unwrap(), ["first", "second"]);
+    assert!(!connection.is_closed());
+}
+
+#[tokio::test]
+async fn a_pending_mock_request_holds_up_neither_snapshots_nor_other_mocks() {
+    let source = std::sync::Arc::new(OrderedSource::default());
+    let (connection, mut sdk) = scripted_sdk_with_mocks(std::sync::Arc::clone(&source)).await;
+    sdk.send(mock_request("never")).await.unwrap();
+    sdk.send(mock_request("silent")).await.unwrap();
+    let answering = async {
+        let request = sdk.next().await.unwrap().unwrap();
+        assert_eq!(request.r#type, MessageType::CoverageSnapshot as i32);
+        sdk.send(SdkMessage {
+            r#type: MessageType::CoverageSnapshot as i32,
+            request_id: request.request_id,
+            payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
+                CoverageSnapshotResponse {
+                    success: true,
+                    ..Default::default()
+                },
+            )),
+        })
+        .await
+        .unwrap();
+        sdk.send(mock_request("later")).await.unwrap();
+        // The first frame after the snapshot request is the answer to "later": nothing was
+        // sent for "never" (still pending) or "silent" (no answer).
+        let reply = sdk.next().await.unwrap().unwrap();
+        assert_eq!(reply.request_id, "later");
+    };
+    let (snapshot, ()) = tokio::join!(connection.delta(TIMEOUT), answering);
+    assert!(snapshot.unwrap().success);
+    assert_eq!(*source.seen.lock().unwrap(), ["never", "silent", "later"]);
+}
+
+#[tokio::test]
+async fn without_a_mock_source_mock_requests_are_dropped_and_the_connection_goes_on() {
+    let (connection, mut sdk) = scripted_sdk().await;
+    sdk.send(mock_request("nobody-serves-mocks")).await.unwrap();
+    let answering = async {
+        let request = sdk.next().await.unwrap().unwrap();
+        // The snapshot request is the first frame: the mock request got no reply.
+        assert_eq!(request.r#type, MessageType::CoverageSnapshot as i32);
+        sdk.send(SdkMessage {
+            r#type: MessageType::CoverageSnapshot as i32,
+            request_id: request.request_id,
+            payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
+                CoverageSnapshotResponse {
+                    success: true,
+                    ..Default::default()
+                },
+            )),
+        })
+        .await
+        .unwrap();
+    };
+    let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), answering);
+    assert!(snapshot.unwrap().success);
+    assert!(!connection.is_closed());
+}
+
+#[tokio::test]
+async fn dropping_the_connection_abandons_pending_mock_answers_and_closes_the_stream() {
+    let source = std::sync::Arc::new(OrderedSource::default());
+    let (connection, mut sdk) = scripted_sdk_with_mocks(std::sync::Arc::clone(&source)).await;
+    sdk.send(mock_request("never")).await.unwrap();
+    // Once a later request's answer arrives, "never" is in its task.
+    sdk.send(mock_request("later")).await.unwrap();
+    assert_eq!(sdk.next().await.unwrap().unwrap().request_id, "later");
+    drop(connection);
+    // The answer task held a handle of the writer; aborted with the connection, it lets
+    // the writer close the stream.
+    let end = tokio::time::timeout(TIMEOUT, sdk.next())
+        .await
+        .expect("the CLI side closes the stream");
+    assert!(end.is_none(), "{end:?}");
 }

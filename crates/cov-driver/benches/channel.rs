@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use cov_driver::CliListener;
 use cov_proto::{
     BranchInfo, CliMessage, ConnectRequest, CoverageSnapshotResponse, FileCoverageData,
     MessageType, SdkMessage, SetTimeTravelRequest, SetTimeTravelResponse, cli_message, sdk_message,
 };
 use cov_transport::Endpoint;
-use cov_transport::cli::CliListener;
 use cov_transport::frame::{CliCodec, DEFAULT_MAX_FRAME_LEN, SdkCodec, encode_message};
 use cov_transport::sdk::{self, SdkOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -1,10 +1,11 @@
-//! A parser for the LCOV tracefiles that `llvm-cov export -format=lcov` writes.
+//! A parser for LCOV tracefiles ([`LcovTracefile`]): the oracle's (`llvm-cov export
+//! -format=lcov`) and the reports', read back by the tests to compare them.
 
 use std::collections::BTreeMap;
 
 /// A parsed LCOV tracefile: one record per source file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Lcov {
+pub struct LcovTracefile {
     /// Source path (`SF:`) to that file's record.
     pub files: BTreeMap<String, LcovFile>,
 }
@@ -34,20 +35,20 @@ pub struct LcovFunction {
     pub count: Option<u64>,
 }
 
-impl Lcov {
+impl LcovTracefile {
     /// Parses an LCOV tracefile.
     ///
     /// # Panics
     ///
-    /// On malformed input, with the offending line; use [`Lcov::try_parse`] to get an
+    /// On malformed input, with the offending line; use [`LcovTracefile::try_parse`] to get an
     /// error instead.
-    pub fn parse(text: &str) -> Lcov {
-        Lcov::try_parse(text).unwrap_or_else(|error| panic!("invalid LCOV: {error}"))
+    pub fn parse(text: &str) -> LcovTracefile {
+        LcovTracefile::try_parse(text).unwrap_or_else(|error| panic!("invalid LCOV: {error}"))
     }
 
     /// Parses an LCOV tracefile, or says which line is malformed.
-    pub fn try_parse(text: &str) -> Result<Lcov, String> {
-        let mut lcov = Lcov::default();
+    pub fn try_parse(text: &str) -> Result<LcovTracefile, String> {
+        let mut lcov = LcovTracefile::default();
         let mut current: Option<(String, LcovFile)> = None;
         for (index, line) in text.lines().enumerate() {
             let line_number = index + 1;
@@ -135,7 +136,7 @@ mod tests {
     fn parses_every_tag_llvm_cov_writes() {
         let text = "SF:/src/a.rs\nFN:3,_RNvf\nFNDA:2,_RNvf\nFNF:1\nFNH:1\nDA:3,2\nDA:4,0\n\
                     BRDA:4,0,0,1\nBRDA:4,0,1,-\nBRF:2\nBRH:1\nLF:2\nLH:1\nend_of_record\n";
-        let lcov = Lcov::parse(text);
+        let lcov = LcovTracefile::parse(text);
         let file = &lcov.files["/src/a.rs"];
         assert_eq!(
             file.functions,
@@ -153,9 +154,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_input() {
-        assert!(Lcov::try_parse("DA:1,1\n").is_err());
-        assert!(Lcov::try_parse("SF:/a\nDA:x,1\nend_of_record\n").is_err());
-        assert!(Lcov::try_parse("SF:/a\nDA:1,1\n").is_err());
-        assert!(Lcov::try_parse("SF:/a\nBRDA:1,0,0\nend_of_record\n").is_err());
+        assert!(LcovTracefile::try_parse("DA:1,1\n").is_err());
+        assert!(LcovTracefile::try_parse("SF:/a\nDA:x,1\nend_of_record\n").is_err());
+        assert!(LcovTracefile::try_parse("SF:/a\nDA:1,1\n").is_err());
+        assert!(LcovTracefile::try_parse("SF:/a\nBRDA:1,0,0\nend_of_record\n").is_err());
     }
 }
