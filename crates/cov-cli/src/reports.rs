@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cov_report::{cobertura, html, lcov, terminal};
+use cov_report::{cobertura, html, json, lcov, terminal};
 
 use crate::Error;
 use crate::coverage_json::CoverageView;
@@ -16,6 +16,11 @@ use crate::coverage_json::CoverageView;
 /// The terminal summary: totals, then per-file and per-test tables.
 pub(crate) fn summary(view: &CoverageView) -> String {
     terminal::render(view)
+}
+
+/// The Tusk CLI's coverage JSON of the view, with `timestamp` as `summary.timestamp`.
+pub(crate) fn json(view: &CoverageView, timestamp: &str) -> String {
+    json::render(view, timestamp)
 }
 
 /// Writes the LCOV tracefile of the aggregate.
