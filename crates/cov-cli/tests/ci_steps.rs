@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{drift_cov, expect_exit, run, write_coverage_json};
+use support::{FileLines, TestLines, drift_cov, expect_exit, run, write_coverage_json};
 
 fn fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tusk-cli")
@@ -116,12 +116,12 @@ fn the_check_examples_of_the_documentation_hold() {
 #[test]
 fn merged_shards_equal_one_run_of_all_their_tests() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let baseline: &[(&str, &[u32])] = &[("src/a.rs", &[1, 2, 3, 4]), ("src/b.rs", &[10, 11])];
-    let first: &[(&str, &str, &[(&str, &[u32])])] = &[
+    let baseline: &[FileLines<'_>] = &[("src/a.rs", &[1, 2, 3, 4]), ("src/b.rs", &[10, 11])];
+    let first: &[TestLines<'_>] = &[
         ("t1", "GET /a", &[("src/a.rs", &[1, 2])]),
         ("t2", "GET /b", &[("src/b.rs", &[10])]),
     ];
-    let second: &[(&str, &str, &[(&str, &[u32])])] = &[
+    let second: &[TestLines<'_>] = &[
         ("t3", "POST /a", &[("src/a.rs", &[2, 3])]),
         ("t1", "GET /a", &[("src/a.rs", &[1, 2])]),
     ];
@@ -150,7 +150,7 @@ fn merged_shards_equal_one_run_of_all_their_tests() {
         "{stdout}"
     );
     // One run of the distinct tests, in the shards' order.
-    let all: &[(&str, &str, &[(&str, &[u32])])] = &[first[0], first[1], second[0]];
+    let all: &[TestLines<'_>] = &[first[0], first[1], second[0]];
     let mut expected = run(baseline, all);
     // t1 ran in both shards: its lines were executed twice in all.
     for (line, count) in expected.files.get_mut("src/a.rs").unwrap().lines.iter_mut() {

@@ -52,7 +52,9 @@ fn baseline_files(cwd: &Path) -> Vec<String> {
         .stderr(Stdio::inherit());
     let mut service = ServiceProcess::spawn(&mut command).expect("the demo service starts");
     service.wait_for_address(WAIT).expect("it listens");
-    let connection = runtime.block_on(listener.accept(WAIT)).expect("the SDK connects");
+    let connection = runtime
+        .block_on(listener.accept(WAIT))
+        .expect("the SDK connects");
     let response = runtime
         .block_on(connection.baseline(WAIT))
         .expect("a baseline");
@@ -79,12 +81,19 @@ fn demo_files() -> Vec<String> {
 
 fn check(cwd: PathBuf) {
     let files = baseline_files(&cwd);
-    let crates = workspace_root().join("crates").canonicalize().expect("crates/");
+    let crates = workspace_root()
+        .join("crates")
+        .canonicalize()
+        .expect("crates/");
     let sdk_files: Vec<&String> = files
         .iter()
         .filter(|file| Path::new(file).starts_with(&crates))
         .collect();
-    assert!(sdk_files.is_empty(), "run in {}: {sdk_files:?}", cwd.display());
+    assert!(
+        sdk_files.is_empty(),
+        "run in {}: {sdk_files:?}",
+        cwd.display()
+    );
     assert_eq!(files, demo_files(), "run in {}", cwd.display());
 }
 
@@ -95,7 +104,12 @@ fn run_from_the_workspace_root_the_baseline_has_no_sdk_file() {
 
 #[test]
 fn run_from_the_directory_of_the_sdks_crates_the_root_is_found_in_the_mapping() {
-    check(workspace_root().join("crates").canonicalize().expect("crates/"));
+    check(
+        workspace_root()
+            .join("crates")
+            .canonicalize()
+            .expect("crates/"),
+    );
 }
 
 #[test]
