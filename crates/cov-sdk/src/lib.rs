@@ -41,6 +41,7 @@ mod builder;
 mod env;
 mod gate;
 mod handshake;
+mod own_crates;
 mod record;
 mod runner;
 mod serve;
@@ -141,6 +142,10 @@ fn start(builder: Builder) -> Coverage {
     let collect = match Gate::from_environment(&environment) {
         Gate::Serve { collect } => collect,
         Gate::Record => {
+            // Recording needs no coverage: the profile runtime of an instrumented build
+            // would otherwise write `default_*.profraw` into the working directory at exit.
+            let profile = cov_collector::suppress_profile_write();
+            tracing::debug!(?profile, "Tusk SDK recording");
             return Coverage {
                 running: None,
                 traffic: record::recording(&builder.record, &environment),
