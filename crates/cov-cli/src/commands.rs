@@ -5,11 +5,13 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::{ChangeInput, Cli, Command, ImpactArgs, ImpactFormat, PatchArgs, ReportArgs};
+use crate::cli::{
+    ChangeInput, Cli, Command, ImpactArgs, ImpactFormat, MergeArgs, PatchArgs, ReportArgs,
+};
 use crate::coverage_json::CoverageView;
 use crate::diff::FileChange;
 use crate::impact::Impact;
-use crate::{Error, coverage_json, diff, impact, patch, reports};
+use crate::{Error, ci, coverage_json, diff, impact, patch, reports, setup};
 
 /// How a subcommand that ran to its end came out.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,11 +35,78 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome, Error> {
             crate::profile_listing(&args.profraw, args.header)?;
             Ok(Outcome::Success)
         }
+        Command::Build(args) => {
+            let executable = setup::build(&args)?;
+            eprintln!(
+                "drift-cov: built {} with coverage instrumentation{}",
+                executable.display(),
+                if args.branch {
+                    " and branch regions"
+                } else {
+                    ""
+                }
+            );
+            print(&format!("{}\n", executable.display()))?;
+            Ok(Outcome::Success)
+        }
+        Command::Init(args) => {
+            let (path, text) = setup::init(&args)?;
+            match path {
+                Some(path) => print(&format!(
+                    "wrote {}; build the service with `drift-cov build`, then record and replay (docs/sdk.md)\n",
+                    path.display()
+                ))?,
+                None => print(&text)?,
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Check(args) => match ci::check(&args.path)? {
+            Ok(usable) => {
+                print(&ci::describe(&args.path, &usable))?;
+                Ok(Outcome::Success)
+            }
+            Err(reason) => {
+                eprintln!(
+                    "drift-cov: no usable coverage in {}: {reason}",
+                    args.path.display()
+                );
+                Ok(Outcome::CheckFailed)
+            }
+        },
+        Command::Merge(args) => merge(&args),
     }
 }
 
+fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
+    let (view, timestamp, duplicates) = ci::merge(&args.inputs)?;
+    for id in &duplicates {
+        eprintln!("drift-cov: test {id} appears in more than one input; kept from the first");
+    }
+    reports::write_file(&args.output, &reports::json(&view, &timestamp))?;
+    let mut out = reports::summary(&view);
+    out.push_str("\nReports:\n");
+    let _ = writeln!(out, "  {}", args.output.display());
+    if let Some(path) = &args.lcov {
+        reports::write_lcov(&view, path)?;
+        let _ = writeln!(out, "  {}", path.display());
+    }
+    print(&out)?;
+    Ok(Outcome::Success)
+}
+
 fn report(args: &ReportArgs) -> Result<Outcome, Error> {
-    let view = coverage_json::read(&args.input.from)?;
+    let view = match (&args.from, &args.binary, &args.profraw) {
+        (Some(from), _, _) => coverage_json::read(from)?,
+        (None, Some(binary), Some(profraw)) => coverage_json::from_profile(
+            binary,
+            profraw,
+            &args.source_root,
+            &args.include,
+            &args.exclude,
+        )?,
+        // clap requires --from, or --binary with --profraw.
+        _ => unreachable!("clap requires --from or --binary and --profraw"),
+    };
     let mut out = reports::summary(&view);
     let mut written = Vec::new();
     if let Some(dir) = &args.html {

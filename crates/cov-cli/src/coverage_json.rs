@@ -32,14 +32,85 @@ use crate::Error;
 
 /// Reads and parses the coverage JSON at `path`.
 pub(crate) fn read(path: &Path) -> Result<CoverageView, Error> {
+    read_with_timestamp(path).map(|(view, _)| view)
+}
+
+/// Reads and parses the coverage JSON at `path`, with its `summary.timestamp` (empty when
+/// the file has none).
+pub(crate) fn read_with_timestamp(path: &Path) -> Result<(CoverageView, String), Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text).map_err(|message| Error::CoverageJson {
+    let error = |message| Error::CoverageJson {
         path: path.to_owned(),
         message,
-    })
+    };
+    let view = parse(&text).map_err(error)?;
+    let timestamp = serde_json::from_str::<Timestamped>(&text)
+        .map(|export| export.summary.timestamp)
+        .unwrap_or_default();
+    Ok((view, timestamp))
+}
+
+/// The whole run of an instrumented Rust service, from its raw profile: the service's
+/// files (under `source_root`, with the SDK's default omissions and the globs), with paths
+/// relative to `source_root` and every line and branch outcome as llvm-cov counts them. No
+/// tests: this is the true aggregate, which the CLI's per-test merge approximates.
+pub(crate) fn from_profile(
+    binary: &Path,
+    profraw: &Path,
+    source_root: &Path,
+    include: &[String],
+    exclude: &[String],
+) -> Result<CoverageView, Error> {
+    let offline =
+        cov_collector::offline::OfflineCoverage::load(binary, profraw).map_err(|source| {
+            Error::Offline {
+                binary: binary.to_owned(),
+                profraw: profraw.to_owned(),
+                source,
+            }
+        })?;
+    let mut filter = cov_core::filter::SourceFilter::builder();
+    filter.root(source_root);
+    for glob in include {
+        filter.include(glob);
+    }
+    for glob in exclude {
+        filter.exclude(glob);
+    }
+    let filter = filter
+        .build()
+        .map_err(|error| Error::Glob(error.to_string()))?;
+    let mut snapshot = cov_core::CoverageSnapshot::new(cov_core::SnapshotKind::Baseline);
+    for (path, file) in &offline.snapshot().files {
+        if !filter.matches(path) {
+            continue;
+        }
+        let absolute = Path::new(path);
+        let resolved = absolute
+            .canonicalize()
+            .unwrap_or_else(|_| absolute.to_owned());
+        let relative = resolved
+            .strip_prefix(filter.root())
+            .map(|relative| relative.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| path.clone());
+        snapshot.files.insert(relative, file.clone());
+    }
+    let record = cov_core::BranchCache::new().record(&snapshot);
+    Ok(CoverageView::new(record.files, Vec::new(), true))
+}
+
+#[derive(Deserialize)]
+struct Timestamped {
+    summary: TimestampSummary,
+}
+
+#[derive(Deserialize)]
+struct TimestampSummary {
+    #[serde(default)]
+    timestamp: String,
 }
 
 /// Parses the coverage JSON into the view the reports are written from.
@@ -105,6 +176,33 @@ pub(crate) fn parse(text: &str) -> Result<CoverageView, String> {
         .values()
         .any(|file| file.lines.values().any(|&count| count == 0));
     Ok(CoverageView::new(files, tests, has_baseline))
+}
+
+/// Several runs' views merged into one, as the Tusk CLI merges the tests of one run (the
+/// shards of a suite replayed in parallel): per line the counts are summed; per branch line
+/// the total is the larger one and covered the sum, clamped to that total (the CLI's rule,
+/// which can overstate: docs/reports.md says how); tests in the order of the views, a trace
+/// id seen in an earlier view kept from there. Also returns the trace ids left out.
+pub(crate) fn merge(views: Vec<CoverageView>) -> (CoverageView, Vec<String>) {
+    let mut files: BTreeMap<String, WireFile> = BTreeMap::new();
+    let mut tests: Vec<TestCoverage> = Vec::new();
+    let mut duplicates = Vec::new();
+    for view in views {
+        for (path, record) in &view.files {
+            cov_report::aggregate::merge_test(files.entry(path.clone()).or_default(), record);
+        }
+        for test in view.tests {
+            if tests.iter().any(|kept| kept.id == test.id) {
+                duplicates.push(test.id);
+            } else {
+                tests.push(test);
+            }
+        }
+    }
+    let has_baseline = files
+        .values()
+        .any(|file| file.lines.values().any(|&count| count == 0));
+    (CoverageView::new(files, tests, has_baseline), duplicates)
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,12 @@
 //!   coverage recorded before it, as text, JSON, trace ids or a `tusk drift run --filter`;
 //! - `drift-cov patch` measures the coverage of a change's lines and can fail a CI job;
 //! - `drift-cov lcov` decodes one run of an instrumented Rust program offline;
-//! - `drift-cov profraw` lists a raw profile as `llvm-profdata show` does.
+//! - `drift-cov profraw` lists a raw profile as `llvm-profdata show` does;
+//! - `drift-cov build` builds a Rust service for coverage (the flags, its own target
+//!   directory, nothing but the program instrumented) and prints the executable's path;
+//! - `drift-cov init` writes the Tusk project file of a Rust service;
+//! - `drift-cov check` fails a CI job when a replay produced no usable coverage, and
+//!   `drift-cov merge` makes one coverage file of several replay shards'.
 //!
 //! The binary is `src/main.rs`, which calls [`main`]; `cargo xtask lcov` and
 //! `cargo xtask profraw` call [`offline_lcov`] and [`profile_listing`]. The key design decision is that the Tusk CLI's JSON is read into the
@@ -18,6 +23,8 @@
 
 #![forbid(unsafe_code)]
 
+mod cargo;
+mod ci;
 mod cli;
 mod commands;
 mod coverage_json;
@@ -25,6 +32,7 @@ mod diff;
 mod impact;
 mod patch;
 mod reports;
+mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -89,6 +97,20 @@ pub enum Error {
         /// What the decoder found.
         source: cov_collector::offline::OfflineError,
     },
+    /// cargo, rustc or another tool `drift-cov` runs failed.
+    #[error("`{tool}` failed: {message}")]
+    Tool {
+        /// The tool and its subcommand.
+        tool: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An include or exclude glob does not parse.
+    #[error("{0}")]
+    Glob(String),
+    /// A file `drift-cov` would write exists already.
+    #[error("{} exists; pass --force to replace it", .0.display())]
+    Exists(PathBuf),
     /// A raw profile could not be listed.
     #[error("cannot list {}: {source}", path.display())]
     Profile {
@@ -100,7 +122,8 @@ pub enum Error {
 }
 
 /// Runs `drift-cov` with the process's arguments and returns its exit code: 0 on success,
-/// 1 when `patch` measured less than `--fail-under`, 2 on errors (clap's code for usage
+/// 1 when `patch` measured less than `--fail-under` or `check` found no usable coverage, 2
+/// on errors (clap's code for usage
 /// errors too).
 pub fn main() -> ExitCode {
     use clap::Parser;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use cov_driver::reports::{self, ReportError};
 use cov_report::html::HtmlReport;
-use cov_report::terminal;
+use cov_report::{json, terminal};
 
 use crate::Error;
 use crate::coverage_json::CoverageView;
@@ -20,6 +20,16 @@ pub(crate) use cov_driver::reports::HtmlSite;
 /// The terminal summary: totals, then per-file and per-test tables.
 pub(crate) fn summary(view: &CoverageView) -> String {
     terminal::render(view)
+}
+
+/// The Tusk CLI's coverage JSON of the view, with `timestamp` as `summary.timestamp`.
+pub(crate) fn json(view: &CoverageView, timestamp: &str) -> String {
+    json::render(view, timestamp)
+}
+
+/// Writes `contents` to `path` (creating its directory), as every report file is written.
+pub(crate) fn write_file(path: &Path, contents: &str) -> Result<(), Error> {
+    Ok(reports::write_file(path, contents)?)
 }
 
 /// Writes the LCOV tracefile of the aggregate.

@@ -10,7 +10,9 @@ use support::{drift_cov, expect_exit};
 #[test]
 fn every_subcommand_has_help_with_the_exit_codes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for subcommand in ["", "report", "impact", "patch", "lcov", "profraw"] {
+    for subcommand in [
+        "", "report", "impact", "patch", "lcov", "profraw", "build", "init", "check", "merge",
+    ] {
         let args: Vec<&str> = [subcommand, "--help"]
             .into_iter()
             .filter(|arg| !arg.is_empty())

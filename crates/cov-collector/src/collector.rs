@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cov_core::{CoverageSnapshot, FileCoverage, SnapshotKind};
 
+use crate::decode::covmap::decode_covmap;
 use crate::decode::mapping::CoverageMapping;
+use crate::decode::sections::CoverageSections;
 use crate::difference::Reported;
 use crate::engine::{Engine, FileId, Threads};
 use crate::error::CollectorError;
@@ -308,6 +310,89 @@ fn read_own_mapping(
     Ok(mapping)
 }
 
+/// The compilation units of the running program's coverage mapping: where each was
+/// compiled and the files it names (`__llvm_covmap` only, read from the executable; the
+/// function records are not decoded). The source filter finds the program's own root in
+/// them when the program runs away from where it was built.
+///
+/// # Errors
+///
+/// Reading the executable, a missing `__llvm_covmap` (not an instrumented build) or a
+/// malformed filename table.
+pub fn compilation_units() -> Result<Vec<cov_core::filter::CompilationUnit>, CollectorError> {
+    let proc_self = Path::new("/proc/self/exe");
+    let covmap = match CoverageSections::read_covmap(proc_self) {
+        Ok(covmap) => covmap,
+        Err(proc_error) => {
+            let Ok(current_exe) = std::env::current_exe() else {
+                return Err(proc_error.into());
+            };
+            CoverageSections::read_covmap(&current_exe).map_err(|_| proc_error)?
+        }
+    };
+    units_of(&covmap)
+}
+
+/// The compilation units of a covmap section, in path order (tables whose hash two
+/// different tables share, which llvm-cov ignores, are left out).
+fn units_of(covmap: &[u8]) -> Result<Vec<cov_core::filter::CompilationUnit>, CollectorError> {
+    let mut units: Vec<cov_core::filter::CompilationUnit> = decode_covmap(covmap)?
+        .into_values()
+        .flatten()
+        .filter_map(|mut names| {
+            if names.is_empty() {
+                return None;
+            }
+            let directory = names.remove(0);
+            Some(cov_core::filter::CompilationUnit {
+                directory,
+                files: names,
+            })
+        })
+        .collect();
+    units.sort_by(|left, right| {
+        (&left.directory, &left.files).cmp(&(&right.directory, &right.files))
+    });
+    Ok(units)
+}
+
+/// What [`suppress_profile_write`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProfileWrite {
+    /// The runtime will not write a profile at exit.
+    Suppressed,
+    /// `LLVM_PROFILE_FILE` is set: the runtime writes its profile there at exit, as asked.
+    Requested,
+    /// No profile runtime is linked (not an instrumented build, or an unsupported
+    /// platform): there is nothing to write.
+    NoRuntime,
+}
+
+/// Stops the LLVM profile runtime from writing `default_*.profraw` when the program exits,
+/// unless `LLVM_PROFILE_FILE` asks for a profile. A service that only records traffic
+/// (the SDK's `RECORD` mode) calls this so it leaves no profile in its directory; building
+/// a [`Collector`] does the same. Process-wide and permanent.
+pub fn suppress_profile_write() -> ProfileWrite {
+    match ffi::runtime() {
+        Ok(runtime) => {
+            if profile_file_requested() {
+                ProfileWrite::Requested
+            } else {
+                runtime.set_dumped();
+                ProfileWrite::Suppressed
+            }
+        }
+        Err(_) => ProfileWrite::NoRuntime,
+    }
+}
+
+/// Whether `LLVM_PROFILE_FILE` asks for a profile (a non-empty value; the runtime treats an
+/// empty one as unset).
+fn profile_file_requested() -> bool {
+    std::env::var_os("LLVM_PROFILE_FILE").is_some_and(|value| !value.is_empty())
+}
+
 /// Maps a runtime binding failure to the public error.
 fn runtime_error(error: ffi::RuntimeError) -> CollectorError {
     match error {
@@ -335,9 +420,7 @@ impl AtExitWrite {
     /// Suppresses the at-exit write unless `LLVM_PROFILE_FILE` asks for one (a non-empty
     /// value; the runtime treats an empty one as unset).
     fn suppress_unless_requested(profile: &LiveProfile) -> Self {
-        let requested =
-            std::env::var_os("LLVM_PROFILE_FILE").is_some_and(|value| !value.is_empty());
-        if requested {
+        if profile_file_requested() {
             tracing::debug!("LLVM_PROFILE_FILE is set: the runtime writes its profile at exit");
         } else {
             profile.runtime().set_dumped();
@@ -379,6 +462,47 @@ mod tests {
         assert!(
             malformed.contains("__llvm_prf_cnts is misaligned"),
             "{malformed}"
+        );
+    }
+
+    #[test]
+    fn compilation_units_come_from_the_filename_tables() {
+        let mut section = Vec::new();
+        for names in [
+            &["/work/app", "src/main.rs", "/rustc/abc/lib.rs"][..],
+            &["/dep", "src/lib.rs"],
+        ] {
+            let mut body = Vec::new();
+            for name in names {
+                crate::bytes::encode_uleb(name.len() as u64, &mut body);
+                body.extend_from_slice(name.as_bytes());
+            }
+            let mut blob = Vec::new();
+            crate::bytes::encode_uleb(names.len() as u64, &mut blob);
+            crate::bytes::encode_uleb(body.len() as u64, &mut blob);
+            crate::bytes::encode_uleb(0, &mut blob);
+            blob.extend(body);
+            for field in [0_u32, blob.len() as u32, 0, 6] {
+                section.extend_from_slice(&field.to_le_bytes());
+            }
+            section.extend_from_slice(&blob);
+            while section.len() % 8 != 0 {
+                section.push(0);
+            }
+        }
+        let units = units_of(&section).expect("decodes");
+        assert_eq!(
+            units,
+            [
+                cov_core::filter::CompilationUnit {
+                    directory: "/dep".into(),
+                    files: vec!["/dep/src/lib.rs".into()],
+                },
+                cov_core::filter::CompilationUnit {
+                    directory: "/work/app".into(),
+                    files: vec!["/work/app/src/main.rs".into(), "/rustc/abc/lib.rs".into()],
+                },
+            ]
         );
     }
 

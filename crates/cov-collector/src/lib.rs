@@ -48,9 +48,17 @@ pub mod offline;
 mod parallel;
 mod segments;
 
-pub use collector::{Collector, CollectorBuilder, is_instrumented};
+pub use collector::{
+    Collector, CollectorBuilder, ProfileWrite, compilation_units, is_instrumented,
+    suppress_profile_write,
+};
 pub use decode::mapping::CoverageMapping;
 pub use decode::profraw::{FunctionCounters, RawProfile, decode_function_counters};
 pub use decode_error::{MappingError, ProfileError};
 pub use engine::{Engine, FileId, Threads};
 pub use error::{CollectorError, INSTRUMENT_RUSTFLAGS};
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

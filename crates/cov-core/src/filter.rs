@@ -25,20 +25,23 @@
 //! in [`SourceFilter::matches`]; a path that does not exist on this machine (a remapped or
 //! deleted file) is cleaned lexically instead. The default root is the one exception that
 //! asks the process for something: its current directory, when no root is set.
+//!
+//! ## The SDK's own crates, and a root found in the mapping
+//!
+//! The SDK's crates are left out by what they are, not by their names: the caller (cov-sdk)
+//! gives each crate's source directory, as cargo told that crate when it was built
+//! (`env!("CARGO_MANIFEST_DIR")`), to [`SourceFilterBuilder::omit_dir`].
+//!
+//! A program run from another directory than the one it was built in (a copied
+//! executable, a container's `WORKDIR`) has none of its files under the current directory.
+//! [`SourceFilterBuilder::build_for`] then looks at where the mapping's files are: each
+//! compilation unit records the directory it was compiled in ([`CompilationUnit`]), and the
+//! one holding most of the files the default omissions keep becomes the root. When even
+//! that selects nothing, [`NoSourceFiles`] says where the root was and where the files are.
 
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-
-/// The crates of this SDK. Their code is never the application's, even when the filter sees
-/// it through a checkout of this repository, a git checkout or a vendored copy.
-pub const SDK_CRATES: [&str; 5] = [
-    "cov-sdk",
-    "cov-collector",
-    "cov-core",
-    "cov-transport",
-    "cov-proto",
-];
 
 /// Directory names that hold build output or non-application code when they appear below the
 /// source root.
@@ -257,10 +260,9 @@ impl SourceFilter {
 ///   under a `lib/rustlib/src/rust/` directory (the rust-src component);
 /// - below the root: any directory named `target`, `tests` or `benches` (build output,
 ///   generated code in `OUT_DIR`, integration tests, benchmarks);
-/// - this SDK's own crates ([`SDK_CRATES`]): a directory named after one of them, or a
-///   registry/vendor copy named `<crate>-<version>`;
-/// - every directory given with [`SourceFilterBuilder::omit_dir`] (for example `OUT_DIR` or
-///   `CARGO_TARGET_DIR` when they are set and outside `target/`).
+/// - every directory given with [`SourceFilterBuilder::omit_dir`]: the SDK's own crates'
+///   source directories (cov-sdk gives them), `OUT_DIR` or `CARGO_TARGET_DIR` when they are
+///   set and outside `target/`.
 #[derive(Clone, Debug)]
 pub struct SourceFilterBuilder {
     root: Option<PathBuf>,
@@ -317,7 +319,7 @@ impl SourceFilterBuilder {
     }
 
     /// Turns the default omissions (registry, standard library, `target/`, `tests/`,
-    /// `benches/`, the SDK's crates, [`SourceFilterBuilder::omit_dir`]) on or off.
+    /// `benches/`, [`SourceFilterBuilder::omit_dir`]) on or off.
     /// On by default.
     pub fn default_omissions(&mut self, enabled: bool) -> &mut Self {
         self.default_omissions = enabled;
@@ -345,6 +347,222 @@ impl SourceFilterBuilder {
             patterns: PathPatterns::new(&self.include, &self.exclude)?,
         })
     }
+}
+
+/// One compilation unit of a coverage mapping: the directory it was compiled in (entry 0
+/// of its filename table, where cargo ran rustc: the workspace root for a workspace
+/// member, the package's own directory for any other crate) and the files it names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompilationUnit {
+    /// The compilation directory, as the compiler recorded it.
+    pub directory: String,
+    /// The unit's files, absolute (relative names already joined to the directory).
+    pub files: Vec<String>,
+}
+
+/// Where a filter's root came from ([`SourceFilterBuilder::build_for`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootOrigin {
+    /// Set with [`SourceFilterBuilder::root`].
+    Configured,
+    /// The current directory, which holds some of the mapping's files.
+    CurrentDir,
+    /// The current directory holds none of the mapping's files; the compilation directory
+    /// holding most of the files the default omissions keep was taken instead.
+    CompilationDir {
+        /// The current directory, which selected nothing.
+        current_dir: PathBuf,
+    },
+}
+
+/// A filter built for one coverage mapping, with what it selects.
+#[derive(Clone, Debug)]
+pub struct MappedSelection {
+    /// The filter.
+    pub filter: SourceFilter,
+    /// Where its root came from.
+    pub origin: RootOrigin,
+    /// How many distinct files of the mapping it selects.
+    pub n_selected: usize,
+}
+
+impl MappedSelection {
+    /// Why nothing is selected, when nothing is: the message names the root, the current
+    /// directory and where the mapping's files are.
+    pub fn no_files(&self, units: &[CompilationUnit]) -> Option<NoSourceFiles> {
+        if self.n_selected > 0 {
+            return None;
+        }
+        let mut directories: Vec<String> =
+            units.iter().map(|unit| unit.directory.clone()).collect();
+        directories.sort();
+        directories.dedup();
+        let candidates = own_directories(&self.filter, units);
+        Some(NoSourceFiles {
+            root: self.filter.root.clone(),
+            current_dir: std::env::current_dir().ok(),
+            candidates,
+            n_units: units.len(),
+            n_directories: directories.len(),
+        })
+    }
+}
+
+/// No file of the coverage mapping is the application's: the source root is not where the
+/// program was built, or the globs leave nothing. Its text is what the SDK logs and answers
+/// snapshot requests with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no source file of this program is under the source root {root} (the current directory is {current_dir}); {where_files_are}; set the source root with cov_sdk::Builder::source_root, run the service from its project directory, or check the include/exclude globs",
+    root = root.display(),
+    current_dir = current_dir.as_deref().map_or_else(|| "unknown".into(), |dir| dir.display().to_string()),
+    where_files_are = where_files_are(candidates, *n_units, *n_directories),
+)]
+pub struct NoSourceFiles {
+    /// The root the filter used.
+    pub root: PathBuf,
+    /// The process's current directory, if it can be read.
+    pub current_dir: Option<PathBuf>,
+    /// The compilation directories holding files the default omissions keep (the
+    /// application's code, wherever it was built), most files first.
+    pub candidates: Vec<String>,
+    /// Compilation units in the mapping.
+    pub n_units: usize,
+    /// Distinct compilation directories in the mapping.
+    pub n_directories: usize,
+}
+
+fn where_files_are(candidates: &[String], n_units: usize, n_directories: usize) -> String {
+    if n_units == 0 {
+        return "the coverage mapping names no file".to_owned();
+    }
+    if candidates.is_empty() {
+        return format!(
+            "the mapping's {n_units} compilation units in {n_directories} directories hold only dependencies, the standard library and the SDK"
+        );
+    }
+    const SHOWN: usize = 5;
+    let mut listed = candidates
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if candidates.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", candidates.len() - SHOWN));
+    }
+    format!("the program was compiled in {listed}")
+}
+
+impl SourceFilterBuilder {
+    /// Builds the filter for the files of a coverage mapping, finding the root in the
+    /// mapping when it has to.
+    ///
+    /// With a root set ([`SourceFilterBuilder::root`]), or when the current directory
+    /// holds some of the mapping's files, this is [`SourceFilterBuilder::build`]. Otherwise
+    /// the root becomes the compilation directory that holds the most files the default
+    /// omissions keep (ties: the first in path order): a program run away from where it
+    /// was built still reports its own files. [`MappedSelection::n_selected`] says how many
+    /// files the result selects, and [`MappedSelection::no_files`] why none, when none.
+    pub fn build_for(&self, units: &[CompilationUnit]) -> Result<MappedSelection, FilterError> {
+        let filter = self.build()?;
+        let n_selected = count_selected(&filter, units);
+        if self.root.is_some() || n_selected > 0 {
+            let origin = if self.root.is_some() {
+                RootOrigin::Configured
+            } else {
+                RootOrigin::CurrentDir
+            };
+            return Ok(MappedSelection {
+                filter,
+                origin,
+                n_selected,
+            });
+        }
+        let Some(directory) = own_directories(&filter, units).into_iter().next() else {
+            return Ok(MappedSelection {
+                filter,
+                origin: RootOrigin::CurrentDir,
+                n_selected,
+            });
+        };
+        let current_dir = filter.root.clone();
+        let filter = self.clone().root(&directory).build()?;
+        let n_selected = count_selected(&filter, units);
+        Ok(MappedSelection {
+            filter,
+            origin: RootOrigin::CompilationDir { current_dir },
+            n_selected,
+        })
+    }
+}
+
+/// Distinct files of the mapping the filter selects.
+fn count_selected(filter: &SourceFilter, units: &[CompilationUnit]) -> usize {
+    let mut files: Vec<&str> = units
+        .iter()
+        .flat_map(|unit| unit.files.iter().map(String::as_str))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+        .into_iter()
+        .filter(|path| filter.matches(path))
+        .count()
+}
+
+/// The compilation directories holding files that no default omission (nor an omitted
+/// directory of `filter`) leaves out, each judged with itself as the root; most such files
+/// first, then in path order.
+fn own_directories(filter: &SourceFilter, units: &[CompilationUnit]) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_directory: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for unit in units {
+        by_directory
+            .entry(&unit.directory)
+            .or_default()
+            .extend(unit.files.iter().map(String::as_str));
+    }
+    let mut ranked: Vec<(usize, &str)> = Vec::new();
+    for (directory, files) in by_directory {
+        let path = Path::new(directory);
+        if !path.is_absolute() {
+            continue;
+        }
+        let root = resolve(path);
+        let in_dependencies = is_standard_library(&root)
+            || filter.omitted_dirs.iter().any(|dir| root.starts_with(dir))
+            || has_cargo_store_component(&root);
+        if in_dependencies {
+            continue;
+        }
+        let at_directory = SourceFilter {
+            root,
+            omitted_dirs: filter.omitted_dirs.clone(),
+            default_omissions: true,
+            patterns: PathPatterns::default(),
+        };
+        let n_own = files
+            .into_iter()
+            .filter(|file| at_directory.matches(file))
+            .count();
+        if n_own > 0 {
+            ranked.push((n_own, directory));
+        }
+    }
+    ranked.sort_by(|left, right| right.0.cmp(&left.0).then(left.1.cmp(right.1)));
+    ranked
+        .into_iter()
+        .map(|(_, directory)| directory.to_owned())
+        .collect()
+}
+
+/// Whether a path goes through a `.cargo/registry` or `.cargo/git` directory.
+fn has_cargo_store_component(path: &Path) -> bool {
+    let names: Vec<&std::ffi::OsStr> = path.iter().collect();
+    names
+        .windows(2)
+        .any(|pair| pair[0] == ".cargo" && (pair[1] == "registry" || pair[1] == "git"))
 }
 
 /// The path with symlinks resolved, or cleaned lexically when it does not exist here.
@@ -401,18 +619,7 @@ fn has_omitted_component(relative: &Path) -> bool {
     cargo_store
         || dirs
             .iter()
-            .any(|dir| OMITTED_DIR_NAMES.contains(&dir.as_str()) || is_sdk_crate_dir(dir))
-}
-
-/// `cov-sdk`, or a registry/vendor copy such as `cov-sdk-0.1.0`.
-fn is_sdk_crate_dir(dir: &str) -> bool {
-    SDK_CRATES.iter().any(|name| {
-        dir == *name
-            || dir
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
-    })
+            .any(|dir| OMITTED_DIR_NAMES.contains(&dir.as_str()))
 }
 
 #[cfg(test)]
@@ -424,14 +631,6 @@ mod tests {
             .root(root)
             .build()
             .expect("valid filter")
-    }
-
-    #[test]
-    fn sdk_crate_dirs_are_recognised_with_and_without_versions() {
-        assert!(is_sdk_crate_dir("cov-sdk"));
-        assert!(is_sdk_crate_dir("cov-core-0.1.0"));
-        assert!(!is_sdk_crate_dir("cov-sdk-extra"));
-        assert!(!is_sdk_crate_dir("cov-sdks"));
     }
 
     #[test]
@@ -465,7 +664,10 @@ mod tests {
         assert!(!filter.matches("/nonexistent/tests/target/app/target/debug/build/x-1/out/gen.rs"));
         assert!(!filter.matches("/nonexistent/tests/target/app/tests/api.rs"));
         assert!(!filter.matches("/nonexistent/tests/target/app/benches/b.rs"));
-        assert!(!filter.matches("/nonexistent/tests/target/app/crates/cov-sdk/src/lib.rs"));
+        assert!(
+            filter.matches("/nonexistent/tests/target/app/crates/cov-sdk/src/lib.rs"),
+            "a crate is left out by its directory (omit_dir), not by its name"
+        );
         assert!(
             !filter.matches(
                 "/nonexistent/tests/target/app/.cargo/registry/src/i/serde-1.0.0/src/lib.rs"
@@ -502,6 +704,83 @@ mod tests {
         assert!(filter.matches("src/main.rs"));
         assert!(!filter.matches("../other/src/main.rs"));
         assert!(!filter.matches(""));
+    }
+
+    fn unit(directory: &str, files: &[&str]) -> CompilationUnit {
+        CompilationUnit {
+            directory: directory.to_owned(),
+            files: files
+                .iter()
+                .map(|file| format!("{directory}/{file}"))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_program_run_away_from_its_build_directory_finds_its_root_in_the_mapping() {
+        let units = [
+            unit("/nonexistent-build/app", &["src/main.rs", "src/routes.rs"]),
+            unit(
+                "/nonexistent-build/app",
+                &["src/main.rs", "target/debug/build/x/out/gen.rs"],
+            ),
+            unit(
+                "/nonexistent-build/sdk/crates/cov-sdk",
+                &["src/a.rs", "src/b.rs", "src/c.rs"],
+            ),
+            unit(
+                "/nonexistent-home/.cargo/registry/src/index/serde-1.0.0",
+                &["src/a.rs", "src/b.rs", "src/c.rs", "src/d.rs"],
+            ),
+            unit("/rustc/0123abcd", &["library/core/src/option.rs"]),
+            unit("/nonexistent-build/lib", &["src/lib.rs"]),
+        ];
+        let mut builder = SourceFilter::builder();
+        builder.omit_dir("/nonexistent-build/sdk/crates/cov-sdk");
+        let selection = builder.build_for(&units).expect("valid filter");
+        assert_eq!(selection.filter.root(), Path::new("/nonexistent-build/app"));
+        assert_eq!(selection.n_selected, 2, "main.rs and routes.rs, not gen.rs");
+        assert!(matches!(
+            selection.origin,
+            RootOrigin::CompilationDir { .. }
+        ));
+        assert_eq!(selection.no_files(&units), None);
+    }
+
+    #[test]
+    fn a_configured_root_is_kept_and_selecting_nothing_says_where_the_files_are() {
+        let units = [unit("/nonexistent-build/app", &["src/main.rs"])];
+        let selection = SourceFilter::builder()
+            .root("/nonexistent-elsewhere")
+            .build_for(&units)
+            .expect("valid filter");
+        assert_eq!(selection.origin, RootOrigin::Configured);
+        assert_eq!(selection.n_selected, 0);
+        let message = selection
+            .no_files(&units)
+            .expect("nothing selected")
+            .to_string();
+        let current_dir = std::env::current_dir().expect("current dir");
+        for part in [
+            "under the source root /nonexistent-elsewhere".to_owned(),
+            format!("the current directory is {}", current_dir.display()),
+            "the program was compiled in /nonexistent-build/app".to_owned(),
+        ] {
+            assert!(message.contains(&part), "{part:?} not in {message}");
+        }
+
+        let only_dependencies = [unit("/rustc/0123abcd", &["library/core/src/option.rs"])];
+        let selection = SourceFilter::builder()
+            .build_for(&only_dependencies)
+            .expect("valid filter");
+        let message = selection
+            .no_files(&only_dependencies)
+            .expect("nothing")
+            .to_string();
+        assert!(
+            message.contains("hold only dependencies, the standard library and the SDK"),
+            "{message}"
+        );
     }
 
     #[test]

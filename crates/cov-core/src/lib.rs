@@ -64,3 +64,8 @@ pub use branch_cache::BranchCache;
 pub use filter::{FilterError, PathPatterns, SourceFilter};
 pub use model::{Branch, CoverageSnapshot, FileCoverage, Function, LineBranches, SnapshotKind};
 pub use wire::{WireFile, WireSnapshot};
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

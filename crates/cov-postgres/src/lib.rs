@@ -93,3 +93,8 @@ pub mod server;
 pub mod span;
 pub mod sql;
 pub mod url;
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

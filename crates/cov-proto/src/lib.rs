@@ -45,3 +45,8 @@ pub use prost_types;
 
 /// The protobuf package of every message in this crate.
 pub const PACKAGE: &str = "tusk.drift.core.v1";
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

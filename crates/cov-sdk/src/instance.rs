@@ -69,14 +69,20 @@ impl Registry {
         }
         let instance = match config.gate {
             Gate::Off => None,
-            Gate::Record => Recorder::start(&config).map(|recorder| Instance {
-                mode: Arc::new(Mode::new(
-                    Role::Record(recorder),
-                    builder.header_rules.clone(),
-                    builder.max_body_bytes,
-                )),
-                running: None,
-            }),
+            Gate::Record => {
+                // Recording needs no coverage: the profile runtime of an instrumented build
+                // would otherwise write `default_*.profraw` into the working directory at exit.
+                let profile = cov_collector::suppress_profile_write();
+                tracing::debug!(?profile, "Tusk SDK recording");
+                Recorder::start(&config).map(|recorder| Instance {
+                    mode: Arc::new(Mode::new(
+                        Role::Record(recorder),
+                        builder.header_rules.clone(),
+                        builder.max_body_bytes,
+                    )),
+                    running: None,
+                })
+            }
             Gate::Serve { collect } => {
                 // Requests hand replay spans to the SDK thread through a bounded channel
                 // and never wait: a full channel drops the span.

@@ -60,6 +60,7 @@ mod instance;
 mod mocks;
 mod mode;
 mod outbound;
+mod own_crates;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(all(test, feature = "postgres"))]

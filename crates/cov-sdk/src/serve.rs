@@ -43,6 +43,10 @@ pub(crate) enum ServeError {
     /// The builder's root or globs do not make a source filter.
     #[error("invalid source filter: {0}")]
     Filter(Arc<FilterError>),
+    /// No file of the program is selected: the message names the source root, the
+    /// current directory and where the program's files are.
+    #[error(transparent)]
+    NoSourceFiles(Arc<cov_core::filter::NoSourceFiles>),
     /// The collector could not be built (for example, not an instrumented build).
     #[error(transparent)]
     Collector(Arc<CollectorError>),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cov_core::filter::SourceFilter;
+use cov_core::filter::{RootOrigin, SourceFilter, SourceFilterBuilder};
 use cov_transport::sdk::{SdkConnection, SdkOptions};
 use cov_transport::{Endpoint, TransportError};
 use tokio::sync::watch;
@@ -14,6 +14,7 @@ use crate::builder::Builder;
 use crate::env::Environment;
 use crate::handshake::{self, Toolchain};
 use crate::mocks::{Link, MockService, Pending};
+use crate::own_crates;
 use crate::runner::{SdkLog, SdkThread};
 use crate::serve::{self, ServeError, Snapshots, Source};
 
@@ -109,11 +110,12 @@ impl Drop for LinkGone<'_> {
 }
 
 /// Builds the collector for the files `filter` selects, on the blocking thread.
-fn start_collector(filter: SourceFilter) -> Source {
+fn start_collector(filter: SourceFilterBuilder) -> Source {
     let log = SdkLog::current();
     Source::Pending(tokio::task::spawn_blocking(move || {
         log.scope(|| {
             let started = std::time::Instant::now();
+            let filter = select_files(&filter)?;
             let built = cov_collector::Collector::builder()
                 .file_filter(move |path: &str| filter.matches(path))
                 .build();
@@ -131,10 +133,41 @@ fn start_collector(filter: SourceFilter) -> Source {
     }))
 }
 
+/// The source filter for this program's coverage mapping: the root found in the mapping when
+/// the current directory holds none of the program's files, and an error (logged as a
+/// warning) naming the root, the current directory and where the files are when nothing is
+/// selected. An executable without a mapping gets the plain filter, and the collector says
+/// what is wrong with it.
+fn select_files(filter: &SourceFilterBuilder) -> Result<SourceFilter, ServeError> {
+    let filter_error = |error| ServeError::Filter(Arc::new(error));
+    let Ok(units) = cov_collector::compilation_units() else {
+        return filter.build().map_err(filter_error);
+    };
+    let selection = filter.build_for(&units).map_err(filter_error)?;
+    if let Some(none) = selection.no_files(&units) {
+        tracing::warn!(error = %none, "coverage is enabled but no source file is selected");
+        return Err(ServeError::NoSourceFiles(Arc::new(none)));
+    }
+    if let RootOrigin::CompilationDir { current_dir } = &selection.origin {
+        tracing::info!(
+            root = %selection.filter.root().display(),
+            current_dir = %current_dir.display(),
+            "source root taken from the coverage mapping: the current directory holds none of the program's files"
+        );
+    }
+    Ok(selection.filter)
+}
+
 /// The filter of the service's own files: the builder's root and globs, cargo's home from
-/// `CARGO_HOME` or `HOME`.
-fn source_filter(builder: &Builder, environment: &Environment) -> Result<SourceFilter, ServeError> {
+/// `CARGO_HOME` or `HOME`, and the SDK's own crates left out by their directories.
+fn source_filter(
+    builder: &Builder,
+    environment: &Environment,
+) -> Result<SourceFilterBuilder, ServeError> {
     let mut filter = SourceFilter::builder();
+    for (_, dir) in own_crates::source_dirs() {
+        filter.omit_dir(dir);
+    }
     if let Some(root) = &builder.source_root {
         filter.root(root);
     }
@@ -147,9 +180,11 @@ fn source_filter(builder: &Builder, environment: &Environment) -> Result<SourceF
     for pattern in &builder.exclude {
         filter.exclude(pattern);
     }
+    // Invalid globs are reported at once; the root is chosen with the mapping.
     filter
         .build()
-        .map_err(|error| ServeError::Filter(Arc::new(error)))
+        .map_err(|error| ServeError::Filter(Arc::new(error)))?;
+    Ok(filter)
 }
 
 /// Connects within `budget`, retrying with a growing pause; one warning when it gives up.

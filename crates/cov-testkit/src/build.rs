@@ -71,6 +71,18 @@ pub fn cargo_build(target_dir: &Path) -> Command {
         .arg("build")
         .arg("--target-dir")
         .arg(target_dir);
+    clear_build_environment(&mut command);
+    command.env(
+        "LLVM_PROFILE_FILE",
+        target_dir.join("build-profiles/%m-%p.profraw"),
+    );
+    command
+}
+
+/// Removes from `command` the caller's `RUSTFLAGS` (in every spelling), `RUSTC_BOOTSTRAP`
+/// and `LLVM_PROFILE_FILE`: for a build tool under test (`drift-cov build`) that must set
+/// them itself.
+pub fn clear_build_environment(command: &mut Command) {
     for name in INHERITED_BUILD_VARIABLES {
         command.env_remove(name);
     }
@@ -80,11 +92,6 @@ pub fn cargo_build(target_dir: &Path) -> Command {
             command.env_remove(&*name);
         }
     }
-    command.env(
-        "LLVM_PROFILE_FILE",
-        target_dir.join("build-profiles/%m-%p.profraw"),
-    );
-    command
 }
 
 /// Builds binary `bin` of workspace member `package` with `-C instrument-coverage` into

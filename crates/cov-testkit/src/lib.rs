@@ -32,7 +32,8 @@ mod tools;
 mod tracefile;
 
 pub use build::{
-    BuildOptions, ProfileRun, build_instrumented, cargo_build, run_instrumented, workspace_root,
+    BuildOptions, ProfileRun, build_instrumented, cargo_build, clear_build_environment,
+    run_instrumented, workspace_root,
 };
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
 pub use oracle::{oracle_lcov, oracle_profdata};

@@ -84,3 +84,8 @@ pub(crate) const BASE64: base64::engine::GeneralPurpose = base64::engine::Genera
     &base64::alphabet::STANDARD,
     base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
 );
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

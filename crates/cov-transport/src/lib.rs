@@ -92,3 +92,8 @@ pub mod writer;
 
 pub use endpoint::{DEFAULT_SOCKET_PATH, ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint};
 pub use error::{FrameError, TransportError};
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

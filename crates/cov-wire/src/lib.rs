@@ -20,3 +20,8 @@
 
 pub mod coverage;
 pub mod span;
+
+/// This crate's source directory, as cargo gave it when the crate was built: the SDK leaves
+/// every file under it out of the application's coverage.
+#[doc(hidden)]
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

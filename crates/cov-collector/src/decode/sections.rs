@@ -42,6 +42,21 @@ impl CoverageSections {
         CoverageSections::from_object(&cache, path)
     }
 
+    /// Reads only `__llvm_covmap` (the filename tables, a small section) from the executable
+    /// at `path`.
+    pub fn read_covmap(path: &Path) -> Result<Vec<u8>, MappingError> {
+        let file = std::fs::File::open(path).map_err(|source| MappingError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cache = object::ReadCache::new(file);
+        let object = object::File::parse(&cache).map_err(|error| MappingError::Object {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        section_of(&object, COVMAP_SECTION, path)
+    }
+
     /// Extracts the sections from the bytes of an object file; `path` is only used in
     /// error messages.
     pub fn from_object_bytes(bytes: &[u8], path: &Path) -> Result<CoverageSections, MappingError> {
@@ -56,26 +71,32 @@ impl CoverageSections {
             path: path.to_path_buf(),
             reason: error.to_string(),
         })?;
-        let section = |name: &'static str| -> Result<Vec<u8>, MappingError> {
-            let missing = || MappingError::MissingSection {
-                path: path.to_path_buf(),
-                section: name,
-            };
-            let section = file.section_by_name(name).ok_or_else(missing)?;
-            let data = section.data().map_err(|error| MappingError::Object {
-                path: path.to_path_buf(),
-                reason: format!("section `{name}`: {error}"),
-            })?;
-            // LLVM ignores an empty names section, so an empty section is as good as none.
-            if data.is_empty() {
-                return Err(missing());
-            }
-            Ok(data.to_vec())
-        };
         Ok(CoverageSections {
-            covmap: section(COVMAP_SECTION)?,
-            covfun: section(COVFUN_SECTION)?,
-            names: section(NAMES_SECTION)?,
+            covmap: section_of(&file, COVMAP_SECTION, path)?,
+            covfun: section_of(&file, COVFUN_SECTION, path)?,
+            names: section_of(&file, NAMES_SECTION, path)?,
         })
     }
+}
+
+/// The contents of section `name` of a parsed object file; an empty section is as good as
+/// none (LLVM ignores an empty names section).
+fn section_of<'data, R: object::ReadRef<'data>>(
+    file: &object::File<'data, R>,
+    name: &'static str,
+    path: &Path,
+) -> Result<Vec<u8>, MappingError> {
+    let missing = || MappingError::MissingSection {
+        path: path.to_path_buf(),
+        section: name,
+    };
+    let section = file.section_by_name(name).ok_or_else(missing)?;
+    let data = section.data().map_err(|error| MappingError::Object {
+        path: path.to_path_buf(),
+        reason: format!("section `{name}`: {error}"),
+    })?;
+    if data.is_empty() {
+        return Err(missing());
+    }
+    Ok(data.to_vec())
 }
