@@ -577,6 +577,9 @@ struct ServerScan {
     body_left: usize,
     /// Inside a `ReadyForQuery` body: its status byte is next.
     in_ready: bool,
+    /// An `ErrorResponse` came since the last `ReadyForQuery`: the statement it ends is
+    /// complete only at the next `ReadyForQuery`, which gives its transaction status.
+    error_open: bool,
     blind: bool,
 }
 
@@ -623,6 +626,11 @@ impl ServerScan {
             }
             self.body_left = length as usize - 4;
             self.in_ready = self.header[0] == b'Z' && self.body_left == 1;
+            match self.header[0] {
+                b'E' => self.error_open = true,
+                b'Z' => self.error_open = false,
+                _ => {}
+            }
             if self.body_left == 0 {
                 last_boundary = Some(i);
                 first_boundary.get_or_insert(i);
@@ -650,9 +658,12 @@ async fn server_to_client(
         header_len: 0,
         body_left: 0,
         in_ready: false,
+        error_open: false,
         blind: false,
     };
     let mut waiting: Vec<Bytes> = Vec::new();
+    // Server bytes held back from the client: an error whose `ReadyForQuery` has not come.
+    let mut held = BytesMut::new();
     let mut inject_open = true;
     loop {
         tokio::select! {
@@ -672,11 +683,13 @@ async fn server_to_client(
                 let n = match read {
                     Ok(n) => n,
                     Err(error) => {
+                        let _ = client.write_all(&held).await;
                         server_gone(&mut client, &scan, &shared).await;
                         return Err(error);
                     }
                 };
                 if n == 0 {
+                    let _ = client.write_all(&held).await;
                     server_gone(&mut client, &scan, &shared).await;
                     return Ok(());
                 }
@@ -684,6 +697,23 @@ async fn server_to_client(
                 // Recorded before the client gets it: its statements are in the sink first.
                 recording.feed(Event::Server(chunk.clone(), SystemTime::now()));
                 let boundary = scan.scan(&chunk, &shared);
+                // An error answers a request whose `Sync` (or `Query`) the server has already
+                // read; its `ReadyForQuery` follows at once. The client gets the error with
+                // it, so that the failed statement is recorded, status and all, before the
+                // application can see the error and end its request. Without a `Sync`
+                // outstanding the error goes on at once (the client may wait for it before
+                // it sends one).
+                let outstanding = shared.requests.load(Ordering::Acquire)
+                    > shared.ready.load(Ordering::Acquire);
+                if scan.error_open && outstanding {
+                    held.extend_from_slice(&chunk);
+                    buf.reserve(READ_SIZE);
+                    continue;
+                }
+                if !held.is_empty() {
+                    client.write_all(&held).await?;
+                    held.clear();
+                }
                 match (waiting.is_empty(), boundary) {
                     (false, Some(at)) => {
                         client.write_all(&chunk[..at]).await?;

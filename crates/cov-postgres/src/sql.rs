@@ -31,6 +31,13 @@ pub fn parse_marker(query: &[u8]) -> Option<u64> {
 /// The longest marker, in bytes: a `Query` message longer than this is not one.
 pub const MARKER_MAX_LEN: usize = MARKER_PREFIX.len() + 20 + MARKER_SUFFIX.len();
 
+/// `text` without the white space PostgreSQL's scanner skips around tokens (space, tab,
+/// line feed, carriage return, form feed: `char::is_ascii_whitespace`). Not `str::trim`,
+/// which also takes a vertical tab, which PostgreSQL 15 reads as a token.
+fn trim_sql_space(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
 /// Splits a simple query into its statements, as PostgreSQL executes them: at each `;`
 /// outside quotes (`'…'`, `E'…'`, `"…"`, `$tag$…$tag$`), comments (`--`, nested `/* */`) and
 /// `BEGIN ATOMIC … END` bodies. Each statement is trimmed of surrounding white space; parts
@@ -98,7 +105,7 @@ pub fn split_statements(query: &str) -> Vec<&str> {
             }
             b';' if atomic_depth == 0 => {
                 if has_code {
-                    statements.push(query[start..i].trim());
+                    statements.push(trim_sql_space(&query[start..i]));
                 }
                 start = i + 1;
                 has_code = false;
@@ -133,7 +140,7 @@ pub fn split_statements(query: &str) -> Vec<&str> {
         i += 1;
     }
     if has_code {
-        statements.push(query[start..].trim());
+        statements.push(trim_sql_space(&query[start..]));
     }
     statements
 }
@@ -275,6 +282,15 @@ mod tests {
             parse_marker(b"/* tusk-drift attribution 1 */ SELECT WHERE true"),
             None
         );
+    }
+
+    /// Found by the splitter's property test: a vertical tab is a token to PostgreSQL 15,
+    /// not white space, so a query of one is one (failing) statement.
+    #[test]
+    fn a_vertical_tab_is_not_white_space() {
+        assert_eq!(split_statements("\u{b}"), vec!["\u{b}"]);
+        assert_eq!(split_statements(" \t\r\n\u{c}"), Vec::<&str>::new());
+        assert_eq!(split_statements(" SELECT 1\u{b} ;"), vec!["SELECT 1\u{b}"]);
     }
 
     #[test]

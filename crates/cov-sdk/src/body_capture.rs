@@ -57,6 +57,7 @@ impl BodyCapture {
 
     /// A capture that keeps any bytes as they are, up to the limit: an outbound call's
     /// bodies, served back verbatim in replay.
+    #[cfg(feature = "http-client")]
     pub(crate) fn verbatim() -> Self {
         Self {
             bytes: Vec::new(),

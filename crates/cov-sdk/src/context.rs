@@ -55,6 +55,7 @@ pub(crate) struct Request {
     /// `RECORD`: where the request's outbound spans gather until its trace is written.
     pub(crate) outbound_spans: Option<Arc<OutboundSpans>>,
     /// The key that attributes database statements to this request, once it has one.
+    #[cfg(feature = "postgres")]
     pub(crate) attribution_key: std::sync::OnceLock<u64>,
 }
 
@@ -77,6 +78,7 @@ impl RequestContext {
             trace_id,
             span_id,
             outbound_spans,
+            #[cfg(feature = "postgres")]
             attribution_key: std::sync::OnceLock::new(),
         }))
     }
@@ -87,11 +89,13 @@ impl RequestContext {
     }
 
     /// A weak reference, which lets the request end.
+    #[cfg(feature = "postgres")]
     pub(crate) fn downgrade(&self) -> std::sync::Weak<Request> {
         Arc::downgrade(&self.0)
     }
 
     /// The context a weak reference points to, if the request is still running.
+    #[cfg(feature = "postgres")]
     pub(crate) fn upgrade(weak: &std::sync::Weak<Request>) -> Option<RequestContext> {
         weak.upgrade().map(RequestContext)
     }

@@ -210,7 +210,7 @@ impl Coverage {
     }
 
     /// The outbound side of this SDK, for the client glue.
-    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
+    #[cfg(feature = "http-client")]
     fn outbound(&self) -> outbound::Outbound {
         outbound::Outbound::new(
             self.instance

@@ -162,3 +162,53 @@ async fn each_request_s_statements_are_spans_of_its_trace() {
         "{texts:?}"
     );
 }
+
+/// A statement that fails is recorded in its request, error and transaction status with it:
+/// the application sees the error only once the statement is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_statements_are_recorded_in_their_request() {
+    let real = fresh_database("sdk_record_failures").await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let url = coverage.postgres_url(&real).unwrap();
+    let pool = pool(&coverage, &url, 2).await;
+    sqlx::raw_sql("CREATE TABLE names (name text PRIMARY KEY); INSERT INTO names VALUES ('taken')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let attempts = 20;
+    for attempt in 0..attempts {
+        let pool = pool.clone();
+        let body = serve(
+            &coverage,
+            &format!("/names/{attempt}"),
+            move || async move {
+                let error = sqlx::query("INSERT INTO names VALUES ($1)")
+                    .bind("taken")
+                    .execute(&pool)
+                    .await
+                    .unwrap_err();
+                error
+                    .as_database_error()
+                    .and_then(|error| error.code())
+                    .unwrap_or_default()
+                    .into_owned()
+            },
+        )
+        .await;
+        assert_eq!(body, "23505");
+    }
+    flush(&coverage);
+    let requests = by_target(traces_dir.path());
+    assert_eq!(requests.len(), attempts);
+    for (target, spans) in &requests {
+        let insert = spans
+            .iter()
+            .find(|span| span.submodule_name == "query")
+            .unwrap_or_else(|| panic!("{target}: the failed INSERT is not recorded"));
+        let output = insert.output_value.as_ref().unwrap();
+        assert_eq!(output["error"]["C"], "23505", "{target}");
+        assert_eq!(output["transactionStatus"], "I", "{target}");
+        assert_eq!(insert.status_code, Some(2));
+    }
+}

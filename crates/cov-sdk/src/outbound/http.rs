@@ -165,6 +165,7 @@ impl ClientCall {
     }
 
     /// A call whose whole request body is known already.
+    #[cfg(feature = "reqwest")]
     pub(crate) fn with_body(
         recording: Recording,
         method: Method,
@@ -180,6 +181,7 @@ impl ClientCall {
     }
 
     /// The request body has been sent to its end (or there is none).
+    #[cfg(feature = "tower")]
     pub(crate) fn request_ended(&mut self) {
         self.request_ended = true;
     }

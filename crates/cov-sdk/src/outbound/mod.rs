@@ -39,6 +39,7 @@ use crate::mocks::{MockClient, MockFailure};
 use crate::mode::{Mode, Role};
 use crate::trace_writer::Trace;
 
+#[cfg(feature = "http-client")]
 tokio::task_local! {
     /// Set while a followed outbound call runs: calls made inside it pass through.
     static IN_CALL: ();
@@ -46,6 +47,7 @@ tokio::task_local! {
 
 /// The outbound side of an SDK instance, for client glue; cheap to clone. The default is
 /// off: every call passes through.
+#[cfg(feature = "http-client")]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outbound {
     mode: Option<Arc<Mode>>,
@@ -64,6 +66,7 @@ pub(crate) enum Plan {
     Refuse(ReplayFailure),
 }
 
+#[cfg(feature = "http-client")]
 impl Outbound {
     /// The outbound side of `mode` (`None`: off).
     pub(crate) fn new(mode: Option<Arc<Mode>>) -> Self {
@@ -93,6 +96,7 @@ impl Outbound {
     }
 
     /// The mode, shared (`None`: off).
+    #[cfg(feature = "tower")]
     pub(crate) fn mode_arc(&self) -> Option<Arc<Mode>> {
         self.mode.clone()
     }
@@ -147,6 +151,7 @@ pub(crate) fn plan_for(mode: &Arc<Mode>, owner: Owner) -> Plan {
 }
 
 /// Runs `future` as a followed call: outbound calls it makes pass through.
+#[cfg(feature = "reqwest")]
 pub(crate) async fn in_call<F: std::future::Future>(future: F) -> F::Output {
     IN_CALL.scope((), future).await
 }
@@ -201,13 +206,17 @@ pub(crate) struct Recording {
     owner: Owner,
     /// The mode the call is recorded in: its header rules and body limit.
     pub(crate) mode: Arc<Mode>,
+    // Only the HTTP clients time their calls here; statements come timed.
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
     started: SystemTime,
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
     clock: Instant,
 }
 
 impl Recording {
     /// Records the finished call: `span` holds its name, package, input, output and status;
     /// its start and duration are taken here.
+    #[cfg(feature = "http-client")]
     pub(crate) fn finish(self, mut span: OutboundSpan) {
         span.started = self.started;
         span.duration = self.clock.elapsed();
@@ -374,6 +383,7 @@ pub struct ReplayError {
 
 impl ReplayError {
     /// An error for the call described by `call` (`GET http://host/path`).
+    #[cfg(feature = "http-client")]
     pub(crate) fn new(call: impl Into<String>, reason: ReplayFailure) -> Self {
         Self {
             call: call.into(),
