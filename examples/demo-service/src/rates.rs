@@ -80,7 +80,14 @@ impl Rates {
             .send()
             .await
             .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
-        match response.status() {
+        // The body is read to its end whatever the status: a response dropped unread is not
+        // recorded by the SDK, and its replay would find no answer.
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
+        match status {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => {
                 return Err(ApiError::Invalid(format!("unsupported currency {code}")));
@@ -91,10 +98,6 @@ impl Rates {
                 )));
             }
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
         let answer: RateAnswer = serde_json::from_slice(&body).map_err(|error| {
             ApiError::Upstream(format!("GET {url}: unreadable answer: {error}"))
         })?;
