@@ -32,8 +32,9 @@
 //!   `orders`, `order_lines`) and seeds the catalogue, so every run begins from the same
 //!   state, ids counted from 1.
 //! - `--rates-url`/`RATES_URL` (required): the rates service's base URL, e.g.
-//!   `http://127.0.0.1:8090`. Calls are matched by URL in a replay: replay with the URL
-//!   the recording was made with (the service need not run).
+//!   `http://127.0.0.1:8090`. In a replay the service need not run, but give the URL the
+//!   recording was made with: a call is matched first on its exact recorded input, URL
+//!   included (the CLI's fallback also matches another port, by shape).
 //!
 //! A missing or malformed setting, or a database that cannot be reached or set up, stops
 //! the service at start with a message saying what to set. Once listening (the schema in
