@@ -14,6 +14,11 @@ pub(crate) enum ApiError {
     NotFound(String),
     /// The request conflicts with the current state (409).
     Conflict(String),
+    /// The rates service could not be reached or gave an answer we cannot use (502).
+    Upstream(String),
+    /// The database failed (500). The message carries the driver's error, so that a
+    /// statement the replay cannot answer is named in the failing test's response.
+    Internal(String),
 }
 
 impl ApiError {
@@ -22,7 +27,16 @@ impl ApiError {
             ApiError::Invalid(message) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message),
             ApiError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message),
+            ApiError::Upstream(message) => (StatusCode::BAD_GATEWAY, "upstream", message),
+            ApiError::Internal(message) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "database error");
+        ApiError::Internal(format!("database error: {error}"))
     }
 }
 

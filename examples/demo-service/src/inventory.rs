@@ -1,5 +1,5 @@
-//! The catalogue: listing with filters and pagination, lookup, creation with validation,
-//! and restocking.
+//! The catalogue: listing with filters and pagination, lookup (with the price in another
+//! currency), creation with validation, and restocking.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::store::{AppState, Product};
+use crate::rates::Conversion;
+use crate::store::{self, AppState, Product};
 
 /// Page size when the client asks for none.
 const DEFAULT_PER_PAGE: usize = 10;
@@ -15,6 +16,8 @@ const DEFAULT_PER_PAGE: usize = 10;
 const MAX_PER_PAGE: usize = 50;
 /// The most units one restock may add.
 const MAX_RESTOCK: u32 = 1_000;
+/// The highest price a product may have, in cents (1,000,000.00).
+const MAX_PRICE_CENTS: u64 = 100_000_000;
 
 /// Query of `GET /products`.
 #[derive(Debug, Deserialize)]
@@ -54,27 +57,36 @@ pub(crate) async fn list(
             )));
         }
     };
-
-    let store = state.store();
-    let matching: Vec<&Product> = store
-        .products
-        .values()
-        .filter(|product| {
-            query
-                .category
-                .as_deref()
-                .is_none_or(|category| product.category.eq_ignore_ascii_case(category))
-        })
-        .filter(|product| !query.in_stock || product.stock > 0)
-        .collect();
-    let total = matching.len();
+    // Categories are stored in lower case; the filter ignores case as they are created.
+    let category = query.category.map(|category| category.to_ascii_lowercase());
     let start = (page - 1).saturating_mul(per_page);
-    let items: Vec<Product> = matching
-        .into_iter()
-        .skip(start)
-        .take(per_page)
-        .cloned()
-        .collect();
+
+    let mut connection = state.db.acquire().await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM products \
+         WHERE ($1::text IS NULL OR category = $1) AND (NOT $2 OR stock > 0)",
+    )
+    .bind(category.as_deref())
+    .bind(query.in_stock)
+    .fetch_one(&mut *connection)
+    .await?;
+    let total = usize::try_from(total).unwrap_or(0);
+    let items: Vec<Product> = if start >= total {
+        // Past the end: nothing to read.
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "SELECT id, name, category, price_cents, stock FROM products \
+             WHERE ($1::text IS NULL OR category = $1) AND (NOT $2 OR stock > 0) \
+             ORDER BY id LIMIT $3 OFFSET $4",
+        )
+        .bind(category.as_deref())
+        .bind(query.in_stock)
+        .bind(i64::try_from(per_page).unwrap_or(i64::MAX))
+        .bind(i64::try_from(start).unwrap_or(i64::MAX))
+        .fetch_all(&mut *connection)
+        .await?
+    };
     Ok(Json(ProductPage {
         has_more: start + items.len() < total,
         items,
@@ -84,18 +96,62 @@ pub(crate) async fn list(
     }))
 }
 
-/// `GET /products/{id}`.
+/// Query of `GET /products/{id}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PriceQuery {
+    currency: Option<String>,
+}
+
+/// Body of `GET /products/{id}`: the product, and with `?currency=` its price there.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProductView {
+    #[serde(flatten)]
+    product: Product,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    converted: Option<ConvertedPrice>,
+}
+
+/// A product's price in another currency.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConvertedPrice {
+    #[serde(flatten)]
+    conversion: Conversion,
+    /// The price in the currency's minor unit.
+    price_minor: u64,
+}
+
+/// `GET /products/{id}?currency=`: 404 if unknown; with a currency, the price converted by
+/// the rates service (422 for a currency it does not know, 502 if it cannot be reached).
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<u64>,
-) -> Result<Json<Product>, ApiError> {
-    state
-        .store()
-        .products
-        .get(&id)
-        .cloned()
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no product {id}")))
+    Query(query): Query<PriceQuery>,
+) -> Result<Json<ProductView>, ApiError> {
+    let product = find(&state, id).await?;
+    let converted = match query.currency.as_deref() {
+        None => None,
+        Some(currency) => {
+            let conversion = state.rates.conversion(currency).await?;
+            let price_minor = conversion.convert(store::cents(product.price_cents)?);
+            Some(ConvertedPrice {
+                conversion,
+                price_minor,
+            })
+        }
+    };
+    Ok(Json(ProductView { product, converted }))
+}
+
+/// The product `id`, or a 404.
+async fn find(state: &AppState, id: u64) -> Result<Product, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no product {id}"));
+    // Ids are positive `bigint`s: a larger one names no product.
+    let key = i64::try_from(id).map_err(|_| not_found())?;
+    sqlx::query_as("SELECT id, name, category, price_cents, stock FROM products WHERE id = $1")
+        .bind(key)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Body of `POST /products`.
@@ -129,21 +185,35 @@ pub(crate) async fn create(
             "category must be letters, digits and dashes".to_owned(),
         ));
     }
-    if new.price_cents == 0 {
-        return Err(ApiError::Invalid("price_cents must be positive".to_owned()));
-    }
-
-    let mut store = state.store();
-    if store
-        .products
-        .values()
-        .any(|product| product.name.eq_ignore_ascii_case(name))
-    {
-        return Err(ApiError::Conflict(format!(
-            "a product named `{name}` exists"
+    if new.price_cents == 0 || new.price_cents > MAX_PRICE_CENTS {
+        return Err(ApiError::Invalid(format!(
+            "price_cents must be between 1 and {MAX_PRICE_CENTS}"
         )));
     }
-    let product = store.add_product(name.to_owned(), category, new.price_cents, new.stock);
+    let stock = i32::try_from(new.stock)
+        .map_err(|_| ApiError::Invalid(format!("stock must be at most {}", i32::MAX)))?;
+
+    // The unique index on lower(name) decides duplicates, so two concurrent creations of
+    // the same name cannot both succeed.
+    let inserted = sqlx::query_as(
+        "INSERT INTO products (name, category, price_cents, stock) VALUES ($1, $2, $3, $4) \
+         RETURNING id, name, category, price_cents, stock",
+    )
+    .bind(name)
+    .bind(&category)
+    .bind(store::column(new.price_cents)?)
+    .bind(stock)
+    .fetch_one(&state.db)
+    .await;
+    let product: Product = match inserted {
+        Ok(product) => product,
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("products_name_key") => {
+            return Err(ApiError::Conflict(format!(
+                "a product named `{name}` exists"
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
     tracing::info!(id = product.id, "product created");
     Ok((StatusCode::CREATED, Json(product)))
 }
@@ -154,7 +224,8 @@ pub(crate) struct Restock {
     quantity: u32,
 }
 
-/// `POST /products/{id}/restock`: adds between 1 and 1000 units.
+/// `POST /products/{id}/restock`: adds between 1 and 1000 units (stock saturates at the
+/// column's maximum).
 pub(crate) async fn restock(
     State(state): State<AppState>,
     Path(id): Path<u64>,
@@ -165,11 +236,16 @@ pub(crate) async fn restock(
             "quantity must be between 1 and {MAX_RESTOCK}"
         )));
     }
-    let mut store = state.store();
-    let product = store
-        .products
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("no product {id}")))?;
-    product.stock = product.stock.saturating_add(restock.quantity);
-    Ok(Json(product.clone()))
+    let not_found = || ApiError::NotFound(format!("no product {id}"));
+    let key = i64::try_from(id).map_err(|_| not_found())?;
+    sqlx::query_as(
+        "UPDATE products SET stock = LEAST(stock::bigint + $2, 2147483647)::integer \
+         WHERE id = $1 RETURNING id, name, category, price_cents, stock",
+    )
+    .bind(key)
+    .bind(i64::from(restock.quantity))
+    .fetch_optional(&state.db)
+    .await?
+    .map(Json)
+    .ok_or_else(not_found)
 }

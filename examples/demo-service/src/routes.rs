@@ -24,6 +24,7 @@ pub(crate) fn router(
         .route("/products/{id}/restock", post(inventory::restock))
         .route("/orders", post(orders::place))
         .route("/orders/{id}", get(orders::get))
+        .route("/orders/{id}/quote", get(orders::quote_in))
         .route("/orders/{id}/cancel", post(orders::cancel));
     wrap_api(api)
         .route("/shutdown", post(shutdown))
