@@ -5,7 +5,8 @@
 //!   handshake; [`CliConnection`] sends requests and correlates replies by `request_id`
 //!   ([`CliConnection::baseline`], [`CliConnection::delta`]), keeps and acknowledges the
 //!   SDK's inbound replay spans ([`CliConnection::inbound_span`]), and hands every
-//!   `MOCK_REQUEST` to a [`MockSource`], where mock serving lands;
+//!   `MOCK_REQUEST` to a [`MockSource`]: [`TraceMocks`] answers from recorded trace files
+//!   exactly as the Tusk CLI matches them;
 //! - [`Launch`] starts a service ([`ServiceProcess`], killed when dropped), and
 //!   [`HttpClient`] sends it requests;
 //! - [`replay`] replays [`replay::Test`]s against a launched service with a snapshot after
@@ -82,4 +83,4 @@ pub use error::ChannelError;
 pub use http::HttpClient;
 pub use launch::{Launch, LaunchError, PortReservation, ServiceProcess, parse_listening_line};
 pub use listener::{CliListener, CliOptions, INVALID_CONNECT_REQUEST, handshake};
-pub use mock::{MockReply, MockSource};
+pub use mock::{MockReply, MockSource, TraceMocks};

@@ -15,7 +15,16 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use cov_proto::{CliMessage, SdkMessage};
+use std::path::Path;
+
+use cov_proto::{
+    CliMessage, GetMockRequest, GetMockResponse, MessageType, SdkMessage, cli_message, sdk_message,
+};
+use cov_trace::matching::{Matcher, TraceFile};
+use cov_trace::read;
+use cov_wire::span::{mock_request, mock_response};
+
+use crate::traces::TraceError;
 
 /// The future a [`MockSource`] returns: the reply to send, if any.
 pub type MockReply = Pin<Box<dyn Future<Output = Option<CliMessage>> + Send + 'static>>;
@@ -52,4 +61,94 @@ pub type MockReply = Pin<Box<dyn Future<Output = Option<CliMessage>> + Send + 's
 pub trait MockSource: Send + Sync + std::fmt::Debug + 'static {
     /// The reply to `request`, an SDK message of type `MOCK_REQUEST`.
     fn answer(&self, request: SdkMessage) -> MockReply;
+
+    /// The replay is about to send test `test_id`: mock requests without a test id belong
+    /// to it until [`MockSource::test_finished`] (the CLI's "current test").
+    fn test_started(&self, _test_id: &str) {}
+
+    /// Test `test_id` has been answered and its snapshot taken.
+    fn test_finished(&self, _test_id: &str) {}
+}
+
+/// Mocks from a directory of recorded trace files, matched exactly as the Tusk CLI matches
+/// them (cov-trace's [`Matcher`], the CLI's own priorities, guards and ranking): the mock
+/// source of a replay that plays the real CLI's part.
+#[derive(Debug)]
+pub struct TraceMocks {
+    matcher: Matcher,
+}
+
+impl TraceMocks {
+    /// Loads every trace file under `dir` (recursively, in the CLI's order), as the CLI
+    /// loads them before it starts the service.
+    pub fn load(dir: &Path) -> Result<TraceMocks, TraceError> {
+        let mut files = Vec::new();
+        for path in crate::traces::trace_files(dir)? {
+            let text = std::fs::read(&path).map_err(|source| TraceError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let spans = read::parse_spans(&text).map_err(|source| TraceError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            files.push(TraceFile {
+                path: relative,
+                spans,
+            });
+        }
+        Ok(TraceMocks {
+            matcher: Matcher::new(files),
+        })
+    }
+
+    /// The answer to one `GetMockRequest`, as the CLI gives it (its `request_id` is the
+    /// request's).
+    pub fn find(&self, request: &GetMockRequest) -> GetMockResponse {
+        match mock_request(request) {
+            Ok(matched) => mock_response(&self.matcher.find(&matched), &request.request_id),
+            Err(error) => GetMockResponse {
+                request_id: request.request_id.clone(),
+                found: false,
+                error: error.to_string(),
+                ..GetMockResponse::default()
+            },
+        }
+    }
+}
+
+impl MockSource for TraceMocks {
+    fn answer(&self, request: SdkMessage) -> MockReply {
+        let reply = match request.payload {
+            Some(sdk_message::Payload::GetMockRequest(mock)) => {
+                let mut response = self.find(&mock);
+                response.request_id.clone_from(&request.request_id);
+                Some(CliMessage {
+                    r#type: MessageType::MockRequest as i32,
+                    request_id: request.request_id,
+                    payload: Some(cli_message::Payload::GetMockResponse(response)),
+                })
+            }
+            _ => {
+                tracing::debug!(request_id = %request.request_id, "MOCK_REQUEST without a GetMockRequest");
+                None
+            }
+        };
+        Box::pin(std::future::ready(reply))
+    }
+
+    fn test_started(&self, test_id: &str) {
+        self.matcher.start_test(test_id);
+    }
+
+    fn test_finished(&self, test_id: &str) {
+        self.matcher.finish_test(test_id);
+    }
 }

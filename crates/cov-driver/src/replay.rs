@@ -379,7 +379,14 @@ impl Replay {
         let mut failures = Vec::new();
         let width = self.tests.len().to_string().len();
         for (test_idx, test) in self.tests.iter().enumerate() {
-            let (status, body) = test.send(&client).map_err(|source| ReplayError::Http {
+            if let Some(source) = &self.mock_source {
+                source.test_started(&test.id);
+            }
+            let sent = test.send(&client);
+            if let Some(source) = &self.mock_source {
+                source.test_finished(&test.id);
+            }
+            let (status, body) = sent.map_err(|source| ReplayError::Http {
                 request: format!("{} {}", test.method, test.target),
                 source,
             })?;

@@ -212,3 +212,102 @@ async fn failed_statements_are_recorded_in_their_request() {
         assert_eq!(insert.status_code, Some(2));
     }
 }
+
+/// What a handler of the record/replay test does with the database.
+async fn lookup(pool: PgPool, id: i32) -> String {
+    let found: Result<String, _> = sqlx::query_scalar("SELECT name FROM items WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await;
+    let insert = sqlx::query("INSERT INTO items VALUES ($1, 'dup')")
+        .bind(1)
+        .execute(&pool)
+        .await;
+    let code = insert.err().and_then(|error| {
+        error
+            .as_database_error()
+            .and_then(|error| error.code())
+            .map(|code| code.into_owned())
+    });
+    format!("{found:?} {code:?}")
+}
+
+async fn start_up(pool: &PgPool) {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, name text NOT NULL);
+         INSERT INTO items VALUES (1, 'kettle'), (2, 'grinder') ON CONFLICT DO NOTHING",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Recorded against the real server, replayed with the database gone: the application
+/// sees the same rows and the same errors, and a statement never recorded is an error
+/// naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_statements_get_the_recorded_rows_and_errors_with_no_database() {
+    let real = fresh_database("sdk_replay_statements").await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let recorded = {
+        let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+        let pool = pool(&coverage, &coverage.postgres_url(&real).unwrap(), 2).await;
+        start_up(&pool).await;
+        let mut bodies = Vec::new();
+        for id in [1, 2] {
+            let pool = pool.clone();
+            bodies.push(serve(&coverage, &format!("/items/{id}"), move || lookup(pool, id)).await);
+        }
+        flush(&coverage);
+        pool.close().await;
+        bodies
+    };
+    assert_eq!(recorded[0], r#"Ok("kettle") Some("23505")"#);
+    // The database goes away: a statement that reached it would fail.
+    let admin = PgPool::connect(&cov_testkit::postgres_url()).await.unwrap();
+    sqlx::raw_sql("DROP DATABASE sdk_replay_statements WITH (FORCE)")
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    let cli = crate::test_support::ReplayCli::start(traces_dir.path(), |_| {}).await;
+    let url = cli.coverage.postgres_url(&real).unwrap();
+    let pool = pool(&cli.coverage, &url, 3).await;
+    start_up(&pool).await;
+    let requests = crate::test_support::recorded_requests(traces_dir.path());
+    assert_eq!(requests.len(), 2);
+    for ((target, trace_id), expected) in requests.iter().zip(&recorded) {
+        let id: i32 = target.trim_start_matches("/items/").parse().unwrap();
+        let pool = pool.clone();
+        let body =
+            crate::test_support::serve_test(&cli.coverage, target, Some(trace_id), move || {
+                lookup(pool, id)
+            })
+            .await;
+        assert_eq!(&body, expected, "{target}");
+    }
+    // A statement of the same shape with a value never recorded is not answered with
+    // someone else's rows: it is an error naming it.
+    let pool_again = pool.clone();
+    let trace_id = requests[0].1.clone();
+    let unseen = crate::test_support::serve_test(
+        &cli.coverage,
+        "/items/1",
+        Some(&trace_id),
+        move || async move {
+            let error = sqlx::query_scalar::<_, String>("SELECT name FROM items WHERE id = $1")
+                .bind(3)
+                .fetch_one(&pool_again)
+                .await
+                .unwrap_err();
+            let database = error.as_database_error().expect("a database error");
+            format!("{:?} {}", database.code(), database.message())
+        },
+    )
+    .await;
+    assert!(unseen.starts_with(r#"Some("58000")"#), "{unseen}");
+    assert!(
+        unseen.contains("SELECT name FROM items WHERE id = $1"),
+        "{unseen}"
+    );
+}

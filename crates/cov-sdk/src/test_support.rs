@@ -33,6 +33,20 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = String> + Send + 'static,
 {
+    serve_test(coverage, target, None, handler).await
+}
+
+/// [`serve`] as the CLI replays a recorded request: with its `x-td-trace-id`.
+pub(crate) async fn serve_test<F, Fut>(
+    coverage: &Coverage,
+    target: &str,
+    trace_id: Option<&str>,
+    handler: F,
+) -> String
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
     let handler = Arc::new(std::sync::Mutex::new(Some(handler)));
     let service = tower_service_fn(move |_request: Request<crate::TuskBody<Full<Bytes>>>| {
         let handler = handler.lock().unwrap().take().expect("one request");
@@ -42,13 +56,71 @@ where
         }
     });
     let mut service = coverage.layer().layer(service);
-    let request = Request::get(target)
-        .header("host", "localhost:3000")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let mut request = Request::get(target).header("host", "localhost:3000");
+    if let Some(trace_id) = trace_id {
+        request = request.header(crate::TRACE_ID_HEADER, trace_id);
+    }
+    let request = request.body(Full::new(Bytes::new())).unwrap();
     let response = service.call(request).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The CLI's side of a replay over the trace files in `traces`: a listener that answers
+/// mock requests as the Tusk CLI matches them, and the SDK in `REPLAY` mode connected to it.
+pub(crate) struct ReplayCli {
+    pub(crate) coverage: Coverage,
+    /// The connection, kept open for the test's length.
+    _connection: cov_driver::CliConnection,
+    _dir: tempfile::TempDir,
+}
+
+impl ReplayCli {
+    /// Starts the SDK in `REPLAY` mode (its own registry) against a CLI side serving the
+    /// mocks of `traces`, with `configure` applied to the builder.
+    pub(crate) async fn start(traces: &Path, configure: impl FnOnce(&mut Builder)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = cov_driver::CliOptions::default();
+        options.mock_source(Arc::new(
+            cov_driver::TraceMocks::load(traces).expect("the recorded traces load"),
+        ));
+        let endpoint = cov_transport::Endpoint::unix(dir.path().join("tusk.sock"));
+        let listener = cov_driver::CliListener::bind_with(&endpoint, options)
+            .await
+            .unwrap();
+        let mut builder = Builder::new();
+        builder
+            .environment(Environment::from_lookup(|name| {
+                (name == TUSK_DRIFT_MODE).then(|| "REPLAY".to_owned())
+            }))
+            .endpoint(listener.local_endpoint().clone())
+            .service_id("replay-tests");
+        configure(&mut builder);
+        let coverage = builder.init_in(&crate::instance::Registry::new());
+        let connection = listener
+            .accept(std::time::Duration::from_secs(30))
+            .await
+            .expect("the SDK connects");
+        Self {
+            coverage,
+            _connection: connection,
+            _dir: dir,
+        }
+    }
+}
+
+/// The recorded requests of `dir`: each root span's target and trace id, in target order.
+pub(crate) fn recorded_requests(dir: &Path) -> Vec<(String, String)> {
+    let mut requests: Vec<(String, String)> = traces(dir)
+        .into_values()
+        .filter_map(|spans| {
+            let root = spans.into_iter().find(|span| span.is_root_span)?;
+            let target = root.input_value.as_ref()?["target"].as_str()?.to_owned();
+            Some((target, root.trace_id))
+        })
+        .collect();
+    requests.sort();
+    requests
 }
 
 /// Every trace file in `dir`: its spans, by file name.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cov_testkit::{HttpClient, ServiceProcess};
+use cov_driver::{HttpClient, ServiceProcess};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
 

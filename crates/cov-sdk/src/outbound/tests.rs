@@ -19,11 +19,15 @@ use tower_service::Service as _;
 
 use crate::Coverage;
 use crate::instance::Registry;
-use crate::test_support::{flush, recording, serve, traces};
+use crate::test_support::{
+    ReplayCli, flush, recorded_requests, recording, serve, serve_test, traces,
+};
 
 /// A small rates service: the dependency the application calls.
 struct Upstream {
     address: SocketAddr,
+    /// Every request it received.
+    served: Arc<std::sync::atomic::AtomicUsize>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -42,6 +46,14 @@ impl Upstream {
                 "/missing",
                 get(|| async { (StatusCode::NOT_FOUND, "no such thing") }),
             );
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&served);
+        let router = router.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                next.run(request)
+            },
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -49,6 +61,7 @@ impl Upstream {
         });
         Self {
             address,
+            served,
             _server: server,
         }
     }
@@ -455,4 +468,85 @@ async fn a_client_layered_twice_records_one_span_per_call() {
     let spans = traces.values().next().unwrap();
     let names: Vec<_> = spans.iter().map(|span| span.name.as_str()).collect();
     assert_eq!(names, ["POST /echo", "GET /twice"]);
+}
+
+/// What a handler of the record/replay tests does: two calls, whose answers it returns.
+async fn quote(clients: Clients, rates: String, echo: String) -> String {
+    let rate = clients.get(&rates).await;
+    let echoed = clients.post(&echo, r#"{"amount":3}"#).await;
+    format!("{rate:?} | {echoed:?}")
+}
+
+/// Recorded with the upstream up, replayed with it gone: every call is answered from the
+/// recording, as the Tusk CLI matches it, and the application sees the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_calls_never_reach_the_network_and_get_the_recorded_answers() {
+    let upstream = Upstream::start().await;
+    let (rates, echo, missing) = (
+        upstream.url("/rates?currency=EUR"),
+        upstream.url("/echo"),
+        upstream.url("/missing"),
+    );
+    let traces_dir = tempfile::tempdir().unwrap();
+    let recorded = {
+        let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+        let clients = Clients::of(&coverage);
+        let startup = clients.get(&missing).await.unwrap();
+        let mut bodies = Vec::new();
+        for target in ["/quote/1", "/quote/2"] {
+            let (clients, rates, echo) = (clients.clone(), rates.clone(), echo.clone());
+            bodies.push(serve(&coverage, target, move || quote(clients, rates, echo)).await);
+        }
+        flush(&coverage);
+        (startup, bodies)
+    };
+    assert!(recorded.1[0].contains("rate"), "{recorded:?}");
+    // From here on, the upstream must see nothing.
+    let served = upstream.served.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(served, 5);
+
+    let cli = ReplayCli::start(traces_dir.path(), |_| {}).await;
+    let clients = Clients::of(&cli.coverage);
+    // Before the first request: answered from the pre-app-start recording.
+    assert_eq!(clients.get(&missing).await.unwrap(), recorded.0);
+    let requests = recorded_requests(traces_dir.path());
+    assert_eq!(requests.len(), 2);
+    for ((target, trace_id), expected) in requests.iter().zip(&recorded.1) {
+        let (clients, rates, echo) = (clients.clone(), rates.clone(), echo.clone());
+        let body = serve_test(&cli.coverage, target, Some(trace_id), move || {
+            quote(clients, rates, echo)
+        })
+        .await;
+        assert_eq!(&body, expected, "{target}");
+    }
+
+    // A call the recording never saw (another path: the CLI's HTTP shape guard refuses
+    // every recorded call as a stand-in) fails, naming the call, and does not go out.
+    // (A call of the same shape with other values would get the nearest recorded answer,
+    // as the Tusk CLI serves HTTP mocks.)
+    let (clients_again, unseen) = (clients.clone(), rates.replace("/rates?", "/unseen?"));
+    let trace_id = requests[0].1.clone();
+    let error = serve_test(
+        &cli.coverage,
+        "/quote/1",
+        Some(&trace_id),
+        move || async move { clients_again.get(&unseen).await.unwrap_err() },
+    )
+    .await;
+    assert!(
+        error.contains("Tusk Drift replay: GET http://") && error.contains("/unseen?currency=EUR"),
+        "{error}"
+    );
+    assert!(error.contains("no recorded call matches it"), "{error}");
+    // Outside any request, once the application is ready, calls are refused.
+    let outside = clients.get(&rates).await.unwrap_err();
+    assert!(
+        outside.contains("outside any replayed request"),
+        "{outside}"
+    );
+    assert_eq!(
+        upstream.served.load(std::sync::atomic::Ordering::SeqCst),
+        served,
+        "a replayed call reached the network"
+    );
 }
