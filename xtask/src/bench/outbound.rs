@@ -54,6 +54,7 @@ pub(super) fn measure(binary: &Path, work: &Path, calls: usize) -> anyhow::Resul
     figures.reqwest_middleware_alone = off.compare("reqwest_chain", "reqwest_direct");
     figures.passthrough_reqwest_middleware = off.compare("reqwest_sdk", "reqwest_chain");
     figures.passthrough_tower = off.compare("tower_sdk", "tower_direct");
+    figures.tower_again = off.compare("tower_again", "tower_direct");
 
     eprintln!("bench: outbound calls, recording");
     let traces = work.join("outbound-traces");

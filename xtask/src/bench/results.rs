@@ -91,6 +91,9 @@ pub(super) struct OutboundFigures {
     pub(super) passthrough_reqwest_middleware: Option<Comparison>,
     /// SDK off: hyper-util's client under the SDK's tower layer, against the plain client.
     pub(super) passthrough_tower: Option<Comparison>,
+    /// A second plain hyper-util client against the first: the noise floor of the
+    /// pass-through figures.
+    pub(super) tower_again: Option<Comparison>,
     pub(super) record_reqwest: Option<Comparison>,
     pub(super) record_tower: Option<Comparison>,
     pub(super) replay_reqwest: Option<Comparison>,
@@ -371,6 +374,14 @@ fn outbound_rows(figures: Option<&OutboundFigures>, rows: &mut Vec<Row>) {
         get(|o| o.passthrough_tower),
         "plain client",
     ));
+    let mut again = pass_through(
+        "  A/A: another plain client, no SDK",
+        get(|o| o.tower_again),
+        "plain client",
+    );
+    again.target = "(noise)";
+    again.met = None;
+    rows.push(again);
 
     let added = |measure: &str, comparison: Option<Comparison>, limit_us: f64, target, in_ms| {
         let show = |value: f64| if in_ms { ms(value) } else { us(value) };
@@ -736,6 +747,7 @@ mod tests {
                 reqwest_middleware_alone: flat(40.6, 40.0),
                 passthrough_reqwest_middleware: flat(40.8, 40.6),
                 passthrough_tower: flat(40.2, 40.0),
+                tower_again: flat(40.1, 40.0),
                 record_reqwest: flat(52.0, 40.0),
                 record_tower: flat(95.0, 40.0),
                 replay_reqwest: flat(150.0, 40.0),
