@@ -66,7 +66,9 @@ pub(super) fn measure(binary: &Path, work: &Path, calls: usize) -> anyhow::Resul
     if let Some(url) = &postgres_url {
         record.args(["--postgres", url]);
     }
-    let recorded = Samples::of(&capture_json(&mut record)?)?;
+    let answer = capture_json(&mut record)?;
+    figures.requests_recorded = integer(&answer["served"])?;
+    let recorded = Samples::of(&answer)?;
     figures.record_reqwest = recorded.compare("reqwest_sdk", "reqwest_direct");
     figures.record_tower = recorded.compare("tower_sdk", "tower_direct");
     figures.pg_record = recorded.compare("pg_sdk", "pg_direct");

@@ -104,7 +104,9 @@ pub(super) struct OutboundFigures {
     pub(super) pg_replay: Option<Comparison>,
     /// Where the PostgreSQL server came from, or why there was none.
     pub(super) postgres: String,
-    /// Tests recorded, which the replay replays.
+    /// Requests served while recording (each one trace), and the tests the trace writer
+    /// wrote of them (it drops what does not fit its queue), which the replay replays.
+    pub(super) requests_recorded: u64,
     pub(super) tests_recorded: u64,
     /// How long the mock CLI took to load the traces and their tests.
     pub(super) mock_cli_load_ms: f64,
@@ -530,11 +532,12 @@ fn render(r: &BenchResults, rows: Vec<Row>) -> String {
         let _ = writeln!(
             out,
             "Outbound: p50 over {} calls per series ({} with the SDK off), [least..greatest] \
-             over {BLOCKS} consecutive blocks; {} tests recorded and replayed (mock CLI \
-             loaded in {:.0} ms); PostgreSQL: {}",
+             over {BLOCKS} consecutive blocks; {} of {} requests recorded as tests and \
+             replayed (mock CLI loaded in {:.0} ms); PostgreSQL: {}",
             outbound.calls,
             outbound.calls_off,
             outbound.tests_recorded,
+            outbound.requests_recorded,
             outbound.mock_cli_load_ms,
             outbound.postgres
         );
@@ -755,6 +758,7 @@ mod tests {
                 pg_record: flat(180.0, 120.0),
                 pg_replay: None,
                 postgres: "postgres://x (COV_POSTGRES_URL)".into(),
+                requests_recorded: 4400,
                 tests_recorded: 4000,
                 mock_cli_load_ms: 321.0,
             }),
@@ -819,7 +823,7 @@ mod tests {
         );
         assert!(
             table.contains("Outbound: p50 over 2000 calls per series (20000 with the SDK off)")
-                && table.contains("4000 tests recorded")
+                && table.contains("4000 of 4400 requests recorded as tests")
                 && table.contains("PostgreSQL: postgres://x (COV_POSTGRES_URL)"),
             "{table}"
         );
