@@ -139,6 +139,37 @@ pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> P
     binary
 }
 
+/// Builds binary `bin` of workspace member `package` the usual way, without
+/// instrumentation, into `<workspace>/target/cov-fixtures/plain` and returns the
+/// executable's path: a service's uninstrumented build, or a dependency it calls (the rates
+/// service of the demo).
+///
+/// # Panics
+///
+/// When cargo fails; the message includes cargo's output.
+pub fn build_plain(package: &str, bin: &str) -> PathBuf {
+    let target_dir = workspace_root().join("target/cov-fixtures/plain");
+    let mut command = cargo_build(&target_dir);
+    command.args(["--quiet", "--package", package, "--bin", bin]);
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "building {package}/{bin} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let binary = target_dir
+        .join("debug")
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "cargo built {package}/{bin} but {} is missing",
+        binary.display()
+    );
+    binary
+}
+
 /// One run of an instrumented program, with its profile in a temporary directory that
 /// lives as long as this value.
 #[derive(Debug)]
