@@ -36,7 +36,7 @@ pub use build::{
     clear_build_environment, run_instrumented, workspace_root,
 };
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
-pub use oracle::{oracle_lcov, oracle_profdata};
+pub use oracle::{oracle_lcov, oracle_lcov_of, oracle_profdata};
 pub use postgres::{
     POSTGRES_URL_VAR, PostgresServer, fresh_database, postgres_bin_dir, postgres_url,
 };
