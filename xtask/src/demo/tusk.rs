@@ -158,6 +158,7 @@ pub(crate) fn run(
     let shutdown = shutdown_counts(binary, root, &idle)?;
     problems.extend(check_aggregate(&cli_lcov, &oracle, &shutdown));
 
+    println!("\nThe Tusk CLI's own verdict: {}", json_run.verdict());
     println!("\nThe Tusk CLI's own coverage summary (--show-coverage):\n");
     println!("{}", json_run.coverage_summary());
     println!("\nOur report of the same tests (cargo xtask demo's driver):\n");
@@ -354,8 +355,9 @@ fn check_unrecorded_run(
         return Err(problems);
     }
     Ok(format!(
-        "  test {unrecorded} (GET {UNRECORDED_TARGET}): passed = {}, deviations = {deviations}\n  \
-         the other {} tests: passed",
+        "  the CLI: {}\n  test {unrecorded} (GET {UNRECORDED_TARGET}): passed = {}, deviations = \
+         {deviations}\n  the other {} tests: passed",
+        run.verdict(),
         result.passed,
         tests.len()
     ))

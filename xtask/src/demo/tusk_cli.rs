@@ -136,6 +136,16 @@ pub(crate) struct CliRun {
 }
 
 impl CliRun {
+    /// The CLI's own verdict: its `Tests: N total, …` line and its `Error: …` line, if any.
+    pub(crate) fn verdict(&self) -> String {
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("Tests:") || line.starts_with("Error:"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The CLI's own coverage summary: the lines of its standard error from
     /// "Coverage:" to the end of the per-test table.
     pub(crate) fn coverage_summary(&self) -> String {
@@ -319,6 +329,21 @@ mod tests {
         assert!(!results[1].passed);
         assert_eq!(results[1].deviations.len(), 1);
         assert!(parse_results("{\n  \"test_id\": \"a\",\n").is_err());
+    }
+
+    #[test]
+    fn the_verdict_is_read_out_of_the_progress() {
+        let run = CliRun {
+            success: false,
+            results: Vec::new(),
+            stderr: "➤ Running 12 tests\n\nTests: 12 total, 11 passed, 1 failed\nTotal elapsed: \
+                     0.3s\nError: 1 tests with deviations, 0 crashed server\n"
+                .to_owned(),
+        };
+        assert_eq!(
+            run.verdict(),
+            "Tests: 12 total, 11 passed, 1 failed; Error: 1 tests with deviations, 0 crashed server"
+        );
     }
 
     #[test]
