@@ -45,7 +45,7 @@ use cov_report::{Aggregate, CoverageView, terminal};
 use cov_testkit::{LcovTracefile, oracle_lcov_of};
 
 use crate::provision;
-pub(crate) use record::Recording;
+pub(crate) use record::{Dependencies, Recording, build_rates};
 pub(crate) use script::steps;
 
 /// What one replay is run with.
