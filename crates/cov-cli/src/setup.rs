@@ -297,7 +297,7 @@ coverage:
   # strip_path_prefix: /app           # when the service runs in a container with the repository at /app
 replay:
   sandbox:
-    mode: "off"                       # the Rust SDK does not mock outbound calls; see docs/sdk.md
+    mode: "off"                       # see "The replay sandbox" in docs/sdk.md
 "#,
         id = yaml_string(service_id),
         command = yaml_string(command),
