@@ -46,13 +46,16 @@ fn every_publishable_crate_passes_cargo_publish_dry_run_in_dependency_order() {
         ("cov-wire", "cov-sdk"),
         ("cov-collector", "cov-sdk"),
         ("cov-report", "cov-cli"),
+        ("cov-postgres", "cov-sdk"),
+        ("cov-report", "cov-driver"),
+        ("cov-driver", "cov-cli"),
     ] {
         assert!(
             position(dependency) < position(dependent),
             "{dependency} must be packaged before {dependent}: {packaged:?}"
         );
     }
-    for unpublished in ["cov-testkit", "xtask", "demo-service"] {
+    for unpublished in ["cov-testkit", "xtask", "demo-service", "rates-service"] {
         assert!(
             !packaged.contains(&unpublished),
             "{unpublished}: {packaged:?}"

@@ -101,8 +101,7 @@ pub(crate) fn build(args: &BuildArgs) -> Result<PathBuf, Error> {
             });
         }
     };
-    if let Err(error) = cov_collector::decode::sections::CoverageSections::read_covmap(&executable)
-    {
+    if let Err(error) = cov_collector::offline::check_instrumented(&executable) {
         return Err(Error::Tool {
             tool: "cargo build".into(),
             message: format!(
