@@ -288,4 +288,32 @@ mod tests {
             "{tally:?}"
         );
     }
+
+    #[test]
+    fn a_trace_the_cli_would_refuse_is_an_error_naming_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a_trace_1.jsonl"), "{\"traceId\": \"1\"}\n").unwrap();
+        std::fs::write(dir.path().join("b_trace_2.jsonl"), "{not json\n").unwrap();
+        let error = TraceMocks::load(dir.path()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("b_trace_2.jsonl"), "{text}");
+        assert!(matches!(error, TraceError::Parse { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_request_without_a_span_is_answered_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mocks = TraceMocks::load(dir.path()).unwrap();
+        let response = mocks.find(&GetMockRequest {
+            request_id: "r1".to_owned(),
+            ..GetMockRequest::default()
+        });
+        assert!(!response.found);
+        assert_eq!(response.request_id, "r1");
+        assert!(
+            response.error.contains("no outbound span"),
+            "{}",
+            response.error
+        );
+    }
 }

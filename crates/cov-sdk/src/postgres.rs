@@ -39,9 +39,10 @@ const NO_REQUEST: u64 = 0;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PostgresError {
-    /// The URL is not one the SDK can read (a `postgres://` or `postgresql://` URL).
-    #[error(transparent)]
-    Url(#[from] cov_postgres::url::UrlError),
+    /// The URL is not one the SDK can read (a `postgres://` or `postgresql://` URL; not a
+    /// keyword/value string, not several hosts): what is wrong with it.
+    #[error("unusable PostgreSQL URL: {0}")]
+    Url(String),
     /// The SDK's PostgreSQL thread, proxy or replay server could not start.
     #[error("the Tusk SDK cannot start its PostgreSQL {what}: {source}")]
     Start {
@@ -192,7 +193,7 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     if let Some(url) = urls.get(real_url) {
         return Ok(url.clone());
     }
-    let upstream = cov_postgres::url::Upstream::from_url(real_url)?;
+    let upstream = cov_postgres::url::Upstream::from_url(real_url).map_err(url_error)?;
     let thread = postgres
         .thread
         .get_or_init(|| PostgresThread::start().map_err(|error| error.to_string()))
@@ -228,7 +229,7 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     };
     let server = started.map_err(|source| PostgresError::Start { what, source })?;
     let address = server.local_addr();
-    let url = cov_postgres::url::local_url(real_url, address)?;
+    let url = cov_postgres::url::local_url(real_url, address).map_err(url_error)?;
     postgres
         .servers
         .lock()
@@ -237,6 +238,10 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     tracing::info!(%address, what, "Tusk SDK serves the application's PostgreSQL connections");
     urls.insert(real_url.to_owned(), url.clone());
     Ok(url)
+}
+
+fn url_error(error: cov_postgres::url::UrlError) -> PostgresError {
+    PostgresError::Url(error.problem)
 }
 
 /// Runs `work` on the PostgreSQL thread and waits for its result (starting a listener
