@@ -203,9 +203,10 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     }
     println!(
         "\nReplayed {} recorded tests ({skipped} of them with a status the Tusk CLI skips) with \
-         the rates service and PostgreSQL stopped: each answered as recorded, and all {} \
-         outbound calls and statements were answered from the recording, each by the \
-         recorded call of the same input.",
+         the rates service and PostgreSQL stopped: each answered as recorded, and every \
+         outbound call and statement was answered from the recording ({} mock requests: \
+         statements, prepares and rates calls, each answered by the recorded one of the \
+         same input).",
         recording.tests.len(),
         outcome.mocks.exact,
     );

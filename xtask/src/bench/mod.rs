@@ -214,13 +214,13 @@ impl LoadGenerator {
     }
 }
 
-/// A blocking load run of `seconds` against `address`, each request of the mix carrying its
-/// trace id of `trace_ids` (comma-separated, in the mix's order; `bench-tools load`).
+/// A blocking load run of `seconds` against `address` with the requests of `mix`
+/// (`bench-tools load`'s `all` or `local`).
 pub(super) fn load_for(
     tools: PathBuf,
     address: SocketAddr,
     seconds: f64,
-    trace_ids: String,
+    mix: &'static str,
 ) -> impl FnOnce() -> anyhow::Result<LoadReport> {
     move || {
         let value = capture_json(Command::new(tools).args([
@@ -228,7 +228,7 @@ pub(super) fn load_for(
             &address.to_string(),
             &LOAD_CONNECTIONS.to_string(),
             &seconds.to_string(),
-            &trace_ids,
+            mix,
         ]))?;
         LoadReport::from_json(&value)
     }

@@ -5,14 +5,16 @@
 //! threads. Configurations are interleaved round by round so that drift of a shared
 //! machine hits all of them alike; each figure is the median over rounds.
 //!
-//! The demo service keeps its data in PostgreSQL and calls the rates service, so the run
-//! starts both (a throwaway server, the uninstrumented rates service) and records the load's
-//! mix once, each request as a trace. With the SDK off the service uses them; with it on
-//! (`REPLAY`) it is answered from the recording: every request of the load carries its
-//! trace id (in every configuration alike), and the xtask serves the statements from the
-//! trace files as the Tusk CLI does (cov-driver's `TraceMocks`). So "off" against "idle"
-//! also holds the difference between the real database and the replayed one; "idle"
-//! against "snapshots" is the snapshots' cost alone.
+//! The load is `bench-tools load`'s `local` mix: the health check and validation errors,
+//! requests whose handlers read no database and call no other service. The demo service
+//! keeps its data in PostgreSQL and calls the rates service, and in `REPLAY` mode every
+//! statement and call would be a mock request to this xtask (a debug build) and back, whose
+//! cost is not the SDK's coverage cost (the outbound benchmarks measure it on its own): with
+//! the local mix the three configurations run the same handlers, and what differs is the
+//! SDK. The service still needs its database at start: the run starts a throwaway
+//! PostgreSQL and the rates service, records the mix once (which also checks that none of
+//! its requests made an outbound call), and with the SDK on answers the start-up statements
+//! from that recording as the Tusk CLI would (cov-driver's `TraceMocks`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,17 +128,20 @@ pub(super) fn measure(
     })
 }
 
-/// The load's mix, recorded: where its traces are, each request's trace id in the mix's
-/// order, and the URLs the service uses.
+/// The load's mix, recorded: where its traces are (the start-up statements a replayed
+/// service asks for) and the URLs the service uses.
 struct MixRecording {
     traces: PathBuf,
-    trace_ids: String,
     database_url: String,
     rates_url: String,
 }
 
-/// Records the load's mix once (`bench-tools load ADDR 1 once`) with the demo service in
-/// `RECORD` mode against `dependencies`, into `work/traces`.
+/// The requests of the load (`bench-tools load`'s mix).
+const MIX: &str = "local";
+
+/// Records the load's mix once (`bench-tools load ADDR 1 once local`) with the demo service
+/// in `RECORD` mode against `dependencies`, into `work/traces`, and checks that none of its
+/// requests made an outbound call.
 fn record_mix(
     binaries: &Binaries,
     dependencies: &crate::demo::Dependencies,
@@ -160,6 +165,7 @@ fn record_mix(
         &address.to_string(),
         "1",
         "once",
+        MIX,
     ]))?;
     let (status, _) = HttpClient::new(address, Duration::from_secs(10)).post("/shutdown", "")?;
     anyhow::ensure!(status == 202, "POST /shutdown answered {status}");
@@ -175,13 +181,20 @@ fn record_mix(
         tests.len(),
         sent["requests"]
     );
+    for path in cov_driver::traces::trace_files(&traces)? {
+        let spans = cov_trace::read::parse_spans(&std::fs::read(&path)?)?;
+        let outbound = spans
+            .iter()
+            .filter(|span| !span.is_root_span && !span.is_pre_app_start)
+            .count();
+        anyhow::ensure!(
+            outbound == 0,
+            "{}: a request of the `{MIX}` mix made {outbound} outbound calls",
+            path.display()
+        );
+    }
     Ok(MixRecording {
         traces,
-        trace_ids: tests
-            .iter()
-            .map(|test| test.id.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
         database_url: dependencies.database_url().to_owned(),
         rates_url: dependencies.rates_url().to_owned(),
     })
@@ -260,17 +273,12 @@ async fn throughput_trial(
     // up (connections, allocator, caches), then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let tools = binaries.bench_tools.clone();
-    let warm_up = load_for(tools.clone(), address, 1.0, recording.trace_ids.clone());
+    let warm_up = load_for(tools.clone(), address, 1.0, MIX);
     tokio::task::spawn_blocking(warm_up).await??;
     let pid = service.id();
     let cpu_before = process_cpu_seconds(pid)?;
     let sdk_cpu_before = sdk_threads_cpu_seconds(pid)?;
-    let measured = tokio::task::spawn_blocking(load_for(
-        tools,
-        address,
-        options.seconds,
-        recording.trace_ids.clone(),
-    ));
+    let measured = tokio::task::spawn_blocking(load_for(tools, address, options.seconds, MIX));
     tokio::pin!(measured);
     let mut snapshot_ms = Vec::new();
     let report = match (&connection, config) {
@@ -296,7 +304,7 @@ async fn throughput_trial(
     let tally = mocks.tally();
     anyhow::ensure!(
         tally.not_found.is_empty() && tally.approximate.is_empty(),
-        "the replayed load was not answered from the recording: {tally:?}"
+        "the replayed service's start was not answered from the recording: {tally:?}"
     );
     drop(service);
     let per_request = |seconds: f64| seconds * 1e6 / report.requests.max(1) as f64;

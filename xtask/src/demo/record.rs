@@ -240,6 +240,12 @@ pub(crate) fn outbound_spans(traces_dir: &Path) -> anyhow::Result<OutboundSpans>
             };
             let entry = spans.by_trace.entry(trace).or_default();
             *entry.entry(span.package_name.clone()).or_default() += 1;
+            if !span.is_pre_app_start
+                && span.package_name == "postgres"
+                && span.submodule_name == "describe"
+            {
+                spans.prepares += 1;
+            }
             if span.package_name == "http" {
                 spans.http_urls.push(
                     span.input_value
@@ -262,6 +268,9 @@ pub(crate) struct OutboundSpans {
     pub(crate) by_trace: BTreeMap<String, BTreeMap<String, usize>>,
     /// The URL of every recorded HTTP call.
     pub(crate) http_urls: Vec<String>,
+    /// How many of the requests' `postgres` spans describe a statement the driver prepares
+    /// (the rest run one).
+    pub(crate) prepares: usize,
 }
 
 impl OutboundSpans {
@@ -285,10 +294,12 @@ impl OutboundSpans {
 
     /// One line: what the traces hold.
     pub(crate) fn summary(&self) -> String {
+        let postgres = self.total("postgres");
+        let prepares = self.prepares;
         format!(
-            "{} statements and {} calls to the rates service in the requests' traces, {} \
-             start-up statements as pre-app-start spans",
-            self.total("postgres"),
+            "{} statements run, {prepares} prepared and {} calls to the rates service in the \
+             requests' traces, {} start-up statements as pre-app-start spans",
+            postgres - prepares,
             self.total("http"),
             self.count("", "postgres"),
         )
