@@ -103,7 +103,7 @@ const SCRIPT: &[Scripted] = &[
         id: "get-product-unknown-currency",
         method: "GET",
         path: "/products/1?currency=XAU",
-        what: Some("unknown currency"),
+        what: Some("unknown"),
         body: None,
         expect_status: 422,
     },
