@@ -171,8 +171,7 @@ pub(crate) fn record(
             .with_context(|| format!("cannot clear {}", traces_dir.display()))?;
     }
     let log = out_dir.join("record.log");
-    // The SDK writes no profile in RECORD mode; any other would be of no interest here.
-    let launch = service::launch(
+    let mut launch = service::launch(
         root,
         binary,
         &out_dir.join("record.profraw"),
@@ -180,6 +179,9 @@ pub(crate) fn record(
         dependencies.database_url(),
         dependencies.rates_url(),
     );
+    // A recording's profile is of no interest: without `LLVM_PROFILE_FILE` the SDK stops
+    // the instrumented program from writing one in RECORD mode.
+    launch.env_remove("LLVM_PROFILE_FILE");
     let script = steps();
     let recording =
         cov_driver::record::record(&launch, traces_dir, &script, &shutdown_request())
