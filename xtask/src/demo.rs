@@ -1,18 +1,33 @@
 //! `cargo xtask demo`: the whole system in one command.
 //!
-//! It builds `examples/demo-service` (an axum service that calls `cov_sdk::init()`) with
-//! `-C instrument-coverage` and branch coverage, then plays the Tusk CLI's part exactly as
-//! `tusk drift run --show-coverage` does: it listens on a unix socket (or TCP with `--tcp`),
-//! starts the service with `TUSK_COVERAGE=true TUSK_DRIFT_MODE=REPLAY TUSK_MOCK_SOCKET=…`,
-//! waits for the SDK's handshake, takes the baseline, replays a scripted set of HTTP tests
-//! with a snapshot after each, stops the service, aggregates with cov-core and writes the
-//! reports: `coverage.lcov`, `coverage.json`, `cobertura.xml` and `html/index.html` under
-//! `target/cov-demo/` (or `--out DIR`), plus the terminal summary.
+//! It builds `examples/demo-service` (an axum service on PostgreSQL that calls the rates
+//! service, and links the SDK) with `-C instrument-coverage` and branch coverage, and the
+//! rates service (`examples/rates-service`) uninstrumented, then runs the loop a Tusk user
+//! runs:
+//!
+//! 1. **Record**: a throwaway PostgreSQL and the rates service are started, the demo
+//!    service runs with `TUSK_DRIFT_MODE=RECORD` under a scripted set of requests (each
+//!    becomes a trace file, its statements and rates calls CLIENT spans of it, the
+//!    start-up statements pre-app-start spans), it is stopped with `POST /shutdown`, and
+//!    the rates service and PostgreSQL are stopped.
+//! 2. **Replay**, with both stopped: our driver plays the Tusk CLI exactly as
+//!    `tusk drift run --show-coverage` does. It listens on a unix socket (or TCP with
+//!    `--tcp`), starts the service with `TUSK_COVERAGE=true TUSK_DRIFT_MODE=REPLAY
+//!    TUSK_MOCK_SOCKET=…` and the database and rates URLs it was recorded with, answers
+//!    every mock request from the trace files as the CLI matches them
+//!    ([`cov_driver::TraceMocks`]), takes the baseline, replays every recorded test with
+//!    its `x-td-trace-id` and a snapshot after each (the tests of status 300 and above,
+//!    which the real CLI skips, too, so that the error paths show), stops the service,
+//!    aggregates with cov-report and writes the reports: `coverage.lcov`,
+//!    `coverage.json`, `cobertura.xml` and `html/index.html` under `target/cov-demo/` (or
+//!    `--out DIR`), plus the terminal summary. It fails unless every outbound call and
+//!    statement was answered by the recorded call of the same input.
 //!
 //! The service also writes its whole-run LLVM profile (`demo-service.profraw`) next to the
 //! reports, so anyone can check the result against `llvm-cov`; the test at the bottom of
 //! this file does exactly that.
 
+mod record;
 mod script;
 mod service;
 mod tusk;
@@ -20,13 +35,17 @@ mod tusk_cli;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cov_driver::replay::{Listen, Replay, Stop, Test};
+use cov_driver::{MockTally, TraceMocks};
 use cov_report::html::HtmlReport;
 use cov_report::{Aggregate, CoverageView, terminal};
-use cov_testkit::{LcovTracefile, oracle_lcov};
+use cov_testkit::{LcovTracefile, oracle_lcov_of};
 
+use crate::provision;
+pub(crate) use record::{Dependencies, Recording, build_rates};
 pub(crate) use script::steps;
 
 /// What one replay is run with.
@@ -36,8 +55,6 @@ pub(crate) struct DemoOptions {
     pub(crate) out_dir: PathBuf,
     /// TCP instead of a unix socket.
     pub(crate) tcp: bool,
-    /// The tests to replay.
-    pub(crate) steps: Vec<Test>,
     /// Print a line per step on stderr.
     pub(crate) progress: bool,
     /// How the service is stopped at the end: `POST /shutdown` (the demo's own way) or,
@@ -69,23 +86,45 @@ pub(crate) struct Outcome {
     pub(crate) reports: Vec<PathBuf>,
     /// Steps whose status was not the expected one, with what came back.
     pub(crate) failures: Vec<String>,
+    /// How the service's outbound calls and statements were answered.
+    pub(crate) mocks: MockTally,
+}
+
+impl Outcome {
+    /// Why the replay did not answer every outbound call and statement with the recorded
+    /// call of the same input, if it did not.
+    pub(crate) fn mock_problems(&self) -> Option<String> {
+        let MockTally {
+            approximate,
+            not_found,
+            ..
+        } = &self.mocks;
+        if approximate.is_empty() && not_found.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> = not_found
+            .iter()
+            .map(|line| format!("no recorded answer: {line}"))
+            .chain(
+                approximate
+                    .iter()
+                    .map(|line| format!("answered by another input: {line}")),
+            )
+            .collect();
+        Some(lines.join("\n  "))
+    }
 }
 
 /// Runs the task.
 pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    let options = DemoOptions {
-        out_dir: flags
-            .out
-            .clone()
-            .unwrap_or_else(|| root.join("target/cov-demo")),
-        tcp: flags.tcp,
-        steps: steps(),
-        progress: true,
-        stop: shutdown_request(),
-        require_inbound_spans: false,
-    };
-
+    let out_dir = flags
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target/cov-demo"));
+    // Absolute, because the services run in other directories and write here.
+    let out_dir = std::path::absolute(&out_dir)
+        .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
     eprintln!(
         "demo: building {} with RUSTFLAGS=\"{}\" RUSTC_BOOTSTRAP=1 into {}",
         service::PACKAGE,
@@ -97,11 +136,46 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
         println!("{}", binary.display());
         return Ok(());
     }
+    provision::ensure_postgres()?;
+    eprintln!(
+        "demo: building rates-service, the service it calls (uninstrumented, no SDK: \
+         somebody else's service), into target/cov-demo/rates"
+    );
+    let rates_binary = record::build_rates(&root)?;
     if flags.tusk {
-        return tusk::run(&root, &binary, &options.out_dir);
+        return tusk::run(&root, &binary, &rates_binary, &out_dir);
     }
 
-    let outcome = replay(&root, &binary, &options)?;
+    let recording = record_with_dependencies(
+        "demo",
+        &root,
+        &binary,
+        &rates_binary,
+        &out_dir.join("traces"),
+        &out_dir,
+    )?;
+    let skipped = recording.tests.len() - recording.replayable().len();
+    eprintln!(
+        "demo: REPLAY with our driver in the Tusk CLI's place, the rates service and \
+         PostgreSQL stopped: every outbound call and statement must be answered from the \
+         recording. All {} recorded tests are replayed, also the {skipped} the Tusk CLI \
+         skips (status >= 300), so that the error paths show.",
+        recording.tests.len(),
+    );
+    let options = DemoOptions {
+        out_dir: out_dir.clone(),
+        tcp: flags.tcp,
+        progress: true,
+        stop: shutdown_request(),
+        require_inbound_spans: true,
+    };
+    let outcome = replay(
+        &root,
+        &binary,
+        &options,
+        &recording,
+        recording.tests.clone(),
+    )?;
     println!();
     print!("{}", terminal::render(&outcome.view));
     println!("\nReports:");
@@ -112,21 +186,84 @@ pub(crate) fn run(flags: &crate::flags::Demo) -> anyhow::Result<()> {
         "  {} (the service's whole-run LLVM profile, for llvm-cov)",
         display_relative(&outcome.profraw, &root)
     );
+    println!(
+        "  {} (the recording: one trace file per request)",
+        display_relative(&recording.traces_dir, &root)
+    );
     if !outcome.failures.is_empty() {
         bail!(
-            "{} of {} tests answered an unexpected status:\n  {}",
+            "{} of {} tests did not answer as recorded:\n  {}",
             outcome.failures.len(),
-            options.steps.len(),
+            recording.tests.len(),
             outcome.failures.join("\n  ")
         );
     }
+    if let Some(problems) = outcome.mock_problems() {
+        bail!("the replay was not answered from the recording:\n  {problems}");
+    }
+    println!(
+        "\nReplayed {} recorded tests ({skipped} of them with a status the Tusk CLI skips) with \
+         the rates service and PostgreSQL stopped: each answered as recorded, and every \
+         outbound call and statement was answered from the recording ({} mock requests: \
+         statements, prepares and rates calls, each answered by the recorded one of the \
+         same input).",
+        recording.tests.len(),
+        outcome.mocks.exact,
+    );
     Ok(())
 }
 
+/// Starts the demo's dependencies (a throwaway PostgreSQL, the rates service), records the
+/// service under the script into `traces_dir`, and stops the dependencies again, saying so
+/// on stderr with `tag` in front.
+pub(crate) fn record_with_dependencies(
+    tag: &str,
+    root: &Path,
+    binary: &Path,
+    rates_binary: &Path,
+    traces_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<Recording> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let dependencies = record::Dependencies::start(rates_binary, out_dir)?;
+    eprintln!(
+        "{tag}: RECORD: PostgreSQL at {} (a throwaway server), the rates service at {}",
+        dependencies.database_url(),
+        dependencies.rates_url(),
+    );
+    eprintln!(
+        "{tag}: recording the demo service (TUSK_DRIFT_MODE=RECORD) under the script's {} requests",
+        steps().len()
+    );
+    let recording = record::record(root, binary, &dependencies, traces_dir, out_dir);
+    let stopped = dependencies.stop();
+    let recording = recording?;
+    stopped?;
+    let spans = record::outbound_spans(traces_dir)?;
+    eprintln!(
+        "{tag}: recorded {} traces in {}: {}",
+        recording.tests.len(),
+        display_relative(traces_dir, root),
+        spans.summary()
+    );
+    eprintln!(
+        "{tag}: stopped the rates service and PostgreSQL: nothing answers at {} or {} any more",
+        recording.rates_url, recording.database_url
+    );
+    Ok(recording)
+}
+
 /// Plays the Tusk CLI against the instrumented `binary` with cov-driver's replay
-/// (handshake, baseline, one snapshot per step, stop), then writes the reports into
-/// `options.out_dir`.
-pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyhow::Result<Outcome> {
+/// (handshake, mocks from `recording`, baseline, one snapshot per test, stop), then writes
+/// the reports into `options.out_dir`.
+pub(crate) fn replay(
+    root: &Path,
+    binary: &Path,
+    options: &DemoOptions,
+    recording: &Recording,
+    tests: Vec<Test>,
+) -> anyhow::Result<Outcome> {
     // Absolute, because the service runs in another directory and writes its profile here.
     let out_dir = &std::path::absolute(&options.out_dir)
         .with_context(|| format!("cannot resolve {}", options.out_dir.display()))?;
@@ -135,10 +272,18 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
     let profraw = out_dir.join("demo-service.profraw");
     remove_if_present(&profraw)?;
     let log = out_dir.join("service.log");
+    let mocks = Arc::new(TraceMocks::load(&recording.traces_dir)?);
 
     let mut replay = Replay::new(
-        service::launch(root, binary, &profraw, &log),
-        options.steps.clone(),
+        service::launch(
+            root,
+            binary,
+            &profraw,
+            &log,
+            &recording.database_url,
+            &recording.rates_url,
+        ),
+        tests,
     );
     replay
         .listen(if options.tcp {
@@ -149,7 +294,8 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         .stop(options.stop.clone())
         .readiness_path("/health")
         .require_inbound_spans(options.require_inbound_spans)
-        .relative_to(root);
+        .relative_to(root)
+        .mock_source(Arc::clone(&mocks) as Arc<dyn cov_driver::MockSource>);
     if options.progress {
         replay.progress(|text| eprintln!("demo: {text}"));
     }
@@ -186,6 +332,7 @@ pub(crate) fn replay(root: &Path, binary: &Path, options: &DemoOptions) -> anyho
         profraw,
         reports,
         failures: outcome.failures,
+        mocks: mocks.tally(),
     })
 }
 
@@ -199,10 +346,7 @@ fn shutdown_counts(
     root: &Path,
     idle: &Outcome,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<u32, u64>>> {
-    let oracle = service_files(
-        &LcovTracefile::parse(&oracle_lcov(binary, &[&idle.profraw])),
-        root,
-    );
+    let oracle = service_oracle(binary, root, &idle.profraw);
     let baseline = idle
         .aggregate
         .baseline()
@@ -226,6 +370,21 @@ fn shutdown_counts(
         after.insert(path, lines);
     }
     Ok(after)
+}
+
+/// `llvm-cov`'s LCOV of the service's own files for the run that wrote `profraw`, keyed by
+/// their path relative to `root`. Only those files are exported: `llvm-cov` crashes on a
+/// file of the SDK the service links (see `cov_testkit::oracle_lcov_of`).
+fn service_oracle(
+    binary: &Path,
+    root: &Path,
+    profraw: &Path,
+) -> BTreeMap<String, cov_testkit::LcovFile> {
+    let sources = root.join(SERVICE_PREFIX);
+    service_files(
+        &LcovTracefile::parse(&oracle_lcov_of(binary, &[profraw], &[&sources])),
+        root,
+    )
 }
 
 /// The service's own files of an `llvm-cov` LCOV, keyed by their path relative to `root`
@@ -281,43 +440,55 @@ mod tests {
         let root = crate::workspace_root();
         let binary = service::build_for_tests();
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let recording = record::record_for_tests(
+            &root,
+            &binary,
+            "xtask_demo_oracle",
+            &dir.path().join("record"),
+        );
+        assert_eq!(recording.tests.len(), steps().len());
 
+        // The database and the rates service are stopped: the replays are answered from
+        // the recording alone.
         let full = replay(
             &root,
             &binary,
             &DemoOptions {
                 out_dir: dir.path().join("full"),
                 tcp: false,
-                steps: steps(),
                 progress: false,
                 stop: shutdown_request(),
-                require_inbound_spans: false,
+                require_inbound_spans: true,
             },
+            &recording,
+            recording.tests.clone(),
         )
         .expect("the demo runs over a unix socket");
         assert!(full.failures.is_empty(), "{:#?}", full.failures);
+        assert_eq!(full.mock_problems(), None);
+        assert!(full.mocks.exact > recording.tests.len(), "{:?}", full.mocks);
         let idle = replay(
             &root,
             &binary,
             &DemoOptions {
                 out_dir: dir.path().join("idle"),
                 tcp: true,
-                steps: Vec::new(),
                 progress: false,
                 stop: shutdown_request(),
-                require_inbound_spans: false,
+                require_inbound_spans: true,
             },
+            &recording,
+            Vec::new(),
         )
         .expect("the demo runs over TCP");
+        assert_eq!(idle.mock_problems(), None);
 
         let service_prefix = SERVICE_PREFIX;
-        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> = service_files(
-            &LcovTracefile::parse(&oracle_lcov(&binary, &[&full.profraw])),
-            &root,
-        )
-        .into_iter()
-        .map(|(path, file)| (path, file.lines))
-        .collect();
+        let oracle_full: BTreeMap<String, BTreeMap<u32, u64>> =
+            service_oracle(&binary, &root, &full.profraw)
+                .into_iter()
+                .map(|(path, file)| (path, file.lines))
+                .collect();
         let shutdown = shutdown_counts(&binary, &root, &idle)
             .expect("the idle run's baseline never exceeds its oracle");
         let baseline_full = full.aggregate.baseline().expect("a baseline arrived");
@@ -361,9 +532,16 @@ mod tests {
             mismatches.join("\n")
         );
 
-        // Different tests cover different code.
+        // Different tests cover different code (a test of the view is named after its step
+        // of the script; its id is its trace id).
         let test_files = |id: &str| -> BTreeSet<String> {
-            let test = full.view.tests.iter().find(|test| test.id == id).expect(id);
+            let step = steps().into_iter().find(|step| step.id == id).expect(id);
+            let test = full
+                .view
+                .tests
+                .iter()
+                .find(|test| test.name == step.name)
+                .expect(id);
             test.files.keys().cloned().collect()
         };
         let pricing = format!("{service_prefix}pricing.rs");
@@ -371,6 +549,10 @@ mod tests {
         assert!(test_files("order-save10").contains(&pricing));
         assert!(!test_files("health").contains(&orders));
         assert!(!test_files("list-coffee").contains(&pricing));
+        // The replay's error paths: answers the real CLI would skip.
+        let error = format!("{service_prefix}error.rs");
+        assert!(test_files("create-duplicate-product").contains(&error));
+        assert!(test_files("get-product-eur").contains(&format!("{service_prefix}rates.rs")));
 
         check_reports(&full);
     }

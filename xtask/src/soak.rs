@@ -5,6 +5,10 @@
 //! deltas compared with the `llvm-cov` oracle of the whole run, line by line. With
 //! `--flood N`, also the hostile flood of N real snapshot requests (`tests/hostile.rs`;
 //! 100,000 is the full flood). `cargo xtask test` runs both short: 3 s and 2,000 requests.
+//!
+//! The demo service's requests are recorded against a database first (then replayed from
+//! the recording): like `cargo xtask test`, this task starts a throwaway PostgreSQL and
+//! hands its URL to the tests in `COV_POSTGRES_URL`.
 
 use std::process::Command;
 
@@ -14,6 +18,9 @@ use crate::provision;
 pub(crate) fn run(flags: &crate::flags::Soak) -> anyhow::Result<()> {
     let crate::flags::Soak { seconds, flood } = *flags;
     let llvm_tools = provision::ensure_llvm_tools()?;
+    provision::ensure_postgres()?;
+    // Lives until both runs are over.
+    let postgres = cov_testkit::PostgresServer::try_start().map_err(anyhow::Error::msg)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = crate::workspace_root();
     let reliability_test = |test: &str, filter: Option<&str>| {
@@ -32,7 +39,8 @@ pub(crate) fn run(flags: &crate::flags::Soak) -> anyhow::Result<()> {
             .args(filter)
             .arg("--nocapture")
             .env("COV_SOAK_SECONDS", seconds.to_string())
-            .env("COV_LLVM_TOOLS", &llvm_tools);
+            .env("COV_LLVM_TOOLS", &llvm_tools)
+            .env(cov_testkit::POSTGRES_URL_VAR, postgres.url());
         if let Some(flood) = flood {
             command.env("COV_FLOOD_SNAPSHOTS", flood.to_string());
         }

@@ -98,7 +98,7 @@ pub(crate) fn from_profile(
             .unwrap_or_else(|_| path.clone());
         snapshot.files.insert(relative, file.clone());
     }
-    let record = cov_core::BranchCache::new().record(&snapshot);
+    let record = cov_core::BranchCache::new().to_wire(&snapshot);
     Ok(CoverageView::new(record.files, Vec::new(), true))
 }
 

@@ -101,8 +101,7 @@ pub(crate) fn build(args: &BuildArgs) -> Result<PathBuf, Error> {
             });
         }
     };
-    if let Err(error) = cov_collector::decode::sections::CoverageSections::read_covmap(&executable)
-    {
+    if let Err(error) = cov_collector::offline::check_instrumented(&executable) {
         return Err(Error::Tool {
             tool: "cargo build".into(),
             message: format!(
@@ -297,7 +296,7 @@ coverage:
   # strip_path_prefix: /app           # when the service runs in a container with the repository at /app
 replay:
   sandbox:
-    mode: "off"                       # the Rust SDK does not mock outbound calls; see docs/sdk.md
+    mode: "off"                       # see "The replay sandbox" in docs/sdk.md
 "#,
         id = yaml_string(service_id),
         command = yaml_string(command),

@@ -15,6 +15,17 @@ pub use crate::listing::{write_profile_header, write_profile_listing};
 use crate::llvm_lcov::{LcovSummary, write_file_record};
 use crate::parallel;
 
+/// Whether the executable at `path` carries a coverage mapping (`__llvm_covmap`): `Ok` for
+/// an instrumented build, the reason otherwise. Only the small filename-table section is
+/// read.
+///
+/// # Errors
+///
+/// The file cannot be read, is not an object file, or has no coverage mapping.
+pub fn check_instrumented(path: &Path) -> Result<(), MappingError> {
+    crate::decode::sections::CoverageSections::read_covmap(path).map(drop)
+}
+
 /// Why offline coverage could not be computed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

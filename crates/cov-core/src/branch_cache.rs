@@ -42,8 +42,8 @@ use crate::wire::{WireFile, WireSnapshot};
 /// });
 ///
 /// let mut cache = BranchCache::new();
-/// cache.record(&baseline);
-/// let record = cache.record(&delta);
+/// cache.to_wire(&baseline);
+/// let record = cache.to_wire(&delta);
 /// assert_eq!(record.files["/app/src/lib.rs"].branches[&3], LineBranches { total: 2, covered: 1 });
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -66,7 +66,7 @@ impl BranchCache {
 
     /// Converts `snapshot` to its [`WireSnapshot`], learning structure as described on
     /// [`BranchCache`].
-    pub fn record(&mut self, snapshot: &CoverageSnapshot) -> WireSnapshot {
+    pub fn to_wire(&mut self, snapshot: &CoverageSnapshot) -> WireSnapshot {
         let mut record = WireSnapshot::new(snapshot.kind);
         for (path, file) in &snapshot.files {
             let seen = file.line_branches();
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn every_delta_reports_the_baseline_totals_of_the_files_it_touches() {
         let mut cache = BranchCache::new();
-        let baseline = cache.record(&snapshot(
+        let baseline = cache.to_wire(&snapshot(
             SnapshotKind::Baseline,
             "a.rs",
             FileCoverage {
@@ -155,7 +155,7 @@ mod tests {
             BTreeMap::from([(2, lb(2, 0)), (7, lb(3, 0))])
         );
 
-        let delta = cache.record(&snapshot(
+        let delta = cache.to_wire(&snapshot(
             SnapshotKind::Delta,
             "a.rs",
             FileCoverage {
@@ -174,8 +174,8 @@ mod tests {
     #[test]
     fn a_file_first_seen_in_a_delta_is_learned_and_kept() {
         let mut cache = BranchCache::new();
-        cache.record(&CoverageSnapshot::new(SnapshotKind::Baseline));
-        let first = cache.record(&snapshot(
+        cache.to_wire(&CoverageSnapshot::new(SnapshotKind::Baseline));
+        let first = cache.to_wire(&snapshot(
             SnapshotKind::Delta,
             "late.rs",
             FileCoverage {
@@ -186,7 +186,7 @@ mod tests {
         ));
         assert_eq!(first.files["late.rs"].branches[&4].total, 2);
         assert!(cache.knows("late.rs"));
-        let second = cache.record(&snapshot(
+        let second = cache.to_wire(&snapshot(
             SnapshotKind::Delta,
             "late.rs",
             FileCoverage {
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn files_absent_from_a_delta_are_absent_from_its_wire_snapshot() {
         let mut cache = BranchCache::new();
-        cache.record(&snapshot(
+        cache.to_wire(&snapshot(
             SnapshotKind::Baseline,
             "a.rs",
             FileCoverage {
@@ -215,7 +215,7 @@ mod tests {
                 ..FileCoverage::default()
             },
         ));
-        let delta = cache.record(&CoverageSnapshot::new(SnapshotKind::Delta));
+        let delta = cache.to_wire(&CoverageSnapshot::new(SnapshotKind::Delta));
         assert!(delta.files.is_empty());
     }
 }

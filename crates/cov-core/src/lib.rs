@@ -45,7 +45,7 @@
 //!     }
 //! }
 //!
-//! let wire = BranchCache::new().record(&baseline);
+//! let wire = BranchCache::new().to_wire(&baseline);
 //! let main = &wire.files["/srv/app/src/main.rs"];
 //! assert_eq!(wire.files.len(), 1);
 //! assert_eq!(main.branches[&2], LineBranches { total: 2, covered: 1 });

@@ -9,9 +9,10 @@
 //!   exactly as the Tusk CLI matches them;
 //! - [`Launch`] starts a service ([`ServiceProcess`], killed when dropped), and
 //!   [`HttpClient`] sends it requests;
-//! - [`replay`] replays [`replay::Test`]s against a launched service with a snapshot after
-//!   each and aggregates them with cov-report; [`traces`] reads the tests of a trace
-//!   directory as the CLI loads them;
+//! - [`record`] records a service under a script of [`replay::Test`]s (`RECORD` mode, its
+//!   trace files read back); [`replay`] replays tests against a launched service with a
+//!   snapshot after each and aggregates them with cov-report; [`traces`] reads the tests
+//!   of a trace directory as the CLI loads them;
 //! - [`reports`] writes the reports to files, with one rule for what may be replaced.
 //!
 //! The key design decision is that the CLI side lives apart from the SDK side: the SDK's
@@ -74,6 +75,7 @@ mod http;
 mod launch;
 mod listener;
 mod mock;
+pub mod record;
 pub mod replay;
 pub mod reports;
 pub mod traces;
@@ -83,4 +85,4 @@ pub use error::ChannelError;
 pub use http::HttpClient;
 pub use launch::{Launch, LaunchError, PortReservation, ServiceProcess, parse_listening_line};
 pub use listener::{CliListener, CliOptions, INVALID_CONNECT_REQUEST, handshake};
-pub use mock::{MockReply, MockSource, TraceMocks};
+pub use mock::{MockReply, MockSource, MockTally, TraceMocks};

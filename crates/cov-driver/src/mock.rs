@@ -16,11 +16,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use cov_proto::{
     CliMessage, GetMockRequest, GetMockResponse, MessageType, SdkMessage, cli_message, sdk_message,
 };
-use cov_trace::matching::{Matcher, TraceFile};
+use cov_trace::matching::{MatchType, Matcher, TraceFile};
 use cov_trace::read;
 use cov_wire::span::{mock_request, mock_response};
 
@@ -76,6 +77,21 @@ pub trait MockSource: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug)]
 pub struct TraceMocks {
     matcher: Matcher,
+    tally: Mutex<MockTally>,
+}
+
+/// What a [`TraceMocks`] has answered so far: how many requests an exact match of their
+/// recorded input answered (the CLI's value hash), and, one line each, those answered by a
+/// looser match and those it found nothing for (the CLI's words).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MockTally {
+    /// Requests answered by the recorded call of the same input (`INPUT_VALUE_HASH`).
+    pub exact: usize,
+    /// Requests answered by a recorded call of another input (a reduced hash or the
+    /// input's shape): the call, its test and how it was matched.
+    pub approximate: Vec<String>,
+    /// Requests nothing answered: the CLI's error text, with the test.
+    pub not_found: Vec<String>,
 }
 
 impl TraceMocks {
@@ -106,21 +122,56 @@ impl TraceMocks {
         }
         Ok(TraceMocks {
             matcher: Matcher::new(files),
+            tally: Mutex::new(MockTally::default()),
         })
     }
 
     /// The answer to one `GetMockRequest`, as the CLI gives it (its `request_id` is the
-    /// request's).
+    /// request's). Each answer is counted in [`TraceMocks::tally`].
     pub fn find(&self, request: &GetMockRequest) -> GetMockResponse {
-        match mock_request(request) {
-            Ok(matched) => mock_response(&self.matcher.find(&matched), &request.request_id),
-            Err(error) => GetMockResponse {
-                request_id: request.request_id.clone(),
-                found: false,
-                error: error.to_string(),
-                ..GetMockResponse::default()
-            },
+        let test = if request.test_id.is_empty() {
+            "no test id".to_owned()
+        } else {
+            format!("test {}", request.test_id)
+        };
+        let (response, outcome) = match mock_request(request) {
+            Ok(matched) => {
+                let found = self.matcher.find(&matched);
+                let outcome = match &found.match_level {
+                    Some(level) if level.match_type == MatchType::InputValueHash => None,
+                    Some(level) => Some(Ok(format!(
+                        "{} {} ({test}): {}",
+                        matched.package_name, matched.name, level.description
+                    ))),
+                    None => Some(Err(format!("{} ({test})", found.error))),
+                };
+                (mock_response(&found, &request.request_id), outcome)
+            }
+            Err(error) => {
+                let response = GetMockResponse {
+                    request_id: request.request_id.clone(),
+                    found: false,
+                    error: error.to_string(),
+                    ..GetMockResponse::default()
+                };
+                (response, Some(Err(format!("{error} ({test})"))))
+            }
+        };
+        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            None => tally.exact += 1,
+            Some(Ok(approximate)) => tally.approximate.push(approximate),
+            Some(Err(not_found)) => tally.not_found.push(not_found),
         }
+        response
+    }
+
+    /// What has been answered so far.
+    pub fn tally(&self) -> MockTally {
+        self.tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -150,5 +201,119 @@ impl MockSource for TraceMocks {
 
     fn test_finished(&self, test_id: &str) {
         self.matcher.finish_test(test_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use cov_trace::{OutboundSpan, Payload};
+    use cov_wire::span::get_mock_request;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A recorded `GET http://rates/<path>` of trace `trace_id`, answered 200.
+    fn call(trace_id: &str, span_id: &str, path: &str) -> OutboundSpan {
+        let value = |value: serde_json::Value| Payload {
+            value: value.as_object().cloned().unwrap_or_default(),
+            ..Payload::default()
+        };
+        OutboundSpan {
+            trace_id: trace_id.to_owned(),
+            span_id: span_id.to_owned(),
+            parent_span_id: "00f067aa0ba902b7".to_owned(),
+            name: format!("GET {path}"),
+            package_name: "http".to_owned(),
+            instrumentation_name: "RustHttpClientInstrumentation".to_owned(),
+            submodule_name: "GET".to_owned(),
+            package_type: cov_trace::PACKAGE_TYPE_HTTP,
+            input: value(json!({
+                "method": "GET",
+                "url": format!("http://rates{path}"),
+                "hostname": "rates",
+                "path": path,
+                "headers": {"accept": "application/json"},
+            })),
+            output: Some(value(
+                json!({"statusCode": 200, "headers": {}, "bodySize": 0}),
+            )),
+            started: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            ..OutboundSpan::default()
+        }
+    }
+
+    #[test]
+    fn answers_are_tallied_as_exact_approximate_or_not_found() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let recorded = call("t1", "a1", "/rates/USD/EUR");
+        std::fs::write(
+            dir.path().join("1_trace_t1.jsonl"),
+            format!("{}\n", recorded.to_json_line()),
+        )
+        .expect("write");
+        let mocks = TraceMocks::load(dir.path()).expect("loads");
+        assert_eq!(mocks.tally(), MockTally::default());
+
+        let exact = mocks.find(&get_mock_request("r1", "t1", &recorded));
+        assert!(exact.found, "{exact:?}");
+        // Another path: no span of the test has its input or its HTTP shape.
+        let other = mocks.find(&get_mock_request(
+            "r2",
+            "t1",
+            &call("t1", "b1", "/rates/USD/CHF"),
+        ));
+        assert!(!other.found, "{other:?}");
+        // The same call with another header value: matched by its schema and HTTP shape
+        // alone, which is not its recorded input.
+        let mut shaped = call("t1", "c1", "/rates/USD/EUR");
+        shaped
+            .input
+            .value
+            .insert("headers".to_owned(), json!({"accept": "text/plain"}));
+        let shaped = mocks.find(&get_mock_request("r3", "t1", &shaped));
+        assert!(shaped.found, "{shaped:?}");
+        let tally = mocks.tally();
+        assert_eq!(tally.exact, 1, "{tally:?}");
+        assert_eq!(tally.not_found.len(), 1, "{tally:?}");
+        assert!(
+            tally.not_found[0].contains("GET /rates/USD/CHF")
+                && tally.not_found[0].contains("test t1"),
+            "{tally:?}"
+        );
+        assert_eq!(tally.approximate.len(), 1, "{tally:?}");
+        assert!(
+            tally.approximate[0].contains("http GET /rates/USD/EUR (test t1)"),
+            "{tally:?}"
+        );
+    }
+
+    #[test]
+    fn a_trace_the_cli_would_refuse_is_an_error_naming_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a_trace_1.jsonl"), "{\"traceId\": \"1\"}\n").unwrap();
+        std::fs::write(dir.path().join("b_trace_2.jsonl"), "{not json\n").unwrap();
+        let error = TraceMocks::load(dir.path()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("b_trace_2.jsonl"), "{text}");
+        assert!(matches!(error, TraceError::Parse { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_request_without_a_span_is_answered_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mocks = TraceMocks::load(dir.path()).unwrap();
+        let response = mocks.find(&GetMockRequest {
+            request_id: "r1".to_owned(),
+            ..GetMockRequest::default()
+        });
+        assert!(!response.found);
+        assert_eq!(response.request_id, "r1");
+        assert!(
+            response.error.contains("no outbound span"),
+            "{}",
+            response.error
+        );
     }
 }

@@ -69,8 +69,17 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), TraceError> {
 }
 
 /// The tests the CLI replays from `dir`, in its order, with their requests as it sends
-/// them.
+/// them: [`recorded`] without the tests of status 300 and above, which the CLI skips.
 pub fn replayable(dir: &Path) -> Result<Vec<Test>, TraceError> {
+    let mut tests = recorded(dir)?;
+    tests.retain(|test| test.expect_status < 300);
+    Ok(tests)
+}
+
+/// Every test recorded in `dir` (each trace file with a root span; pre-app-start files
+/// have none), whatever its status, in the CLI's order, with its request as the CLI sends
+/// it.
+pub fn recorded(dir: &Path) -> Result<Vec<Test>, TraceError> {
     let mut tests = Vec::new();
     for path in trace_files(dir)? {
         let text = match std::fs::read(&path) {
@@ -81,7 +90,7 @@ pub fn replayable(dir: &Path) -> Result<Vec<Test>, TraceError> {
             Ok(test) => test,
             Err(source) => return Err(TraceError::Parse { path, source }),
         };
-        if let Some(test) = test.filter(|test| test.expect_status < 300) {
+        if let Some(test) = test {
             tests.push(test);
         }
     }
@@ -182,6 +191,12 @@ mod tests {
             .map(|step| step.id)
             .collect();
         assert_eq!(ids, ["b", "c"]);
+        let ids: Vec<String> = recorded(dir.path())
+            .expect("loads")
+            .into_iter()
+            .map(|step| step.id)
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(trace_files(dir.path()).expect("walks").len(), 3);
         std::fs::write(dir.path().join("d_trace_d.jsonl"), "{not json").expect("write");
         assert!(replayable(dir.path()).is_err());

@@ -61,8 +61,8 @@
 //! // In the service: stable branch totals. On the CLI side: Tusk's aggregation.
 //! let mut cache = BranchCache::new();
 //! let mut aggregate = Aggregate::new();
-//! aggregate.add_baseline(cache.record(&baseline));
-//! aggregate.add_test("trace-1", "GET /users", cache.record(&after_test));
+//! aggregate.add_baseline(cache.to_wire(&baseline));
+//! aggregate.add_test("trace-1", "GET /users", cache.to_wire(&after_test));
 //!
 //! let lcov = lcov::render(&aggregate.view());
 //! assert_eq!(lcov, "SF:/srv/app/src/main.rs\nDA:1,1\nDA:2,2\nDA:3,1\n\

@@ -332,7 +332,7 @@ proptest! {
             FileCoverage { branches: structure.clone(), ..FileCoverage::default() },
         );
         let mut cache = BranchCache::new();
-        let baseline_record = cache.record(&baseline);
+        let baseline_record = cache.to_wire(&baseline);
         let learned = &baseline_record.files["src/a.rs"].branches;
 
         for delta_choices in deltas {
@@ -355,7 +355,7 @@ proptest! {
             };
             let expected_covered = file.line_branches();
             delta.files.insert("src/a.rs".into(), file);
-            let record = cache.record(&delta);
+            let record = cache.to_wire(&delta);
             let reported = &record.files["src/a.rs"].branches;
             let totals = |map: &BTreeMap<u32, LineBranches>| -> BTreeMap<u32, u32> {
                 map.iter().map(|(&line, b)| (line, b.total)).collect()

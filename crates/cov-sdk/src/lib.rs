@@ -16,6 +16,16 @@
 //! trace file ([`cov_trace`]'s dialect) that `tusk drift run` replays; in a replay it sends
 //! the CLI the inbound replay span of each replayed request. [`Traffic`] is the same for
 //! servers not built on `tower`. In any other mode the SDK does nothing at all.
+//!
+//! Outbound calls are recorded and replayed too, so a service that calls other services or
+//! keeps its state in PostgreSQL replays with none of them running: HTTP clients through
+//! `Coverage::reqwest_middleware` (feature `reqwest`) or `Coverage::http_client_layer`
+//! (feature `tower`), PostgreSQL through `Coverage::postgres_url` (feature `postgres`),
+//! whatever the driver. In `RECORD` mode each call made while a request is served is a
+//! CLIENT span in that request's trace; in `REPLAY` mode it never reaches the network and
+//! gets its recorded answer from the CLI, or a [`ReplayError`] naming it. A handler's calls
+//! find their request by themselves; [`propagate`] carries it into spawned work.
+//!
 //! `docs/sdk.md` walks through it; [`Builder`] lists the options and
 //! `docs/environment-variables.md` the variables.
 //!
@@ -163,7 +173,7 @@ impl Coverage {
     }
 
     /// A `reqwest-middleware` middleware for the service's `reqwest` clients, with the same
-    /// behaviour as [`Coverage::http_client_layer`]. See [`TuskMiddleware`].
+    /// behaviour as `Coverage::http_client_layer`. See [`TuskMiddleware`].
     #[cfg(feature = "reqwest")]
     pub fn reqwest_middleware(&self) -> TuskMiddleware {
         TuskMiddleware::new(self.outbound())

@@ -49,9 +49,10 @@ const SDK_THREAD_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PostgresError {
-    /// The URL is not one the SDK can read (a `postgres://` or `postgresql://` URL).
-    #[error(transparent)]
-    Url(#[from] cov_postgres::url::UrlError),
+    /// The URL is not one the SDK can read (a `postgres://` or `postgresql://` URL; not a
+    /// keyword/value string, not several hosts): what is wrong with it.
+    #[error("unusable PostgreSQL URL: {0}")]
+    Url(String),
     /// The SDK's PostgreSQL thread, proxy or replay server could not start.
     #[error("the Tusk SDK cannot start its PostgreSQL {what}: {source}")]
     Start {
@@ -202,7 +203,7 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     if let Some(url) = urls.get(real_url) {
         return Ok(url.clone());
     }
-    let upstream = cov_postgres::url::Upstream::from_url(real_url)?;
+    let upstream = cov_postgres::url::Upstream::from_url(real_url).map_err(url_error)?;
     let thread = || {
         postgres
             .thread
@@ -254,7 +255,7 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     };
     let server = started.map_err(|source| PostgresError::Start { what, source })?;
     let address = server.local_addr();
-    let url = cov_postgres::url::local_url(real_url, address)?;
+    let url = cov_postgres::url::local_url(real_url, address).map_err(url_error)?;
     postgres
         .servers
         .lock()
@@ -263,6 +264,10 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
     tracing::info!(%address, what, "Tusk SDK serves the application's PostgreSQL connections");
     urls.insert(real_url.to_owned(), url.clone());
     Ok(url)
+}
+
+fn url_error(error: cov_postgres::url::UrlError) -> PostgresError {
+    PostgresError::Url(error.problem)
 }
 
 /// Runs `work` on the runtime of `handle` (the PostgreSQL thread's or the SDK thread's) and

@@ -33,11 +33,24 @@ async fn fresh_database(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-/// A pool whose connections carry the request they are taken for.
+/// A pool whose connections carry the request they are taken for: the marker when a
+/// connection is opened for a request and when an idle one is handed to one, as
+/// docs/sdk.md shows.
 async fn pool(coverage: &Coverage, url: &str, connections: u32) -> PgPool {
-    let marking = coverage.clone();
+    let (marking, marking_new) = (coverage.clone(), coverage.clone());
     PgPoolOptions::new()
         .max_connections(connections)
+        .after_connect(move |connection, _meta| {
+            let marker = marking_new.postgres_marker();
+            Box::pin(async move {
+                if let Some(marker) = marker {
+                    sqlx::raw_sql(AssertSqlSafe(marker))
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .before_acquire(move |connection, _meta| {
             let marker = marking.postgres_marker();
             Box::pin(async move {
@@ -310,4 +323,67 @@ async fn replayed_statements_get_the_recorded_rows_and_errors_with_no_database()
         unseen.contains("SELECT name FROM items WHERE id = $1"),
         "{unseen}"
     );
+}
+
+/// N requests at once over a pool of fewer connections, each running statements of its
+/// own: every statement is in the trace of the request that ran it (the marker sent when
+/// the pool hands a connection out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_over_one_pool_each_record_their_own_statements() {
+    let real = fresh_database("sdk_record_concurrent").await;
+    let traces_dir = tempfile::tempdir().unwrap();
+    let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+    let pool = pool(&coverage, &coverage.postgres_url(&real).unwrap(), 3).await;
+    sqlx::raw_sql("CREATE TABLE hits (request int, step int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let requests = 12;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests));
+    let mut handles = Vec::new();
+    for request in 0..requests {
+        let (coverage, pool, barrier) = (coverage.clone(), pool.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            serve(&coverage, &format!("/hits/{request}"), move || async move {
+                for step in 0..3 {
+                    sqlx::query("INSERT INTO hits VALUES ($1, $2)")
+                        .bind(request as i32)
+                        .bind(step)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    if step == 0 {
+                        // Every request holds its place until all have started.
+                        barrier.wait().await;
+                    }
+                }
+                String::new()
+            })
+            .await
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    flush(&coverage);
+    let traces = by_target(traces_dir.path());
+    assert_eq!(traces.len(), requests);
+    for (target, spans) in &traces {
+        let request: i64 = target.trim_start_matches("/hits/").parse().unwrap();
+        let inserts: Vec<&read::Span> = spans
+            .iter()
+            .filter(|span| span.submodule_name == "query")
+            .collect();
+        assert_eq!(inserts.len(), 3, "{target}: {:?}", texts(spans));
+        for insert in inserts {
+            let first = &insert.input_value.as_ref().unwrap()["parameters"][0];
+            // sqlx sends an int4 in binary: four big-endian bytes, base64.
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(first["base64"].as_str().unwrap())
+                .unwrap();
+            let value = i64::from(i32::from_be_bytes(bytes.try_into().unwrap()));
+            assert_eq!(value, request, "{target} holds another request's statement");
+        }
+    }
 }

@@ -320,7 +320,7 @@ pub(crate) fn respond(
     let record = cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .record(&snapshot);
+        .to_wire(&snapshot);
     let reply = snapshot_reply(request_id, wire::to_response(&record));
     let encoded_len = reply.encoded_len();
     if encoded_len > max_frame_len {

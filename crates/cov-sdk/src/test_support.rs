@@ -79,11 +79,18 @@ impl ReplayCli {
     /// Starts the SDK in `REPLAY` mode (its own registry) against a CLI side serving the
     /// mocks of `traces`, with `configure` applied to the builder.
     pub(crate) async fn start(traces: &Path, configure: impl FnOnce(&mut Builder)) -> Self {
+        let mocks = cov_driver::TraceMocks::load(traces).expect("the recorded traces load");
+        Self::with_source(Arc::new(mocks), configure).await
+    }
+
+    /// [`ReplayCli::start`] with mocks from `source`.
+    pub(crate) async fn with_source(
+        source: Arc<dyn cov_driver::MockSource>,
+        configure: impl FnOnce(&mut Builder),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut options = cov_driver::CliOptions::default();
-        options.mock_source(Arc::new(
-            cov_driver::TraceMocks::load(traces).expect("the recorded traces load"),
-        ));
+        options.mock_source(source);
         let endpoint = cov_transport::Endpoint::unix(dir.path().join("tusk.sock"));
         let listener = cov_driver::CliListener::bind_with(&endpoint, options)
             .await

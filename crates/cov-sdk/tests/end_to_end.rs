@@ -1,8 +1,16 @@
-//! End to end: the demo service (`examples/demo-service`, axum, `cov_sdk::init()` in
-//! `main`) built with `-C instrument-coverage`, started as a child process with the
-//! variables the Tusk CLI sets, and driven by cov-driver (the CLI side, and the launch)
-//! over a unix socket and over TCP, exactly as `tusk drift run --coverage` drives a service: handshake,
-//! baseline, one HTTP request per test with a snapshot after each.
+//! End to end: the demo service (`examples/demo-service`, axum on PostgreSQL, calling the
+//! rates service, `cov_sdk::init()` in `main`) built with `-C instrument-coverage`, started
+//! as a child process with the variables the Tusk CLI sets, and driven by cov-driver (the
+//! CLI side, and the launch) over a unix socket and over TCP, exactly as
+//! `tusk drift run --coverage` drives a service: handshake, baseline, one HTTP request per
+//! test with a snapshot after each.
+//!
+//! A replay needs a recording: each test first records its requests with the service in
+//! `RECORD` mode against a database of its own on the tests' PostgreSQL server
+//! (`COV_POSTGRES_URL`, which `cargo xtask test` sets) and the rates service, stops the
+//! rates service, and replays with the CLI side answering every statement and call from
+//! the trace files as the Tusk CLI matches them (cov-driver's `TraceMocks`), each request
+//! carrying its trace id as the CLI sends it.
 //!
 //! The reference is `llvm-cov` itself: the service writes its whole-run profile at exit
 //! (`LLVM_PROFILE_FILE` set by the test), and baseline plus every per-test snapshot must
@@ -11,91 +19,75 @@
 //! /shutdown` handler and the end of `main`), so a second run measures that tail alone
 //! (baseline, then shutdown): whole run = baseline + per-test snapshots + tail, exactly.
 
+mod demo;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cov_core::{SnapshotKind, WireSnapshot};
-use cov_driver::{ChannelError, CliConnection, CliListener};
+use cov_driver::replay::Test;
+use cov_driver::{ChannelError, CliConnection, CliListener, CliOptions, TraceMocks};
 use cov_driver::{HttpClient, Launch, ServiceProcess};
 use cov_proto::{CoverageSnapshotResponse, Message, MessageType, SdkMessage, sdk_message};
-use cov_testkit::{
-    BuildOptions, LcovTracefile, build_instrumented, cargo_build, oracle_lcov, run_ok,
-    workspace_root,
-};
+use cov_testkit::{LcovTracefile, build_plain, oracle_lcov_of};
 use cov_transport::Endpoint;
 use cov_wire::coverage as wire;
+use demo::{Recorded, instrumented_service, record, service_dir, start_rates};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The instrumented demo service, built once for all tests. It is the branch-coverage
-/// build: its line coverage is what a stable build reports, plus branch regions, and the
-/// demo's own test builds the same variant, so one instrumented build serves them all.
-fn instrumented_service() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let options = BuildOptions {
-            release: false,
-            branch: true,
-        };
-        build_instrumented("demo-service", "demo-service", &options)
-    })
-}
 
 /// The demo service built the usual way, without instrumentation.
 fn plain_service() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let target_dir = workspace_root().join("target/cov-fixtures/plain");
-        run_ok(cargo_build(&target_dir).args([
-            "--quiet",
-            "--package",
-            "demo-service",
-            "--bin",
-            "demo-service",
-        ]));
-        target_dir.join("debug/demo-service")
-    })
-}
-
-/// The service's own directory: its working directory, so the SDK's default source root.
-fn service_dir() -> PathBuf {
-    workspace_root()
-        .join("examples/demo-service")
-        .canonicalize()
-        .unwrap()
+    BINARY.get_or_init(|| build_plain("demo-service", "demo-service"))
 }
 
 /// The CLI side, on a unix socket or a TCP port.
 struct Cli {
     runtime: tokio::runtime::Runtime,
-    listener: CliListener,
+    listener: Arc<CliListener>,
     _dir: tempfile::TempDir,
 }
 
 impl Cli {
-    fn unix() -> Self {
+    /// On a unix socket, answering mock requests from `recorded`'s traces if given.
+    fn unix(recorded: Option<&Recorded>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let endpoint = Endpoint::unix(dir.path().join("tusk-connect.sock"));
-        Self::bind(dir, endpoint)
+        Self::bind(dir, endpoint, recorded)
     }
 
-    fn tcp() -> Self {
-        Self::bind(tempfile::tempdir().unwrap(), Endpoint::tcp("127.0.0.1", 0))
+    fn tcp(recorded: &Recorded) -> Self {
+        Self::bind(
+            tempfile::tempdir().unwrap(),
+            Endpoint::tcp("127.0.0.1", 0),
+            Some(recorded),
+        )
     }
 
-    fn bind(dir: tempfile::TempDir, endpoint: Endpoint) -> Self {
+    fn bind(dir: tempfile::TempDir, endpoint: Endpoint, recorded: Option<&Recorded>) -> Self {
+        // The connection's tasks, mock answers included, run on the worker thread while
+        // the test's thread waits for an HTTP response.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let listener = runtime.block_on(CliListener::bind(&endpoint)).unwrap();
+        let mut options = CliOptions::default();
+        if let Some(recorded) = recorded {
+            options.mock_source(Arc::new(
+                TraceMocks::load(&recorded.traces).expect("the recorded traces load"),
+            ));
+        }
+        let listener = runtime
+            .block_on(CliListener::bind_with(&endpoint, options))
+            .unwrap();
         Cli {
             runtime,
-            listener,
+            listener: Arc::new(listener),
             _dir: dir,
         }
     }
@@ -107,6 +99,23 @@ impl Cli {
 
     fn accept(&self, timeout: Duration) -> Result<CliConnection, ChannelError> {
         self.runtime.block_on(self.listener.accept(timeout))
+    }
+
+    /// Starts a service with `start` while accepting its SDK's connection: a replayed
+    /// service's start-up statements are answered over that connection before it listens,
+    /// so the CLI side must accept before it waits for the service's address.
+    fn start_and_accept(&self, start: impl FnOnce() -> Service) -> (Service, CliConnection) {
+        let listener = Arc::clone(&self.listener);
+        let accepting = self
+            .runtime
+            .spawn(async move { listener.accept(WAIT).await });
+        let service = start();
+        let connection = self
+            .runtime
+            .block_on(accepting)
+            .expect("the accepting task")
+            .unwrap_or_else(|error| panic!("no SDK connected: {error}"));
+        (service, connection)
     }
 
     /// A snapshot request as the CLI sends it; the raw reply, checked against upstream.
@@ -201,8 +210,15 @@ struct Service {
 
 impl Service {
     /// Starts `binary` in the service's directory, pointed at `endpoint`, with the Tusk
-    /// variables `variables` (and no other) and waits until it listens.
-    fn start(binary: &Path, endpoint: &Endpoint, variables: &[(&str, &str)]) -> Self {
+    /// variables `variables` (and no other) and the URLs `recorded` was made with (or, in
+    /// `RECORD` mode, `urls`: the database's and the rates service's), and waits until it
+    /// listens.
+    fn start(
+        binary: &Path,
+        endpoint: &Endpoint,
+        variables: &[(&str, &str)],
+        urls: (&str, &str),
+    ) -> Self {
         let profile_dir = tempfile::tempdir().unwrap();
         let profraw = profile_dir.path().join("service.profraw");
         let mut launch = Launch::new(binary);
@@ -213,6 +229,8 @@ impl Service {
             .env_remove("HOST")
             .env("LLVM_PROFILE_FILE", &profraw)
             .env("TUSK_COVERAGE_LOG", "cov_sdk=debug,info")
+            .env("DATABASE_URL", urls.0)
+            .env("RATES_URL", urls.1)
             .channel(endpoint);
         for (name, value) in variables {
             launch.env(name, value);
@@ -234,6 +252,12 @@ impl Service {
         HttpClient::new(self.address, WAIT)
             .request(method, path, body)
             .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// A recorded test's request, as the CLI sends it; the status code and body.
+    fn send(&self, test: &Test) -> (u16, String) {
+        test.send(&HttpClient::new(self.address, WAIT))
+            .unwrap_or_else(|error| panic!("{} {}: {error}", test.method, test.target))
     }
 
     /// Stops the service gracefully (`POST /shutdown`) and returns its profile.
@@ -269,6 +293,29 @@ struct Case {
     status: u16,
     /// `(file relative to the service directory, function name)` of the handler.
     handler: (&'static str, &'static str),
+}
+
+impl Case {
+    /// The request as a test of the script to record.
+    fn test(&self) -> Test {
+        Test {
+            id: format!("{} {}", self.method, self.path),
+            name: format!("{} {}", self.method, self.path),
+            method: self.method.to_owned(),
+            target: self.path.to_owned(),
+            headers: match self.body {
+                Some(_) => vec![("content-type".to_owned(), "application/json".to_owned())],
+                None => Vec::new(),
+            },
+            body: self.body.map(|body| body.as_bytes().to_vec()),
+            expect_status: self.status,
+        }
+    }
+}
+
+/// The cases as a script to record.
+fn cases() -> Vec<Test> {
+    CASES.iter().map(Case::test).collect()
 }
 
 const CASES: [Case; 5] = [
@@ -328,6 +375,17 @@ fn function_lines(file: &Path, name: &str) -> std::ops::RangeInclusive<u32> {
     (start as u32 + 1)..=(end as u32 + 1)
 }
 
+/// `llvm-cov`'s LCOV of the service's own files for the run that wrote `profraw`: only
+/// they are exported, since `llvm-cov` crashes on a file of the SDK the service links
+/// (see `cov_testkit::oracle_lcov_of`).
+fn oracle_of(binary: &Path, profraw: &Path) -> LcovTracefile {
+    LcovTracefile::parse(&oracle_lcov_of(
+        binary,
+        &[profraw],
+        &[&service_dir().join("src")],
+    ))
+}
+
 /// The service's files in an LCOV report, with their line counts.
 fn service_lines(lcov: &LcovTracefile) -> BTreeMap<String, BTreeMap<u32, u64>> {
     let root = service_dir();
@@ -381,19 +439,25 @@ fn differences(
     differences
 }
 
-/// Baseline, then each case with a snapshot after it; returns baseline and per-test
-/// records.
+/// Baseline, then each recorded case with a snapshot after it; returns baseline and
+/// per-test records.
 fn replay(
     cli: &Cli,
     connection: &CliConnection,
     service: &Service,
+    recorded: &Recorded,
 ) -> (WireSnapshot, Vec<WireSnapshot>) {
     let baseline = cli.record(connection, true);
-    let per_test = CASES
+    let per_test = recorded
+        .tests
         .iter()
-        .map(|case| {
-            let (status, body) = service.http(case.method, case.path, case.body);
-            assert_eq!(status, case.status, "{} {}: {body}", case.method, case.path);
+        .map(|test| {
+            let (status, body) = service.send(test);
+            assert_eq!(
+                status, test.expect_status,
+                "{} {}: {body}",
+                test.method, test.target
+            );
             cli.record(connection, false)
         })
         .collect();
@@ -483,11 +547,18 @@ fn check_replay(baseline: &WireSnapshot, per_test: &[WireSnapshot]) {
 #[test]
 fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     let binary = instrumented_service();
+    let recorded = record("cov_sdk_end_to_end_unix", &cases());
 
     // The run measured by the tests.
-    let cli = Cli::unix();
-    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let connection = cli.accept(WAIT).unwrap();
+    let cli = Cli::unix(Some(&recorded));
+    let (service, connection) = cli.start_and_accept(|| {
+        Service::start(
+            binary,
+            cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
     let hello = connection.connect_request();
     assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
     assert_eq!(hello.sdk_version, env!("CARGO_PKG_VERSION"));
@@ -501,10 +572,10 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     assert_eq!(text("language"), "rust");
     assert_eq!(text("pid"), service.process.id().to_string());
     assert!(text("rustc_version").starts_with("1."));
-    let (baseline, per_test) = replay(&cli, &connection, &service);
+    let (baseline, per_test) = replay(&cli, &connection, &service, &recorded);
     check_replay(&baseline, &per_test);
     let (profraw, _profile) = service.stop();
-    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = oracle_of(binary, &profraw);
     let oracle_lines = service_lines(&oracle);
 
     // The baseline has exactly llvm-cov's files and coverable lines.
@@ -518,15 +589,18 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
     assert_eq!(coverable(&lines_of(&baseline)), coverable(&oracle_lines));
 
     // The tail after the last snapshot, measured alone in a second run.
-    let tail_cli = Cli::unix();
-    let tail_service = Service::start(binary, tail_cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let tail_connection = tail_cli.accept(WAIT).unwrap();
+    let tail_cli = Cli::unix(Some(&recorded));
+    let (tail_service, tail_connection) = tail_cli.start_and_accept(|| {
+        Service::start(
+            binary,
+            tail_cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = service_lines(&LcovTracefile::parse(&oracle_lcov(
-        binary,
-        &[&tail_profraw],
-    )));
+    let tail_oracle = service_lines(&oracle_of(binary, &tail_profraw));
     let mut tail = BTreeMap::new();
     for (path, lines) in &tail_oracle {
         let before = &tail_baseline.files[path].lines;
@@ -577,11 +651,18 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 #[test]
 fn over_tcp_each_test_sees_only_its_own_handler() {
     let binary = instrumented_service();
-    let cli = Cli::tcp();
-    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let connection = cli.accept(WAIT).unwrap();
+    let recorded = record("cov_sdk_end_to_end_tcp", &cases());
+    let cli = Cli::tcp(&recorded);
+    let (service, connection) = cli.start_and_accept(|| {
+        Service::start(
+            binary,
+            cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
     assert!(matches!(connection.endpoint(), Endpoint::Tcp { .. }));
-    let (baseline, per_test) = replay(&cli, &connection, &service);
+    let (baseline, per_test) = replay(&cli, &connection, &service, &recorded);
     check_replay(&baseline, &per_test);
     // A snapshot with nothing run in between is empty.
     let idle = cli.record(&connection, false);
@@ -591,7 +672,7 @@ fn over_tcp_each_test_sees_only_its_own_handler() {
 
 #[test]
 fn record_mode_records_and_never_connects() {
-    let cli = Cli::unix();
+    let cli = Cli::unix(None);
     let traces = tempfile::tempdir().unwrap();
     let traces_dir = traces.path().display().to_string();
     let variables = [
@@ -599,10 +680,18 @@ fn record_mode_records_and_never_connects() {
         ("TUSK_COVERAGE", "true"),
         ("TUSK_TRACES_DIR", traces_dir.as_str()),
     ];
-    let service = Service::start(instrumented_service(), cli.endpoint(), &variables);
+    let database_url = cov_testkit::fresh_database("cov_sdk_end_to_end_record_mode");
+    let (mut rates, rates_url) = start_rates();
+    let service = Service::start(
+        instrumented_service(),
+        cli.endpoint(),
+        &variables,
+        (&database_url, &rates_url),
+    );
     let (status, _) = service.http("GET", "/health", None);
     assert_eq!(status, 200);
     service.stop();
+    rates.kill().unwrap();
     // The service has exited: a connection it made would be waiting in the listener's
     // queue, accepted at once (and ended by the handshake); none is there.
     let accepted = cli.accept(Duration::from_secs(2));
@@ -610,29 +699,55 @@ fn record_mode_records_and_never_connects() {
         matches!(accepted, Err(ChannelError::AcceptTimeout { .. })),
         "a service in RECORD mode connected: {accepted:?}"
     );
-    // The request was recorded as one trace the CLI replays (written before exit).
-    let files: Vec<_> = std::fs::read_dir(traces.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let spans = cov_trace::read::parse_spans(&std::fs::read(&files[0]).unwrap()).unwrap();
-    let test = cov_trace::read::replay_test(&spans).unwrap().unwrap();
+    // The request was recorded as one trace the CLI replays (written before exit); the
+    // service's start-up statements (its schema and seed) are pre-app-start spans, in files
+    // of their own that hold no request.
+    let tests = cov_driver::traces::recorded(traces.path()).unwrap();
+    assert_eq!(tests.len(), 1, "{tests:?}");
     assert_eq!(
-        (test.method.as_str(), test.path.as_str(), test.status),
+        (
+            tests[0].method.as_str(),
+            tests[0].target.as_str(),
+            tests[0].expect_status
+        ),
         ("GET", "/health", 200)
+    );
+    let mut pre_app_start = 0;
+    for path in cov_driver::traces::trace_files(traces.path()).unwrap() {
+        let spans = cov_trace::read::parse_spans(&std::fs::read(&path).unwrap()).unwrap();
+        if spans.iter().any(|span| span.is_root_span) {
+            // `GET /health` reads no database and calls nothing.
+            assert_eq!(spans.len(), 1, "{}: {spans:?}", path.display());
+        } else {
+            assert!(
+                spans
+                    .iter()
+                    .all(|span| span.is_pre_app_start && span.package_name == "postgres"),
+                "{}: {spans:?}",
+                path.display()
+            );
+            pre_app_start += spans.len();
+        }
+    }
+    assert!(
+        pre_app_start > 0,
+        "the start-up statements were not recorded"
     );
 }
 
 #[test]
 fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
-    let cli = Cli::unix();
-    let service = Service::start(
-        instrumented_service(),
-        cli.endpoint(),
-        &[("TUSK_DRIFT_MODE", "REPLAY")],
-    );
-    let connection = cli.accept(WAIT).unwrap();
+    // The service's start-up alone, recorded: its statements are answered from there.
+    let recorded = record("cov_sdk_end_to_end_no_coverage", &[]);
+    let cli = Cli::unix(Some(&recorded));
+    let (service, connection) = cli.start_and_accept(|| {
+        Service::start(
+            instrumented_service(),
+            cli.endpoint(),
+            &[("TUSK_DRIFT_MODE", "REPLAY")],
+            recorded.urls(),
+        )
+    });
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
         assert!(!response.success);
@@ -647,9 +762,16 @@ fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
 
 #[test]
 fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
-    let cli = Cli::unix();
-    let service = Service::start(plain_service(), cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let connection = cli.accept(WAIT).unwrap();
+    let recorded = record("cov_sdk_end_to_end_uninstrumented", &[CASES[2].test()]);
+    let cli = Cli::unix(Some(&recorded));
+    let (service, connection) = cli.start_and_accept(|| {
+        Service::start(
+            plain_service(),
+            cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
         assert!(!response.success);
@@ -664,8 +786,8 @@ fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
             response.error
         );
     }
-    // The service itself is untouched.
-    let (status, body) = service.http("GET", "/products/1", None);
+    // The service itself is untouched: a replayed request is answered as recorded.
+    let (status, body) = service.send(&recorded.tests[0]);
     assert_eq!(status, 200, "{body}");
     let mut child = service;
     let (status, _) = child.http("POST", "/shutdown", None);
@@ -715,15 +837,22 @@ fn record_branches(record: &WireSnapshot) -> BTreeMap<String, BTreeMap<u32, (u32
 #[test]
 fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
     let binary = instrumented_service();
+    let recorded = record("cov_sdk_end_to_end_branches", &cases());
 
     // The tail after the last snapshot, alone: its lines and branch lines are compared
     // only as far as the tail cannot touch them.
-    let tail_cli = Cli::unix();
-    let tail_service = Service::start(binary, tail_cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let tail_connection = tail_cli.accept(WAIT).unwrap();
+    let tail_cli = Cli::unix(Some(&recorded));
+    let (tail_service, tail_connection) = tail_cli.start_and_accept(|| {
+        Service::start(
+            binary,
+            tail_cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
-    let tail_oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&tail_profraw]));
+    let tail_oracle = oracle_of(binary, &tail_profraw);
     let tail_lines = service_lines(&tail_oracle);
     let touched_by_tail: BTreeSet<(String, u32)> = tail_lines
         .iter()
@@ -737,15 +866,21 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
         })
         .collect();
 
-    let cli = Cli::unix();
-    let service = Service::start(binary, cli.endpoint(), REPLAY_WITH_COVERAGE);
-    let connection = cli.accept(WAIT).unwrap();
-    let (baseline, per_test) = replay(&cli, &connection, &service);
+    let cli = Cli::unix(Some(&recorded));
+    let (service, connection) = cli.start_and_accept(|| {
+        Service::start(
+            binary,
+            cli.endpoint(),
+            REPLAY_WITH_COVERAGE,
+            recorded.urls(),
+        )
+    });
+    let (baseline, per_test) = replay(&cli, &connection, &service, &recorded);
     check_replay(&baseline, &per_test);
     // Asked again at the end, a baseline is cumulative: everything since start.
     let cumulative = cli.record(&connection, true);
     let (profraw, _profile) = service.stop();
-    let oracle = LcovTracefile::parse(&oracle_lcov(binary, &[&profraw]));
+    let oracle = oracle_of(binary, &profraw);
     let oracle_branches = lcov_branches(&oracle);
     assert!(
         !oracle_branches.is_empty(),

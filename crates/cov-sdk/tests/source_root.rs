@@ -4,40 +4,49 @@
 //! (which holds only the SDK's crates), and from a directory outside the workspace. Every
 //! baseline must list exactly the demo service's own files, and no file of any crate
 //! under `crates/`.
+//!
+//! The service runs in `REPLAY` mode: its start-up statements are answered from a
+//! recording of its start-up, made first with its database and the rates service up.
+
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cov_core::SnapshotKind;
-use cov_driver::{CliListener, ServiceProcess};
-use cov_testkit::{BuildOptions, build_instrumented, workspace_root};
+use cov_driver::{CliListener, CliOptions, ServiceProcess, TraceMocks};
+use cov_testkit::workspace_root;
 use cov_transport::{ENV_HOST, ENV_PORT, ENV_SOCKET, Endpoint};
 use cov_wire::coverage as wire;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The baseline's files of the demo service started in `cwd`.
-fn baseline_files(cwd: &Path) -> Vec<String> {
-    let binary = build_instrumented(
-        "demo-service",
-        "demo-service",
-        &BuildOptions {
-            release: false,
-            branch: true,
-        },
-    );
+/// The baseline's files of the demo service started in `cwd`, replayed from a recording
+/// of its start-up against the database `database`.
+fn baseline_files(cwd: &Path, database: &str) -> Vec<String> {
+    let binary = demo::instrumented_service();
+    let recorded = demo::record(database, &[]);
+    assert!(recorded.tests.is_empty());
     let socket_dir = tempfile::tempdir().expect("temp dir");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The mock answers run on the worker thread while this one waits for the service.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
     let socket = socket_dir.path().join("tusk.sock");
+    let mut options = CliOptions::default();
+    options.mock_source(Arc::new(
+        TraceMocks::load(&recorded.traces).expect("the recording loads"),
+    ));
     let listener = runtime
-        .block_on(CliListener::bind(&Endpoint::unix(&socket)))
+        .block_on(CliListener::bind_with(&Endpoint::unix(&socket), options))
         .expect("bind");
     let profiles = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(&binary);
+    let (database_url, rates_url) = recorded.urls();
+    let mut command = Command::new(binary);
     command
         .args(["--port", "0"])
         .current_dir(cwd)
@@ -46,15 +55,18 @@ fn baseline_files(cwd: &Path) -> Vec<String> {
         .env(ENV_SOCKET, &socket)
         .env_remove(ENV_HOST)
         .env_remove(ENV_PORT)
+        .env("DATABASE_URL", database_url)
+        .env("RATES_URL", rates_url)
         .env("LLVM_PROFILE_FILE", profiles.path().join("%p.profraw"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut service = ServiceProcess::spawn(&mut command).expect("the demo service starts");
-    service.wait_for_address(WAIT).expect("it listens");
+    // The SDK connects first; its start-up statements are answered once it is accepted.
     let connection = runtime
         .block_on(listener.accept(WAIT))
         .expect("the SDK connects");
+    service.wait_for_address(WAIT).expect("it listens");
     let response = runtime
         .block_on(connection.baseline(WAIT))
         .expect("a baseline");
@@ -79,8 +91,8 @@ fn demo_files() -> Vec<String> {
     files
 }
 
-fn check(cwd: PathBuf) {
-    let files = baseline_files(&cwd);
+fn check(cwd: PathBuf, database: &str) {
+    let files = baseline_files(&cwd, database);
     let crates = workspace_root()
         .join("crates")
         .canonicalize()
@@ -99,7 +111,10 @@ fn check(cwd: PathBuf) {
 
 #[test]
 fn run_from_the_workspace_root_the_baseline_has_no_sdk_file() {
-    check(workspace_root().canonicalize().expect("the workspace root"));
+    check(
+        workspace_root().canonicalize().expect("the workspace root"),
+        "cov_sdk_source_root_workspace",
+    );
 }
 
 #[test]
@@ -109,11 +124,15 @@ fn run_from_the_directory_of_the_sdks_crates_the_root_is_found_in_the_mapping() 
             .join("crates")
             .canonicalize()
             .expect("crates/"),
+        "cov_sdk_source_root_crates",
     );
 }
 
 #[test]
 fn run_from_outside_the_workspace_the_root_is_found_in_the_mapping() {
     let elsewhere = tempfile::tempdir().expect("temp dir");
-    check(elsewhere.path().canonicalize().expect("canonical"));
+    check(
+        elsewhere.path().canonicalize().expect("canonical"),
+        "cov_sdk_source_root_outside",
+    );
 }

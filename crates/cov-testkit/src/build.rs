@@ -44,15 +44,17 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The variables through which the caller's environment (cargo-llvm-cov, a CI wrapper, an
-/// outer `cargo` run) would add compiler flags or a profile path to a build; every build
-/// here says exactly what it wants instead. `CARGO_TARGET_<triple>_RUSTFLAGS` is matched
-/// by its shape in [`cargo_build`].
+/// outer `cargo` run, a shared target directory) would add compiler flags, a profile path
+/// or another target directory to a build; every build here says exactly what it wants
+/// instead. `CARGO_TARGET_<triple>_RUSTFLAGS` is matched by its shape in [`cargo_build`].
 const INHERITED_BUILD_VARIABLES: &[&str] = &[
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",
     "CARGO_BUILD_RUSTFLAGS",
     "RUSTC_BOOTSTRAP",
     "LLVM_PROFILE_FILE",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
 ];
 
 /// `cargo build --target-dir <target_dir>` in the workspace root, with none of the
@@ -79,9 +81,9 @@ pub fn cargo_build(target_dir: &Path) -> Command {
     command
 }
 
-/// Removes from `command` the caller's `RUSTFLAGS` (in every spelling), `RUSTC_BOOTSTRAP`
-/// and `LLVM_PROFILE_FILE`: for a build tool under test (`drift-cov build`) that must set
-/// them itself.
+/// Removes from `command` the caller's `RUSTFLAGS` (in every spelling), `RUSTC_BOOTSTRAP`,
+/// `LLVM_PROFILE_FILE` and target directory (`CARGO_TARGET_DIR`): for a build tool under
+/// test (`drift-cov build`) that must set them itself, and builds where the docs say.
 pub fn clear_build_environment(command: &mut Command) {
     for name in INHERITED_BUILD_VARIABLES {
         command.env_remove(name);
@@ -130,6 +132,37 @@ pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> P
     let profile = if options.release { "release" } else { "debug" };
     let binary = target_dir
         .join(profile)
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "cargo built {package}/{bin} but {} is missing",
+        binary.display()
+    );
+    binary
+}
+
+/// Builds binary `bin` of workspace member `package` the usual way, without
+/// instrumentation, into `<workspace>/target/cov-fixtures/plain` and returns the
+/// executable's path: a service's uninstrumented build, or a dependency it calls (the rates
+/// service of the demo).
+///
+/// # Panics
+///
+/// When cargo fails; the message includes cargo's output.
+pub fn build_plain(package: &str, bin: &str) -> PathBuf {
+    let target_dir = workspace_root().join("target/cov-fixtures/plain");
+    let mut command = cargo_build(&target_dir);
+    command.args(["--quiet", "--package", package, "--bin", bin]);
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "building {package}/{bin} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let binary = target_dir
+        .join("debug")
         .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),

@@ -32,11 +32,13 @@ mod tools;
 mod tracefile;
 
 pub use build::{
-    BuildOptions, ProfileRun, build_instrumented, cargo_build, clear_build_environment,
-    run_instrumented, workspace_root,
+    BuildOptions, ProfileRun, build_instrumented, build_plain, cargo_build,
+    clear_build_environment, run_instrumented, workspace_root,
 };
 pub use compare::{LcovDiff, assert_lcov_eq, diff_lcov};
-pub use oracle::{oracle_lcov, oracle_profdata};
-pub use postgres::{POSTGRES_URL_VAR, PostgresServer, postgres_bin_dir, postgres_url};
+pub use oracle::{oracle_lcov, oracle_lcov_of, oracle_profdata};
+pub use postgres::{
+    POSTGRES_URL_VAR, PostgresServer, fresh_database, postgres_bin_dir, postgres_url,
+};
 pub use tools::{debian_program, llvm_tool, llvm_tools_dir, run_ok};
 pub use tracefile::{LcovFile, LcovFunction, LcovTracefile};

@@ -37,6 +37,39 @@ pub fn postgres_url() -> String {
         })
 }
 
+/// A database of its own for one test on the server of [`postgres_url`]: `name` is dropped
+/// (with its connections) if it exists and created empty, and its URL returned. Tests that
+/// run at the same time must use different names.
+///
+/// # Panics
+///
+/// When [`POSTGRES_URL_VAR`] is unset, `name` is not a plain lower-case identifier, or
+/// `psql` fails (with its output).
+pub fn fresh_database(name: &str) -> String {
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_'),
+        "{name:?}: a test database's name is made of a-z, 0-9 and _"
+    );
+    let admin = postgres_url();
+    let bin = postgres_bin_dir().unwrap_or_else(|| {
+        panic!("PostgreSQL's psql is not installed: run `cargo xtask test`, which installs it")
+    });
+    let mut psql = Command::new(bin.join("psql"));
+    psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &admin])
+        .arg("-c")
+        .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {name}"));
+    run(&mut psql).unwrap_or_else(|error| panic!("making database {name}: {error}"));
+    let (server, _) = admin
+        .rsplit_once('/')
+        .unwrap_or_else(|| panic!("{POSTGRES_URL_VAR}={admin} names no database"));
+    format!("{server}/{name}")
+}
+
 /// The directory of Debian's PostgreSQL binaries (the newest installed major), if any.
 pub fn postgres_bin_dir() -> Option<PathBuf> {
     let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")

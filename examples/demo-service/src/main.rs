@@ -175,6 +175,13 @@ async fn serve(config: Config, coverage: &cov_sdk::Coverage) -> anyhow::Result<(
 ///
 /// One connection is opened on its own first: a pool that cannot connect says only that it
 /// timed out, the driver says why (refused, unknown database, authentication).
+///
+/// Then every connection of the pool is opened at start and kept open (no idle timeout, no
+/// maximum lifetime), so a request always gets an idle connection (or waits for one) and
+/// never opens one. Otherwise which hook ran for a request, `before_acquire` or
+/// `after_connect`, would depend on whether the previous request's connection was back in
+/// the pool yet (sqlx returns it from a task of its own), and so would the request's
+/// coverage: two replays of the same tests would differ in those lines.
 async fn connect(coverage: &cov_sdk::Coverage, url: &str) -> Result<PgPool, sqlx::Error> {
     use sqlx::Connection;
     let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect(url))
@@ -183,9 +190,11 @@ async fn connect(coverage: &cov_sdk::Coverage, url: &str) -> Result<PgPool, sqlx
     probe.close().await?;
     let on_acquire = coverage.clone();
     let on_connect = coverage.clone();
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(None)
+        .max_lifetime(None)
         .before_acquire(move |connection, _| {
             let marker = on_acquire.postgres_marker();
             Box::pin(async move { send_marker(connection, marker).await.map(|()| true) })
@@ -195,7 +204,13 @@ async fn connect(coverage: &cov_sdk::Coverage, url: &str) -> Result<PgPool, sqlx
             Box::pin(send_marker(connection, marker))
         })
         .connect(url)
-        .await
+        .await?;
+    let mut opened = Vec::with_capacity(MAX_CONNECTIONS as usize);
+    for _ in 0..MAX_CONNECTIONS {
+        opened.push(pool.acquire().await?);
+    }
+    drop(opened);
+    Ok(pool)
 }
 
 /// `url` without its password, for messages.

@@ -4,6 +4,14 @@
 //! `llvm-cov` reports for the whole run, exactly; no request of the load may fail and no
 //! snapshot may time out.
 //!
+//! The service is replayed as the Tusk CLI replays it: a mix of requests (listing, lookups,
+//! validation errors, orders with each discount code, cancellations, restocks) is recorded
+//! first, one pass, with its database and the rates service up; under load each client
+//! sends the recorded requests round and round, each with its `x-td-trace-id`, and the
+//! driver answers every statement from the recording (the CLI's matching serves a
+//! recorded answer again when a test is replayed again), so each request's status is the
+//! recorded one.
+//!
 //! `COV_SOAK_SECONDS` sets the load's length: `cargo xtask test` runs the default (3 s),
 //! `cargo xtask soak [--seconds N]` runs the long one (20 s by default).
 //!
@@ -29,10 +37,11 @@ use std::time::{Duration, Instant};
 
 use cov_collector::CoverageMapping;
 use cov_collector::decode::mapping::{Counter, ExpressionKind};
-use cov_driver::{CliConnection, CliListener};
+use cov_driver::replay::Test;
+use cov_driver::{CliConnection, CliListener, CliOptions, HttpClient, Launch, TraceMocks};
 use cov_proto::CoverageSnapshotResponse;
 use cov_reliability::service::{Service, Stopped, demo_binary, replay_launch};
-use cov_testkit::{LcovTracefile, oracle_lcov, workspace_root};
+use cov_testkit::{LcovTracefile, oracle_lcov_of, workspace_root};
 use cov_transport::Endpoint;
 
 const CLIENTS: usize = 8;
@@ -130,13 +139,86 @@ fn oracle_counts(binary: &Path, stopped: &Stopped) -> Counts {
         .profraw
         .as_ref()
         .unwrap_or_else(|| panic!("the service wrote no profile; log:\n{}", stopped.log));
-    let lcov = LcovTracefile::parse(&oracle_lcov(binary, &[profraw]));
+    // Only the service's files: `llvm-cov` crashes on a file of the SDK the service links
+    // (see `cov_testkit::oracle_lcov_of`).
     let root = demo_dir().join("src");
+    let lcov = LcovTracefile::parse(&oracle_lcov_of(binary, &[profraw], &[&root]));
     lcov.files
         .into_iter()
         .filter(|(path, _)| Path::new(path).starts_with(&root))
         .map(|(path, file)| (path, file.lines))
         .collect()
+}
+
+/// The recorded mix: its trace files, its requests, and the URLs the service was recorded
+/// with (nothing answers there during the soak).
+struct Recording {
+    traces: PathBuf,
+    tests: Vec<Test>,
+    database_url: String,
+    rates_url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Records one pass of the mix ([`one_round`] with each discount code) with the service in
+/// `RECORD` mode, against a fresh database on the tests' PostgreSQL server and the rates
+/// service, both stopped again before this returns.
+fn record_mix(binary: &Path) -> Recording {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = cov_testkit::fresh_database("cov_reliability_soak");
+    let mut rates = Launch::new(cov_testkit::build_plain("rates-service", "rates-service"));
+    rates.args(["--port", "0"]).env_remove("PORT");
+    let mut rates = rates.start().expect("the rates service starts");
+    let rates_url = format!(
+        "http://{}",
+        rates
+            .wait_for_address(Duration::from_secs(60))
+            .expect("the rates service listens")
+    );
+    let traces = dir.path().join("traces");
+    let log = dir.path().join("record.log");
+    let mut launch = Launch::new(binary);
+    launch
+        .args(["--port", "0"])
+        .current_dir(demo_dir())
+        .env_remove("PORT")
+        .env_remove("HOST")
+        .env("TUSK_DRIFT_MODE", "RECORD")
+        .env("TUSK_TRACES_DIR", &traces)
+        .env("DATABASE_URL", &database_url)
+        .env("RATES_URL", &rates_url)
+        .env("LLVM_PROFILE_FILE", dir.path().join("record.profraw"))
+        .log(&log);
+    let mut service = launch.start().expect("the demo service starts");
+    let address = service
+        .wait_for_address(Duration::from_secs(60))
+        .expect("the recording service listens");
+    let http = HttpClient::new(address, Duration::from_secs(10));
+    let mut requests = 0;
+    for round in 1..=4 {
+        requests += one_round(&http, 0, round).unwrap_or_else(|error| {
+            panic!(
+                "recording: {error}; the service's log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+    }
+    let (status, _) = http.post("/shutdown", "").expect("POST /shutdown");
+    assert_eq!(status, 202);
+    let exit = service
+        .wait_for_exit(Duration::from_secs(60))
+        .expect("waiting for the recording service");
+    assert!(exit.is_some_and(|exit| exit.success()), "{exit:?}");
+    rates.kill().expect("stopping the rates service");
+    let tests = cov_driver::traces::recorded(&traces).expect("the recording loads");
+    assert_eq!(tests.len() as u64, requests, "one trace per request");
+    Recording {
+        traces,
+        tests,
+        database_url,
+        rates_url,
+        _dir: dir,
+    }
 }
 
 struct Run {
@@ -148,20 +230,37 @@ struct Run {
     counts: Counts,
 }
 
-fn start(binary: &Path) -> Run {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn start(binary: &Path, recording: &Recording) -> Run {
+    // The connection's tasks (mock answers included) run on the worker thread, also while
+    // this one sleeps between snapshots.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("tusk.sock");
+    let mut options = CliOptions::default();
+    options.mock_source(Arc::new(
+        TraceMocks::load(&recording.traces).expect("the recording loads"),
+    ));
     let listener = runtime
-        .block_on(CliListener::bind(&Endpoint::unix(&socket)))
+        .block_on(CliListener::bind_with(&Endpoint::unix(&socket), options))
         .expect("listening");
-    let service = Service::start(replay_launch(binary, &socket).current_dir(demo_dir()));
-    let connection = runtime
-        .block_on(listener.accept(Duration::from_secs(30)))
-        .expect("the SDK's handshake");
+    // Accepted while the service starts: its start-up statements are answered over the
+    // connection before it listens.
+    let accepting = runtime.spawn(async move {
+        let connection = listener.accept(Duration::from_secs(30)).await;
+        (listener, connection)
+    });
+    let mut launch = replay_launch(binary, &socket);
+    launch
+        .current_dir(demo_dir())
+        .env("DATABASE_URL", &recording.database_url)
+        .env("RATES_URL", &recording.rates_url);
+    let service = Service::start(&launch);
+    let (listener, connection) = runtime.block_on(accepting).expect("the accepting task");
+    let connection = connection.expect("the SDK's handshake");
     let baseline = runtime
         .block_on(connection.baseline(SNAPSHOT_TIMEOUT))
         .expect("the baseline");
@@ -209,88 +308,107 @@ impl Run {
     }
 }
 
-/// One client's endless mix of requests, each with the status it must get. Every order
-/// is cancelled before the next, so eight clients hold at most 24 of product 1's 40
-/// units and 96 of product 2's 200: stock never runs out and every status is certain.
-fn client_loop(
-    service_address: std::net::SocketAddr,
-    client: usize,
-    stop: &AtomicBool,
-    served: &AtomicU64,
-) -> Result<(), String> {
-    let http = cov_driver::HttpClient::new(service_address, Duration::from_secs(10));
-    let mut round = 0_u64;
+/// One round of the mix as client `client` sends it, each request with the status it must
+/// get, following the order it places; returns how many requests it sent. Rounds cycle
+/// through the discount codes (one unknown); every fourth restocks. Every order is
+/// cancelled before the next, so stock never runs out and every status is certain.
+fn one_round(http: &HttpClient, client: usize, round: u64) -> Result<u64, String> {
     let check = |what: &str, result: std::io::Result<(u16, String)>, expected: u16| match result {
         Ok((status, body)) if status == expected => Ok(body),
         Ok((status, body)) => Err(format!("{what}: {status} instead of {expected}: {body}")),
         Err(error) => Err(format!("{what}: {error}")),
     };
-    while !stop.load(Ordering::Relaxed) {
-        round += 1;
-        let mut requests = 0;
-        check("GET /health", http.get("/health"), 200)?;
+    let mut requests = 0;
+    check("GET /health", http.get("/health"), 200)?;
+    check(
+        "GET /products",
+        http.get("/products?category=coffee&in_stock=true&page=1&per_page=2"),
+        200,
+    )?;
+    check("GET /products/3", http.get("/products/3"), 200)?;
+    check("GET /products/99", http.get("/products/99"), 404)?;
+    check("GET /products?page=0", http.get("/products?page=0"), 422)?;
+    requests += 5;
+    let discount = ["SAVE10", "FLAT5", "FREESHIP", "BOGUS"][(round % 4) as usize];
+    let expected = if discount == "BOGUS" { 422 } else { 201 };
+    let order = check(
+        "POST /orders",
+        http.post(
+            "/orders",
+            &format!(
+                r#"{{"customer":"client-{client}","items":[{{"product_id":1,"quantity":{}}},{{"product_id":2,"quantity":{}}}],"discount_code":"{discount}"}}"#,
+                1 + round % 3,
+                10 + round % 3
+            ),
+        ),
+        expected,
+    )?;
+    requests += 1;
+    if expected == 201 {
+        let order: serde_json::Value =
+            serde_json::from_str(&order).map_err(|error| format!("order JSON: {error}"))?;
+        let id = order["id"].as_u64().ok_or("an order without an id")?;
+        check("GET /orders/{id}", http.get(&format!("/orders/{id}")), 200)?;
         check(
-            "GET /products",
-            http.get("/products?category=coffee&in_stock=true&page=1&per_page=2"),
+            "POST /orders/{id}/cancel",
+            http.post(&format!("/orders/{id}/cancel"), ""),
             200,
         )?;
-        check("GET /products/3", http.get("/products/3"), 200)?;
-        check("GET /products/99", http.get("/products/99"), 404)?;
-        check("GET /products?page=0", http.get("/products?page=0"), 422)?;
-        requests += 5;
-        let discount = ["SAVE10", "FLAT5", "FREESHIP", "BOGUS"][(round % 4) as usize];
-        let expected = if discount == "BOGUS" { 422 } else { 201 };
-        let order = check(
-            "POST /orders",
-            http.post(
-                "/orders",
-                &format!(
-                    r#"{{"customer":"client-{client}","items":[{{"product_id":1,"quantity":{}}},{{"product_id":2,"quantity":{}}}],"discount_code":"{discount}"}}"#,
-                    1 + round % 3,
-                    10 + round % 3
-                ),
-            ),
-            expected,
+        check(
+            "POST /orders/{id}/cancel again",
+            http.post(&format!("/orders/{id}/cancel"), ""),
+            409,
         )?;
-        requests += 1;
-        if expected == 201 {
-            let order: serde_json::Value =
-                serde_json::from_str(&order).map_err(|error| format!("order JSON: {error}"))?;
-            let id = order["id"].as_u64().ok_or("an order without an id")?;
-            check("GET /orders/{id}", http.get(&format!("/orders/{id}")), 200)?;
-            check(
-                "POST /orders/{id}/cancel",
-                http.post(&format!("/orders/{id}/cancel"), ""),
-                200,
-            )?;
-            check(
-                "POST /orders/{id}/cancel again",
-                http.post(&format!("/orders/{id}/cancel"), ""),
-                409,
-            )?;
-            requests += 3;
+        requests += 3;
+    }
+    if round.is_multiple_of(4) {
+        check(
+            "POST /products/1/restock",
+            http.post("/products/1/restock", r#"{"quantity":5}"#),
+            200,
+        )?;
+        check(
+            "POST /products/1/restock 0",
+            http.post("/products/1/restock", r#"{"quantity":0}"#),
+            422,
+        )?;
+        requests += 2;
+    }
+    Ok(requests)
+}
+
+/// One client's endless replay of the recorded mix, from its own place in it, each request
+/// with its trace id, each answer with its recorded status.
+fn client_loop(
+    service_address: std::net::SocketAddr,
+    client: usize,
+    tests: &[Test],
+    stop: &AtomicBool,
+    served: &AtomicU64,
+) -> Result<(), String> {
+    let http = HttpClient::new(service_address, Duration::from_secs(10));
+    let mut index = client * 5;
+    while !stop.load(Ordering::Relaxed) {
+        let test = &tests[index % tests.len()];
+        match test.send(&http) {
+            Ok((status, _)) if status == test.expect_status => {}
+            Ok((status, body)) => {
+                return Err(format!(
+                    "{} {} (trace {}): {status} instead of {}: {body}",
+                    test.method, test.target, test.id, test.expect_status
+                ));
+            }
+            Err(error) => return Err(format!("{} {}: {error}", test.method, test.target)),
         }
-        if round.is_multiple_of(16) {
-            check(
-                "POST /products/1/restock",
-                http.post("/products/1/restock", r#"{"quantity":5}"#),
-                200,
-            )?;
-            check(
-                "POST /products/1/restock 0",
-                http.post("/products/1/restock", r#"{"quantity":0}"#),
-                422,
-            )?;
-            requests += 2;
-        }
-        served.fetch_add(requests, Ordering::Relaxed);
+        served.fetch_add(1, Ordering::Relaxed);
+        index += 1;
     }
     Ok(())
 }
 
 /// The calibration: what the oracle counts that no snapshot can see (the shutdown).
-fn shutdown_tail(binary: &Path) -> Counts {
-    let mut run = start(binary);
+fn shutdown_tail(binary: &Path, recording: &Recording) -> Counts {
+    let mut run = start(binary, recording);
     run.delta().expect("the calibration delta");
     let (counts, stopped) = run.finish();
     let oracle = oracle_counts(binary, &stopped);
@@ -317,7 +435,8 @@ fn shutdown_tail(binary: &Path) -> Counts {
 fn baseline_plus_deltas_equal_llvm_cov_under_load() {
     let seconds = soak_seconds();
     let binary = demo_binary();
-    let tail = shutdown_tail(&binary);
+    let recording = record_mix(&binary);
+    let tail = shutdown_tail(&binary, &recording);
     for path in tail.keys() {
         assert!(
             path.ends_with("examples/demo-service/src/main.rs"),
@@ -326,15 +445,17 @@ fn baseline_plus_deltas_equal_llvm_cov_under_load() {
         );
     }
 
-    let mut run = start(&binary);
+    let mut run = start(&binary, &recording);
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
     let address = run.service.address();
+    let tests = Arc::new(recording.tests.clone());
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let stop = Arc::clone(&stop);
             let served = Arc::clone(&served);
-            std::thread::spawn(move || client_loop(address, client, &stop, &served))
+            let tests = Arc::clone(&tests);
+            std::thread::spawn(move || client_loop(address, client, &tests, &stop, &served))
         })
         .collect();
 

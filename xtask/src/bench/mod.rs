@@ -249,11 +249,13 @@ impl LoadGenerator {
     }
 }
 
-/// A blocking load run of `seconds` against `address`.
+/// A blocking load run of `seconds` against `address` with the requests of `mix`
+/// (`bench-tools load`'s `all` or `local`).
 pub(super) fn load_for(
     tools: PathBuf,
     address: SocketAddr,
     seconds: f64,
+    mix: &'static str,
 ) -> impl FnOnce() -> anyhow::Result<LoadReport> {
     move || {
         let value = capture_json(Command::new(tools).args([
@@ -261,6 +263,7 @@ pub(super) fn load_for(
             &address.to_string(),
             &LOAD_CONNECTIONS.to_string(),
             &seconds.to_string(),
+            mix,
         ]))?;
         LoadReport::from_json(&value)
     }

@@ -4,16 +4,28 @@
 //! CLI: throughput, the service's CPU time per request, and the CPU time of the SDK's own
 //! threads. Configurations are interleaved round by round so that drift of a shared
 //! machine hits all of them alike; each figure is the median over rounds.
+//!
+//! The load is `bench-tools load`'s `local` mix: the health check and validation errors,
+//! requests whose handlers read no database and call no other service. The demo service
+//! keeps its data in PostgreSQL and calls the rates service, and in `REPLAY` mode every
+//! statement and call would be a mock request to this xtask (a debug build) and back, whose
+//! cost is not the SDK's coverage cost (the outbound benchmarks measure it on its own): with
+//! the local mix the three configurations run the same handlers, and what differs is the
+//! SDK. The service still needs its database at start: the run starts a throwaway
+//! PostgreSQL and the rates service, records the mix once (which also checks that none of
+//! its requests made an outbound call), and with the SDK on answers the start-up statements
+//! from that recording as the Tusk CLI would (cov-driver's `TraceMocks`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cov_driver::Launch;
+use cov_driver::{HttpClient, Launch, TraceMocks};
 
 use super::results::BenchResults;
 use super::stats::{median, millis, overhead_pct, percentile};
-use super::{Binaries, load_for};
+use super::{Binaries, capture_json, load_for};
 use crate::flags::Bench as Options;
 
 /// How often snapshots are requested in the "snapshots" configuration.
@@ -76,6 +88,10 @@ pub(super) fn measure(
     let mut cpu_samples: [Vec<f64>; 3] = Default::default();
     let mut sdk_cpu_samples: [Vec<f64>; 3] = Default::default();
     let mut snapshot_ms = Vec::new();
+    crate::provision::ensure_postgres()?;
+    let rates_binary = crate::demo::build_rates(&crate::workspace_root())?;
+    let dependencies = crate::demo::Dependencies::start(&rates_binary, work)?;
+    let recording = record_mix(binaries, &dependencies, work)?;
     for round in 0..options.rounds {
         // Rotate the order so that no configuration always runs first or last.
         for offset in 0..SDK_CONFIGS.len() {
@@ -87,8 +103,9 @@ pub(super) fn measure(
                 options.rounds
             );
             let socket = work.join(format!("tusk-{round}-{offset}.sock"));
-            let trial =
-                runtime.block_on(throughput_trial(binaries, config, &socket, work, options))?;
+            let trial = runtime.block_on(throughput_trial(
+                binaries, config, &socket, work, options, &recording,
+            ))?;
             eprintln!(
                 "bench:   {:.0} req/s, {:.1} µs CPU per request",
                 trial.requests_per_second, trial.cpu_us_per_request
@@ -99,6 +116,7 @@ pub(super) fn measure(
             snapshot_ms.extend(trial.snapshot_ms);
         }
     }
+    dependencies.stop()?;
     Ok(Overhead {
         off_rps: median(&samples[0]),
         idle_rps: median(&samples[1]),
@@ -107,6 +125,78 @@ pub(super) fn measure(
         trials: samples,
         cpu_us_per_request: cpu_samples.each_ref().map(|samples| median(samples)),
         sdk_cpu_us_per_request: sdk_cpu_samples.each_ref().map(|samples| median(samples)),
+    })
+}
+
+/// The load's mix, recorded: where its traces are (the start-up statements a replayed
+/// service asks for) and the URLs the service uses.
+struct MixRecording {
+    traces: PathBuf,
+    database_url: String,
+    rates_url: String,
+}
+
+/// The requests of the load (`bench-tools load`'s mix).
+const MIX: &str = "local";
+
+/// Records the load's mix once (`bench-tools load ADDR 1 once local`) with the demo service
+/// in `RECORD` mode against `dependencies`, into `work/traces`, and checks that none of its
+/// requests made an outbound call.
+fn record_mix(
+    binaries: &Binaries,
+    dependencies: &crate::demo::Dependencies,
+    work: &Path,
+) -> anyhow::Result<MixRecording> {
+    let traces = work.join("traces");
+    let mut launch = Launch::new(&binaries.demo_service);
+    launch
+        .args(["--port", "0"])
+        .env_remove("RUST_LOG")
+        .env("TUSK_DRIFT_MODE", "RECORD")
+        .env("TUSK_TRACES_DIR", &traces)
+        .env("DATABASE_URL", dependencies.database_url())
+        .env("RATES_URL", dependencies.rates_url())
+        .env("LLVM_PROFILE_FILE", work.join("record-%p.profraw"));
+    eprintln!("bench: recording the load's mix (demo-service in RECORD mode)");
+    let mut service = launch.start().context("starting demo-service")?;
+    let address = service.wait_for_address(Duration::from_secs(60))?;
+    let sent = capture_json(std::process::Command::new(&binaries.bench_tools).args([
+        "load",
+        &address.to_string(),
+        "1",
+        "once",
+        MIX,
+    ]))?;
+    let (status, _) = HttpClient::new(address, Duration::from_secs(10)).post("/shutdown", "")?;
+    anyhow::ensure!(status == 202, "POST /shutdown answered {status}");
+    let exit = service.wait_for_exit(Duration::from_secs(60))?;
+    anyhow::ensure!(
+        exit.is_some_and(|exit| exit.success()),
+        "the recording service did not exit cleanly: {exit:?}"
+    );
+    let tests = cov_driver::traces::recorded(&traces)?;
+    anyhow::ensure!(
+        Some(tests.len() as u64) == sent["requests"].as_u64(),
+        "{} traces recorded for the mix's {} requests",
+        tests.len(),
+        sent["requests"]
+    );
+    for path in cov_driver::traces::trace_files(&traces)? {
+        let spans = cov_trace::read::parse_spans(&std::fs::read(&path)?)?;
+        let outbound = spans
+            .iter()
+            .filter(|span| !span.is_root_span && !span.is_pre_app_start)
+            .count();
+        anyhow::ensure!(
+            outbound == 0,
+            "{}: a request of the `{MIX}` mix made {outbound} outbound calls",
+            path.display()
+        );
+    }
+    Ok(MixRecording {
+        traces,
+        database_url: dependencies.database_url().to_owned(),
+        rates_url: dependencies.rates_url().to_owned(),
     })
 }
 
@@ -125,20 +215,26 @@ async fn throughput_trial(
     socket: &Path,
     work: &Path,
     options: &Options,
+    recording: &MixRecording,
 ) -> anyhow::Result<Trial> {
-    use cov_driver::CliListener;
+    use cov_driver::{CliListener, CliOptions};
     use cov_transport::Endpoint;
 
+    let mocks = Arc::new(TraceMocks::load(&recording.traces)?);
     let listener = match config {
         SdkConfig::Off => None,
         SdkConfig::Idle | SdkConfig::Snapshots => {
-            Some(CliListener::bind(&Endpoint::unix(socket)).await?)
+            let mut cli = CliOptions::default();
+            cli.mock_source(Arc::clone(&mocks) as Arc<dyn cov_driver::MockSource>);
+            Some(CliListener::bind_with(&Endpoint::unix(socket), cli).await?)
         }
     };
     let mut launch = Launch::new(&binaries.demo_service);
     launch
         .args(["--port", "0"])
         .env_remove("RUST_LOG")
+        .env("DATABASE_URL", &recording.database_url)
+        .env("RATES_URL", &recording.rates_url)
         .env("LLVM_PROFILE_FILE", work.join("demo-service-%p.profraw"));
     if let Some(listener) = &listener {
         launch
@@ -147,33 +243,42 @@ async fn throughput_trial(
             .env("TUSK_COVERAGE", "true");
     }
     // Killed (not stopped gracefully: no profile is written) when dropped.
-    let mut service = launch.start().context("starting demo-service")?;
-    let address = service.wait_for_address(Duration::from_secs(60))?;
+    let service = launch.start().context("starting demo-service")?;
+    // In REPLAY mode the SDK connects first and its start-up statements are answered over
+    // that connection before it listens: the accept runs while the address is awaited.
+    let listening = tokio::task::spawn_blocking(move || {
+        let mut service = service;
+        let address = service.wait_for_address(Duration::from_secs(60));
+        (service, address)
+    });
     let connection = match &listener {
-        Some(listener) => {
-            let connection = listener
-                .accept(Duration::from_secs(10))
+        Some(listener) => Some(
+            listener
+                .accept(Duration::from_secs(30))
                 .await
-                .context("demo-service's SDK did not connect (does it call cov_sdk::init()?)")?;
-            connection
-                .baseline(Duration::from_secs(60))
-                .await
-                .context("baseline snapshot")?;
-            Some(connection)
-        }
+                .context("demo-service's SDK did not connect (does it call cov_sdk::init()?)")?,
+        ),
         None => None,
     };
+    let (service, address) = listening.await?;
+    let address = address?;
+    if let Some(connection) = &connection {
+        connection
+            .baseline(Duration::from_secs(60))
+            .await
+            .context("baseline snapshot")?;
+    }
 
     // Let every configuration settle alike (the SDK's start-up work is done by now), warm
     // up (connections, allocator, caches), then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let tools = binaries.bench_tools.clone();
-    let warm_up = load_for(tools.clone(), address, 1.0);
+    let warm_up = load_for(tools.clone(), address, 1.0, MIX);
     tokio::task::spawn_blocking(warm_up).await??;
     let pid = service.id();
     let cpu_before = process_cpu_seconds(pid)?;
     let sdk_cpu_before = sdk_threads_cpu_seconds(pid)?;
-    let measured = tokio::task::spawn_blocking(load_for(tools, address, options.seconds));
+    let measured = tokio::task::spawn_blocking(load_for(tools, address, options.seconds, MIX));
     tokio::pin!(measured);
     let mut snapshot_ms = Vec::new();
     let report = match (&connection, config) {
@@ -196,6 +301,11 @@ async fn throughput_trial(
     let cpu_seconds = process_cpu_seconds(pid)? - cpu_before;
     let sdk_cpu_seconds = sdk_threads_cpu_seconds(pid)? - sdk_cpu_before;
     anyhow::ensure!(report.errors == 0, "the load generator failed: {report:?}");
+    let tally = mocks.tally();
+    anyhow::ensure!(
+        tally.not_found.is_empty() && tally.approximate.is_empty(),
+        "the replayed service's start was not answered from the recording: {tally:?}"
+    );
     drop(service);
     let per_request = |seconds: f64| seconds * 1e6 / report.requests.max(1) as f64;
     Ok(Trial {

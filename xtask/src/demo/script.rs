@@ -1,6 +1,8 @@
-//! The scripted replay: the HTTP requests the demo sends, one per test, each with the
-//! status a passing replay returns. Together they reach most of the service's code and
-//! leave some of it (other discount codes, some validation) for the report to show.
+//! The demo's script: the HTTP requests recorded, one per test, each with the status the
+//! service answers. Together they reach most of the service's code, its calls to the
+//! rates service and its statements of every kind (reads, transactions, failed
+//! statements), and leave some of it (other discount codes, some validation) for the
+//! report to show.
 
 use cov_driver::replay::Test;
 
@@ -82,6 +84,38 @@ const SCRIPT: &[Scripted] = &[
         expect_status: 404,
     },
     Scripted {
+        id: "get-product-eur",
+        method: "GET",
+        path: "/products/1?currency=EUR",
+        what: None,
+        body: None,
+        expect_status: 200,
+    },
+    Scripted {
+        id: "get-product-usd",
+        method: "GET",
+        path: "/products/2?currency=usd",
+        what: None,
+        body: None,
+        expect_status: 200,
+    },
+    Scripted {
+        id: "get-product-unknown-currency",
+        method: "GET",
+        path: "/products/1?currency=XAU",
+        what: Some("unknown"),
+        body: None,
+        expect_status: 422,
+    },
+    Scripted {
+        id: "get-product-bad-currency",
+        method: "GET",
+        path: "/products/1?currency=EURO",
+        what: Some("not a code"),
+        body: None,
+        expect_status: 422,
+    },
+    Scripted {
         id: "create-product",
         method: "POST",
         path: "/products",
@@ -90,6 +124,14 @@ const SCRIPT: &[Scripted] = &[
             r#"{"name": "Gooseneck scale", "category": "Equipment", "price_cents": 3900, "stock": 3}"#,
         ),
         expect_status: 201,
+    },
+    Scripted {
+        id: "create-duplicate-product",
+        method: "POST",
+        path: "/products",
+        what: Some("duplicate name"),
+        body: Some(r#"{"name": "GOOSENECK scale", "category": "equipment", "price_cents": 3900}"#),
+        expect_status: 409,
     },
     Scripted {
         id: "create-invalid-product",
@@ -136,12 +178,38 @@ const SCRIPT: &[Scripted] = &[
         expect_status: 422,
     },
     Scripted {
+        id: "order-unknown-product",
+        method: "POST",
+        path: "/orders",
+        what: Some("unknown product"),
+        body: Some(
+            r#"{"customer": "dee", "items": [{"product_id": 2, "quantity": 1}, {"product_id": 42, "quantity": 1}]}"#,
+        ),
+        expect_status: 404,
+    },
+    Scripted {
         id: "get-order",
         method: "GET",
         path: "/orders/1",
         what: None,
         body: None,
         expect_status: 200,
+    },
+    Scripted {
+        id: "quote-order-jpy",
+        method: "GET",
+        path: "/orders/1/quote?currency=JPY",
+        what: None,
+        body: None,
+        expect_status: 200,
+    },
+    Scripted {
+        id: "quote-order-no-currency",
+        method: "GET",
+        path: "/orders/1/quote",
+        what: Some("no currency"),
+        body: None,
+        expect_status: 422,
     },
     Scripted {
         id: "cancel-order",
@@ -156,6 +224,14 @@ const SCRIPT: &[Scripted] = &[
         method: "POST",
         path: "/orders/1/cancel",
         what: Some("again"),
+        body: None,
+        expect_status: 409,
+    },
+    Scripted {
+        id: "quote-cancelled-order",
+        method: "GET",
+        path: "/orders/1/quote?currency=GBP",
+        what: Some("cancelled"),
         body: None,
         expect_status: 409,
     },

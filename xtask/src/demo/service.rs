@@ -74,8 +74,16 @@ pub(crate) fn build(root: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
 
 /// How the demo service is started: on a free port, in its own package directory (the
 /// SDK's default source root, so the report holds the service's files and nothing else),
-/// writing its whole-run profile to `profraw` and its log to `log`.
-pub(crate) fn launch(root: &Path, binary: &Path, profraw: &Path, log: &Path) -> Launch {
+/// with its database and rates service URLs, writing its whole-run profile to `profraw`
+/// and its log to `log`.
+pub(crate) fn launch(
+    root: &Path,
+    binary: &Path,
+    profraw: &Path,
+    log: &Path,
+    database_url: &str,
+    rates_url: &str,
+) -> Launch {
     let mut launch = Launch::new(binary);
     launch
         .args(["--port", "0"])
@@ -83,6 +91,8 @@ pub(crate) fn launch(root: &Path, binary: &Path, profraw: &Path, log: &Path) -> 
         // The service's own settings must not leak in from the caller's environment.
         .env_remove("PORT")
         .env_remove("HOST")
+        .env("DATABASE_URL", database_url)
+        .env("RATES_URL", rates_url)
         .env("LLVM_PROFILE_FILE", profraw)
         .log(log);
     launch

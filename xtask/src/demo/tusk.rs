@@ -23,51 +23,60 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cov_driver::PortReservation;
 use cov_driver::replay::{Stop, Test};
-use cov_driver::{HttpClient, PortReservation, traces};
 use cov_testkit::LcovTracefile;
-use cov_testkit::oracle_lcov;
+use serde_json::Value;
 
-use super::tusk_cli::{CoverageExport, Project, ServiceLaunch, TuskCli};
+use super::record::{OutboundSpans, outbound_spans};
+use super::tusk_cli::{CliRun, CoverageExport, Project, ServiceLaunch, TuskCli};
 use super::{
-    DemoOptions, Outcome, remove_if_present, service, service_files, shutdown_counts, steps,
+    DemoOptions, Outcome, Recording, record_with_dependencies, remove_if_present, service,
+    service_oracle, shutdown_counts,
 };
 use crate::provision;
 
+/// The step of the script whose trace the request never recorded is made from: a price in
+/// euros, which asks the rates service for the euro.
+const UNRECORDED_FROM: &str = "GET /products/1?currency=EUR";
+/// The request never recorded: the same product in Swiss francs, a currency the recording
+/// never asked the rates service for.
+const UNRECORDED_TARGET: &str = "/products/1?currency=CHF";
+
+/// The beginning of the error the SDK returns to the handler for the unrecorded request's
+/// call to the rates service (cov-sdk's `ReplayError`: the call, then why it has no answer).
+const UNMATCHED_CALL_ERROR: &str = "Tusk Drift replay: GET http://";
+
 /// Records the demo service, replays it with the real CLI and checks the CLI's coverage.
-pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(
+    root: &Path,
+    binary: &Path,
+    rates_binary: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
     let cli = TuskCli::locate(root)?;
     eprintln!("tusk: the Tusk CLI is {}", cli.path().display());
     provision::ensure_llvm_tools()?;
     // curl for the readiness check.
     provision::ensure_debian_programs(&[("curl", "curl")])?;
-    let out_dir = std::path::absolute(out_dir)
-        .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let service_dir = root.join("examples").join(service::PACKAGE);
     let project_dir = out_dir.join("tusk");
     let traces_dir = project_dir.join(".tusk/traces");
-    if traces_dir.exists() {
-        std::fs::remove_dir_all(&traces_dir)
-            .with_context(|| format!("cannot clear {}", traces_dir.display()))?;
-    }
 
-    let recorded = record(root, binary, &traces_dir, &out_dir)?;
-    let tests = traces::replayable(&traces_dir)?;
+    let recording =
+        record_with_dependencies("tusk", root, binary, rates_binary, &traces_dir, out_dir)?;
+    let spans = outbound_spans(&traces_dir)?;
+    let mut problems = check_outbound_spans(&recording, &spans);
+    let tests = recording.replayable();
     eprintln!(
-        "tusk: recorded {} traces in {}; the CLI replays the {} with a status below 300 \
-         and skips {}",
-        recorded,
-        traces_dir.display(),
+        "tusk: the CLI replays the {} traces with a status below 300 and skips {}; the rates \
+         service and PostgreSQL stay stopped",
         tests.len(),
-        recorded - tests.len(),
+        recording.tests.len() - tests.len(),
     );
 
-    // Held until both runs are over: nobody else gets the port, and nothing answers on it
+    // Held until the runs are over: nobody else gets the port, and nothing answers on it
     // until the service the CLI starts listens there.
     let port = PortReservation::new().context("cannot reserve a port for the service")?;
     let mut runs = Vec::new();
@@ -76,12 +85,7 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         remove_if_present(&profraw)?;
         let project = Project::create(
             &project_dir,
-            &ServiceLaunch {
-                binary,
-                working_dir: &service_dir,
-                port: port.port(),
-                profraw: &profraw,
-            },
+            &service_launch(binary, root, port.port(), &profraw, &recording),
         )?;
         let coverage_output = out_dir.join(output);
         remove_if_present(&coverage_output)?;
@@ -93,15 +97,46 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         )?;
         runs.push((run, coverage_output, profraw));
     }
+
+    // A request the recording never saw, replayed by the real CLI among the recorded ones.
+    let unrecorded_dir = out_dir.join("tusk-unrecorded");
+    let unrecorded = unrecorded_trace(&recording, &unrecorded_dir.join(".tusk/traces"))?;
+    let profraw = out_dir.join("tusk-unrecorded.profraw");
+    let project = Project::create(
+        &unrecorded_dir,
+        &service_launch(binary, root, port.port(), &profraw, &recording),
+    )?;
+    eprintln!(
+        "tusk: the same with one more trace, made by hand: GET {UNRECORDED_TARGET}, a request \
+         the recording never saw"
+    );
+    let unrecorded_run = cli.replay(
+        &project,
+        &out_dir.join("coverage-unrecorded.json"),
+        &[("TUSK_REQUIRE_INBOUND_REPLAY_SPAN", "1")],
+    )?;
     drop(port);
+    let unmatched = check_unrecorded_run(&unrecorded_run, &tests, &unrecorded);
+    let unmatched_report = match &unmatched {
+        Ok(report) => Some(report.clone()),
+        Err(failures) => {
+            problems.extend(failures.iter().cloned());
+            None
+        }
+    };
 
     eprintln!("tusk: replaying the same tests with our own driver, then an idle run");
-    let driver = driver_replay(root, binary, &out_dir.join("driver"), tests.clone())?;
-    let idle = driver_replay(root, binary, &out_dir.join("idle"), Vec::new())?;
+    let driver = driver_replay(
+        root,
+        binary,
+        &out_dir.join("driver"),
+        &recording,
+        tests.clone(),
+    )?;
+    let idle = driver_replay(root, binary, &out_dir.join("idle"), &recording, Vec::new())?;
 
     let (json_run, json_path, _) = &runs[0];
     let (lcov_run, lcov_path, lcov_profraw) = &runs[1];
-    let mut problems = Vec::new();
     for (run, name) in [(json_run, "JSON"), (lcov_run, "LCOV")] {
         problems.extend(check_results(run, &tests, name));
     }
@@ -119,13 +154,11 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     )
     .map_err(|error| anyhow::anyhow!("{}: {error}", lcov_path.display()))?;
     cli_lcov.files = cli_paths.rename(cli_lcov.files);
-    let oracle = service_files(
-        &LcovTracefile::parse(&oracle_lcov(binary, &[lcov_profraw])),
-        root,
-    );
+    let oracle = service_oracle(binary, root, lcov_profraw);
     let shutdown = shutdown_counts(binary, root, &idle)?;
     problems.extend(check_aggregate(&cli_lcov, &oracle, &shutdown));
 
+    println!("\nThe Tusk CLI's own verdict: {}", json_run.verdict());
     println!("\nThe Tusk CLI's own coverage summary (--show-coverage):\n");
     println!("{}", json_run.coverage_summary());
     println!("\nOur report of the same tests (cargo xtask demo's driver):\n");
@@ -133,6 +166,10 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
     println!("\nThe CLI's reports:");
     println!("  {}", json_path.display());
     println!("  {}", lcov_path.display());
+    if let Some(report) = &unmatched_report {
+        println!("\nThe request the recording never saw, as the real CLI replayed it:\n");
+        println!("{report}");
+    }
     if !problems.is_empty() {
         bail!(
             "the real CLI and our side disagree in {} places:\n  {}",
@@ -141,80 +178,198 @@ pub(crate) fn run(root: &Path, binary: &Path, out_dir: &Path) -> anyhow::Result<
         );
     }
     println!(
-        "\nChecked: {} tests passed under the real CLI; every test's lines equal our driver's; \
-         its aggregate equals llvm-cov's on {} lines of {} files, branches included.",
+        "\nChecked: {} tests passed under the real CLI with the rates service and PostgreSQL \
+         stopped ({}); every test's lines equal our driver's; its aggregate equals llvm-cov's \
+         on {} lines of {} files, branches included; a request never recorded failed its \
+         test with the SDK's error for the unmatched call.",
         tests.len(),
+        spans.summary(),
         oracle.values().map(|file| file.lines.len()).sum::<usize>(),
         oracle.len(),
     );
     Ok(())
 }
 
-/// Runs the service in record mode under the demo's script and returns how many trace
-/// files it wrote; its log and profile go to `out_dir`, created if missing.
-fn record(root: &Path, binary: &Path, traces_dir: &Path, out_dir: &Path) -> anyhow::Result<usize> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let log = out_dir.join("record.log");
-    // The recording run's profile is of no interest; keep it out of the service's
-    // directory.
-    let mut launch = service::launch(root, binary, &out_dir.join("record.profraw"), &log);
-    launch
-        .env("TUSK_DRIFT_MODE", "RECORD")
-        .env("TUSK_TRACES_DIR", traces_dir);
-    eprintln!("tusk: recording the demo service (TUSK_DRIFT_MODE=RECORD)");
-    let mut service = launch.start()?;
-    let address = service
-        .wait_for_address(Duration::from_secs(30))
-        .with_context(|| {
-            format!(
-                "the recording service did not listen; its log is in {}",
-                log.display()
-            )
-        })?;
-    let client = HttpClient::new(address, Duration::from_secs(10));
-    let script = steps();
-    for step in &script {
-        let (status, body) = step
-            .send(&client)
-            .with_context(|| format!("{} {}", step.method, step.target))?;
-        if status != step.expect_status {
-            bail!(
-                "recording {}: expected {}, got {status}: {body}",
-                step.name,
-                step.expect_status
-            );
-        }
+/// How the CLI starts the service: the database and rates URLs it was recorded with,
+/// though nothing answers there any more.
+fn service_launch<'a>(
+    binary: &'a Path,
+    root: &Path,
+    port: u16,
+    profraw: &'a Path,
+    recording: &'a Recording,
+) -> ServiceLaunch<'a> {
+    ServiceLaunch {
+        binary,
+        working_dir: root.join("examples").join(service::PACKAGE),
+        port,
+        profraw,
+        database_url: &recording.database_url,
+        rates_url: &recording.rates_url,
     }
-    service
-        .terminate()
-        .context("asking the recording service to stop")?;
-    let Some(exit) = service.wait_for_exit(Duration::from_secs(30))? else {
-        service.kill()?;
-        bail!("the recording service did not exit within 30 s of SIGTERM; killed it");
-    };
-    if !exit.success() {
-        bail!(
-            "the recording service exited with {exit}; its log is in {}",
-            log.display()
-        );
-    }
-    let written = traces::trace_files(traces_dir)?.len();
-    if written != script.len() {
-        bail!(
-            "the recorder wrote {written} trace files for {} requests; the service's log is in {}",
-            script.len(),
-            log.display()
-        );
-    }
-    Ok(written)
 }
 
-/// Our own driver over `tests`, stopped as the CLI stops the service.
+/// The trace files hold the outbound calls: statements before the start and in the trace
+/// of every request answered with data, calls to the rates service and to nothing else,
+/// among them those of the prices and quotes in other currencies, each in its own trace.
+fn check_outbound_spans(recording: &Recording, spans: &OutboundSpans) -> Vec<String> {
+    let mut problems = Vec::new();
+    if spans.count("", "postgres") == 0 {
+        problems.push("no start-up statement was recorded as a pre-app-start span".to_owned());
+    }
+    if spans.http_urls.is_empty() {
+        problems.push("no call to the rates service was recorded".to_owned());
+    }
+    for url in &spans.http_urls {
+        if !url.starts_with(&format!("{}/", recording.rates_url)) {
+            problems.push(format!(
+                "a recorded HTTP call to {url}, not the rates service"
+            ));
+        }
+    }
+    for test in &recording.tests {
+        if test.target != "/health"
+            && test.expect_status < 300
+            && spans.count(&test.id, "postgres") == 0
+        {
+            problems.push(format!("the trace of {} holds no statement", test.name));
+        }
+    }
+    for name in [UNRECORDED_FROM, "GET /orders/1/quote?currency=JPY"] {
+        match recording.tests.iter().find(|test| test.name == name) {
+            Some(test) if spans.count(&test.id, "http") > 0 => {}
+            Some(_) => problems.push(format!(
+                "the trace of {name} holds no call to the rates service"
+            )),
+            None => problems.push(format!("no trace of {name} was recorded")),
+        }
+    }
+    problems
+}
+
+/// The request the recording never saw, made by hand: the root span of the trace of
+/// [`UNRECORDED_FROM`] with the request's target changed to [`UNRECORDED_TARGET`] and a
+/// trace id of its own, and none of the recorded calls (its statement is answered by the
+/// same statement of another trace, as the CLI matches across the suite; its call to the
+/// rates service by nothing). Written into `traces_dir` (emptied first) with a copy of every
+/// recorded trace; returns its trace id.
+fn unrecorded_trace(recording: &Recording, traces_dir: &Path) -> anyhow::Result<String> {
+    if traces_dir.exists() {
+        std::fs::remove_dir_all(traces_dir)
+            .with_context(|| format!("cannot clear {}", traces_dir.display()))?;
+    }
+    std::fs::create_dir_all(traces_dir)
+        .with_context(|| format!("cannot create {}", traces_dir.display()))?;
+    let from = recording
+        .tests
+        .iter()
+        .find(|test| test.name == UNRECORDED_FROM)
+        .context("the script has the step the request is made from")?;
+    let mut source = None;
+    for path in cov_driver::traces::trace_files(&recording.traces_dir)? {
+        let name = path.file_name().context("a trace file has a name")?;
+        std::fs::copy(&path, traces_dir.join(name))
+            .with_context(|| format!("copying {}", path.display()))?;
+        if name.to_string_lossy().contains(&from.id) {
+            source = Some(path);
+        }
+    }
+    let source = source.context("the trace of the step the request is made from")?;
+    let text = std::fs::read_to_string(&source)
+        .with_context(|| format!("reading {}", source.display()))?;
+    let root_line = text
+        .lines()
+        .find(|line| line.contains("\"isRootSpan\":true"))
+        .context("the trace has a root span")?;
+    let mut span: Value = serde_json::from_str(root_line)?;
+    let trace_id = format!("{:032x}", u128::from(std::process::id()) << 64 | 0xc4f);
+    span["traceId"] = Value::String(trace_id.clone());
+    span["name"] = Value::String(format!("GET {UNRECORDED_TARGET}"));
+    let input = span["inputValue"]
+        .as_object_mut()
+        .context("the root span has an input value")?;
+    let recorded_target = input
+        .get("target")
+        .and_then(Value::as_str)
+        .context("the root span has a target")?
+        .to_owned();
+    for value in input.values_mut() {
+        if let Value::String(text) = value {
+            *text = text.replace(&recorded_target, UNRECORDED_TARGET);
+        }
+    }
+    let name = cov_trace::file_name(std::time::SystemTime::now(), &trace_id);
+    std::fs::write(
+        traces_dir.join(name),
+        format!("{}\n", serde_json::to_string(&span)?),
+    )?;
+    Ok(trace_id)
+}
+
+/// The CLI's run with the request never recorded: every recorded test passed, and the
+/// unrecorded one failed because the service answered 502 with the SDK's error for the
+/// unmatched call. Returns what the CLI printed about it.
+fn check_unrecorded_run(
+    run: &CliRun,
+    tests: &[Test],
+    unrecorded: &str,
+) -> Result<String, Vec<String>> {
+    let mut problems = Vec::new();
+    for test in tests {
+        match run.results.iter().find(|result| result.test_id == test.id) {
+            Some(result) if result.passed => {}
+            Some(result) => problems.push(format!(
+                "with the unrecorded request added, the CLI failed {}: {:?} {:?}",
+                test.name, result.error, result.deviations
+            )),
+            None => problems.push(format!(
+                "with the unrecorded request added, the CLI did not run {}",
+                test.name
+            )),
+        }
+    }
+    let Some(result) = run
+        .results
+        .iter()
+        .find(|result| result.test_id == unrecorded)
+    else {
+        problems.push(format!(
+            "the CLI did not run the unrecorded request (trace {unrecorded})"
+        ));
+        return Err(problems);
+    };
+    let deviations = serde_json::to_string_pretty(&result.deviations).unwrap_or_default();
+    if result.passed {
+        problems.push("the CLI passed the request the recording never saw".to_owned());
+    }
+    if !deviations.contains("502") || !deviations.contains(UNMATCHED_CALL_ERROR) {
+        problems.push(format!(
+            "the request the recording never saw did not fail with a 502 carrying the SDK's \
+             error for the unmatched call (`{UNMATCHED_CALL_ERROR}`): {deviations}"
+        ));
+    }
+    if run.success {
+        problems.push("the CLI exited 0 although a test failed".to_owned());
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(format!(
+        "  the CLI: {}\n  test {unrecorded} (GET {UNRECORDED_TARGET}): passed = {}, deviations = \
+         {deviations}\n  the other {} tests: passed",
+        run.verdict(),
+        result.passed,
+        tests.len()
+    ))
+}
+
+/// Our own driver over `tests`, stopped as the CLI stops the service, with the mocks of
+/// `recording`.
 fn driver_replay(
     root: &Path,
     binary: &Path,
     out_dir: &Path,
+    recording: &Recording,
     tests: Vec<Test>,
 ) -> anyhow::Result<Outcome> {
     let outcome = super::replay(
@@ -223,11 +378,12 @@ fn driver_replay(
         &DemoOptions {
             out_dir: out_dir.to_path_buf(),
             tcp: false,
-            steps: tests,
             progress: false,
             stop: Stop::Signal,
             require_inbound_spans: true,
         },
+        recording,
+        tests,
     )?;
     if !outcome.failures.is_empty() {
         bail!(
@@ -235,11 +391,14 @@ fn driver_replay(
             outcome.failures.join("\n  ")
         );
     }
+    if let Some(problems) = outcome.mock_problems() {
+        bail!("our driver's replay was not answered from the recording:\n  {problems}");
+    }
     Ok(outcome)
 }
 
 /// Every test the CLI ran passed, and it ran exactly the replayable traces.
-fn check_results(run: &super::tusk_cli::CliRun, tests: &[Test], name: &str) -> Vec<String> {
+fn check_results(run: &CliRun, tests: &[Test], name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if !run.success {
         problems.push(format!(
@@ -429,15 +588,22 @@ impl CliPaths {
 
 #[cfg(test)]
 mod tests {
+    use cov_driver::traces;
+
     use super::*;
+    use crate::demo::steps;
 
     /// What `cargo xtask test` can check of the record-and-replay loop without the real
     /// CLI (which the Go module proxy does not serve on every machine): the recorder's
     /// traces, read and replayed with the CLI's rules by our own driver, reproduce the
-    /// script. Every file parses line by line; the replayable tests are the script's 2xx
-    /// requests, in order, method, target and body unchanged; each replayed request
-    /// answers its recorded status and gets an inbound replay span; and each covers
-    /// exactly the lines the same scripted request covers.
+    /// script, with the database and the rates service stopped. Every file parses line by
+    /// line, one root span per request with its statements and rates calls beside it; the
+    /// replayable tests are the script's 2xx requests, in order, method, target and body
+    /// unchanged; each replayed request answers its recorded status and gets an inbound
+    /// replay span, every outbound call and statement answered by the recorded one of the
+    /// same input; and each covers exactly the lines the same scripted request covers.
+    /// Then the request the recording never saw: its call to the rates service gets the
+    /// SDK's error, the service answers 502, and nothing is called.
     #[test]
     fn recorded_traces_replay_to_the_coverage_of_the_script() {
         let root = crate::workspace_root();
@@ -445,20 +611,37 @@ mod tests {
         // Outside the repository, and not there yet: `--out` anywhere works.
         let dir = tempfile::tempdir().expect("a temporary directory");
         let out_dir = dir.path().join("not/yet/there");
-        let traces_dir = out_dir.join("tusk/.tusk/traces");
-
-        let recorded =
-            record(&root, &binary, &traces_dir, &out_dir).expect("the service records the script");
-        assert_eq!(recorded, steps().len());
+        let recording = super::super::record::record_for_tests(
+            &root,
+            &binary,
+            "xtask_demo_recorded_traces",
+            &out_dir,
+        );
+        assert_eq!(recording.tests.len(), steps().len());
         assert!(out_dir.join("record.log").is_file());
-        for path in traces::trace_files(&traces_dir).expect("trace files") {
+        let mut roots = 0;
+        for path in traces::trace_files(&recording.traces_dir).expect("trace files") {
             let text = std::fs::read(&path).expect("a trace file reads");
             let spans = cov_trace::read::parse_spans(&text)
                 .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-            assert_eq!(spans.len(), 1, "{}: one span per trace", path.display());
+            let root_spans = spans.iter().filter(|span| span.is_root_span).count();
+            assert!(root_spans <= 1, "{}: one request per trace", path.display());
+            roots += root_spans;
+            let trace = &spans[0].trace_id;
+            assert!(
+                spans.iter().all(|span| &span.trace_id == trace),
+                "{}: one trace per file",
+                path.display()
+            );
         }
+        assert_eq!(roots, steps().len());
+        let spans = outbound_spans(&recording.traces_dir).expect("the traces read");
+        assert_eq!(
+            check_outbound_spans(&recording, &spans),
+            Vec::<String>::new()
+        );
 
-        let tests = traces::replayable(&traces_dir).expect("the traces load");
+        let tests = traces::replayable(&recording.traces_dir).expect("the traces load");
         let scripted: Vec<Test> = steps()
             .into_iter()
             .filter(|step| step.expect_status < 300)
@@ -473,20 +656,35 @@ mod tests {
             );
         }
 
-        // `driver_replay` fails on any unexpected status or missing inbound span.
-        let from_traces = driver_replay(&root, &binary, &out_dir.join("from-traces"), tests)
-            .expect("the traces replay");
-        let from_script = super::super::replay(
+        // `driver_replay` fails on any unexpected status, missing inbound span, or call or
+        // statement not answered by the recorded one of the same input.
+        let from_traces = driver_replay(
             &root,
             &binary,
-            &DemoOptions {
-                out_dir: out_dir.join("from-script"),
-                tcp: false,
-                steps: scripted.clone(),
-                progress: false,
-                stop: Stop::Signal,
-                require_inbound_spans: false,
-            },
+            &out_dir.join("from-traces"),
+            &recording,
+            tests.clone(),
+        )
+        .expect("the traces replay");
+        // The script's own requests, with nothing of the traces but the trace id a replayed
+        // request needs to be answered from its trace.
+        let with_trace_ids: Vec<Test> = scripted
+            .iter()
+            .zip(&tests)
+            .map(|(step, test)| {
+                let mut step = step.clone();
+                step.id.clone_from(&test.id);
+                step.headers
+                    .push(("x-td-trace-id".to_owned(), test.id.clone()));
+                step
+            })
+            .collect();
+        let from_script = driver_replay(
+            &root,
+            &binary,
+            &out_dir.join("from-script"),
+            &recording,
+            with_trace_ids,
         )
         .expect("the script replays");
         let lines = |outcome: &Outcome| -> Vec<BTreeMap<String, Vec<u32>>> {
@@ -508,6 +706,53 @@ mod tests {
             assert!(!script.is_empty(), "{} covers lines", step.name);
             assert_eq!(traced, script, "{}", step.name);
         }
+
+        // A request the recording never saw, replayed by our driver as the CLI would.
+        let unrecorded_dir = out_dir.join("unrecorded");
+        let unrecorded = unrecorded_trace(&recording, &unrecorded_dir.join("traces"))
+            .expect("the hand-made trace is written");
+        let all = traces::recorded(&unrecorded_dir.join("traces")).expect("the traces load");
+        assert_eq!(all.len(), recording.tests.len() + 1);
+        let test = all
+            .into_iter()
+            .find(|test| test.id == unrecorded)
+            .expect("the hand-made trace is a test");
+        assert_eq!(test.target, UNRECORDED_TARGET);
+        let unrecorded_recording = Recording {
+            traces_dir: unrecorded_dir.join("traces"),
+            ..recording.clone()
+        };
+        let outcome = super::super::replay(
+            &root,
+            &binary,
+            &DemoOptions {
+                out_dir: unrecorded_dir.join("replay"),
+                tcp: false,
+                progress: false,
+                stop: Stop::Signal,
+                require_inbound_spans: true,
+            },
+            &unrecorded_recording,
+            vec![test],
+        )
+        .expect("the replay runs");
+        assert_eq!(outcome.failures.len(), 1, "{:?}", outcome.failures);
+        let failure = &outcome.failures[0];
+        assert!(
+            failure.contains("expected 200, got 502")
+                && failure.contains(UNMATCHED_CALL_ERROR)
+                && failure.contains("/rates/USD/CHF was not called"),
+            "{failure}"
+        );
+        // The product's statement was answered (from another trace, by its exact input);
+        // the call to the rates service by nothing.
+        assert_eq!(outcome.mocks.approximate, Vec::<String>::new());
+        assert_eq!(outcome.mocks.not_found.len(), 1, "{:?}", outcome.mocks);
+        assert!(
+            outcome.mocks.not_found[0].contains("/rates/USD/CHF"),
+            "{:?}",
+            outcome.mocks
+        );
     }
 
     #[test]

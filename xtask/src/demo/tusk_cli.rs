@@ -136,6 +136,16 @@ pub(crate) struct CliRun {
 }
 
 impl CliRun {
+    /// The CLI's own verdict: its `Tests: N total, …` line and its `Error: …` line, if any.
+    pub(crate) fn verdict(&self) -> String {
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("Tests:") || line.starts_with("Error:"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The CLI's own coverage summary: the lines of its standard error from
     /// "Coverage:" to the end of the per-test table.
     pub(crate) fn coverage_summary(&self) -> String {
@@ -231,11 +241,15 @@ pub(crate) struct ServiceLaunch<'a> {
     /// The instrumented executable.
     pub(crate) binary: &'a Path,
     /// Its working directory (the SDK's default source root).
-    pub(crate) working_dir: &'a Path,
+    pub(crate) working_dir: PathBuf,
     /// The port it listens on (the CLI sends the tests there).
     pub(crate) port: u16,
     /// Where it writes its whole-run LLVM profile at exit.
     pub(crate) profraw: &'a Path,
+    /// Its `DATABASE_URL`.
+    pub(crate) database_url: &'a str,
+    /// Its `RATES_URL`.
+    pub(crate) rates_url: &'a str,
 }
 
 impl Project {
@@ -257,20 +271,22 @@ impl Project {
 /// The project's `.tusk/config.yaml`.
 ///
 /// The start command runs under `/bin/sh -c` in the project directory; it changes to the
-/// service's own directory (the SDK's default source root) and sets `LLVM_PROFILE_FILE`
-/// so the service's whole run can be checked against `llvm-cov`. The readiness check asks
-/// `GET /health`, as the demo's own driver does before its baseline. The replay sandbox
-/// is off: the demo service makes no outbound calls for it to block, and under the
+/// service's own directory (the SDK's default source root), gives it the database and rates
+/// URLs it was recorded with (nothing answers there during the replay: the SDK answers its
+/// statements and calls from the CLI's mocks) and sets `LLVM_PROFILE_FILE` so the service's
+/// whole run can be checked against `llvm-cov`. The readiness check asks `GET /health`, as
+/// the demo's own driver does before its baseline. The replay sandbox is off: under the
 /// strict sandbox the CLI's `SIGTERM` tears the sandbox down before the service has
-/// written its whole-run profile, the `llvm-cov` oracle of the check (docs/sdk.md).
+/// written its whole-run profile, the `llvm-cov` oracle of the check (docs/sdk.md); the
+/// SDK makes no outbound connection in replay for it to block anyway.
 fn config_yaml(service: &ServiceLaunch<'_>) -> anyhow::Result<String> {
-    let quote = |path: &Path| -> anyhow::Result<String> {
-        let text = path.display().to_string();
+    let quote_text = |text: &str| -> anyhow::Result<String> {
         if text.contains('\'') {
-            bail!("{text}: a path with a single quote cannot go into a shell command");
+            bail!("{text}: a value with a single quote cannot go into a shell command");
         }
         Ok(format!("'{text}'"))
     };
+    let quote = |path: &Path| quote_text(&path.display().to_string());
     let port = service.port;
     Ok(format!(
         "\
@@ -278,7 +294,7 @@ service:
   name: demo-service
   port: {port}
   start:
-    command: cd {dir} && LLVM_PROFILE_FILE={profraw} exec {binary} --port {port}
+    command: cd {dir} && DATABASE_URL={database_url} RATES_URL={rates_url} LLVM_PROFILE_FILE={profraw} exec {binary} --port {port}
   readiness_check:
     command: curl -fsS -o /dev/null http://127.0.0.1:{port}/health
     timeout: 60s
@@ -287,7 +303,9 @@ replay:
   sandbox:
     mode: \"off\"
 ",
-        dir = quote(service.working_dir)?,
+        dir = quote(&service.working_dir)?,
+        database_url = quote_text(service.database_url)?,
+        rates_url = quote_text(service.rates_url)?,
         profraw = quote(service.profraw)?,
         binary = quote(service.binary)?,
     ))
@@ -314,6 +332,21 @@ mod tests {
     }
 
     #[test]
+    fn the_verdict_is_read_out_of_the_progress() {
+        let run = CliRun {
+            success: false,
+            results: Vec::new(),
+            stderr: "➤ Running 12 tests\n\nTests: 12 total, 11 passed, 1 failed\nTotal elapsed: \
+                     0.3s\nError: 1 tests with deviations, 0 crashed server\n"
+                .to_owned(),
+        };
+        assert_eq!(
+            run.verdict(),
+            "Tests: 12 total, 11 passed, 1 failed; Error: 1 tests with deviations, 0 crashed server"
+        );
+    }
+
+    #[test]
     fn the_summary_is_cut_out_of_the_progress() {
         let run = CliRun {
             success: true,
@@ -332,20 +365,31 @@ mod tests {
     fn the_config_quotes_paths_and_refuses_a_quote() {
         let launch = ServiceLaunch {
             binary: Path::new("/t/demo service"),
-            working_dir: Path::new("/w"),
+            working_dir: PathBuf::from("/w"),
             port: 18080,
             profraw: Path::new("/o/x.profraw"),
+            database_url: "postgres://postgres@127.0.0.1:5/postgres",
+            rates_url: "http://127.0.0.1:7",
         };
         let yaml = config_yaml(&launch).expect("writes");
         assert!(
             yaml.contains(
-                "command: cd '/w' && LLVM_PROFILE_FILE='/o/x.profraw' exec '/t/demo service' --port 18080"
+                "command: cd '/w' && DATABASE_URL='postgres://postgres@127.0.0.1:5/postgres' \
+                 RATES_URL='http://127.0.0.1:7' LLVM_PROFILE_FILE='/o/x.profraw' exec \
+                 '/t/demo service' --port 18080"
             ),
             "{yaml}"
         );
         assert!(yaml.contains("port: 18080"));
         let quoted = ServiceLaunch {
             binary: Path::new("/t/it's"),
+            working_dir: launch.working_dir.clone(),
+            ..launch
+        };
+        assert!(config_yaml(&quoted).is_err());
+        let quoted = ServiceLaunch {
+            rates_url: "http://it's",
+            working_dir: launch.working_dir.clone(),
             ..launch
         };
         assert!(config_yaml(&quoted).is_err());

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -549,4 +550,90 @@ async fn replayed_calls_never_reach_the_network_and_get_the_recorded_answers() {
         served,
         "a replayed call reached the network"
     );
+}
+
+/// A CLI that answers every mock request the same way (`None`: never).
+#[derive(Debug)]
+struct Scripted(Option<cov_proto::GetMockResponse>);
+
+impl cov_driver::MockSource for Scripted {
+    fn answer(&self, request: cov_proto::SdkMessage) -> cov_driver::MockReply {
+        let reply = self.0.clone().map(|mut response| {
+            response.request_id.clone_from(&request.request_id);
+            cov_proto::CliMessage {
+                r#type: cov_proto::MessageType::MockRequest as i32,
+                request_id: request.request_id,
+                payload: Some(cov_proto::cli_message::Payload::GetMockResponse(response)),
+            }
+        });
+        Box::pin(std::future::ready(reply))
+    }
+}
+
+/// The `GetMockResponse` serving `output` as the recorded outputValue.
+fn serving(output: serde_json::Value) -> cov_proto::GetMockResponse {
+    let data = json!({"response": {"response": {"body": output}}});
+    let serde_json::Value::Object(data) = data else {
+        unreachable!()
+    };
+    cov_proto::GetMockResponse {
+        found: true,
+        response_data: Some(cov_wire::span::to_struct(data)),
+        ..cov_proto::GetMockResponse::default()
+    }
+}
+
+/// Bad answers from the CLI are errors that name the call and the reason; the service
+/// (and its SDK) goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_missing_answers_are_errors_naming_the_call() {
+    let cases = [
+        (
+            Some(serving(json!({"statusCode": 200, "body": "not base64!"}))),
+            "the recorded answer is malformed: the recorded body is not valid base64",
+        ),
+        (
+            Some(serving(json!("a string"))),
+            "the recorded answer is malformed",
+        ),
+        (
+            Some(serving(json!({"statusCode": 9999}))),
+            "the recorded answer is malformed",
+        ),
+        (
+            Some(serving(
+                json!({"errorName": "ConnectionRefused", "errorMessage": "refused"}),
+            )),
+            "when it was recorded it failed without a response: ConnectionRefused: refused",
+        ),
+        (
+            Some(cov_proto::GetMockResponse {
+                found: true,
+                ..cov_proto::GetMockResponse::default()
+            }),
+            "the recorded answer is malformed",
+        ),
+        (None, "the Tusk CLI did not answer within 200ms"),
+    ];
+    for (answer, expected) in cases {
+        let cli = ReplayCli::with_source(Arc::new(Scripted(answer)), |builder| {
+            builder.mock_timeout(Duration::from_millis(200));
+        })
+        .await;
+        let clients = Clients::of(&cli.coverage);
+        let error = serve_test(&cli.coverage, "/t", Some("trace-1"), move || async move {
+            clients
+                .get("http://rates.invalid/rates?currency=EUR")
+                .await
+                .unwrap_err()
+        })
+        .await;
+        assert!(
+            error.contains("Tusk Drift replay: GET http://rates.invalid/rates?currency=EUR"),
+            "{error}"
+        );
+        assert!(error.contains(expected), "expected {expected:?} in {error}");
+        // The SDK still serves: the next call gets its answer (or its error) too.
+        assert!(cli.coverage.is_running());
+    }
 }
