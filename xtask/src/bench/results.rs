@@ -112,9 +112,55 @@ pub(super) struct OutboundFigures {
     pub(super) mock_cli_load_ms: f64,
 }
 
-/// The results as pretty JSON (NaN, which JSON lacks, becomes `null`).
+/// The collector's and the pipeline's figures, which `--sdk-only` and `--outbound-only` do
+/// not measure.
+const COLLECTOR_FIELDS: &[&str] = &[
+    "mapping_load_ms",
+    "mapping_bytes",
+    "mapping_sections_bytes",
+    "baseline_ms",
+    "delta_p50_ms",
+    "delta_p99_ms",
+    "delta_under_load_p50_ms",
+    "pipeline_ms",
+    "pipeline_ratio",
+    "offline_ms",
+    "offline_llvm_ms",
+    "offline_ratio",
+    "offline_identical",
+    "functions",
+    "counters",
+    "files_selected",
+    "mapping_allocated_bytes",
+    "baseline_p99_ms",
+    "delta_samples",
+    "delta_under_load_p99_ms",
+    "delta_under_load_mean_files",
+    "dump_ms",
+    "whole_read_ms",
+    "whole_decode_ms",
+    "whole_engine_ms",
+    "whole_mapping_bytes",
+    "whole_engine_bytes",
+    "mapped_functions",
+    "regions",
+    "profdata_merge_ms",
+    "llvm_cov_export_ms",
+];
+
+/// The results as pretty JSON. What was not measured is `null`, never a zero that reads as
+/// a figure: the collector's fields in an `--sdk-only` or `--outbound-only` run, any `None`,
+/// and NaN (which JSON lacks).
 pub(super) fn to_json(results: &BenchResults) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(results)? + "\n")
+    let mut value = serde_json::to_value(results)?;
+    if (results.sdk_only || results.outbound_only)
+        && let serde_json::Value::Object(object) = &mut value
+    {
+        for field in COLLECTOR_FIELDS {
+            object.insert((*field).to_owned(), serde_json::Value::Null);
+        }
+    }
+    Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
 /// One row of the table.
@@ -645,6 +691,31 @@ mod tests {
             Some(&serde_json::Value::Null)
         );
         assert_eq!(object.get("offline_ratio"), Some(&serde_json::Value::Null));
+    }
+
+    #[test]
+    fn json_writes_the_collector_figures_of_a_partial_run_as_null() {
+        for partial in [
+            BenchResults {
+                sdk_only: true,
+                ..sample()
+            },
+            BenchResults {
+                outbound_only: true,
+                ..sample()
+            },
+        ] {
+            let object = json_object(&partial);
+            for field in COLLECTOR_FIELDS {
+                assert_eq!(object.get(*field), Some(&serde_json::Value::Null), "{field}");
+            }
+            assert_eq!(object["machine"], sample().machine.as_str());
+        }
+        let full = json_object(&sample());
+        for field in COLLECTOR_FIELDS {
+            let value = full.get(*field).unwrap_or_else(|| panic!("{field} is no field"));
+            assert!(!value.is_null(), "{field} of a full run is null");
+        }
     }
 
     #[test]
