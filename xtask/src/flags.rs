@@ -139,9 +139,17 @@ pub(crate) struct Bench {
     /// Measured load per throughput trial, in seconds.
     #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = positive_seconds)]
     pub(crate) seconds: f64,
+    /// Outbound calls per series: HTTP calls and PostgreSQL statements, each made directly
+    /// and through the SDK recording and replaying (ten times as many with the SDK off).
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = positive_usize)]
+    pub(crate) calls: usize,
     /// Measure only the SDK's cost to the service; the other figures stay zero.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "outbound_only")]
     pub(crate) sdk_only: bool,
+    /// Measure only outbound calls (HTTP and PostgreSQL through the SDK); the other
+    /// figures stay zero.
+    #[arg(long)]
+    pub(crate) outbound_only: bool,
 }
 
 /// `cargo xtask soak`.
@@ -257,14 +265,22 @@ mod tests {
                 deltas: 1000,
                 rounds: 3,
                 seconds: 5.0,
+                calls: 2000,
                 sdk_only: false,
+                outbound_only: false,
             }
         );
+        let Ok(Task::Bench(bench)) = parse("bench --outbound-only --calls 300") else {
+            panic!("bench --outbound-only did not parse");
+        };
+        assert!(bench.outbound_only && !bench.sdk_only && bench.calls == 300);
         for bad in [
             "--rounds 0",
             "--deltas 0",
             "--seconds 0",
             "--seconds -1",
+            "--calls 0",
+            "--sdk-only --outbound-only",
             "--json",
         ] {
             assert!(parse(&format!("bench {bad}")).is_err(), "bench {bad}");

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use cov_proto::{GetMockRequest, GetMockResponse, MessageType, SdkMessage, sdk_message};
@@ -61,6 +61,7 @@ struct MockCall {
 pub(crate) struct MockClient {
     calls: mpsc::Sender<MockCall>,
     timeout: Duration,
+    serving: Arc<ServingRuntime>,
 }
 
 impl std::fmt::Debug for MockCall {
@@ -94,6 +95,62 @@ impl MockClient {
         // The SDK thread always answers before the deadline; a dropped sender means the
         // thread is gone.
         answer.await.unwrap_or(Err(MockFailure::NotConnected))
+    }
+
+    /// The runtime of the SDK thread, which answers mock requests, while its session runs;
+    /// waits up to `wait` for the thread to start it. `None` when it does not run (not yet
+    /// after `wait`, or no more).
+    pub(crate) fn serving_runtime(&self, wait: Duration) -> Option<tokio::runtime::Handle> {
+        self.serving.wait(wait)
+    }
+}
+
+/// Where the SDK thread answers mock requests: its runtime, while its session runs. Work
+/// that asks for mocks (the PostgreSQL replay server) runs there, so that a request and its
+/// answer cross no thread but the connection to the CLI.
+#[derive(Debug, Default)]
+pub(crate) struct ServingRuntime {
+    state: Mutex<Serving>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+enum Serving {
+    /// The SDK thread has not started its session yet.
+    #[default]
+    Starting,
+    /// The session runs on this runtime.
+    On(tokio::runtime::Handle),
+    /// The session has ended (or never started): the runtime is going or gone.
+    Gone,
+}
+
+impl ServingRuntime {
+    fn set(&self, serving: Serving) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = serving;
+        self.changed.notify_all();
+    }
+
+    /// The session runs on the current runtime (the SDK thread's).
+    pub(crate) fn started(&self) {
+        self.set(Serving::On(tokio::runtime::Handle::current()));
+    }
+
+    /// The session has ended, or will never start.
+    pub(crate) fn ended(&self) {
+        self.set(Serving::Gone);
+    }
+
+    fn wait(&self, wait: Duration) -> Option<tokio::runtime::Handle> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, wait, |state| matches!(state, Serving::Starting))
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            Serving::On(handle) => Some(handle.clone()),
+            Serving::Starting | Serving::Gone => None,
+        }
     }
 }
 
@@ -166,12 +223,13 @@ pub(crate) struct Dispatcher {
 }
 
 /// The SDK thread's half of the mock channel: the dispatcher to run, the link the session
-/// keeps up to date, and the answers the serving loop routes.
+/// keeps up to date, the answers the serving loop routes, and where it all runs.
 #[derive(Debug)]
 pub(crate) struct MockService {
     pub(crate) dispatcher: Dispatcher,
     pub(crate) link: watch::Sender<Link>,
     pub(crate) pending: Arc<Pending>,
+    pub(crate) serving: Arc<ServingRuntime>,
 }
 
 /// A client for call sites, with requests that may take `timeout`, and the service the SDK
@@ -180,10 +238,12 @@ pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
     let (calls_sender, calls) = mpsc::channel(MOCK_QUEUE);
     let (link_sender, link) = watch::channel(Link::Connecting);
     let pending = Arc::new(Pending::default());
+    let serving = Arc::new(ServingRuntime::default());
     (
         MockClient {
             calls: calls_sender,
             timeout,
+            serving: Arc::clone(&serving),
         },
         MockService {
             dispatcher: Dispatcher {
@@ -193,6 +253,7 @@ pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
             },
             link: link_sender,
             pending,
+            serving,
         },
     )
 }
@@ -312,6 +373,7 @@ mod tests {
             dispatcher,
             link,
             pending,
+            serving: _,
         } = service;
         tokio::spawn(dispatcher.run());
         let (sender, mut receiver) = connection.into_split();
@@ -460,5 +522,26 @@ mod tests {
             client.get(request("nobody")).await,
             Err(MockFailure::NotConnected)
         );
+    }
+
+    #[test]
+    fn the_serving_runtime_is_the_sdk_thread_s_while_its_session_runs() {
+        let (client, service) = channel(Duration::from_secs(1));
+        // Not started: nothing after the wait.
+        assert!(client.serving_runtime(Duration::ZERO).is_none());
+        // A waiter is woken by the start, whenever it comes.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let waiter = std::thread::spawn({
+            let client = client.clone();
+            move || client.serving_runtime(Duration::from_secs(60))
+        });
+        runtime.block_on(async { service.serving.started() });
+        let handle = waiter.join().unwrap().expect("the runtime, once started");
+        assert_eq!(handle.id(), runtime.handle().id());
+        // Ended: none, at once.
+        service.serving.ended();
+        assert!(client.serving_runtime(Duration::from_secs(60)).is_none());
     }
 }

@@ -14,8 +14,14 @@
 //! pre-app-start statement). Otherwise a statement belongs to nobody: in `RECORD` mode it
 //! is not recorded, in `REPLAY` mode it fails.
 //!
-//! The proxy and the replay server run on a thread of the SDK's own with a current-thread
-//! runtime, started by the first `postgres_url`, never on the application's runtime.
+//! Neither runs on the application's runtime. The proxy runs on a thread of the SDK's own
+//! with a current-thread runtime, started by the first `postgres_url`. The replay server runs
+//! on the SDK thread, which owns the connection to the CLI and answers mock requests: a
+//! statement's lookup and its answer then cross no other thread (on its own thread it cost
+//! two more wake-ups per statement, about a fifth of a replayed statement's time in `cargo
+//! xtask bench`). It ends with the SDK thread's session (the CLI gone, a shutdown), when
+//! its connections are closed; when the SDK thread does not run, it runs on that other
+//! thread and answers every statement with an error.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +40,10 @@ use crate::outbound::{self, Owner, Plan};
 /// The attribution key of "no request": connections taken outside any request carry it, so
 /// they do not keep the last request's key.
 const NO_REQUEST: u64 = 0;
+
+/// How long `postgres_url` waits in `REPLAY` mode for the SDK thread to run (it starts with
+/// the SDK, so this is only ever waited for on a machine too busy to schedule it).
+const SDK_THREAD_WAIT: Duration = Duration::from_secs(2);
 
 /// Why [`Coverage::postgres_url`](crate::Coverage::postgres_url) cannot give a URL.
 #[derive(Debug, thiserror::Error)]
@@ -194,19 +204,21 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
         return Ok(url.clone());
     }
     let upstream = cov_postgres::url::Upstream::from_url(real_url).map_err(url_error)?;
-    let thread = postgres
-        .thread
-        .get_or_init(|| PostgresThread::start().map_err(|error| error.to_string()))
-        .as_ref()
-        .map_err(|error| PostgresError::Start {
-            what: "thread",
-            source: std::io::Error::other(error.clone()),
-        })?;
+    let thread = || {
+        postgres
+            .thread
+            .get_or_init(|| PostgresThread::start().map_err(|error| error.to_string()))
+            .as_ref()
+            .map_err(|error| PostgresError::Start {
+                what: "thread",
+                source: std::io::Error::other(error.clone()),
+            })
+    };
     let weak = Arc::downgrade(mode);
     let (what, started) = match &mode.role {
         Role::Record(_) => (
             "recording proxy",
-            run_on(&thread.handle, async move {
+            run_on(&thread()?.handle, async move {
                 let sink = Arc::new(SpanSink { mode: weak });
                 cov_postgres::proxy::RecordingProxy::start(
                     upstream,
@@ -217,15 +229,29 @@ pub(crate) fn url(mode: &Arc<Mode>, real_url: &str) -> Result<String, PostgresEr
                 .map(Server::Proxy)
             }),
         ),
-        Role::Replay(_) => (
-            "replay server",
-            run_on(&thread.handle, async move {
-                let source = Arc::new(MockAnswers { mode: weak });
-                cov_postgres::server::ReplayServer::start(source, ReplayConfig::default())
-                    .await
-                    .map(Server::Replay)
-            }),
-        ),
+        Role::Replay(replayer) => {
+            let start = || {
+                let source = Arc::new(MockAnswers { mode: weak.clone() });
+                async move {
+                    cov_postgres::server::ReplayServer::start(source, ReplayConfig::default())
+                        .await
+                        .map(Server::Replay)
+                }
+            };
+            // On the SDK thread, which answers mock requests: a statement's lookup then
+            // crosses no thread on its way to the CLI and back (two fewer wake-ups per
+            // statement, see docs/performance.md). Its own thread when the SDK thread does
+            // not run.
+            let on_sdk_thread = replayer
+                .mocks
+                .serving_runtime(SDK_THREAD_WAIT)
+                .map(|handle| run_on(&handle, start()));
+            let started = match on_sdk_thread {
+                Some(Ok(server)) => Ok(server),
+                Some(Err(_)) | None => run_on(&thread()?.handle, start()),
+            };
+            ("replay server", started)
+        }
     };
     let server = started.map_err(|source| PostgresError::Start { what, source })?;
     let address = server.local_addr();
@@ -244,8 +270,10 @@ fn url_error(error: cov_postgres::url::UrlError) -> PostgresError {
     PostgresError::Url(error.problem)
 }
 
-/// Runs `work` on the PostgreSQL thread and waits for its result (starting a listener
-/// takes microseconds; the caller may be on any thread, in any runtime or none).
+/// Runs `work` on the runtime of `handle` (the PostgreSQL thread's or the SDK thread's) and
+/// waits for its result (starting a listener takes microseconds; the caller may be on any
+/// thread, in any runtime or none). A runtime that has shut down answers at once, with an
+/// error.
 fn run_on<T: Send + 'static>(
     handle: &tokio::runtime::Handle,
     work: impl Future<Output = std::io::Result<T>> + Send + 'static,
@@ -256,7 +284,7 @@ fn run_on<T: Send + 'static>(
     });
     receiver
         .recv_timeout(Duration::from_secs(10))
-        .map_err(|_| std::io::Error::other("the PostgreSQL thread did not answer"))?
+        .map_err(|_| std::io::Error::other("the SDK's runtime did not answer"))?
 }
 
 /// `RECORD`: statements become spans of their owners.

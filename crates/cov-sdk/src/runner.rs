@@ -126,6 +126,7 @@ fn run_thread(work: SdkThread, stop_signal: watch::Receiver<bool>) {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::warn!(%error, "coverage SDK not started: cannot build its runtime");
+            work.mocks.serving.ended();
             return;
         }
     };

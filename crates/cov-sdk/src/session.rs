@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::builder::Builder;
 use crate::env::Environment;
 use crate::handshake::{self, Toolchain};
-use crate::mocks::{Link, MockService, Pending};
+use crate::mocks::{Link, MockService, Pending, ServingRuntime};
 use crate::own_crates;
 use crate::runner::{SdkLog, SdkThread};
 use crate::serve::{self, ServeError, Snapshots, Source};
@@ -33,13 +33,16 @@ pub(crate) async fn session(work: SdkThread, mut stop: watch::Receiver<bool>) {
         dispatcher,
         link,
         pending,
+        serving,
     } = mocks;
     // Mock requests are taken from the start and wait for the connection (within their
     // deadline); they fail at once when the session ends, however it ends.
     tokio::spawn(dispatcher.run());
+    serving.started();
     let _gone = LinkGone {
         link: &link,
         pending: &pending,
+        serving: &serving,
     };
     #[cfg(test)]
     if builder.panic_on_start {
@@ -96,16 +99,19 @@ pub(crate) async fn session(work: SdkThread, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Marks the link gone and fails the mock requests in flight when the session ends.
+/// Marks the link gone, fails the mock requests in flight and says the runtime no longer
+/// serves when the session ends.
 struct LinkGone<'a> {
     link: &'a watch::Sender<Link>,
     pending: &'a Pending,
+    serving: &'a ServingRuntime,
 }
 
 impl Drop for LinkGone<'_> {
     fn drop(&mut self) {
         self.link.send_replace(Link::Gone);
         self.pending.fail_all();
+        self.serving.ended();
     }
 }
 

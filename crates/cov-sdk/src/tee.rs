@@ -41,8 +41,16 @@ pin_project_lite::pin_project! {
     pub struct TuskBody<B> {
         #[pin]
         inner: B,
-        tee: Option<(Arc<dyn Follow>, Side)>,
+        // Boxed, so that a body nobody follows is its inner body and one pointer: hyper
+        // moves requests and responses by value several times per call.
+        tee: Option<Box<Tee>>,
     }
+}
+
+/// Who follows a body, and as which side.
+struct Tee {
+    follower: Arc<dyn Follow>,
+    side: Side,
 }
 
 impl<B> TuskBody<B> {
@@ -55,7 +63,7 @@ impl<B> TuskBody<B> {
     pub(crate) fn teed(inner: B, follower: Arc<dyn Follow>, side: Side) -> Self {
         Self {
             inner,
-            tee: Some((follower, side)),
+            tee: Some(Box::new(Tee { follower, side })),
         }
     }
 }
@@ -83,33 +91,34 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let polled = this.inner.as_mut().poll_frame(cx);
-        let Some((follower, side)) = this.tee.as_ref() else {
+        let Some(tee) = this.tee.as_deref() else {
             return polled;
         };
+        let (follower, side) = (&tee.follower, tee.side);
         match &polled {
             Poll::Pending => {}
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let chunk = data.chunk();
                     if chunk.len() == data.remaining() {
-                        follower.chunk(*side, chunk);
+                        follower.chunk(side, chunk);
                     } else {
                         // A buffer in several pieces (rare: hyper, axum, reqwest and tonic
                         // use `Bytes`) cannot be read without consuming it.
-                        follower.fragmented(*side);
+                        follower.fragmented(side);
                     }
                 }
                 if this.inner.is_end_stream() {
-                    follower.ended(*side);
+                    follower.ended(side);
                     this.tee.take();
                 }
             }
             Poll::Ready(None) => {
-                follower.ended(*side);
+                follower.ended(side);
                 this.tee.take();
             }
             Poll::Ready(Some(Err(_))) => {
-                follower.failed(*side);
+                follower.failed(side);
                 this.tee.take();
             }
         }

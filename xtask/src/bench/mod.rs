@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: the collector and the SDK against the llvm-cov pipeline, on
 //! identical inputs, in one run. One module per thing measured: `collector` (inside, and
 //! on the profile of, `bench-service`), `pipeline` (llvm-profdata + llvm-cov on the same
-//! binary and profile), `sdk_cost` (the SDK's cost to the demo service); `stats` and
-//! `results` (the JSON and the table) serve all three.
+//! binary and profile), `sdk_cost` (the SDK's cost to the demo service), `outbound` (an
+//! application's outbound HTTP calls and PostgreSQL statements through the SDK off,
+//! recording and replaying, against the same calls made directly); `stats` and `results`
+//! (the JSON and the table) serve them all.
 //!
 //! What runs where, and why:
 //! - `fixtures/bench-service` (built `--release` with `-C instrument-coverage`, like every
@@ -21,10 +23,16 @@
 //!   a snapshot every 100 ms requested over the real Tusk protocol by this xtask playing the
 //!   CLI. Configurations are interleaved round by round so that drift of a shared machine
 //!   hits all of them alike; each figure is the median over rounds.
+//! - `fixtures/bench-outbound` (built `--release`, uninstrumented: services record in their
+//!   ordinary builds) is an application whose inbound requests go through the SDK's layer
+//!   and make their calls both directly and through the SDK, side by side, to a local HTTP
+//!   server and to PostgreSQL; in a replay its SDK asks `bench-outbound mock-cli`, which
+//!   plays the CLI with cov-driver's `TraceMocks`, over the unix socket.
 //!
 //! Nothing here is a timed assertion: targets are printed next to the figures.
 
 mod collector;
+mod outbound;
 mod pipeline;
 mod results;
 mod sdk_cost;
@@ -47,9 +55,8 @@ const LOAD_CONNECTIONS: usize = 4;
 
 /// Runs the task.
 pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
-    let tools_dir = provision::ensure_llvm_tools()?;
     let root = crate::workspace_root();
-    let binaries = Binaries::build(&root)?;
+    let target_dir = target_dir(&root);
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     // The demo service's own sources, which bench-service compiles in through `#[path]`
     // (so their mapped paths read `fixtures/bench-service/src/../../../examples/...`).
@@ -58,30 +65,46 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     let mut results = BenchResults {
         machine: machine_description(),
         sdk_only: options.sdk_only,
+        outbound_only: options.outbound_only,
         ..BenchResults::default()
     };
-    if !options.sdk_only {
-        let collector_run = collector::measure(
-            &binaries,
-            service_sources,
-            work.path(),
-            options,
-            &mut results,
-        )?;
-        pipeline::measure(
-            &binaries,
-            &tools_dir,
-            service_sources,
-            work.path(),
-            &collector_run,
-            &mut results,
-        )?;
+    if !options.outbound_only {
+        let tools_dir = provision::ensure_llvm_tools()?;
+        let binaries = Binaries::build(&target_dir)?;
+        if !options.sdk_only {
+            let collector_run = collector::measure(
+                &binaries,
+                service_sources,
+                work.path(),
+                options,
+                &mut results,
+            )?;
+            pipeline::measure(
+                &binaries,
+                &tools_dir,
+                service_sources,
+                work.path(),
+                &collector_run,
+                &mut results,
+            )?;
+        }
+        match sdk_cost::measure(&binaries, work.path(), options) {
+            Ok(overhead) => overhead.record(&mut results),
+            Err(error) => {
+                eprintln!("bench: SDK overhead not measured: {error:#}");
+                results.sdk_note = Some(format!("{error:#}"));
+            }
+        }
     }
-    match sdk_cost::measure(&binaries, work.path(), options) {
-        Ok(overhead) => overhead.record(&mut results),
-        Err(error) => {
-            eprintln!("bench: SDK overhead not measured: {error:#}");
-            results.sdk_note = Some(format!("{error:#}"));
+    if !options.sdk_only {
+        let measured = outbound::build(&target_dir)
+            .and_then(|binary| outbound::measure(&binary, work.path(), options.calls));
+        match measured {
+            Ok(figures) => results.outbound = Some(figures),
+            Err(error) => {
+                eprintln!("bench: outbound calls not measured: {error:#}");
+                results.outbound_note = Some(format!("{error:#}"));
+            }
         }
     }
 
@@ -94,7 +117,16 @@ pub(crate) fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The three programs the benchmark runs.
+/// Where the bench builds its programs: `CARGO_TARGET_DIR` when set (relative to the
+/// current directory, as cargo reads it), else the workspace's `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir)),
+        None => root.join("target"),
+    }
+}
+
+/// The programs the collector and SDK-cost parts run.
 pub(super) struct Binaries {
     pub(super) bench_service: PathBuf,
     pub(super) demo_service: PathBuf,
@@ -104,11 +136,12 @@ pub(super) struct Binaries {
 }
 
 impl Binaries {
-    /// Builds the instrumented release programs into `target/cov-fixtures/release` (the
-    /// directory cov-testkit's release fixtures use, so the dependency graph is shared) and
-    /// the uninstrumented tools into `target/release`.
-    fn build(root: &Path) -> anyhow::Result<Binaries> {
-        let instrumented_dir = root.join("target/cov-fixtures/release");
+    /// Builds the instrumented release programs into `<target>/cov-fixtures/release` (the
+    /// directory cov-testkit's release fixtures use when the target directory is the
+    /// workspace's, so the dependency graph is shared) and the uninstrumented tools into
+    /// `<target>/release`.
+    fn build(target_dir: &Path) -> anyhow::Result<Binaries> {
+        let instrumented_dir = target_dir.join("cov-fixtures/release");
         eprintln!("bench: building demo-service and bench-service (release, instrumented)");
         provision::run(
             cargo_build(&instrumented_dir)
@@ -116,25 +149,27 @@ impl Binaries {
                 .env("RUSTFLAGS", "-C instrument-coverage"),
         )?;
         eprintln!("bench: building bench-tools (release)");
-        provision::run(cargo_build(&root.join("target")).args(["--package", "bench-tools"]))?;
-        let binary = |dir: &Path, name: &str| -> anyhow::Result<PathBuf> {
-            let path = dir
-                .join("release")
-                .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-            anyhow::ensure!(
-                path.is_file(),
-                "cargo built {name} but {} is missing",
-                path.display()
-            );
-            Ok(path)
-        };
+        provision::run(cargo_build(target_dir).args(["--package", "bench-tools"]))?;
         Ok(Binaries {
-            bench_service: binary(&instrumented_dir, "bench-service")?,
-            demo_service: binary(&instrumented_dir, "demo-service")?,
-            bench_tools: binary(&root.join("target"), "bench-tools")?,
-            cov_lcov: binary(&root.join("target"), "cov-lcov")?,
+            bench_service: release_binary(&instrumented_dir, "bench-service")?,
+            demo_service: release_binary(&instrumented_dir, "demo-service")?,
+            bench_tools: release_binary(target_dir, "bench-tools")?,
+            cov_lcov: release_binary(target_dir, "cov-lcov")?,
         })
     }
+}
+
+/// The release binary `name` that cargo built into `target_dir`.
+fn release_binary(target_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = target_dir
+        .join("release")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        path.is_file(),
+        "cargo built {name} but {} is missing",
+        path.display()
+    );
+    Ok(path)
 }
 
 /// A locked release build into `target_dir` that sees none of the caller's flags, and whose

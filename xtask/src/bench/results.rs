@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::stats::ratio;
+use super::stats::{BLOCKS, Comparison, ratio};
 
 /// Every figure of a run. The fields named in the issue come first; the rest break them
 /// down.
@@ -66,11 +66,101 @@ pub(super) struct BenchResults {
     pub(super) machine: String,
     /// Only the SDK's cost to the service was measured (`--sdk-only`).
     pub(super) sdk_only: bool,
+    /// Outbound calls through the SDK against the same calls made directly; `None` when
+    /// they were not measured (the reason is in `outbound_note`).
+    pub(super) outbound: Option<OutboundFigures>,
+    pub(super) outbound_note: Option<String>,
+    /// Only outbound calls were measured (`--outbound-only`).
+    pub(super) outbound_only: bool,
 }
 
-/// The results as pretty JSON (NaN, which JSON lacks, becomes `null`).
+/// Outbound calls (`bench-outbound`): per call, through the SDK against the same call made
+/// directly in the same run. Each is `None` when its part could not run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(super) struct OutboundFigures {
+    /// Calls per series recording and replaying.
+    pub(super) calls: u64,
+    /// Calls per series with the SDK off.
+    pub(super) calls_off: u64,
+    /// SDK off: reqwest through reqwest-middleware and the SDK's middleware, against plain
+    /// reqwest.
+    pub(super) passthrough_reqwest: Option<Comparison>,
+    /// reqwest-middleware without any middleware, against plain reqwest.
+    pub(super) reqwest_middleware_alone: Option<Comparison>,
+    /// SDK off: with the SDK's middleware, against reqwest-middleware without it.
+    pub(super) passthrough_reqwest_middleware: Option<Comparison>,
+    /// SDK off: hyper-util's client under the SDK's tower layer, against the plain client.
+    pub(super) passthrough_tower: Option<Comparison>,
+    /// A second plain hyper-util client against the first: the noise floor of the
+    /// pass-through figures.
+    pub(super) tower_again: Option<Comparison>,
+    pub(super) record_reqwest: Option<Comparison>,
+    pub(super) record_tower: Option<Comparison>,
+    pub(super) replay_reqwest: Option<Comparison>,
+    pub(super) replay_tower: Option<Comparison>,
+    /// A statement through the recording proxy, against a direct connection.
+    pub(super) pg_record: Option<Comparison>,
+    /// A statement answered by the replay server, against a direct connection.
+    pub(super) pg_replay: Option<Comparison>,
+    /// Where the PostgreSQL server came from, or why there was none.
+    pub(super) postgres: String,
+    /// Requests served while recording (each one trace), and the tests the trace writer
+    /// wrote of them (it drops what does not fit its queue), which the replay replays.
+    pub(super) requests_recorded: u64,
+    pub(super) tests_recorded: u64,
+    /// How long the mock CLI took to load the traces and their tests.
+    pub(super) mock_cli_load_ms: f64,
+}
+
+/// The collector's and the pipeline's figures, which `--sdk-only` and `--outbound-only` do
+/// not measure.
+const COLLECTOR_FIELDS: &[&str] = &[
+    "mapping_load_ms",
+    "mapping_bytes",
+    "mapping_sections_bytes",
+    "baseline_ms",
+    "delta_p50_ms",
+    "delta_p99_ms",
+    "delta_under_load_p50_ms",
+    "pipeline_ms",
+    "pipeline_ratio",
+    "offline_ms",
+    "offline_llvm_ms",
+    "offline_ratio",
+    "offline_identical",
+    "functions",
+    "counters",
+    "files_selected",
+    "mapping_allocated_bytes",
+    "baseline_p99_ms",
+    "delta_samples",
+    "delta_under_load_p99_ms",
+    "delta_under_load_mean_files",
+    "dump_ms",
+    "whole_read_ms",
+    "whole_decode_ms",
+    "whole_engine_ms",
+    "whole_mapping_bytes",
+    "whole_engine_bytes",
+    "mapped_functions",
+    "regions",
+    "profdata_merge_ms",
+    "llvm_cov_export_ms",
+];
+
+/// The results as pretty JSON. What was not measured is `null`, never a zero that reads as
+/// a figure: the collector's fields in an `--sdk-only` or `--outbound-only` run, any `None`,
+/// and NaN (which JSON lacks).
 pub(super) fn to_json(results: &BenchResults) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(results)? + "\n")
+    let mut value = serde_json::to_value(results)?;
+    if (results.sdk_only || results.outbound_only)
+        && let serde_json::Value::Object(object) = &mut value
+    {
+        for field in COLLECTOR_FIELDS {
+            object.insert((*field).to_owned(), serde_json::Value::Null);
+        }
+    }
+    Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
 /// One row of the table.
@@ -185,11 +275,23 @@ pub(super) fn render_table(results: &BenchResults) -> String {
             met: Some(r.offline_identical),
         },
     ];
-    if r.sdk_only {
-        // Only the SDK's cost was measured: no row for the collector and the llvm pipeline
-        // rather than zeros marked "MISSED".
+    if r.sdk_only || r.outbound_only {
+        // Only the SDK's cost or the outbound calls were measured: no row for the collector
+        // and the llvm pipeline rather than zeros marked "MISSED".
         rows.clear();
     }
+    if !r.outbound_only {
+        sdk_cost_rows(r, &mut rows);
+    }
+    if !r.sdk_only {
+        outbound_rows(r.outbound.as_ref(), &mut rows);
+    }
+    render(r, rows)
+}
+
+/// The rows of the SDK's cost to the service.
+fn sdk_cost_rows(r: &BenchResults, rows: &mut Vec<Row>) {
+    let ms = |value: f64| format!("{value:.3} ms");
     let rps =
         |value: Option<f64>| value.map_or("-".to_owned(), |value| format!("{value:.0} req/s"));
     let pct = |value: Option<f64>| {
@@ -264,7 +366,160 @@ pub(super) fn render_table(results: &BenchResults) -> String {
         target: "≤ 5 %",
         met: r.sdk_threads_snapshots_pct.map(|value| value <= 5.0),
     });
+}
 
+/// The rows of outbound calls: each figure is the p50 over the run, and in brackets its
+/// least and greatest over the run's consecutive blocks.
+fn outbound_rows(figures: Option<&OutboundFigures>, rows: &mut Vec<Row>) {
+    let us = |value: f64| format!("{value:.1} µs");
+    let ms = |value: f64| format!("{:.3} ms", value / 1e3);
+    let times = |value: f64| format!("{value:.2}×");
+    let not_measured = |measure: &str, target: &'static str| Row {
+        measure: measure.to_owned(),
+        ours: "not measured".into(),
+        alternative: String::new(),
+        ratio: String::new(),
+        target,
+        met: None,
+    };
+    let get = |pick: fn(&OutboundFigures) -> Option<Comparison>| figures.and_then(pick);
+
+    let pass_through =
+        |measure: &str, comparison: Option<Comparison>, against: &str| match comparison {
+            None => not_measured(measure, "≤ 1 %"),
+            Some(c) => {
+                let (pct, least, most) = c.added_pct();
+                Row {
+                    measure: measure.to_owned(),
+                    ours: format!("{pct:+.1} % [{least:+.1}..{most:+.1}]"),
+                    alternative: format!("{} vs {against} {}", us(c.p50_us), us(c.direct_p50_us)),
+                    ratio: times(ratio(c.p50_us, c.direct_p50_us)),
+                    target: "≤ 1 %",
+                    met: Some(pct <= 1.0),
+                }
+            }
+        };
+    rows.push(pass_through(
+        "HTTP pass-through (SDK off), reqwest",
+        get(|o| o.passthrough_reqwest),
+        "plain reqwest",
+    ));
+    let mut alone = pass_through(
+        "  of it reqwest-middleware, no middleware",
+        get(|o| o.reqwest_middleware_alone),
+        "plain reqwest",
+    );
+    alone.target = "(not ours)";
+    alone.met = None;
+    rows.push(alone);
+    rows.push(pass_through(
+        "  of it the SDK's middleware",
+        get(|o| o.passthrough_reqwest_middleware),
+        "no middleware",
+    ));
+    rows.push(pass_through(
+        "HTTP pass-through (SDK off), tower layer",
+        get(|o| o.passthrough_tower),
+        "plain client",
+    ));
+    let mut again = pass_through(
+        "  A/A: another plain client, no SDK",
+        get(|o| o.tower_again),
+        "plain client",
+    );
+    again.target = "(noise)";
+    again.met = None;
+    rows.push(again);
+
+    let added = |measure: &str, comparison: Option<Comparison>, limit_us: f64, target, in_ms| {
+        let show = |value: f64| if in_ms { ms(value) } else { us(value) };
+        let bound = |value: f64| {
+            if in_ms {
+                format!("{:+.3}", value / 1e3)
+            } else {
+                format!("{value:+.1}")
+            }
+        };
+        match comparison {
+            None => not_measured(measure, target),
+            Some(c) => Row {
+                measure: measure.to_owned(),
+                ours: format!(
+                    "{}{} [{}..{}]",
+                    if c.added_us < 0.0 { "" } else { "+" },
+                    show(c.added_us),
+                    bound(c.added_min_us),
+                    bound(c.added_max_us)
+                ),
+                alternative: format!("{} vs direct {}", show(c.p50_us), show(c.direct_p50_us)),
+                ratio: times(ratio(c.p50_us, c.direct_p50_us)),
+                target,
+                met: Some(c.added_us <= limit_us),
+            },
+        }
+    };
+    rows.push(added(
+        "HTTP recording adds per call, reqwest",
+        get(|o| o.record_reqwest),
+        50.0,
+        "≤ 50 µs",
+        false,
+    ));
+    rows.push(added(
+        "HTTP recording adds per call, tower layer",
+        get(|o| o.record_tower),
+        50.0,
+        "≤ 50 µs",
+        false,
+    ));
+
+    let absolute =
+        |measure: &str, comparison: Option<Comparison>, limit_us: f64, target| match comparison {
+            None => not_measured(measure, target),
+            Some(c) => Row {
+                measure: measure.to_owned(),
+                ours: format!(
+                    "{} / {} [{:.3}..{:.3}]",
+                    ms(c.p50_us),
+                    ms(c.p99_us),
+                    c.p50_min_us / 1e3,
+                    c.p50_max_us / 1e3
+                ),
+                alternative: format!("direct {} / {}", ms(c.direct_p50_us), ms(c.direct_p99_us)),
+                ratio: times(ratio(c.p50_us, c.direct_p50_us)),
+                target,
+                met: Some(c.p50_us <= limit_us),
+            },
+        };
+    rows.push(absolute(
+        "HTTP replayed call p50 / p99, reqwest",
+        get(|o| o.replay_reqwest),
+        200.0,
+        "≤ 0.2 ms",
+    ));
+    rows.push(absolute(
+        "HTTP replayed call p50 / p99, tower layer",
+        get(|o| o.replay_tower),
+        200.0,
+        "≤ 0.2 ms",
+    ));
+    rows.push(added(
+        "PostgreSQL: record proxy adds per statement",
+        get(|o| o.pg_record),
+        100.0,
+        "≤ 0.1 ms",
+        true,
+    ));
+    rows.push(absolute(
+        "PostgreSQL: replayed statement p50 / p99",
+        get(|o| o.pg_replay),
+        300.0,
+        "≤ 0.3 ms",
+    ));
+}
+
+/// The table of `rows`, under a line saying what was measured on what, over notes.
+fn render(r: &BenchResults, rows: Vec<Row>) -> String {
     let headers = ["measure", "ours", "alternative", "ratio", "target", ""];
     let cells: Vec<[String; 6]> = rows
         .into_iter()
@@ -293,6 +548,8 @@ pub(super) fn render_table(results: &BenchResults) -> String {
     let mut out = String::new();
     if r.sdk_only {
         let _ = writeln!(out, "SDK overhead only; {}", r.machine);
+    } else if r.outbound_only {
+        let _ = writeln!(out, "Outbound calls only; {}", r.machine);
     } else {
         let _ = writeln!(
             out,
@@ -316,6 +573,23 @@ pub(super) fn render_table(results: &BenchResults) -> String {
     }
     if let Some(note) = &r.sdk_note {
         let _ = writeln!(out, "SDK overhead not measured: {note}");
+    }
+    if let Some(outbound) = &r.outbound {
+        let _ = writeln!(
+            out,
+            "Outbound: p50 over {} calls per series ({} with the SDK off), [least..greatest] \
+             over {BLOCKS} consecutive blocks; {} of {} requests recorded as tests and \
+             replayed (mock CLI loaded in {:.0} ms); PostgreSQL: {}",
+            outbound.calls,
+            outbound.calls_off,
+            outbound.tests_recorded,
+            outbound.requests_recorded,
+            outbound.mock_cli_load_ms,
+            outbound.postgres
+        );
+    }
+    if let Some(note) = &r.outbound_note {
+        let _ = writeln!(out, "Outbound calls not measured: {note}");
     }
     out
 }
@@ -420,6 +694,31 @@ mod tests {
     }
 
     #[test]
+    fn json_writes_the_collector_figures_of_a_partial_run_as_null() {
+        for partial in [
+            BenchResults {
+                sdk_only: true,
+                ..sample()
+            },
+            BenchResults {
+                outbound_only: true,
+                ..sample()
+            },
+        ] {
+            let object = json_object(&partial);
+            for field in COLLECTOR_FIELDS {
+                assert_eq!(object.get(*field), Some(&serde_json::Value::Null), "{field}");
+            }
+            assert_eq!(object["machine"], sample().machine.as_str());
+        }
+        let full = json_object(&sample());
+        for field in COLLECTOR_FIELDS {
+            let value = full.get(*field).unwrap_or_else(|| panic!("{field} is no field"));
+            assert!(!value.is_null(), "{field} of a full run is null");
+        }
+    }
+
+    #[test]
     fn table_shows_ratios_targets_and_misses() {
         let table = render_table(&sample());
         assert!(
@@ -506,6 +805,119 @@ mod tests {
         }
     }
 
+    /// A comparison whose SDK series is `sdk` µs and direct series `direct` µs throughout.
+    fn flat(sdk: f64, direct: f64) -> Option<Comparison> {
+        Comparison::of(&[sdk; 10], &[direct; 10])
+    }
+
+    #[test]
+    fn outbound_rows_show_each_figure_beside_its_target() {
+        let results = BenchResults {
+            outbound: Some(OutboundFigures {
+                calls: 2000,
+                calls_off: 20_000,
+                // 0.5 % over 40 µs: met; 2 % over 40 µs: missed.
+                passthrough_reqwest: flat(40.8, 40.0),
+                reqwest_middleware_alone: flat(40.6, 40.0),
+                passthrough_reqwest_middleware: flat(40.8, 40.6),
+                passthrough_tower: flat(40.2, 40.0),
+                tower_again: flat(40.1, 40.0),
+                record_reqwest: flat(52.0, 40.0),
+                record_tower: flat(95.0, 40.0),
+                replay_reqwest: flat(150.0, 40.0),
+                replay_tower: flat(250.0, 40.0),
+                pg_record: flat(180.0, 120.0),
+                pg_replay: None,
+                postgres: "postgres://x (COV_POSTGRES_URL)".into(),
+                requests_recorded: 4400,
+                tests_recorded: 4000,
+                mock_cli_load_ms: 321.0,
+            }),
+            ..sample()
+        };
+        let table = render_table(&results);
+        let row = |measure: &str| {
+            table
+                .lines()
+                .find(|line| line.trim_start().starts_with(measure))
+                .unwrap_or_else(|| panic!("no row {measure} in\n{table}"))
+                .to_owned()
+        };
+        let reqwest = row("HTTP pass-through (SDK off), reqwest");
+        assert!(
+            reqwest.contains("+2.0 % [+2.0..+2.0]")
+                && reqwest.contains("40.8 µs vs plain reqwest 40.0 µs")
+                && reqwest.ends_with("MISSED"),
+            "{reqwest}"
+        );
+        let alone = row("of it reqwest-middleware");
+        assert!(
+            alone.contains("(not ours)") && alone.ends_with('-'),
+            "{alone}"
+        );
+        assert!(row("of it the SDK's middleware").ends_with("ok"), "{table}");
+        assert!(
+            row("HTTP pass-through (SDK off), tower").contains("+0.5 %"),
+            "{table}"
+        );
+        let record = row("HTTP recording adds per call, reqwest");
+        assert!(
+            record.contains("+12.0 µs [+12.0..+12.0]") && record.ends_with("ok"),
+            "{record}"
+        );
+        assert!(
+            row("HTTP recording adds per call, tower").ends_with("MISSED"),
+            "{table}"
+        );
+        let replay = row("HTTP replayed call p50 / p99, reqwest");
+        assert!(
+            replay.contains("0.150 ms / 0.150 ms [0.150..0.150]")
+                && replay.contains("3.75×")
+                && replay.ends_with("ok"),
+            "{replay}"
+        );
+        assert!(
+            row("HTTP replayed call p50 / p99, tower").ends_with("MISSED"),
+            "{table}"
+        );
+        let proxy = row("PostgreSQL: record proxy adds");
+        assert!(
+            proxy.contains("+0.060 ms [+0.060..+0.060]")
+                && proxy.contains("0.180 ms vs direct 0.120 ms"),
+            "{proxy}"
+        );
+        assert!(proxy.ends_with("ok"), "{proxy}");
+        let pg_replay = row("PostgreSQL: replayed statement");
+        assert!(
+            pg_replay.contains("not measured") && pg_replay.ends_with("-"),
+            "{table}"
+        );
+        assert!(
+            table.contains("Outbound: p50 over 2000 calls per series (20000 with the SDK off)")
+                && table.contains("4000 of 4400 requests recorded as tests")
+                && table.contains("PostgreSQL: postgres://x (COV_POSTGRES_URL)"),
+            "{table}"
+        );
+        assert_columns_line_up(&table);
+    }
+
+    #[test]
+    fn an_outbound_only_table_has_only_the_outbound_rows() {
+        let table = render_table(&BenchResults {
+            outbound_only: true,
+            outbound_note: Some("no bench-outbound".into()),
+            ..sample()
+        });
+        assert!(table.starts_with("Outbound calls only; "), "{table}");
+        assert!(!table.contains("mapping load"), "{table}");
+        assert!(!table.contains("SDK overhead, idle"), "{table}");
+        assert!(table.contains("HTTP replayed call"), "{table}");
+        assert!(
+            table.contains("Outbound calls not measured: no bench-outbound"),
+            "{table}"
+        );
+    }
+
     #[test]
     fn an_sdk_only_table_has_no_rows_for_the_parts_that_did_not_run() {
         let table = render_table(&BenchResults {
@@ -516,5 +928,6 @@ mod tests {
         assert!(!table.contains("mapping load"), "{table}");
         assert!(!table.contains("offline LCOV"), "{table}");
         assert!(table.contains("SDK overhead, idle"), "{table}");
+        assert!(!table.contains("HTTP pass-through"), "{table}");
     }
 }

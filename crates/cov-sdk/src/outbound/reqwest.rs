@@ -19,8 +19,11 @@ use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
 use super::http::{ClientCall, SharedCall, describe, recorded_answer, request_span};
-use super::{Outbound, Plan, ReplayError, ReplayFailure, in_call};
+use super::{Outbound, Plan, Recording, ReplayError, ReplayFailure, Replaying, in_call};
 use crate::tee::{Side, TuskBody};
+
+/// The future `Middleware::handle` returns (reqwest-middleware does not export its alias).
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The SDK's reqwest middleware; get it from [`crate::Coverage::reqwest_middleware`].
 /// Outside record and replay it hands every request on untouched.
@@ -36,76 +39,110 @@ impl TuskMiddleware {
     }
 }
 
-#[async_trait::async_trait]
+// `Middleware` is declared with async-trait, whose expansion is this signature: written out
+// by hand so that a call passed through (the SDK off, or a call outside any request) is
+// handed on with no future of ours around it. An `async fn` body would box a future as large
+// as the record and replay paths need for every call, which measured as most of the
+// middleware's cost when the SDK is off (docs/performance.md).
 impl Middleware for TuskMiddleware {
-    async fn handle(
-        &self,
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
         request: reqwest::Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
+        extensions: &'life1 mut Extensions,
+        next: Next<'life2>,
+    ) -> BoxFuture<'async_trait, reqwest_middleware::Result<reqwest::Response>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        // Decided when the chain reaches this middleware, which is while the application's
+        // call is polled, in its task: the request context is the caller's.
         match self.outbound.plan() {
-            Plan::PassThrough => next.run(request, extensions).await,
-            Plan::Refuse(reason) => Err(refused(&request, reason)),
-            Plan::Replay(replaying) => {
-                let Some(mode) = self.outbound.mode() else {
-                    return next.run(request, extensions).await;
-                };
-                let method = request.method().clone();
-                let uri = uri_of(&request);
-                let name = describe(&method, &uri);
-                let fail = |reason| {
-                    reqwest_middleware::Error::middleware(ReplayError::new(name.clone(), reason))
-                };
-                let body = match request.body() {
-                    None => &[][..],
-                    Some(body) => body.as_bytes().ok_or_else(|| {
-                        fail(ReplayFailure::UnreadableRequest(
-                            "a streaming body, which is never recorded".to_owned(),
-                        ))
-                    })?,
-                };
-                let span = request_span(mode, &method, &uri, request.headers(), body)
-                    .map_err(|reason| fail(ReplayFailure::UnreadableRequest(reason)))?;
-                let answer = replaying
-                    .answer(&span)
-                    .await
-                    .and_then(recorded_answer)
-                    .map_err(fail)?;
-                let mut parts = http::Response::new(()).into_parts().0;
-                parts.status = answer.status;
-                parts.headers = answer.headers;
-                response_of(
-                    parts,
-                    reqwest::Body::from(answer.body),
-                    request.url().clone(),
-                )
-                .map_err(reqwest_middleware::Error::middleware)
+            Plan::PassThrough => next.run(request, extensions),
+            Plan::Refuse(reason) => {
+                let error = refused(&request, reason);
+                Box::pin(std::future::ready(Err(error)))
             }
-            Plan::Record(recording) => {
-                let method = request.method().clone();
-                let uri = uri_of(&request);
-                let headers = request.headers().clone();
-                let Some(body) = request
-                    .body()
-                    .map_or(Some(&[][..]), reqwest::Body::as_bytes)
-                    .map(<[u8]>::to_vec)
-                else {
-                    recording.skip(&describe(&method, &uri), "a streaming request body");
-                    return in_call(next.run(request, extensions)).await;
-                };
-                let call = ClientCall::with_body(recording, method, uri, headers, &body);
-                let url = request.url().clone();
-                match in_call(next.run(request, extensions)).await {
-                    Ok(response) => {
-                        followed(response, call, url).map_err(reqwest_middleware::Error::middleware)
-                    }
-                    Err(error) => {
-                        call.fail(&error);
-                        Err(error)
-                    }
-                }
-            }
+            Plan::Replay(replaying) => Box::pin(self.replay(replaying, request)),
+            Plan::Record(recording) => Box::pin(record(recording, request, extensions, next)),
+        }
+    }
+}
+
+impl TuskMiddleware {
+    /// Answers `request` from the recording; it never goes out.
+    async fn replay(
+        &self,
+        replaying: Replaying,
+        request: reqwest::Request,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let method = request.method().clone();
+        let uri = uri_of(&request);
+        let name = describe(&method, &uri);
+        let fail =
+            |reason| reqwest_middleware::Error::middleware(ReplayError::new(name.clone(), reason));
+        let Some(mode) = self.outbound.mode() else {
+            // Replaying is planned only with a mode.
+            return Err(fail(ReplayFailure::Unavailable(
+                "the SDK is not replaying".to_owned(),
+            )));
+        };
+        let body = match request.body() {
+            None => &[][..],
+            Some(body) => body.as_bytes().ok_or_else(|| {
+                fail(ReplayFailure::UnreadableRequest(
+                    "a streaming body, which is never recorded".to_owned(),
+                ))
+            })?,
+        };
+        let span = request_span(mode, &method, &uri, request.headers(), body)
+            .map_err(|reason| fail(ReplayFailure::UnreadableRequest(reason)))?;
+        let answer = replaying
+            .answer(&span)
+            .await
+            .and_then(recorded_answer)
+            .map_err(fail)?;
+        let mut parts = http::Response::new(()).into_parts().0;
+        parts.status = answer.status;
+        parts.headers = answer.headers;
+        response_of(
+            parts,
+            reqwest::Body::from(answer.body),
+            request.url().clone(),
+        )
+        .map_err(reqwest_middleware::Error::middleware)
+    }
+}
+
+/// Sends `request` on and records the call.
+async fn record(
+    recording: Recording,
+    request: reqwest::Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<reqwest::Response> {
+    let method = request.method().clone();
+    let uri = uri_of(&request);
+    let headers = request.headers().clone();
+    let Some(body) = request
+        .body()
+        .map_or(Some(&[][..]), reqwest::Body::as_bytes)
+        .map(<[u8]>::to_vec)
+    else {
+        recording.skip(&describe(&method, &uri), "a streaming request body");
+        return in_call(next.run(request, extensions)).await;
+    };
+    let call = ClientCall::with_body(recording, method, uri, headers, &body);
+    let url = request.url().clone();
+    match in_call(next.run(request, extensions)).await {
+        Ok(response) => {
+            followed(response, call, url).map_err(reqwest_middleware::Error::middleware)
+        }
+        Err(error) => {
+            call.fail(&error);
+            Err(error)
         }
     }
 }
