@@ -8,10 +8,14 @@
 //! connection if it is still being made, writes the request through the connection's
 //! single writer and waits for the CLI's answer, which the serving loop routes back by
 //! `request_id` through [`Pending`]. Many requests are in flight at once, and answers may
-//! come in any order. Each request has the SDK's own deadline, counted from the moment the
-//! call site made it (the CLI puts none on a lookup); an answer that comes later, or for an
-//! id nobody waits for, is dropped and counted. A call never waits longer than its
-//! deadline, whatever the CLI or the connection does.
+//! come in any order. Each request has the SDK's own deadline (the CLI puts none on a
+//! lookup), counted from the moment the call site made it or, for a request made while the
+//! connection was still being made (a service's start-up statements), from the moment it
+//! came up: how long the SDK takes to connect is bounded by its own connect budget, after
+//! which waiting requests fail at once, and is no part of the CLI's answering time. An
+//! answer that comes after the deadline, or for an id nobody waits for, is dropped and
+//! counted. A call never waits longer than the connect budget and its timeout, whatever the
+//! CLI or the connection does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,7 +161,7 @@ impl ServingRuntime {
 /// Where the SDK thread's connection is.
 #[derive(Clone, Debug)]
 pub(crate) enum Link {
-    /// Still being made: requests wait for it (within their deadline).
+    /// Still being made: requests wait for it (their deadline counts from when it is up).
     Connecting,
     /// Up: requests are written through it.
     Connected(SdkSender),
@@ -275,12 +279,22 @@ impl Dispatcher {
                     reply,
                 } = call;
                 request.request_id.clone_from(&request_id);
-                let exchange = exchange(request_id.clone(), request, link, &pending);
-                let outcome = match tokio::time::timeout_at(deadline, exchange).await {
-                    Ok(outcome) => outcome,
-                    Err(_elapsed) => {
-                        pending.waiters().remove(&request_id);
-                        Err(MockFailure::Timeout(timeout))
+                let outcome = match connection(link).await {
+                    Err(failure) => Err(failure),
+                    Ok((sender, waited)) => {
+                        let deadline = if waited {
+                            deadline.max(tokio::time::Instant::now() + timeout)
+                        } else {
+                            deadline
+                        };
+                        let exchange = exchange(request_id.clone(), request, &sender, &pending);
+                        match tokio::time::timeout_at(deadline, exchange).await {
+                            Ok(outcome) => outcome,
+                            Err(_elapsed) => {
+                                pending.waiters().remove(&request_id);
+                                Err(MockFailure::Timeout(timeout))
+                            }
+                        }
                     }
                 };
                 // The caller may have given up (its future was dropped).
@@ -290,25 +304,33 @@ impl Dispatcher {
     }
 }
 
-/// Writes one request once the link is up and waits for its answer.
-async fn exchange(
-    request_id: String,
-    request: GetMockRequest,
-    mut link: watch::Receiver<Link>,
-    pending: &Pending,
-) -> Result<GetMockResponse, MockFailure> {
-    let sender = loop {
+/// The connection's sender once the link is up, and whether the request had to wait for
+/// it. The wait ends when the session connects or gives up (its connect budget), or when
+/// the SDK thread goes.
+async fn connection(mut link: watch::Receiver<Link>) -> Result<(SdkSender, bool), MockFailure> {
+    let mut waited = false;
+    loop {
         let current = link.borrow_and_update().clone();
         match current {
-            Link::Connected(sender) => break sender,
+            Link::Connected(sender) => return Ok((sender, waited)),
             Link::Gone => return Err(MockFailure::NotConnected),
             Link::Connecting => {
+                waited = true;
                 if link.changed().await.is_err() {
                     return Err(MockFailure::NotConnected);
                 }
             }
         }
-    };
+    }
+}
+
+/// Writes one request through `sender` and waits for its answer.
+async fn exchange(
+    request_id: String,
+    request: GetMockRequest,
+    sender: &SdkSender,
+    pending: &Pending,
+) -> Result<GetMockResponse, MockFailure> {
     let (waiter, answer) = oneshot::channel();
     pending.waiters().insert(request_id.clone(), waiter);
     let message = SdkMessage {
@@ -344,6 +366,19 @@ mod tests {
     /// A connected SDK end serving `service` (answers routed as `serve` routes them) and the
     /// CLI's end, past the handshake.
     async fn connected(service: MockService) -> CliEnd {
+        let MockService {
+            dispatcher,
+            link,
+            pending,
+            serving: _,
+        } = service;
+        tokio::spawn(dispatcher.run());
+        link_up(link, pending).await
+    }
+
+    /// Connects the SDK end whose dispatcher runs already, as the session does once the
+    /// handshake is through; the CLI's end.
+    async fn link_up(link: watch::Sender<Link>, pending: Arc<Pending>) -> CliEnd {
         let (sdk_stream, cli_stream) = tokio::io::duplex(64 * 1024);
         let mut cli: CliEnd = Framed::new(cli_stream, CliCodec::default());
         let handshake = tokio::spawn(async move {
@@ -369,13 +404,6 @@ mod tests {
         .await
         .unwrap();
         let connection = handshake.await.unwrap().unwrap();
-        let MockService {
-            dispatcher,
-            link,
-            pending,
-            serving: _,
-        } = service;
-        tokio::spawn(dispatcher.run());
         let (sender, mut receiver) = connection.into_split();
         link.send_replace(Link::Connected(sender));
         tokio::spawn(async move {
@@ -512,6 +540,43 @@ mod tests {
             client.get(request("after")).await,
             Err(MockFailure::NotConnected)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_made_while_connecting_has_its_whole_timeout_once_connected() {
+        let timeout = Duration::from_millis(200);
+        let (client, service) = channel(timeout);
+        let MockService {
+            dispatcher,
+            link,
+            pending,
+            serving: _,
+        } = service;
+        tokio::spawn(dispatcher.run());
+        let early = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(request("early")).await }
+        });
+        // The SDK takes ten times the request's timeout to connect (a slow start).
+        tokio::time::sleep(timeout * 10).await;
+        assert!(
+            !early.is_finished(),
+            "a request failed while the SDK was still connecting"
+        );
+        let mut cli = link_up(link, pending).await;
+        let (request_id, name) = next_request(&mut cli).await;
+        assert_eq!(name, "early");
+        tokio::time::sleep(timeout / 2).await;
+        answer(&mut cli, &request_id, "served").await;
+        assert_eq!(early.await.unwrap().unwrap().error, "served");
+
+        // On a live connection the timeout counts from the call.
+        let late = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(request("late")).await }
+        });
+        let _ = next_request(&mut cli).await;
+        assert_eq!(late.await.unwrap(), Err(MockFailure::Timeout(timeout)));
     }
 
     #[tokio::test]

@@ -35,8 +35,8 @@ pub(crate) async fn session(work: SdkThread, mut stop: watch::Receiver<bool>) {
         pending,
         serving,
     } = mocks;
-    // Mock requests are taken from the start and wait for the connection (within their
-    // deadline); they fail at once when the session ends, however it ends.
+    // Mock requests are taken from the start and wait for the connection (their deadline
+    // counts from when it is up); they fail at once when the session ends, however it ends.
     tokio::spawn(dispatcher.run());
     serving.started();
     let _gone = LinkGone {
