@@ -707,13 +707,19 @@ mod tests {
         ] {
             let object = json_object(&partial);
             for field in COLLECTOR_FIELDS {
-                assert_eq!(object.get(*field), Some(&serde_json::Value::Null), "{field}");
+                assert_eq!(
+                    object.get(*field),
+                    Some(&serde_json::Value::Null),
+                    "{field}"
+                );
             }
             assert_eq!(object["machine"], sample().machine.as_str());
         }
         let full = json_object(&sample());
         for field in COLLECTOR_FIELDS {
-            let value = full.get(*field).unwrap_or_else(|| panic!("{field} is no field"));
+            let value = full
+                .get(*field)
+                .unwrap_or_else(|| panic!("{field} is no field"));
             assert!(!value.is_null(), "{field} of a full run is null");
         }
     }
