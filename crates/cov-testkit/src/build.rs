@@ -130,6 +130,15 @@ pub fn build_instrumented(package: &str, bin: &str, options: &BuildOptions) -> P
         String::from_utf8_lossy(&output.stderr)
     );
     let profile = if options.release { "release" } else { "debug" };
+    built_binary(&target_dir, profile, package, bin)
+}
+
+/// The executable cargo built for `package`/`bin` in `target_dir`'s `profile` directory.
+///
+/// # Panics
+///
+/// When it is not there.
+fn built_binary(target_dir: &Path, profile: &str, package: &str, bin: &str) -> PathBuf {
     let binary = target_dir
         .join(profile)
         .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
@@ -161,15 +170,7 @@ pub fn build_plain(package: &str, bin: &str) -> PathBuf {
         "building {package}/{bin} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let binary = target_dir
-        .join("debug")
-        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "cargo built {package}/{bin} but {} is missing",
-        binary.display()
-    );
-    binary
+    built_binary(&target_dir, "debug", package, bin)
 }
 
 /// One run of an instrumented program, with its profile in a temporary directory that

@@ -27,20 +27,13 @@ pub fn oracle_profdata(profraws: &[&Path], out: &Path) {
 ///
 /// When a tool is missing or fails.
 pub fn oracle_lcov(binary: &Path, profraws: &[&Path]) -> String {
-    let dir = tempfile::tempdir().expect("creating a temporary directory");
-    let profdata: PathBuf = dir.path().join("merged.profdata");
-    oracle_profdata(profraws, &profdata);
-    let mut command = Command::new(llvm_tool("llvm-cov"));
-    command
-        .args(["export", "-format=lcov", "-instr-profile"])
-        .arg(&profdata)
-        .arg(binary);
-    run_ok(&mut command)
+    oracle_lcov_of(binary, profraws, &[])
 }
 
 /// [`oracle_lcov`] for the source files `sources` only, files or directories (each
 /// directory standing for every file under it): `llvm-cov export`'s own filter, which
-/// leaves out the files it is not given and those that do not exist on disk.
+/// leaves out the files it is not given and those that do not exist on disk. No sources:
+/// every file.
 ///
 /// For a program one of whose other files `llvm-cov` cannot process: from LLVM 21.1.4 on
 /// (LLVM 22 included), `llvm-cov export` of a branch-coverage build crashes (SIGSEGV in
