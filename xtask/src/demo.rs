@@ -373,8 +373,8 @@ fn shutdown_counts(
 }
 
 /// `llvm-cov`'s LCOV of the service's own files for the run that wrote `profraw`, keyed by
-/// their path relative to `root`. Only those files are exported: `llvm-cov` crashes on a
-/// file of the SDK the service links (see `cov_testkit::oracle_lcov_of`).
+/// their path relative to `root`. Only those files are exported, as only they are
+/// compared.
 fn service_oracle(
     binary: &Path,
     root: &Path,

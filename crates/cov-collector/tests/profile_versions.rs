@@ -5,26 +5,18 @@
 //! original, line for line and branch for branch.
 //!
 //! The demo service is run as a user would run it, against a database of its own on the
-//! tests' PostgreSQL server and the rates service (uninstrumented). `llvm-cov` (LLVM 22)
-//! crashes on one file of the SDK it links ([`LLVM_COV_CRASHES_ON`]): its LCOV is taken of
-//! every other file, and ours is compared with it on exactly those files.
+//! tests' PostgreSQL server and the rates service (uninstrumented), and compared on every
+//! file of its mapping, the SDK's and the dependencies' included.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cov_collector::RawProfile;
 use cov_collector::decode::mapping::CoverageMapping;
 use cov_collector::offline::OfflineCoverage;
 use cov_testkit::relayout::{Relayout, relayout_profile};
 use cov_testkit::{
-    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, oracle_lcov_of,
-    run_instrumented, workspace_root,
+    BuildOptions, LcovTracefile, build_instrumented, diff_lcov, oracle_lcov, run_instrumented,
 };
-
-/// The files of the demo service's build that `llvm-cov export` of LLVM 21.1.4 and later
-/// cannot process with branch coverage: it crashes (SIGSEGV in
-/// `CoverageMapping::getInstantiationGroups`) on this `async_trait` implementation
-/// (rust-lang/rust#157358, llvm/llvm-project#220574), relative to the workspace root.
-const LLVM_COV_CRASHES_ON: &[&str] = &["crates/cov-sdk/src/outbound/reqwest.rs"];
 
 /// Every re-laying the tests check: plain and padded, versions 9 to 11.
 fn relayouts() -> Vec<Relayout> {
@@ -35,9 +27,8 @@ fn relayouts() -> Vec<Relayout> {
 }
 
 /// Decodes each re-laid version of `binary`'s profile `profraw` and compares it with the
-/// original and with the oracle: on every file, or, when `llvm-cov` cannot process some
-/// (`excluded`, relative to the workspace root), on every other file it can find on disk.
-fn check_every_version(binary: &Path, profraw: &Path, excluded: &[&str]) {
+/// original and with the oracle, on every file.
+fn check_every_version(binary: &Path, profraw: &Path) {
     let original_bytes = std::fs::read(profraw).expect("reading the profile");
     let original = RawProfile::decode(&original_bytes).expect("decoding the original");
     assert_eq!(
@@ -51,35 +42,7 @@ fn check_every_version(binary: &Path, profraw: &Path, excluded: &[&str]) {
         "the encoder re-lays a version-10 profile as itself"
     );
     let mapping = CoverageMapping::from_executable(binary).expect("decoding the mapping");
-    let expected_text = if excluded.is_empty() {
-        oracle_lcov(binary, &[profraw])
-    } else {
-        let excluded: Vec<PathBuf> = excluded
-            .iter()
-            .map(|path| workspace_root().join(path))
-            .collect();
-        for path in &excluded {
-            assert!(
-                mapping.files.iter().any(|file| Path::new(file) == path),
-                "{} is not in the mapping: nothing to leave out",
-                path.display()
-            );
-        }
-        // In the order of a whole export, the names' byte order (llvm-cov lists the files
-        // it is given in the order given).
-        let mut names: Vec<&String> = mapping
-            .files
-            .iter()
-            .filter(|file| {
-                let file = Path::new(file);
-                file.is_file() && !excluded.iter().any(|path| path == file)
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        let sources: Vec<&Path> = names.into_iter().map(Path::new).collect();
-        oracle_lcov_of(binary, &[profraw], &sources)
-    };
+    let expected_text = oracle_lcov(binary, &[profraw]);
     let expected = LcovTracefile::parse(&expected_text);
     for options in relayouts() {
         let bytes = relayout_profile(&original_bytes, &options);
@@ -99,10 +62,7 @@ fn check_every_version(binary: &Path, profraw: &Path, excluded: &[&str]) {
             assert_ne!(profile.header.padding_after_counters, 0);
             assert_ne!(profile.header.padding_after_bitmap, 0);
         }
-        let mut ours_text = OfflineCoverage::from_parts(mapping.clone(), profile).to_lcov();
-        if !excluded.is_empty() {
-            ours_text = records_of(&ours_text, &expected);
-        }
+        let ours_text = OfflineCoverage::from_parts(mapping.clone(), profile).to_lcov();
         let diff = diff_lcov(&expected, &LcovTracefile::parse(&ours_text));
         assert!(
             diff.is_empty(),
@@ -123,26 +83,7 @@ fn workload_profiles_of_every_version_match_llvm_cov() {
     };
     let binary = build_instrumented("workload", "workload", &options);
     let run = run_instrumented(&binary, &["all"]);
-    check_every_version(&binary, run.profraw(), &[]);
-}
-
-/// The records of `lcov` (in its order) of the files `of` has. A record ends at a line that
-/// is `end_of_record` (function names can end so too).
-fn records_of(lcov: &str, of: &LcovTracefile) -> String {
-    let mut kept = String::new();
-    let mut record = String::new();
-    for line in lcov.split_inclusive('\n') {
-        record.push_str(line);
-        if line.trim_end_matches('\n') == "end_of_record" {
-            let file = record.lines().find_map(|line| line.strip_prefix("SF:"));
-            if file.is_some_and(|file| of.files.contains_key(file)) {
-                kept.push_str(&record);
-            }
-            record.clear();
-        }
-    }
-    kept.push_str(&record);
-    kept
+    check_every_version(&binary, run.profraw());
 }
 
 #[test]
@@ -197,5 +138,5 @@ fn demo_service_profiles_of_every_version_match_llvm_cov() {
     let status = service.wait().expect("waiting for the service");
     assert!(status.success(), "the demo service exited with {status}");
     rates.kill().expect("stopping the rates service");
-    check_every_version(&binary, &profraw, LLVM_COV_CRASHES_ON);
+    check_every_version(&binary, &profraw);
 }

@@ -376,8 +376,7 @@ fn function_lines(file: &Path, name: &str) -> std::ops::RangeInclusive<u32> {
 }
 
 /// `llvm-cov`'s LCOV of the service's own files for the run that wrote `profraw`: only
-/// they are exported, since `llvm-cov` crashes on a file of the SDK the service links
-/// (see `cov_testkit::oracle_lcov_of`).
+/// they are exported, as only they are compared.
 fn oracle_of(binary: &Path, profraw: &Path) -> LcovTracefile {
     LcovTracefile::parse(&oracle_lcov_of(
         binary,

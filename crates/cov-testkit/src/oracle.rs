@@ -35,11 +35,11 @@ pub fn oracle_lcov(binary: &Path, profraws: &[&Path]) -> String {
 /// leaves out the files it is not given and those that do not exist on disk. No sources:
 /// every file.
 ///
-/// For a program one of whose other files `llvm-cov` cannot process: from LLVM 21.1.4 on
-/// (LLVM 22 included), `llvm-cov export` of a branch-coverage build crashes (SIGSEGV in
-/// `CoverageMapping::getInstantiationGroups`) on some `async_trait` code, such as the SDK's
-/// reqwest middleware that the demo service links (rust-lang/rust#157358); the files a
-/// test compares are processed apart from it.
+/// For tests that compare a program's own files: the export names only those, and skips
+/// the dependencies' thousands of functions. (It first served to step around a crash:
+/// from LLVM 21.1.4 on, `llvm-cov export` of a branch-coverage build crashes, SIGSEGV in
+/// `CoverageMapping::getInstantiationGroups`, on some `async_trait` code, which the SDK's
+/// reqwest middleware was until it was written out by hand, rust-lang/rust#157358.)
 ///
 /// # Panics
 ///

@@ -139,8 +139,7 @@ fn oracle_counts(binary: &Path, stopped: &Stopped) -> Counts {
         .profraw
         .as_ref()
         .unwrap_or_else(|| panic!("the service wrote no profile; log:\n{}", stopped.log));
-    // Only the service's files: `llvm-cov` crashes on a file of the SDK the service links
-    // (see `cov_testkit::oracle_lcov_of`).
+    // Only the service's files, the ones compared.
     let root = demo_dir().join("src");
     let lcov = LcovTracefile::parse(&oracle_lcov_of(binary, &[profraw], &[&root]));
     lcov.files

@@ -43,7 +43,10 @@ impl TuskMiddleware {
 // by hand so that a call passed through (the SDK off, or a call outside any request) is
 // handed on with no future of ours around it. An `async fn` body would box a future as large
 // as the record and replay paths need for every call, which measured as most of the
-// middleware's cost when the SDK is off (docs/performance.md).
+// middleware's cost when the SDK is off (docs/performance.md). It also keeps `llvm-cov
+// export` (LLVM 21.1.4 to 22) from crashing on the program's mapping, as it did on the
+// `#[async_trait]` version of this impl (rust-lang/rust#157358): cov-collector's
+// `profile_versions` test exports every file of the demo service, this one included.
 impl Middleware for TuskMiddleware {
     fn handle<'life0, 'life1, 'life2, 'async_trait>(
         &'life0 self,
