@@ -18,7 +18,7 @@
 //! CLI or the connection does.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -101,11 +101,15 @@ impl MockClient {
         answer.await.unwrap_or(Err(MockFailure::NotConnected))
     }
 
-    /// The runtime of the SDK thread, which answers mock requests, while its session runs;
-    /// waits up to `wait` for the thread to start it. `None` when it does not run (not yet
-    /// after `wait`, or no more).
+    /// The runtime of the SDK thread, which answers mock requests, while its session runs,
+    /// for a server that is to live there; waits up to `wait` for the thread to start it.
+    /// `None` when it does not run (not yet after `wait`, or no more). Once it has been
+    /// handed out, the runtime outlives the session: what runs there keeps running (its
+    /// mock requests failing at once, the CLI gone) until the SDK is stopped.
     pub(crate) fn serving_runtime(&self, wait: Duration) -> Option<tokio::runtime::Handle> {
-        self.serving.wait(wait)
+        let handle = self.serving.wait(wait)?;
+        self.serving.hosting.store(true, Ordering::Release);
+        Some(handle)
     }
 }
 
@@ -116,6 +120,8 @@ impl MockClient {
 pub(crate) struct ServingRuntime {
     state: Mutex<Serving>,
     changed: Condvar,
+    /// Whether the runtime was handed out to host something.
+    hosting: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +149,12 @@ impl ServingRuntime {
     /// The session has ended, or will never start.
     pub(crate) fn ended(&self) {
         self.set(Serving::Gone);
+    }
+
+    /// Whether something was placed on the runtime, which must then keep running after the
+    /// session.
+    pub(crate) fn is_hosting(&self) -> bool {
+        self.hosting.load(Ordering::Acquire)
     }
 
     fn wait(&self, wait: Duration) -> Option<tokio::runtime::Handle> {

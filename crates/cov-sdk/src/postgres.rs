@@ -19,9 +19,9 @@
 //! on the SDK thread, which owns the connection to the CLI and answers mock requests: a
 //! statement's lookup and its answer then cross no other thread (on its own thread it cost
 //! two more wake-ups per statement, about a fifth of a replayed statement's time in `cargo
-//! xtask bench`). It ends with the SDK thread's session (the CLI gone, a shutdown), when
-//! its connections are closed; when the SDK thread does not run, it runs on that other
-//! thread and answers every statement with an error.
+//! xtask bench`). It outlives the SDK thread's session: with the CLI gone it answers every
+//! statement with an error naming it, as it does on that other thread when the SDK thread
+//! does not run, until the SDK is stopped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

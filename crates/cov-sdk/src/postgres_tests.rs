@@ -325,6 +325,59 @@ async fn replayed_statements_get_the_recorded_rows_and_errors_with_no_database()
     );
 }
 
+/// The CLI gone in the middle of a replay: the replay server stays, and every statement,
+/// on a connection opened before or after, is an error naming it and why, never a closed
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_cli_gone_statements_are_errors_naming_them() {
+    use sqlx::Connection as _;
+
+    let traces_dir = tempfile::tempdir().unwrap();
+    let cli = crate::test_support::ReplayCli::start(traces_dir.path(), |_| {}).await;
+    let url = cli
+        .coverage
+        .postgres_url("postgres://app@127.0.0.1:5432/shop")
+        .unwrap();
+    let mut before = sqlx::PgConnection::connect(&url).await.unwrap();
+    let coverage = cli.leave();
+    // Until the SDK sees the connection closed, a statement is lost with it; then the SDK
+    // is no longer connected. Both are errors, and the second comes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let not_connected = "the SDK is not connected to the Tusk CLI";
+    loop {
+        let error = sqlx::query("SELECT 1")
+            .execute(&mut before)
+            .await
+            .unwrap_err();
+        let database = error
+            .as_database_error()
+            .unwrap_or_else(|| panic!("not an error of the server: {error}"));
+        assert!(database.message().contains("SELECT 1"), "{database}");
+        if database.message().contains(not_connected) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SDK did not see the CLI leave: {database}"
+        );
+    }
+    let mut after = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("the replay server still accepts connections");
+    let error = sqlx::query("SELECT 2")
+        .execute(&mut after)
+        .await
+        .unwrap_err();
+    let database = error
+        .as_database_error()
+        .unwrap_or_else(|| panic!("not an error of the server: {error}"));
+    assert!(
+        database.message().contains("SELECT 2") && database.message().contains(not_connected),
+        "{database}"
+    );
+    drop(coverage);
+}
+
 /// N requests at once over a pool of fewer connections, each running statements of its
 /// own: every statement is in the trace of the request that ran it (the marker sent when
 /// the pool hands a connection out).

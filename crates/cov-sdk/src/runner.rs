@@ -130,7 +130,17 @@ fn run_thread(work: SdkThread, stop_signal: watch::Receiver<bool>) {
             return;
         }
     };
+    let serving = Arc::clone(&work.mocks.serving);
+    let mut stopped = stop_signal.clone();
     runtime.block_on(crate::session::session(work, stop_signal));
+    if serving.is_hosting() {
+        // A PostgreSQL replay server lives on this runtime: with the CLI gone it answers
+        // every statement with an error naming it (its connections are the application's)
+        // until the SDK is stopped.
+        runtime.block_on(async {
+            let _ = stopped.wait_for(|&stopping| stopping).await;
+        });
+    }
     // A snapshot still running on the blocking thread finishes on its own; the SDK
     // thread does not wait for it.
     runtime.shutdown_background();

@@ -114,6 +114,11 @@ impl ReplayCli {
             _dir: dir,
         }
     }
+
+    /// The CLI leaves: its connection closes, and the SDK goes on without it.
+    pub(crate) fn leave(self) -> Coverage {
+        self.coverage
+    }
 }
 
 /// The recorded requests of `dir`: each root span's target and trace id, in target order.

@@ -101,15 +101,21 @@ impl Cli {
         self.runtime.block_on(self.listener.accept(timeout))
     }
 
-    /// Starts a service with `start` while accepting its SDK's connection: a replayed
+    /// Starts `binary` (built already: the accept's clock starts here) pointed at this CLI
+    /// side, as [`Service::start`] does, while accepting its SDK's connection: a replayed
     /// service's start-up statements are answered over that connection before it listens,
     /// so the CLI side must accept before it waits for the service's address.
-    fn start_and_accept(&self, start: impl FnOnce() -> Service) -> (Service, CliConnection) {
+    fn start_and_accept(
+        &self,
+        binary: &Path,
+        variables: &[(&str, &str)],
+        urls: (&str, &str),
+    ) -> (Service, CliConnection) {
         let listener = Arc::clone(&self.listener);
         let accepting = self
             .runtime
             .spawn(async move { listener.accept(WAIT).await });
-        let service = start();
+        let service = Service::start(binary, self.endpoint(), variables, urls);
         let connection = self
             .runtime
             .block_on(accepting)
@@ -550,14 +556,7 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 
     // The run measured by the tests.
     let cli = Cli::unix(Some(&recorded));
-    let (service, connection) = cli.start_and_accept(|| {
-        Service::start(
-            binary,
-            cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (service, connection) = cli.start_and_accept(binary, REPLAY_WITH_COVERAGE, recorded.urls());
     let hello = connection.connect_request();
     assert_eq!(hello.runtime, cov_proto::Runtime::Unspecified as i32);
     assert_eq!(hello.sdk_version, env!("CARGO_PKG_VERSION"));
@@ -589,14 +588,8 @@ fn over_a_unix_socket_snapshots_add_up_to_llvm_cov() {
 
     // The tail after the last snapshot, measured alone in a second run.
     let tail_cli = Cli::unix(Some(&recorded));
-    let (tail_service, tail_connection) = tail_cli.start_and_accept(|| {
-        Service::start(
-            binary,
-            tail_cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (tail_service, tail_connection) =
+        tail_cli.start_and_accept(binary, REPLAY_WITH_COVERAGE, recorded.urls());
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
     let tail_oracle = service_lines(&oracle_of(binary, &tail_profraw));
@@ -652,14 +645,7 @@ fn over_tcp_each_test_sees_only_its_own_handler() {
     let binary = instrumented_service();
     let recorded = record("cov_sdk_end_to_end_tcp", &cases());
     let cli = Cli::tcp(&recorded);
-    let (service, connection) = cli.start_and_accept(|| {
-        Service::start(
-            binary,
-            cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (service, connection) = cli.start_and_accept(binary, REPLAY_WITH_COVERAGE, recorded.urls());
     assert!(matches!(connection.endpoint(), Endpoint::Tcp { .. }));
     let (baseline, per_test) = replay(&cli, &connection, &service, &recorded);
     check_replay(&baseline, &per_test);
@@ -739,14 +725,11 @@ fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
     // The service's start-up alone, recorded: its statements are answered from there.
     let recorded = record("cov_sdk_end_to_end_no_coverage", &[]);
     let cli = Cli::unix(Some(&recorded));
-    let (service, connection) = cli.start_and_accept(|| {
-        Service::start(
-            instrumented_service(),
-            cli.endpoint(),
-            &[("TUSK_DRIFT_MODE", "REPLAY")],
-            recorded.urls(),
-        )
-    });
+    let (service, connection) = cli.start_and_accept(
+        instrumented_service(),
+        &[("TUSK_DRIFT_MODE", "REPLAY")],
+        recorded.urls(),
+    );
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
         assert!(!response.success);
@@ -763,14 +746,8 @@ fn replay_without_coverage_connects_and_says_coverage_is_not_enabled() {
 fn an_uninstrumented_build_connects_and_explains_how_to_build_it() {
     let recorded = record("cov_sdk_end_to_end_uninstrumented", &[CASES[2].test()]);
     let cli = Cli::unix(Some(&recorded));
-    let (service, connection) = cli.start_and_accept(|| {
-        Service::start(
-            plain_service(),
-            cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (service, connection) =
+        cli.start_and_accept(plain_service(), REPLAY_WITH_COVERAGE, recorded.urls());
     for baseline in [true, false] {
         let response = cli.snapshot(&connection, baseline);
         assert!(!response.success);
@@ -841,14 +818,8 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
     // The tail after the last snapshot, alone: its lines and branch lines are compared
     // only as far as the tail cannot touch them.
     let tail_cli = Cli::unix(Some(&recorded));
-    let (tail_service, tail_connection) = tail_cli.start_and_accept(|| {
-        Service::start(
-            binary,
-            tail_cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (tail_service, tail_connection) =
+        tail_cli.start_and_accept(binary, REPLAY_WITH_COVERAGE, recorded.urls());
     let tail_baseline = tail_cli.record(&tail_connection, true);
     let (tail_profraw, _tail_profile) = tail_service.stop();
     let tail_oracle = oracle_of(binary, &tail_profraw);
@@ -866,14 +837,7 @@ fn with_branch_coverage_the_branches_on_the_wire_match_llvm_cov() {
         .collect();
 
     let cli = Cli::unix(Some(&recorded));
-    let (service, connection) = cli.start_and_accept(|| {
-        Service::start(
-            binary,
-            cli.endpoint(),
-            REPLAY_WITH_COVERAGE,
-            recorded.urls(),
-        )
-    });
+    let (service, connection) = cli.start_and_accept(binary, REPLAY_WITH_COVERAGE, recorded.urls());
     let (baseline, per_test) = replay(&cli, &connection, &service, &recorded);
     check_replay(&baseline, &per_test);
     // Asked again at the end, a baseline is cumulative: everything since start.
