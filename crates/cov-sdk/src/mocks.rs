@@ -65,6 +65,8 @@ struct MockCall {
 pub(crate) struct MockClient {
     calls: mpsc::Sender<MockCall>,
     timeout: Duration,
+    // Only the PostgreSQL replay server asks where the SDK thread serves.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     serving: Arc<ServingRuntime>,
 }
 
@@ -106,6 +108,7 @@ impl MockClient {
     /// `None` when it does not run (not yet after `wait`, or no more). Once it has been
     /// handed out, the runtime outlives the session: what runs there keeps running (its
     /// mock requests failing at once, the CLI gone) until the SDK is stopped.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn serving_runtime(&self, wait: Duration) -> Option<tokio::runtime::Handle> {
         let handle = self.serving.wait(wait)?;
         self.serving.hosting.store(true, Ordering::Release);
@@ -130,7 +133,7 @@ enum Serving {
     #[default]
     Starting,
     /// The session runs on this runtime.
-    On(tokio::runtime::Handle),
+    On(#[cfg_attr(not(feature = "postgres"), allow(dead_code))] tokio::runtime::Handle),
     /// The session has ended (or never started): the runtime is going or gone.
     Gone,
 }
@@ -157,6 +160,7 @@ impl ServingRuntime {
         self.hosting.load(Ordering::Acquire)
     }
 
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn wait(&self, wait: Duration) -> Option<tokio::runtime::Handle> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (state, _) = self

@@ -290,6 +290,20 @@ pub fn client_response<'a>(
     (Payload { value, merges }, status)
 }
 
+/// The field of a response's output saying that the application stopped reading the body
+/// before its end: `body` holds what it read, and a replay must not pass that off as the
+/// whole body. Ours, not the Tusk SDKs' (which read bodies whole); the CLI hands outputs
+/// back as recorded.
+pub const BODY_INCOMPLETE: &str = "bodyIncomplete";
+
+/// Marks the output of [`client_response`] as holding only the part of the body the
+/// application read ([`BODY_INCOMPLETE`]).
+pub fn mark_body_incomplete(output: &mut Payload) {
+    output
+        .value
+        .insert(BODY_INCOMPLETE.to_owned(), Value::Bool(true));
+}
+
 /// The output and status of a call that got no response: `{errorName, errorMessage}`.
 pub fn transport_error(error_name: &str, error_message: &str) -> (Payload, Status) {
     let mut value = Map::new();
@@ -329,6 +343,9 @@ pub struct RecordedResponse {
     pub headers: Vec<(String, String)>,
     /// The body bytes (`body` decoded from base64; empty when absent).
     pub body: Vec<u8>,
+    /// Whether `body` is the whole body; `false` when the application stopped reading it
+    /// before its end ([`BODY_INCOMPLETE`]).
+    pub body_complete: bool,
 }
 
 impl RecordedResponse {
@@ -436,11 +453,22 @@ pub fn recorded_outcome(output: &Value) -> Result<RecordedOutcome, RecordedShape
     let body = BASE64
         .decode(string("body")?)
         .map_err(|error| RecordedShapeError::BodyNotBase64(error.to_string()))?;
+    let body_complete = match output.get(BODY_INCOMPLETE) {
+        None | Some(Value::Null | Value::Bool(false)) => true,
+        Some(Value::Bool(true)) => false,
+        Some(_) => {
+            return Err(RecordedShapeError::WrongType {
+                field: BODY_INCOMPLETE.to_owned(),
+                expected: "a boolean",
+            });
+        }
+    };
     Ok(RecordedOutcome::Response(RecordedResponse {
         status,
         status_message: string("statusMessage")?,
         headers,
         body,
+        body_complete,
     }))
 }
 
@@ -641,11 +669,24 @@ mod tests {
         assert_eq!(response.status, 302);
         assert_eq!(response.headers.len(), 2);
         assert!(response.body.is_empty());
+        assert!(response.body_complete);
+        // A body the application stopped reading: what it read, marked as such.
+        let (mut partial, _) = client_response(200, "OK", [], b"hel");
+        mark_body_incomplete(&mut partial);
+        let RecordedOutcome::Response(response) =
+            recorded_outcome(&Value::Object(partial.value)).unwrap()
+        else {
+            panic!("a response")
+        };
+        assert_eq!(
+            (response.body.as_slice(), response.body_complete),
+            (&b"hel"[..], false)
+        );
     }
 
     #[test]
     fn malformed_outputs_are_clear_errors() {
-        let cases: [(Value, RecordedShapeError); 10] = [
+        let cases: [(Value, RecordedShapeError); 11] = [
             (
                 json!([1]),
                 RecordedShapeError::NotAnObject("a list".to_owned()),
@@ -690,6 +731,13 @@ mod tests {
                 RecordedShapeError::WrongType {
                     field: "body".to_owned(),
                     expected: "a string",
+                },
+            ),
+            (
+                json!({"statusCode": 200, "bodyIncomplete": "yes"}),
+                RecordedShapeError::WrongType {
+                    field: "bodyIncomplete".to_owned(),
+                    expected: "a boolean",
                 },
             ),
         ];

@@ -80,14 +80,9 @@ impl Rates {
             .send()
             .await
             .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
-        // The body is read to its end whatever the status: a response dropped unread is not
-        // recorded by the SDK, and its replay would find no answer.
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
-        match status {
+        // Only an answer's status matters when it is not 200: its body is never read (the
+        // SDK records the call with its status, and a replay gives the same).
+        match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => {
                 return Err(ApiError::Invalid(format!("unsupported currency {code}")));
@@ -98,6 +93,10 @@ impl Rates {
                 )));
             }
         }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| ApiError::Upstream(format!("GET {url}: {error}")))?;
         let answer: RateAnswer = serde_json::from_slice(&body).map_err(|error| {
             ApiError::Upstream(format!("GET {url}: unreadable answer: {error}"))
         })?;

@@ -15,7 +15,7 @@ use cov_trace::OutboundSpan;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde_json::Value;
 
-use super::{Recording, ReplayFailure};
+use super::{Recording, ReplayError, ReplayFailure};
 use crate::body_capture::{BodyCapture, Refusal};
 use crate::mode::Mode;
 use crate::tee::{Follow, Side};
@@ -46,16 +46,18 @@ pub(crate) fn request_span(
     .map_err(|error| error.to_string())
 }
 
-/// Sets the output and status of `span` from a response.
+/// Sets the output and status of `span` from a response: `body` is all of it, or, when
+/// not `complete`, the part the application read.
 pub(crate) fn set_response(
     span: &mut OutboundSpan,
     mode: &Mode,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
+    complete: bool,
 ) {
     let headers = mode.rules.apply(headers);
-    let (output, span_status) = cov_trace::http::client_response(
+    let (mut output, span_status) = cov_trace::http::client_response(
         status.as_u16(),
         status.canonical_reason().unwrap_or_default(),
         headers
@@ -63,6 +65,9 @@ pub(crate) fn set_response(
             .map(|(name, value)| (name.as_str(), value.as_str())),
         body,
     );
+    if !complete {
+        cov_trace::http::mark_body_incomplete(&mut output);
+    }
     span.output = Some(output);
     span.status = span_status;
 }
@@ -100,6 +105,65 @@ pub(crate) struct RecordedAnswer {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// Whether `body` is all of it (else the part the application read when recorded).
+    pub(crate) body_complete: bool,
+}
+
+impl RecordedAnswer {
+    /// The body for the application, for the call `call` names.
+    pub(crate) fn body(&self, call: &str) -> RecordedBody {
+        RecordedBody {
+            bytes: (!self.body.is_empty()).then(|| self.body.clone()),
+            beyond: (!self.body_complete).then(|| {
+                ReplayError::new(
+                    call,
+                    ReplayFailure::BodyNotRecorded {
+                        recorded_bytes: self.body.len(),
+                    },
+                )
+            }),
+        }
+    }
+}
+
+/// A recorded response body handed back: the recorded bytes, then, when the recording
+/// holds only the part the application read, an error for whoever reads on (never bytes
+/// that were not recorded).
+#[derive(Debug)]
+pub(crate) struct RecordedBody {
+    bytes: Option<Bytes>,
+    beyond: Option<ReplayError>,
+}
+
+impl http_body::Body for RecordedBody {
+    type Data = Bytes;
+    type Error = ReplayError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, ReplayError>>> {
+        let frame = match self.bytes.take() {
+            Some(bytes) => Some(Ok(http_body::Frame::data(bytes))),
+            None => self.beyond.take().map(Err),
+        };
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none() && self.beyond.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let recorded = self.bytes.as_ref().map_or(0, |bytes| bytes.len() as u64);
+        if self.beyond.is_some() {
+            let mut hint = http_body::SizeHint::new();
+            hint.set_lower(recorded);
+            hint
+        } else {
+            http_body::SizeHint::with_exact(recorded)
+        }
+    }
 }
 
 /// The recorded `outputValue` of an HTTP call, back as the response the application got;
@@ -127,6 +191,7 @@ pub(crate) fn recorded_answer(output: Option<Value>) -> Result<RecordedAnswer, R
                 status,
                 headers,
                 body: Bytes::from(response.body),
+                body_complete: response.body_complete,
             })
         }
         Ok(cov_trace::http::RecordedOutcome::TransportError { name, message }) => {
@@ -221,7 +286,18 @@ impl ClientCall {
     }
 
     /// The response body has ended: the call is recorded.
-    pub(crate) fn finish(mut self) {
+    pub(crate) fn finish(self) {
+        self.record_response(true);
+    }
+
+    /// The application dropped the response body before its end: the call is recorded
+    /// with the part of the body it read, marked as such, so that a replay hands back that
+    /// part and an error for reading on, never bytes that were not recorded.
+    fn finish_read_in_part(self) {
+        self.record_response(false);
+    }
+
+    fn record_response(mut self, complete: bool) {
         let name = describe(&self.method, &self.uri);
         let mut span = match self.span() {
             Ok(span) => span,
@@ -238,7 +314,14 @@ impl ClientCall {
                 return self.recording.skip(&name, &reason);
             }
         };
-        set_response(&mut span, &self.recording.mode, status, &headers, &body);
+        set_response(
+            &mut span,
+            &self.recording.mode,
+            status,
+            &headers,
+            &body,
+            complete,
+        );
         self.recording.finish(span);
     }
 
@@ -289,14 +372,15 @@ impl SharedCall {
 impl Drop for SharedCall {
     fn drop(&mut self) {
         // Still followed when the last body and future let go: the application dropped the
-        // response body before its end, so the recording has no whole answer to replay.
+        // response body before its end (or the response future before the response came).
         if let Some(call) = self.take() {
-            let name = describe(&call.method, &call.uri);
-            call.recording.skip(
-                &name,
-                "its response body was dropped before its end (read response bodies to their \
-                 end to record the call)",
-            );
+            if call.response.is_some() {
+                call.finish_read_in_part();
+            } else {
+                let name = describe(&call.method, &call.uri);
+                call.recording
+                    .skip(&name, "it was dropped before its response came");
+            }
         }
     }
 }
@@ -340,5 +424,53 @@ impl Follow for SharedCall {
             };
             call.recording.skip(&name, which);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body::Body as _;
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    fn answer(body: &'static [u8], complete: bool) -> RecordedAnswer {
+        RecordedAnswer {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body),
+            body_complete: complete,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_recorded_body_gives_its_bytes_then_an_error_if_it_was_read_in_part() {
+        let mut whole = answer(b"hello", true).body("GET http://rates/x");
+        assert_eq!(whole.size_hint().exact(), Some(5));
+        let frame = whole.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "hello");
+        assert!(whole.is_end_stream());
+        assert!(whole.frame().await.is_none());
+
+        let mut part = answer(b"hel", false).body("GET http://rates/x");
+        assert_eq!(
+            (part.size_hint().lower(), part.size_hint().upper()),
+            (3, None)
+        );
+        let frame = part.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "hel");
+        assert!(!part.is_end_stream());
+        let error = part.frame().await.unwrap().unwrap_err();
+        assert_eq!(error.call(), "GET http://rates/x");
+        assert_eq!(
+            error.reason(),
+            &ReplayFailure::BodyNotRecorded { recorded_bytes: 3 }
+        );
+        assert!(part.is_end_stream());
+        assert!(part.frame().await.is_none());
+
+        // Nothing read at all: no data, the error at once.
+        let mut unread = answer(b"", false).body("GET http://rates/x");
+        assert!(unread.frame().await.unwrap().is_err());
     }
 }

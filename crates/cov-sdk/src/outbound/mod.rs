@@ -361,6 +361,16 @@ pub enum ReplayFailure {
         /// The recorded `errorMessage`.
         message: String,
     },
+    /// The application reads further into the response body than it did when the call was
+    /// recorded: the recording holds only the bytes it read then.
+    #[error(
+        "its response body was recorded only as far as the application read it then \
+         ({recorded_bytes} bytes): it stopped reading before the end"
+    )]
+    BodyNotRecorded {
+        /// How many bytes of the body the recording holds.
+        recorded_bytes: usize,
+    },
 }
 
 impl From<MockFailure> for ReplayFailure {

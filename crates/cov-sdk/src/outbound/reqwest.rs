@@ -107,15 +107,16 @@ impl TuskMiddleware {
             .await
             .and_then(recorded_answer)
             .map_err(fail)?;
+        let body = if answer.body_complete {
+            reqwest::Body::from(answer.body.clone())
+        } else {
+            reqwest::Body::wrap(answer.body(&name))
+        };
         let mut parts = http::Response::new(()).into_parts().0;
         parts.status = answer.status;
         parts.headers = answer.headers;
-        response_of(
-            parts,
-            reqwest::Body::from(answer.body),
-            request.url().clone(),
-        )
-        .map_err(reqwest_middleware::Error::middleware)
+        response_of(parts, body, request.url().clone())
+            .map_err(reqwest_middleware::Error::middleware)
     }
 }
 
@@ -157,8 +158,13 @@ fn followed(
     url: reqwest::Url,
 ) -> Result<reqwest::Response, http::Error> {
     call.response(response.status(), response.headers().clone());
-    let shared = SharedCall::new(call);
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    if http_body::Body::is_end_stream(&body) {
+        // Nothing more will come (no body): the call is complete as it is.
+        call.finish();
+        return response_of(parts, body, url);
+    }
+    let shared = SharedCall::new(call);
     let body = reqwest::Body::wrap(TuskBody::teed(body, shared, Side::Response));
     response_of(parts, body, url)
 }

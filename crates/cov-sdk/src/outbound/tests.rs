@@ -405,8 +405,8 @@ async fn errors_masks_limits_and_statuses_are_recorded_as_the_rules_say() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().contains("SECRET"));
-        // A response whose body the application drops unread has no whole answer to
-        // replay: it is not recorded.
+        // A response whose body the application drops unread is recorded with no body,
+        // marked as read in part.
         let unread = clients.reqwest.get(&secret).send().await.unwrap();
         assert_eq!(unread.status(), 200);
         drop(unread);
@@ -419,7 +419,13 @@ async fn errors_masks_limits_and_statuses_are_recorded_as_the_rules_say() {
     let names: Vec<_> = spans.iter().map(|span| span.name.as_str()).collect();
     assert_eq!(
         names,
-        ["GET /rates", "GET /missing", "GET /rates", "GET /mixed"]
+        [
+            "GET /rates",
+            "GET /missing",
+            "GET /rates",
+            "GET /rates",
+            "GET /mixed"
+        ]
     );
     let refused = &spans[0];
     assert_eq!(refused.status_code, Some(2));
@@ -435,6 +441,76 @@ async fn errors_masks_limits_and_statuses_are_recorded_as_the_rules_say() {
     assert_eq!(
         input(&spans[2], "headers")["authorization"],
         crate::MASKED_VALUE
+    );
+    assert!(
+        spans[2]
+            .output_value
+            .as_ref()
+            .unwrap()
+            .get("bodyIncomplete")
+            .is_none()
+    );
+    assert_eq!(output(&spans[3], "statusCode"), 200);
+    assert_eq!(output(&spans[3], "bodyIncomplete"), true);
+    assert_eq!(output(&spans[3], "bodySize"), 0);
+}
+
+/// A response whose body the application never read (it looked at the status only) is
+/// recorded with that status and no body; replayed, the application gets the same status,
+/// and reading the body is an error naming the call, never bytes that were not recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_whose_body_was_not_read_replays_without_inventing_one() {
+    let upstream = Upstream::start().await;
+    let rates = upstream.url("/rates?currency=CHF");
+    let traces_dir = tempfile::tempdir().unwrap();
+    {
+        let coverage = recording(traces_dir.path()).init_in(&Registry::new());
+        let clients = Clients::of(&coverage);
+        let url = rates.clone();
+        let body = serve(&coverage, "/status", move || async move {
+            let response = clients.reqwest.get(&url).send().await.unwrap();
+            response.status().as_u16().to_string()
+        })
+        .await;
+        assert_eq!(body, "200");
+        flush(&coverage);
+    }
+    let served = upstream.served.load(std::sync::atomic::Ordering::SeqCst);
+
+    let cli = ReplayCli::start(traces_dir.path(), |_| {}).await;
+    let clients = Clients::of(&cli.coverage);
+    let (target, trace_id) = recorded_requests(traces_dir.path()).remove(0);
+    let body = serve_test(
+        &cli.coverage,
+        &target,
+        Some(&trace_id),
+        move || async move {
+            // As recorded: the status only.
+            let response = clients.reqwest.get(&rates).send().await.unwrap();
+            let status = response.status().as_u16();
+            drop(response);
+            // The same call, now reading the body the recording does not hold.
+            let response = clients.reqwest.get(&rates).send().await.unwrap();
+            let error = response.text().await.unwrap_err();
+            let mut reasons = vec![error.to_string()];
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reasons.push(cause.to_string());
+                source = cause.source();
+            }
+            format!("{status} {}", reasons.join(": "))
+        },
+    )
+    .await;
+    assert!(body.starts_with("200 "), "{body}");
+    assert!(
+        body.contains("GET http://") && body.contains("recorded only as far as"),
+        "{body}"
+    );
+    assert_eq!(
+        upstream.served.load(std::sync::atomic::Ordering::SeqCst),
+        served,
+        "a replayed call reached the network"
     );
 }
 

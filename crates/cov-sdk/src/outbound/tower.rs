@@ -28,9 +28,7 @@ use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::http::{
-    ClientCall, RecordedAnswer, SharedCall, describe, recorded_answer, request_span,
-};
+use super::http::{ClientCall, RecordedBody, SharedCall, describe, recorded_answer, request_span};
 use super::{Outbound, Plan, ReplayError, ReplayFailure};
 use crate::mode::Role;
 use crate::tee::{Side, TuskBody};
@@ -128,11 +126,17 @@ where
                     let span =
                         request_span(&mode, &parts.method, &parts.uri, &parts.headers, &body)
                             .map_err(|reason| fail(ReplayFailure::UnreadableRequest(reason)))?;
-                    replaying
+                    let answer = replaying
                         .answer(&span)
                         .await
                         .and_then(recorded_answer)
-                        .map_err(fail)
+                        .map_err(fail)?;
+                    let body = answer.body(&name);
+                    Ok(Replayed {
+                        status: answer.status,
+                        headers: answer.headers,
+                        body,
+                    })
                 }))
             }
             Plan::Record(recording) => {
@@ -187,7 +191,14 @@ where
 }
 
 /// The recorded answer's future.
-type Answer = Pin<Box<dyn Future<Output = Result<RecordedAnswer, ReplayError>> + Send>>;
+type Answer = Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send>>;
+
+/// A recorded answer as the application gets it.
+struct Replayed {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: RecordedBody,
+}
 
 pin_project_lite::pin_project! {
     /// The response future of [`TuskClientService`].
@@ -310,7 +321,7 @@ pin_project_lite::pin_project! {
     #[project = BodyStateProjection]
     enum BodyState<B> {
         Live { #[pin] body: TuskBody<B> },
-        Recorded { body: Option<Bytes> },
+        Recorded { body: RecordedBody },
     }
 }
 
@@ -331,11 +342,9 @@ impl<B> ClientBody<B> {
         }
     }
 
-    fn recorded(body: Bytes) -> Self {
+    fn recorded(body: RecordedBody) -> Self {
         Self {
-            inner: BodyState::Recorded {
-                body: (!body.is_empty()).then_some(body),
-            },
+            inner: BodyState::Recorded { body },
         }
     }
 }
@@ -375,25 +384,23 @@ where
                         .map_err(Into::into)
                 })
             }),
-            BodyStateProjection::Recorded { body } => {
-                Poll::Ready(body.take().map(|bytes| Ok(Frame::data(bytes))))
-            }
+            BodyStateProjection::Recorded { body } => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             BodyState::Live { body } => body.is_end_stream(),
-            BodyState::Recorded { body } => body.is_none(),
+            BodyState::Recorded { body } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             BodyState::Live { body } => body.size_hint(),
-            BodyState::Recorded { body } => {
-                SizeHint::with_exact(body.as_ref().map_or(0, |bytes| bytes.len() as u64))
-            }
+            BodyState::Recorded { body } => body.size_hint(),
         }
     }
 }
