@@ -15,7 +15,7 @@ use cov_trace::OutboundSpan;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde_json::Value;
 
-use super::{Recording, ReplayError, ReplayFailure};
+use super::{Recording, ReplayError, ReplayFailure, Replaying};
 use crate::body_capture::{BodyCapture, Refusal};
 use crate::mode::Mode;
 use crate::tee::{Follow, Side};
@@ -166,9 +166,24 @@ impl http_body::Body for RecordedBody {
     }
 }
 
+/// The recorded answer to the call of this request, asked of the CLI with the span the
+/// call had when it was recorded.
+pub(crate) async fn ask_recorded_answer(
+    replaying: &Replaying,
+    mode: &Mode,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<RecordedAnswer, ReplayFailure> {
+    let span =
+        request_span(mode, method, uri, headers, body).map_err(ReplayFailure::UnreadableRequest)?;
+    replaying.answer(&span).await.and_then(recorded_answer)
+}
+
 /// The recorded `outputValue` of an HTTP call, back as the response the application got;
 /// a recorded transport error comes back as that error.
-pub(crate) fn recorded_answer(output: Option<Value>) -> Result<RecordedAnswer, ReplayFailure> {
+fn recorded_answer(output: Option<Value>) -> Result<RecordedAnswer, ReplayFailure> {
     let output = output.ok_or_else(|| {
         ReplayFailure::MalformedMock("the recorded call has no outputValue".to_owned())
     })?;

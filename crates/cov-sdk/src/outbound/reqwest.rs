@@ -18,7 +18,7 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use super::http::{ClientCall, SharedCall, describe, recorded_answer, request_span};
+use super::http::{ClientCall, SharedCall, ask_recorded_answer, describe};
 use super::{Outbound, Plan, Recording, ReplayError, ReplayFailure, Replaying, in_call};
 use crate::tee::{Side, TuskBody};
 
@@ -100,12 +100,8 @@ impl TuskMiddleware {
                 ))
             })?,
         };
-        let span = request_span(mode, &method, &uri, request.headers(), body)
-            .map_err(|reason| fail(ReplayFailure::UnreadableRequest(reason)))?;
-        let answer = replaying
-            .answer(&span)
+        let answer = ask_recorded_answer(&replaying, mode, &method, &uri, request.headers(), body)
             .await
-            .and_then(recorded_answer)
             .map_err(fail)?;
         let body = if answer.body_complete {
             reqwest::Body::from(answer.body.clone())

@@ -28,7 +28,7 @@ use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::http::{ClientCall, RecordedBody, SharedCall, describe, recorded_answer, request_span};
+use super::http::{ClientCall, RecordedBody, SharedCall, ask_recorded_answer, describe};
 use super::{Outbound, Plan, ReplayError, ReplayFailure};
 use crate::mode::Role;
 use crate::tee::{Side, TuskBody};
@@ -123,14 +123,16 @@ where
                     let body = collect(body).await.map_err(|error| {
                         fail(ReplayFailure::UnreadableRequest(error.to_string()))
                     })?;
-                    let span =
-                        request_span(&mode, &parts.method, &parts.uri, &parts.headers, &body)
-                            .map_err(|reason| fail(ReplayFailure::UnreadableRequest(reason)))?;
-                    let answer = replaying
-                        .answer(&span)
-                        .await
-                        .and_then(recorded_answer)
-                        .map_err(fail)?;
+                    let answer = ask_recorded_answer(
+                        &replaying,
+                        &mode,
+                        &parts.method,
+                        &parts.uri,
+                        &parts.headers,
+                        &body,
+                    )
+                    .await
+                    .map_err(fail)?;
                     let body = answer.body(&name);
                     Ok(Replayed {
                         status: answer.status,
