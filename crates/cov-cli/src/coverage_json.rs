@@ -64,14 +64,7 @@ pub(crate) fn from_profile(
     include: &[String],
     exclude: &[String],
 ) -> Result<CoverageView, Error> {
-    let offline =
-        cov_collector::offline::OfflineCoverage::load(binary, profraw).map_err(|source| {
-            Error::Offline {
-                binary: binary.to_owned(),
-                profraw: profraw.to_owned(),
-                source,
-            }
-        })?;
+    let offline = crate::load_offline(binary, profraw)?;
     let mut filter = cov_core::filter::SourceFilter::builder();
     filter.root(source_root);
     for glob in include {

@@ -138,19 +138,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The offline coverage of one run of `binary` (its raw profile `profraw`).
+fn load_offline(
+    binary: &Path,
+    profraw: &Path,
+) -> Result<cov_collector::offline::OfflineCoverage, Error> {
+    cov_collector::offline::OfflineCoverage::load(binary, profraw).map_err(|source| {
+        Error::Offline {
+            binary: binary.to_owned(),
+            profraw: profraw.to_owned(),
+            source,
+        }
+    })
+}
+
 /// Writes the LCOV of one run of `binary` (its raw profile `profraw`) to `output`, or to
 /// standard output: cov-collector's offline decoder, in the form
 /// `llvm-cov export -format=lcov` writes.
 pub fn offline_lcov(binary: &Path, profraw: &Path, output: Option<&Path>) -> Result<(), Error> {
     use std::io::Write;
-    let coverage =
-        cov_collector::offline::OfflineCoverage::load(binary, profraw).map_err(|source| {
-            Error::Offline {
-                binary: binary.to_owned(),
-                profraw: profraw.to_owned(),
-                source,
-            }
-        })?;
+    let coverage = load_offline(binary, profraw)?;
     let (mut out, path): (Box<dyn Write>, PathBuf) = match output {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|source| Error::Write {
