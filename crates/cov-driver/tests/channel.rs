@@ -305,6 +305,16 @@ async fn scripted_sdk() -> (
     cov_driver::CliConnection,
     Framed<tokio::io::DuplexStream, SdkCodec>,
 ) {
+    scripted_sdk_with(&CliOptions::default()).await
+}
+
+/// [`scripted_sdk`] with the CLI side's `options`.
+async fn scripted_sdk_with(
+    options: &CliOptions,
+) -> (
+    cov_driver::CliConnection,
+    Framed<tokio::io::DuplexStream, SdkCodec>,
+) {
     let (cli_end, sdk_end) = tokio::io::duplex(64 * 1024);
     let mut sdk = Framed::new(sdk_end, SdkCodec::default());
     sdk.send(SdkMessage {
@@ -317,7 +327,7 @@ async fn scripted_sdk() -> (
     let connection = cov_driver::handshake(
         cli_end,
         Endpoint::unix("/test/sdk"),
-        &CliOptions::default(),
+        options,
         TIMEOUT,
         |_| Ok(()),
     )
@@ -327,6 +337,29 @@ async fn scripted_sdk() -> (
     assert_eq!(answer.request_id, "hello");
     assert_eq!(answer.r#type, MessageType::SdkConnect as i32);
     (connection, sdk)
+}
+
+/// The payload of the next length-prefixed frame on the SDK's raw stream.
+async fn read_frame(stream: &mut tokio::io::DuplexStream) -> Vec<u8> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut payload).await.unwrap();
+    payload
+}
+
+/// The SDK's successful (empty) answer to the snapshot request `request_id`.
+fn snapshot_success(request_id: String) -> SdkMessage {
+    SdkMessage {
+        r#type: MessageType::CoverageSnapshot as i32,
+        request_id,
+        payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
+            CoverageSnapshotResponse {
+                success: true,
+                ..Default::default()
+            },
+        )),
+    }
 }
 
 #[tokio::test]
@@ -527,10 +560,7 @@ async fn sdk_closing_mid_frame_fails_pending_requests_and_closes_the_connection(
     let mut sdk_stream = sdk.into_inner();
     let hostile = async {
         // Wait for the request, then send half a frame and hang up the write side.
-        let mut header = [0u8; 4];
-        sdk_stream.read_exact(&mut header).await.unwrap();
-        let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
-        sdk_stream.read_exact(&mut payload).await.unwrap();
+        read_frame(&mut sdk_stream).await;
         sdk_stream.write_all(&[0, 0, 1, 0, 7, 7]).await.unwrap();
         sdk_stream.shutdown().await.unwrap();
     };
@@ -565,10 +595,7 @@ async fn garbage_unknown_ids_and_oversized_frames_from_the_sdk_are_skipped() {
     let (connection, sdk) = scripted_sdk().await;
     let mut sdk_stream = sdk.into_inner();
     let answering = async {
-        let mut header = [0u8; 4];
-        sdk_stream.read_exact(&mut header).await.unwrap();
-        let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
-        sdk_stream.read_exact(&mut payload).await.unwrap();
+        let payload = read_frame(&mut sdk_stream).await;
         let request = <CliMessage as cov_proto::Message>::decode(payload.as_slice()).unwrap();
         let frame = |payload: &[u8]| {
             let mut bytes = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
@@ -576,16 +603,7 @@ async fn garbage_unknown_ids_and_oversized_frames_from_the_sdk_are_skipped() {
             bytes
         };
         let reply = |request_id: &str| {
-            cov_proto::Message::encode_to_vec(&SdkMessage {
-                r#type: MessageType::CoverageSnapshot as i32,
-                request_id: request_id.to_owned(),
-                payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
-                    CoverageSnapshotResponse {
-                        success: true,
-                        ..Default::default()
-                    },
-                )),
-            })
+            cov_proto::Message::encode_to_vec(&snapshot_success(request_id.to_owned()))
         };
         let mut bytes = frame(&[0x12, 0x05, b'a']);
         bytes.extend(frame(&reply("nobody-asked")));
@@ -705,29 +723,9 @@ async fn scripted_sdk_with_mocks(
     cov_driver::CliConnection,
     Framed<tokio::io::DuplexStream, SdkCodec>,
 ) {
-    let (cli_end, sdk_end) = tokio::io::duplex(64 * 1024);
-    let mut sdk = Framed::new(sdk_end, SdkCodec::default());
-    sdk.send(SdkMessage {
-        r#type: MessageType::SdkConnect as i32,
-        request_id: "hello".to_owned(),
-        payload: Some(sdk_message::Payload::ConnectRequest(connect_request())),
-    })
-    .await
-    .unwrap();
     let mut options = CliOptions::default();
     options.mock_source(source);
-    let connection = cov_driver::handshake(
-        cli_end,
-        Endpoint::unix("/test/sdk"),
-        &options,
-        TIMEOUT,
-        |_| Ok(()),
-    )
-    .await
-    .unwrap();
-    let answer = sdk.next().await.unwrap().unwrap();
-    assert_eq!(answer.r#type, MessageType::SdkConnect as i32);
-    (connection, sdk)
+    scripted_sdk_with(&options).await
 }
 
 fn mock_request(request_id: &str) -> SdkMessage {
@@ -771,18 +769,9 @@ async fn a_pending_mock_request_holds_up_neither_snapshots_nor_other_mocks() {
     let answering = async {
         let request = sdk.next().await.unwrap().unwrap();
         assert_eq!(request.r#type, MessageType::CoverageSnapshot as i32);
-        sdk.send(SdkMessage {
-            r#type: MessageType::CoverageSnapshot as i32,
-            request_id: request.request_id,
-            payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
-                CoverageSnapshotResponse {
-                    success: true,
-                    ..Default::default()
-                },
-            )),
-        })
-        .await
-        .unwrap();
+        sdk.send(snapshot_success(request.request_id))
+            .await
+            .unwrap();
         sdk.send(mock_request("later")).await.unwrap();
         // The first frame after the snapshot request is the answer to "later": nothing was
         // sent for "never" (still pending) or "silent" (no answer).
@@ -802,18 +791,9 @@ async fn without_a_mock_source_mock_requests_are_dropped_and_the_connection_goes
         let request = sdk.next().await.unwrap().unwrap();
         // The snapshot request is the first frame: the mock request got no reply.
         assert_eq!(request.r#type, MessageType::CoverageSnapshot as i32);
-        sdk.send(SdkMessage {
-            r#type: MessageType::CoverageSnapshot as i32,
-            request_id: request.request_id,
-            payload: Some(sdk_message::Payload::CoverageSnapshotResponse(
-                CoverageSnapshotResponse {
-                    success: true,
-                    ..Default::default()
-                },
-            )),
-        })
-        .await
-        .unwrap();
+        sdk.send(snapshot_success(request.request_id))
+            .await
+            .unwrap();
     };
     let (snapshot, ()) = tokio::join!(connection.baseline(TIMEOUT), answering);
     assert!(snapshot.unwrap().success);
