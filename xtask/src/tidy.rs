@@ -67,6 +67,31 @@ fn crate_roots(root: &Path) -> Vec<CrateRoot> {
 }
 
 /// Every `.rs` file under `dir`, skipping `target` and hidden directories.
+/// The workspace's Rust files (outside `target/` and hidden directories), each with its
+/// path relative to the workspace root, `/`-separated.
+fn workspace_rust_files() -> Vec<(PathBuf, String)> {
+    let root = crate::workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (file, relative)
+        })
+        .collect()
+}
+
+/// Whether the relative path `relative` is `place`, or lies under it when `place` is a
+/// directory (ends with `/`).
+fn is_within(relative: &str, place: &str) -> bool {
+    relative == place || (place.ends_with('/') && relative.starts_with(place))
+}
+
 fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
@@ -219,19 +244,12 @@ fn every_crate_but_the_collector_forbids_unsafe() {
 
 #[test]
 fn unsafe_appears_only_in_the_collectors_ffi_module() {
-    let root = crate::workspace_root();
-    let mut files = Vec::new();
-    rust_files(&root, &mut files);
     let mut offenders = Vec::new();
-    for file in files {
-        let relative = file
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        if UNSAFE_MODULE.iter().any(|allowed| {
-            relative == *allowed || (allowed.ends_with('/') && relative.starts_with(allowed))
-        }) {
+    for (file, relative) in workspace_rust_files() {
+        if UNSAFE_MODULE
+            .iter()
+            .any(|allowed| is_within(&relative, allowed))
+        {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -363,26 +381,16 @@ fn socket_places() -> Vec<(String, String)> {
 
 #[test]
 fn sockets_are_opened_only_where_the_architecture_says() {
-    let root = crate::workspace_root();
     let places = socket_places();
-    let mut files = Vec::new();
-    rust_files(&root, &mut files);
     let mut offenders = Vec::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
-    for file in files {
-        let relative = file
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (file, relative) in workspace_rust_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         for (line_idx, line) in text.lines().enumerate() {
             let Some(constructor) = socket_constructor(line) else {
                 continue;
             };
-            let place = places.iter().find(|(place, _)| {
-                relative == *place || (place.ends_with('/') && relative.starts_with(place.as_str()))
-            });
+            let place = places.iter().find(|(place, _)| is_within(&relative, place));
             match place {
                 Some((place, _)) => {
                     used.insert(place);
