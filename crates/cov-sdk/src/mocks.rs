@@ -1,21 +1,23 @@
 //! Asking the CLI for mocks: the application's outbound calls in `REPLAY` mode get their
 //! recorded answers over the SDK thread's one connection.
 //!
-//! A call site ([`MockClient::get`], from any task of any runtime) hands its
-//! `GetMockRequest` to the SDK thread through a bounded channel and awaits a oneshot
-//! reply; it never touches the socket and never needs the application's timers. On the SDK
-//! thread, the dispatcher gives every request an id of its own (`mock-<n>`), waits for the
-//! connection if it is still being made, writes the request through the connection's
-//! single writer and waits for the CLI's answer, which the serving loop routes back by
-//! `request_id` through [`Pending`]. Many requests are in flight at once, and answers may
-//! come in any order. Each request has the SDK's own deadline (the CLI puts none on a
-//! lookup), counted from the moment the call site made it or, for a request made while the
-//! connection was still being made (a service's start-up statements), from the moment it
-//! came up: how long the SDK takes to connect is bounded by its own connect budget, after
-//! which waiting requests fail at once, and is no part of the CLI's answering time. An
-//! answer that comes after the deadline, or for an id nobody waits for, is dropped and
-//! counted. A call never waits longer than the connect budget and its timeout, whatever the
-//! CLI or the connection does.
+//! A call site ([`MockClient::get`], from any task of any runtime) gives its
+//! `GetMockRequest` an id of its own (`mock-<n>`), waits for the connection if it is still
+//! being made, registers for the answer in [`Pending`] and writes the request through the
+//! connection's single writer itself: a request the connection takes at once is written on
+//! the caller's thread, with no hand-over to the SDK thread and no thread woken for it
+//! (cov-transport's writer; the request of a replayed call is on the application's path).
+//! The SDK thread's serving loop routes the CLI's answer back by `request_id`. Many
+//! requests are in flight at once, and answers may come in any order. Each request has the
+//! SDK's own deadline (the CLI puts none on a lookup), counted from the moment the call
+//! site made it or, for a request made while the connection was still being made (a
+//! service's start-up statements), from the moment it came up: how long the SDK takes to
+//! connect is bounded by its own connect budget, after which waiting requests fail at once,
+//! and is no part of the CLI's answering time. The SDK thread enforces the deadlines
+//! ([`Deadlines`]): the call site needs no timer of the application's runtime. An answer
+//! that comes after the deadline, or for an id nobody waits for, is dropped and counted. A
+//! call never waits longer than the connect budget and its timeout (and one sweep period),
+//! whatever the CLI or the connection does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,9 +26,10 @@ use std::time::Duration;
 
 use cov_proto::{GetMockRequest, GetMockResponse, MessageType, SdkMessage, sdk_message};
 use cov_transport::sdk::SdkSender;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
-/// How many mock requests may wait for the SDK thread at once.
+/// How many mock requests may wait for their answers at once.
 pub(crate) const MOCK_QUEUE: usize = 4096;
 
 /// The default time a mock request may take, the Python SDK's.
@@ -52,31 +55,15 @@ pub(crate) enum MockFailure {
     Send(String),
 }
 
-/// One request on its way to the SDK thread.
-struct MockCall {
-    request: GetMockRequest,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-    reply: oneshot::Sender<Result<GetMockResponse, MockFailure>>,
-}
-
 /// The call sites' handle; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct MockClient {
-    calls: mpsc::Sender<MockCall>,
+    link: watch::Receiver<Link>,
+    pending: Arc<Pending>,
     timeout: Duration,
     // Only the PostgreSQL replay server asks where the SDK thread serves.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     serving: Arc<ServingRuntime>,
-}
-
-impl std::fmt::Debug for MockCall {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("MockCall")
-            .field("test_id", &self.request.test_id)
-            .finish_non_exhaustive()
-    }
 }
 
 impl MockClient {
@@ -84,23 +71,31 @@ impl MockClient {
     /// client's timeout.
     pub(crate) async fn get(
         &self,
-        request: GetMockRequest,
+        mut request: GetMockRequest,
     ) -> Result<GetMockResponse, MockFailure> {
-        let (reply, answer) = oneshot::channel();
-        let call = MockCall {
-            request,
-            deadline: tokio::time::Instant::now() + self.timeout,
-            timeout: self.timeout,
-            reply,
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let asked = Instant::now();
+        let (sender, waited) = connection(self.link.clone()).await?;
+        let deadline = if waited { Instant::now() } else { asked } + self.timeout;
+        let request_id = format!("mock-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        request.request_id.clone_from(&request_id);
+        let answer = self.pending.expect(&request_id, deadline, self.timeout)?;
+        let message = SdkMessage {
+            r#type: MessageType::MockRequest as i32,
+            request_id: request_id.clone(),
+            payload: Some(sdk_message::Payload::GetMockRequest(request)),
         };
-        match self.calls.try_send(call) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return Err(MockFailure::Overloaded),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(MockFailure::NotConnected),
+        if let Err(error) = sender.send(message).await {
+            self.pending.forget(&request_id);
+            return Err(if sender.is_closed() {
+                MockFailure::ConnectionLost
+            } else {
+                MockFailure::Send(error.to_string())
+            });
         }
-        // The SDK thread always answers before the deadline; a dropped sender means the
-        // thread is gone.
-        answer.await.unwrap_or(Err(MockFailure::NotConnected))
+        // Answered, timed out, or failed with the connection; a dropped waiter means the
+        // connection went.
+        answer.await.unwrap_or(Err(MockFailure::ConnectionLost))
     }
 
     /// The runtime of the SDK thread, which answers mock requests, while its session runs,
@@ -185,29 +180,76 @@ pub(crate) enum Link {
     Gone,
 }
 
-/// The answers awaited, by request id; shared by the dispatcher and the serving loop.
+/// The answers awaited, by request id; shared by the call sites, the serving loop, which
+/// routes the CLI's answers, and [`Deadlines`].
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    waiters: Mutex<HashMap<String, oneshot::Sender<GetMockResponse>>>,
+    waiters: Mutex<Waiters>,
     /// Answers nobody waited for (late, or an id never sent).
     unclaimed: AtomicU64,
 }
 
+#[derive(Debug, Default)]
+struct Waiters {
+    by_id: HashMap<String, Waiter>,
+    /// The connection is gone for good: nobody may wait any more.
+    closed: bool,
+}
+
+/// A call site waiting for an answer.
+#[derive(Debug)]
+struct Waiter {
+    reply: oneshot::Sender<Result<GetMockResponse, MockFailure>>,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// Where a call site's answer comes.
+type Answer = oneshot::Receiver<Result<GetMockResponse, MockFailure>>;
+
 impl Pending {
-    fn waiters(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<GetMockResponse>>> {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a call site for the answer to `request_id`, which it must have by
+    /// `deadline`, `timeout` after it asked.
+    fn expect(
+        &self,
+        request_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Answer, MockFailure> {
+        let mut waiters = self.waiters();
+        if waiters.closed {
+            return Err(MockFailure::NotConnected);
+        }
+        if waiters.by_id.len() >= MOCK_QUEUE {
+            return Err(MockFailure::Overloaded);
+        }
+        let (reply, answer) = oneshot::channel();
+        let waiter = Waiter {
+            reply,
+            deadline,
+            timeout,
+        };
+        waiters.by_id.insert(request_id.to_owned(), waiter);
+        Ok(answer)
+    }
+
+    /// Stops waiting for `request_id`'s answer: its request was never sent.
+    fn forget(&self, request_id: &str) {
+        self.waiters().by_id.remove(request_id);
     }
 
     /// Routes the CLI's answer to its request; an answer nobody waits for is dropped and
     /// counted.
     pub(crate) fn answer(&self, request_id: &str, response: GetMockResponse) {
-        let waiter = self.waiters().remove(request_id);
+        let waiter = self.waiters().by_id.remove(request_id);
         match waiter {
             Some(waiter) => {
-                // The caller may have timed out meanwhile; then nobody wants it.
-                if waiter.send(response).is_err() {
+                // The caller may have given up meanwhile (its future was dropped).
+                if waiter.reply.send(Ok(response)).is_err() {
                     self.unclaimed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -222,9 +264,29 @@ impl Pending {
         }
     }
 
-    /// Fails every request in flight: the connection is gone.
+    /// Fails every request in flight, and every later one: the connection is gone.
     pub(crate) fn fail_all(&self) {
-        self.waiters().clear();
+        let mut waiters = self.waiters();
+        waiters.closed = true;
+        waiters.by_id.clear();
+    }
+
+    /// Fails the requests whose deadline is past `now`; `false` once the connection is
+    /// gone (nothing will wait any more).
+    fn expire(&self, now: Instant) -> bool {
+        let (expired, open): (Vec<Waiter>, bool) = {
+            let mut waiters = self.waiters();
+            let expired = waiters
+                .by_id
+                .extract_if(|_, waiter| waiter.deadline <= now)
+                .map(|(_, waiter)| waiter)
+                .collect();
+            (expired, !waiters.closed)
+        };
+        for waiter in expired {
+            let _ = waiter.reply.send(Err(MockFailure::Timeout(waiter.timeout)));
+        }
+        open
     }
 
     /// How many answers were dropped because nobody waited for them (tests).
@@ -234,19 +296,34 @@ impl Pending {
     }
 }
 
-/// The SDK thread's side: the channel end, the connection's state and the answers awaited.
+/// The SDK thread's enforcement of the requests' deadlines: a sweep of [`Pending`] every
+/// `period` (a twentieth of the timeout, from 1 ms to 100 ms), so that a call site needs no
+/// timer and no request wakes the SDK thread when it is made.
 #[derive(Debug)]
-pub(crate) struct Dispatcher {
-    calls: mpsc::Receiver<MockCall>,
-    link: watch::Receiver<Link>,
+pub(crate) struct Deadlines {
     pending: Arc<Pending>,
+    period: Duration,
 }
 
-/// The SDK thread's half of the mock channel: the dispatcher to run, the link the session
-/// keeps up to date, the answers the serving loop routes, and where it all runs.
+impl Deadlines {
+    /// Sweeps until the connection is gone for good.
+    pub(crate) async fn run(self) {
+        let mut sweeps = tokio::time::interval(self.period);
+        sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            sweeps.tick().await;
+            if !self.pending.expire(Instant::now()) {
+                break;
+            }
+        }
+    }
+}
+
+/// The SDK thread's half of the mock channel: the deadlines to enforce, the link the
+/// session keeps up to date, the answers the serving loop routes, and where it all runs.
 #[derive(Debug)]
 pub(crate) struct MockService {
-    pub(crate) dispatcher: Dispatcher,
+    pub(crate) deadlines: Deadlines,
     pub(crate) link: watch::Sender<Link>,
     pub(crate) pending: Arc<Pending>,
     pub(crate) serving: Arc<ServingRuntime>,
@@ -255,69 +332,27 @@ pub(crate) struct MockService {
 /// A client for call sites, with requests that may take `timeout`, and the service the SDK
 /// thread runs for it.
 pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
-    let (calls_sender, calls) = mpsc::channel(MOCK_QUEUE);
     let (link_sender, link) = watch::channel(Link::Connecting);
     let pending = Arc::new(Pending::default());
     let serving = Arc::new(ServingRuntime::default());
+    let period = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
     (
         MockClient {
-            calls: calls_sender,
+            link,
+            pending: Arc::clone(&pending),
             timeout,
             serving: Arc::clone(&serving),
         },
         MockService {
-            dispatcher: Dispatcher {
-                calls,
-                link,
+            deadlines: Deadlines {
                 pending: Arc::clone(&pending),
+                period,
             },
             link: link_sender,
             pending,
             serving,
         },
     )
-}
-
-impl Dispatcher {
-    /// Serves calls until every client is gone; each call in a task of its own, on the
-    /// SDK thread's runtime.
-    pub(crate) async fn run(mut self) {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        while let Some(call) = self.calls.recv().await {
-            let request_id = format!("mock-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-            let link = self.link.clone();
-            let pending = Arc::clone(&self.pending);
-            tokio::spawn(async move {
-                let MockCall {
-                    mut request,
-                    deadline,
-                    timeout,
-                    reply,
-                } = call;
-                request.request_id.clone_from(&request_id);
-                let outcome = match connection(link).await {
-                    Err(failure) => Err(failure),
-                    Ok((sender, waited)) => {
-                        let deadline = if waited {
-                            deadline.max(tokio::time::Instant::now() + timeout)
-                        } else {
-                            deadline
-                        };
-                        let exchange = exchange(request_id.clone(), request, &sender, &pending);
-                        match tokio::time::timeout_at(deadline, exchange).await {
-                            Ok(outcome) => outcome,
-                            Err(_elapsed) => {
-                                pending.waiters().remove(&request_id);
-                                Err(MockFailure::Timeout(timeout))
-                            }
-                        }
-                    }
-                };
-                // The caller may have given up (its future was dropped).
-                let _ = reply.send(outcome);
-            });
-        }
-    }
 }
 
 /// The connection's sender once the link is up, and whether the request had to wait for
@@ -340,31 +375,6 @@ async fn connection(mut link: watch::Receiver<Link>) -> Result<(SdkSender, bool)
     }
 }
 
-/// Writes one request through `sender` and waits for its answer.
-async fn exchange(
-    request_id: String,
-    request: GetMockRequest,
-    sender: &SdkSender,
-    pending: &Pending,
-) -> Result<GetMockResponse, MockFailure> {
-    let (waiter, answer) = oneshot::channel();
-    pending.waiters().insert(request_id.clone(), waiter);
-    let message = SdkMessage {
-        r#type: MessageType::MockRequest as i32,
-        request_id: request_id.clone(),
-        payload: Some(sdk_message::Payload::GetMockRequest(request)),
-    };
-    if let Err(error) = sender.send(message).await {
-        pending.waiters().remove(&request_id);
-        return Err(if sender.is_closed() {
-            MockFailure::ConnectionLost
-        } else {
-            MockFailure::Send(error.to_string())
-        });
-    }
-    answer.await.map_err(|_closed| MockFailure::ConnectionLost)
-}
-
 #[cfg(test)]
 mod tests {
     use cov_proto::{CliMessage, Span, cli_message};
@@ -383,16 +393,16 @@ mod tests {
     /// CLI's end, past the handshake.
     async fn connected(service: MockService) -> CliEnd {
         let MockService {
-            dispatcher,
+            deadlines,
             link,
             pending,
             serving: _,
         } = service;
-        tokio::spawn(dispatcher.run());
+        tokio::spawn(deadlines.run());
         link_up(link, pending).await
     }
 
-    /// Connects the SDK end whose dispatcher runs already, as the session does once the
+    /// Connects the SDK end whose deadlines are enforced already, as the session does once the
     /// handshake is through; the CLI's end.
     async fn link_up(link: watch::Sender<Link>, pending: Arc<Pending>) -> CliEnd {
         let (sdk_stream, cli_stream) = tokio::io::duplex(64 * 1024);
@@ -563,12 +573,12 @@ mod tests {
         let timeout = Duration::from_millis(200);
         let (client, service) = channel(timeout);
         let MockService {
-            dispatcher,
+            deadlines,
             link,
             pending,
             serving: _,
         } = service;
-        tokio::spawn(dispatcher.run());
+        tokio::spawn(deadlines.run());
         let early = tokio::spawn({
             let client = client.clone();
             async move { client.get(request("early")).await }
@@ -593,6 +603,42 @@ mod tests {
         });
         let _ = next_request(&mut cli).await;
         assert_eq!(late.await.unwrap(), Err(MockFailure::Timeout(timeout)));
+    }
+
+    #[test]
+    fn a_call_site_on_a_runtime_without_timers_gets_its_answer_or_its_timeout() {
+        // The SDK thread's runtime, and an application's that has neither timers nor I/O:
+        // the call writes its request itself and awaits the answer, the SDK thread routes
+        // the answer and enforces the deadline.
+        let sdk_thread = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let timeout = Duration::from_millis(200);
+        let (client, service) = channel(timeout);
+        let mut cli = sdk_thread.block_on(connected(service));
+        let application = Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        );
+        let call = |name: &'static str| {
+            let (client, application) = (client.clone(), Arc::clone(&application));
+            std::thread::spawn(move || application.block_on(client.get(request(name))))
+        };
+        let answered = call("answered");
+        let (request_id, name) = sdk_thread.block_on(next_request(&mut cli));
+        assert_eq!(name, "answered");
+        sdk_thread.block_on(answer(&mut cli, &request_id, "served"));
+        assert_eq!(answered.join().unwrap().unwrap().error, "served");
+        let unanswered = call("unanswered");
+        let (_, name) = sdk_thread.block_on(next_request(&mut cli));
+        assert_eq!(name, "unanswered");
+        assert_eq!(
+            unanswered.join().unwrap(),
+            Err(MockFailure::Timeout(timeout))
+        );
     }
 
     #[tokio::test]

@@ -30,14 +30,14 @@ pub(crate) async fn session(work: SdkThread, mut stop: watch::Receiver<bool>) {
         mocks,
     } = work;
     let MockService {
-        dispatcher,
+        deadlines,
         link,
         pending,
         serving,
     } = mocks;
-    // Mock requests are taken from the start and wait for the connection (their deadline
-    // counts from when it is up); they fail at once when the session ends, however it ends.
-    tokio::spawn(dispatcher.run());
+    // Mock requests wait for the connection from the start (their deadline counts from when
+    // it is up); they fail at once when the session ends, however it ends.
+    tokio::spawn(deadlines.run());
     serving.started();
     let _gone = LinkGone {
         link: &link,

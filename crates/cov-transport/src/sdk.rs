@@ -15,7 +15,7 @@ use tokio_util::codec::FramedRead;
 use crate::endpoint::Endpoint;
 use crate::error::TransportError;
 use crate::frame::{DEFAULT_MAX_FRAME_LEN, SdkCodec, describe_type};
-use crate::writer::FrameSender;
+use crate::writer::{BoxWrite, FrameSender};
 
 /// Timeouts and limits of the SDK side. Build with [`SdkOptions::default`] and the setters.
 #[derive(Clone, Debug)]
@@ -80,14 +80,18 @@ pub async fn connect(
         Endpoint::Unix(path) => {
             let connecting = tokio::net::UnixStream::connect(path);
             let stream = within_connect_timeout(endpoint, options, connecting).await?;
-            handshake(stream, endpoint.clone(), request, options).await
+            let (read_half, write_half) = stream.into_split();
+            let (read_half, write_half) = (Box::new(read_half), Box::new(write_half));
+            handshake_halves(read_half, write_half, endpoint.clone(), request, options).await
         }
         Endpoint::Tcp { host, port } => {
             let connecting = tokio::net::TcpStream::connect((host.as_str(), *port));
             let stream = within_connect_timeout(endpoint, options, connecting).await?;
             // Frames are small request/reply pairs: do not wait to coalesce them.
             let _ = stream.set_nodelay(true);
-            handshake(stream, endpoint.clone(), request, options).await
+            let (read_half, write_half) = stream.into_split();
+            let (read_half, write_half) = (Box::new(read_half), Box::new(write_half));
+            handshake_halves(read_half, write_half, endpoint.clone(), request, options).await
         }
     }
 }
@@ -125,10 +129,29 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
+    handshake_halves(
+        Box::new(read_half),
+        Box::new(write_half),
+        endpoint,
+        request,
+        options,
+    )
+    .await
+}
+
+/// [`handshake`] over the two halves of a connection: a socket's own halves, which the
+/// reader and the senders use without sharing a lock.
+async fn handshake_halves(
+    read_half: Box<dyn AsyncRead + Send + Unpin>,
+    write_half: BoxWrite,
+    endpoint: Endpoint,
+    request: ConnectRequest,
+    options: &SdkOptions,
+) -> Result<SdkConnection, TransportError> {
     let (ended, shutdown) = watch::channel(false);
     let sender = SdkSender {
         frames: FrameSender::spawn(
-            Box::new(write_half),
+            write_half,
             endpoint.clone(),
             options.max_frame_len,
             options.write_timeout,
@@ -137,7 +160,7 @@ where
     };
     let mut receiver = CliReceiver {
         frames: FramedRead::new(
-            Box::new(read_half),
+            read_half,
             SdkCodec::with_max_frame_len(options.max_frame_len),
         ),
         endpoint: endpoint.clone(),

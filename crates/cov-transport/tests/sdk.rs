@@ -9,7 +9,7 @@ use cov_proto::{
 use cov_transport::frame::CliCodec;
 use cov_transport::sdk::{self, SdkConnection, SdkOptions, SkippedFrames};
 use cov_transport::{Endpoint, FrameError, TransportError};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::codec::Framed;
 use tusk_drift_schemas::tusk::drift::core::v1 as upstream;
@@ -511,6 +511,53 @@ async fn write_times_out_when_the_cli_never_reads() {
         .unwrap_err();
     assert!(matches!(error, TransportError::Closed { .. }), "{error:?}");
     assert!(connection.sender().is_closed());
+}
+
+#[tokio::test]
+async fn a_frame_the_connection_takes_at_once_is_written_by_its_sender() {
+    let (connection, mut cli) = connected(&SdkOptions::default(), 4096).await;
+    let message = SdkMessage {
+        r#type: MessageType::MockRequest as i32,
+        request_id: "mock-1".to_owned(),
+        payload: None,
+    };
+    // Done at the first poll, in this task, while the writer task (on this same thread)
+    // cannot run: no hand-over to another task, no wake-up.
+    let sent = connection.sender().send(message.clone()).now_or_never();
+    assert!(matches!(sent, Some(Ok(()))), "{sent:?}");
+    assert_eq!(cli.next().await.unwrap().unwrap(), message);
+}
+
+#[tokio::test]
+async fn the_writer_task_finishes_a_frame_taken_in_part_and_the_next_frames_follow_it() {
+    // The duplex buffer holds 256 bytes: the big frame goes in part at once.
+    let (connection, mut cli) = connected(&SdkOptions::default(), 256).await;
+    let big = SdkMessage {
+        r#type: MessageType::CoverageSnapshot as i32,
+        request_id: "b".repeat(4096),
+        payload: None,
+    };
+    let small = SdkMessage {
+        r#type: MessageType::MockRequest as i32,
+        request_id: "small".to_owned(),
+        payload: None,
+    };
+    let sender = connection.sender().clone();
+    let sending_big = tokio::spawn({
+        let sender = sender.clone();
+        let big = big.clone();
+        async move { sender.send(big).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!sending_big.is_finished(), "the CLI has read nothing yet");
+    let sending_small = tokio::spawn({
+        let small = small.clone();
+        async move { sender.send(small).await }
+    });
+    assert_eq!(cli.next().await.unwrap().unwrap(), big);
+    assert_eq!(cli.next().await.unwrap().unwrap(), small);
+    sending_big.await.unwrap().unwrap();
+    sending_small.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
