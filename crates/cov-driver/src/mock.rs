@@ -145,7 +145,7 @@ impl TraceMocks {
                     ))),
                     None => Some(Err(format!("{} ({test})", found.error))),
                 };
-                (mock_response(&found, &request.request_id), outcome)
+                (mock_response(found, &request.request_id), outcome)
             }
             Err(error) => {
                 let response = GetMockResponse {

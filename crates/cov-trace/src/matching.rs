@@ -471,7 +471,7 @@ impl Matcher {
             InputValueHashReducedSchema,
         };
         let lookup =
-            |state: &State, pick: fn(&Loaded) -> &HashMap<String, Vec<usize>>, key: &str| {
+            |state: &State, pick: &dyn Fn(&Loaded) -> &HashMap<String, Vec<usize>>, key: &str| {
                 state
                     .loaded
                     .get(test_id)
@@ -479,14 +479,11 @@ impl Matcher {
                     .cloned()
                     .unwrap_or_default()
             };
-        let reduced_value = reduced_request_value_hash(request);
-        let steps: [(Vec<usize>, MatchType, [&str; 2]); 2] = [
+        let keys = RequestKeys::new(request);
+        // Priorities 1 to 4.
+        for (reduced, match_type, [unused, used]) in [
             (
-                lookup(
-                    state,
-                    |loaded| &loaded.by_value_hash,
-                    &request.input_value_hash,
-                ),
+                false,
                 InputValueHash,
                 [
                     "Unused span by input value hash",
@@ -494,29 +491,36 @@ impl Matcher {
                 ],
             ),
             (
-                lookup(
-                    state,
-                    |loaded| &loaded.by_reduced_value_hash,
-                    &reduced_value,
-                ),
+                true,
                 InputValueHashReducedSchema,
                 [
                     "Unused span by input value hash with reduced schema",
                     "Used span by input value hash with reduced schema",
                 ],
             ),
-        ];
-        // Priorities 1 to 4.
-        for (candidates, match_type, [unused, used]) in steps {
+        ] {
+            let candidates = if reduced {
+                lookup(
+                    state,
+                    &|loaded| &loaded.by_reduced_value_hash,
+                    keys.reduced_value(),
+                )
+            } else {
+                lookup(
+                    state,
+                    &|loaded| &loaded.by_value_hash,
+                    &request.input_value_hash,
+                )
+            };
             if let Some(found) = self.first_unused_then_used(state, &candidates, true) {
                 let description = if found.1 { unused } else { used };
                 return Some((found.0, MatchLevel::new(match_type, Trace, description)));
             }
         }
         // Priorities 5 and 6, suite-wide (a local run).
-        let suite_steps = [
+        for (reduced, match_type, [unused, used]) in [
             (
-                self.suite.by_value_hash.get(&request.input_value_hash),
+                false,
                 InputValueHash,
                 [
                     "Suite unused span by input value hash",
@@ -524,15 +528,19 @@ impl Matcher {
                 ],
             ),
             (
-                self.suite.by_reduced_value_hash.get(&reduced_value),
+                true,
                 InputValueHashReducedSchema,
                 [
                     "Suite unused span by reduced input value hash",
                     "Suite used span by reduced input value hash",
                 ],
             ),
-        ];
-        for (candidates, match_type, [unused, used]) in suite_steps {
+        ] {
+            let candidates = if reduced {
+                self.suite.by_reduced_value_hash.get(keys.reduced_value())
+            } else {
+                self.suite.by_value_hash.get(&request.input_value_hash)
+            };
             let candidates = self.same_pre_app_start(candidates, request.is_pre_app_start);
             if let Some(found) = self.first_unused_then_used(state, &candidates, true) {
                 let description = if found.1 { unused } else { used };
@@ -543,7 +551,7 @@ impl Matcher {
             return None;
         }
         // Priorities 7 to 10 over the test's spans of the same package, oldest first.
-        let by_package = lookup(state, |loaded| &loaded.by_package, &request.package_name);
+        let by_package = lookup(state, &|loaded| &loaded.by_package, &request.package_name);
         let reduced_target = reduced_request_schema_hash(request);
         let schema_steps: [(bool, bool, MatchType, &str); 4] = [
             (
@@ -612,9 +620,11 @@ impl Matcher {
             InputSchemaHash, InputSchemaHashReducedSchema, InputValueHash,
             InputValueHashReducedSchema,
         };
-        let value_steps = [
+        let keys = RequestKeys::new(request);
+        // Priorities 12 and 13 do not mark the span used.
+        for (reduced, match_type, [unused, used]) in [
             (
-                self.suite.by_value_hash.get(&request.input_value_hash),
+                false,
                 InputValueHash,
                 [
                     "Suite unused span by input value hash",
@@ -622,18 +632,19 @@ impl Matcher {
                 ],
             ),
             (
-                self.suite
-                    .by_reduced_value_hash
-                    .get(&reduced_request_value_hash(request)),
+                true,
                 InputValueHashReducedSchema,
                 [
                     "Suite unused span by input value hash with reduced schema",
                     "Suite used span by input value hash with reduced schema",
                 ],
             ),
-        ];
-        // Priorities 12 and 13 do not mark the span used.
-        for (candidates, match_type, [unused, used]) in value_steps {
+        ] {
+            let candidates = if reduced {
+                self.suite.by_reduced_value_hash.get(keys.reduced_value())
+            } else {
+                self.suite.by_value_hash.get(&request.input_value_hash)
+            };
             let candidates = self.same_pre_app_start(candidates, request.is_pre_app_start);
             if let Some(found) = self.first_unused_then_used(state, &candidates, false) {
                 let description = if found.1 { unused } else { used };
@@ -903,8 +914,31 @@ pub fn reduced_value_hash(value: Option<&Map<String, Value>>, schema: Option<&Sc
     go_hash(&Value::Object(reduced))
 }
 
-fn reduced_request_value_hash(request: &MockRequest) -> String {
-    reduced_value_hash(request.input_value.as_ref(), request.input_schema.as_ref())
+/// The request's keys the lookups need beyond its own hashes, each computed the first time
+/// a priority asks for it: most requests match by their exact value hash, and hashing the
+/// reduced value is most of a lookup's work.
+struct RequestKeys<'a> {
+    request: &'a MockRequest,
+    reduced_value: std::cell::OnceCell<String>,
+}
+
+impl<'a> RequestKeys<'a> {
+    fn new(request: &'a MockRequest) -> Self {
+        Self {
+            request,
+            reduced_value: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The request's value hash with its reduced schema (its matchImportance-0 fields out).
+    fn reduced_value(&self) -> &str {
+        self.reduced_value.get_or_init(|| {
+            reduced_value_hash(
+                self.request.input_value.as_ref(),
+                self.request.input_schema.as_ref(),
+            )
+        })
+    }
 }
 
 /// `reducedInputSchemaHash` / `reducedRequestSchemaHash`: "" without a schema.

@@ -184,13 +184,13 @@ pub fn mock_request(request: &GetMockRequest) -> Result<MockRequest, MockRequest
 
 /// The `GetMockResponse` of the matcher's answer (the driver's side); `request_id` is the
 /// envelope's, as the CLI copies it.
-pub fn mock_response(response: &MockResponse, request_id: &str) -> GetMockResponse {
+pub fn mock_response(response: MockResponse, request_id: &str) -> GetMockResponse {
     GetMockResponse {
         request_id: request_id.to_owned(),
         found: response.found,
-        response_data: response.response_data.clone().map(to_struct),
-        error: response.error.clone(),
         match_level: response.match_level.as_ref().map(match_level),
+        response_data: response.response_data.map(to_struct),
+        error: response.error,
         ..GetMockResponse::default()
     }
 }

@@ -110,7 +110,7 @@ fn a_replayed_call_gets_its_recorded_response() {
         (level.match_type, level.match_scope),
         (MatchType::InputValueHashReducedSchema, MatchScope::Trace)
     );
-    let reply = mock_response(&response, "req-1");
+    let reply = mock_response(response, "req-1");
     assert_eq!(reply.request_id, "req-1");
     assert_eq!(reply.match_level.as_ref().unwrap().match_type, 2);
     let reply = via_upstream::<GetMockResponse, upstream::GetMockResponse>(&reply);
@@ -169,7 +169,7 @@ fn misses_and_malformed_replies_are_clear_errors() {
         .unwrap()
         .into_span();
     let reply = mock_response(
-        &matcher.find(&mock_request(&get_mock_request("r", TEST, &unseen)).unwrap()),
+        matcher.find(&mock_request(&get_mock_request("r", TEST, &unseen)).unwrap()),
         "r",
     );
     assert_eq!(
