@@ -69,6 +69,7 @@ pub(super) fn measure(binary: &Path, work: &Path, calls: usize) -> anyhow::Resul
     let answer = capture_json(&mut record)?;
     figures.requests_recorded = integer(&answer["served"])?;
     let recorded = Samples::of(&answer)?;
+    let upstream_port = integer(&answer["upstream_port"])?;
     figures.record_reqwest = recorded.compare("reqwest_sdk", "reqwest_direct");
     figures.record_tower = recorded.compare("tower_sdk", "tower_direct");
     figures.pg_record = recorded.compare("pg_sdk", "pg_direct");
@@ -85,13 +86,18 @@ pub(super) fn measure(binary: &Path, work: &Path, calls: usize) -> anyhow::Resul
     replay
         .args(["calls", "replay", "0", "--tests"])
         .arg(&traces)
+        // The calls go to the URLs they went to when recorded, as a service's do: each
+        // matches its recording by its exact value hash, the CLI's first priority.
+        .args(["--upstream-port", &upstream_port.to_string()])
         .env("TUSK_DRIFT_MODE", "REPLAY")
         .env("TUSK_MOCK_SOCKET", &socket);
     if let Some(url) = &postgres_url {
         replay.args(["--postgres", url]);
     }
     let replayed = Samples::of(&capture_json(&mut replay)?)?;
-    cli.finish()?;
+    let matched = cli.finish()?;
+    figures.mocks_exact = integer(&matched["exact"])?;
+    figures.mocks_other = integer(&matched["approximate"])? + integer(&matched["not_found"])?;
     figures.replay_reqwest = replayed.compare("reqwest_sdk", "reqwest_direct");
     figures.replay_tower = replayed.compare("tower_sdk", "tower_direct");
     figures.pg_replay = replayed.compare("pg_sdk", "pg_direct");
@@ -148,6 +154,7 @@ impl Samples {
 /// Killed when dropped before.
 struct MockCli {
     process: ServiceProcess,
+    stdout: BufReader<std::process::ChildStdout>,
     load_ms: f64,
 }
 
@@ -164,25 +171,36 @@ impl MockCli {
         )
         .context("starting bench-outbound mock-cli")?;
         let stdout = process.child_mut().stdout.take().context("no stdout")?;
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let Some(ready) = line.strip_prefix("ready ") else {
             bail!("bench-outbound mock-cli did not start: {line:?}");
         };
         let ready: serde_json::Value = serde_json::from_str(ready)?;
         let load_ms = super::float(&ready["traces_load_ms"])?;
-        Ok(MockCli { process, load_ms })
+        Ok(MockCli {
+            process,
+            stdout,
+            load_ms,
+        })
     }
 
-    /// Closes its standard input (its signal to stop) and waits for it.
-    fn finish(mut self) -> anyhow::Result<()> {
+    /// Closes its standard input (its signal to stop), waits for it and returns how its
+    /// answers were matched: `{"exact", "approximate", "not_found"}`.
+    fn finish(mut self) -> anyhow::Result<serde_json::Value> {
         drop(self.process.child_mut().stdin.take());
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
         let status = self.process.wait()?;
         anyhow::ensure!(
             status.success(),
             "bench-outbound mock-cli exited with {status}"
         );
-        Ok(())
+        let done = line
+            .strip_prefix("done ")
+            .with_context(|| format!("bench-outbound mock-cli did not finish: {line:?}"))?;
+        Ok(serde_json::from_str(done)?)
     }
 }
 

@@ -110,6 +110,10 @@ pub(super) struct OutboundFigures {
     pub(super) tests_recorded: u64,
     /// How long the mock CLI took to load the traces and their tests.
     pub(super) mock_cli_load_ms: f64,
+    /// The mock requests the mock CLI answered by the recorded call's exact value hash (the
+    /// CLI's first priority), and the others (another priority, or none).
+    pub(super) mocks_exact: u64,
+    pub(super) mocks_other: u64,
 }
 
 /// The collector's and the pipeline's figures, which `--sdk-only` and `--outbound-only` do
@@ -579,12 +583,15 @@ fn render(r: &BenchResults, rows: Vec<Row>) -> String {
             out,
             "Outbound: p50 over {} calls per series ({} with the SDK off), [least..greatest] \
              over {BLOCKS} consecutive blocks; {} of {} requests recorded as tests and \
-             replayed (mock CLI loaded in {:.0} ms); PostgreSQL: {}",
+             replayed (mock CLI loaded in {:.0} ms; {} of {} mock requests matched by exact \
+             value hash); PostgreSQL: {}",
             outbound.calls,
             outbound.calls_off,
             outbound.tests_recorded,
             outbound.requests_recorded,
             outbound.mock_cli_load_ms,
+            outbound.mocks_exact,
+            outbound.mocks_exact + outbound.mocks_other,
             outbound.postgres
         );
     }
@@ -838,6 +845,8 @@ mod tests {
                 requests_recorded: 4400,
                 tests_recorded: 4000,
                 mock_cli_load_ms: 321.0,
+                mocks_exact: 11_000,
+                mocks_other: 0,
             }),
             ..sample()
         };
