@@ -581,7 +581,8 @@ fn render(r: &BenchResults, rows: Vec<Row>) -> String {
     if let Some(outbound) = &r.outbound {
         let _ = writeln!(
             out,
-            "Outbound: p50 over {} calls per series ({} with the SDK off), [least..greatest] \
+            "Outbound: p50 over {} calls per series ({} with the SDK off, each comparison in a \
+             run of its own), [least..greatest] \
              over {BLOCKS} consecutive blocks; {} of {} requests recorded as tests and \
              replayed (mock CLI loaded in {:.0} ms; {} of {} mock requests matched by exact \
              value hash); PostgreSQL: {}",
