@@ -363,9 +363,58 @@ impl Schema {
         schema
     }
 
-    /// SHA-256 of the schema in drift-core's form ([`Schema::to_core_json`]).
+    /// SHA-256 of the schema in drift-core's form ([`Schema::to_core_json`]), its canonical
+    /// text written straight from the schema (the same bytes as `canonical_json` of that
+    /// form, without building it: this is on a replayed call's path).
     pub fn hash(&self) -> String {
-        hash_json(&self.to_core_json())
+        let mut text = Vec::with_capacity(256);
+        self.write_core_json(&mut text);
+        hex(&Sha256::digest(&text))
+    }
+
+    /// [`Schema::to_core_json`] as canonical JSON: compact, its keys sorted (`decoded_type`,
+    /// `encoding`, `items`, `match_importance`, `properties`, `type`; the properties in
+    /// their map's order, which is sorted too).
+    fn write_core_json(&self, out: &mut Vec<u8>) {
+        // Writing to a Vec cannot fail, and serde_json cannot fail on a string or a number.
+        let field = |out: &mut Vec<u8>, key: &str| {
+            let separator = if out.last() == Some(&b'{') { "" } else { "," };
+            out.extend_from_slice(separator.as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        out.push(b'{');
+        if let Some(decoded_type) = self.decoded_type {
+            field(out, "decoded_type");
+            let _ = serde_json::to_writer(&mut *out, &decoded_type);
+        }
+        if let Some(encoding) = self.encoding {
+            field(out, "encoding");
+            let _ = serde_json::to_writer(&mut *out, &encoding);
+        }
+        if let Some(items) = &self.items {
+            field(out, "items");
+            items.write_core_json(out);
+        }
+        if let Some(number) = self.match_importance.and_then(serde_json::Number::from_f64) {
+            field(out, "match_importance");
+            let _ = serde_json::to_writer(&mut *out, &number);
+        }
+        field(out, "properties");
+        out.push(b'{');
+        for (index, (key, child)) in self.properties.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            child.write_core_json(out);
+        }
+        out.push(b'}');
+        field(out, "type");
+        let _ = serde_json::to_writer(&mut *out, &self.r#type);
+        out.push(b'}');
     }
 
     /// drift-core's form, which the hash is over: `{"type", "properties", "items"?,
@@ -478,6 +527,38 @@ mod tests {
             .iter()
             .map(|(key, merge)| ((*key).to_owned(), *merge))
             .collect()
+    }
+
+    /// The text [`Schema::hash`] hashes is `canonical_json` of [`Schema::to_core_json`],
+    /// byte for byte: every optional key, nesting, keys needing escapes, odd importances.
+    #[test]
+    fn the_hash_text_is_the_canonical_core_json() {
+        let value = json!({
+            "body": "eyJhIjpbMSwyXX0=", "headers": {"x-\"quoted\"": "1", "ünï": "2"},
+            "list": [[{"deep": null}]], "n": 1.5, "t": true, "empty": {}, "none": [],
+        });
+        let all = [
+            Merges::new(),
+            merges(&[
+                ("headers", Merge::ignored()),
+                ("body", Merge::base64(Some(DecodedType::Json))),
+            ]),
+            merges(&[(
+                "list",
+                Merge {
+                    match_importance: Some(0.25),
+                    ..Merge::ignored()
+                },
+            )]),
+        ];
+        for merges in &all {
+            let schema = Schema::of(&value, merges);
+            let mut text = Vec::new();
+            schema.write_core_json(&mut text);
+            let expected = canonical_json(&schema.to_core_json());
+            assert_eq!(String::from_utf8(text).unwrap(), expected);
+            assert_eq!(schema.hash(), hash_json(&schema.to_core_json()));
+        }
     }
 
     /// Input A of the facts sheet (a Node pg query), checked there against drift-core 0.1.9
