@@ -186,8 +186,8 @@ impl Builder {
     /// `REPLAY` mode: how long an outbound call waits for the CLI's recorded answer before
     /// it fails with a timeout (the CLI itself puts no limit on a lookup), counted from the
     /// call or, for a call made while the SDK was still connecting (a service's start-up
-    /// statements), from when it connected. Default:
-    /// [`crate::DEFAULT_MOCK_TIMEOUT`], the Python SDK's.
+    /// statements), from when it connected. The SDK thread enforces it, within a twentieth
+    /// of it (at most 100 ms). Default: [`crate::DEFAULT_MOCK_TIMEOUT`], the Python SDK's.
     pub fn mock_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.mock_timeout = timeout;
         self
