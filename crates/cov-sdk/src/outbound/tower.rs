@@ -215,7 +215,9 @@ pin_project_lite::pin_project! {
     enum State<F> {
         Forward { #[pin] inner: F, call: Option<Arc<SharedCall>> },
         Replay { answer: Answer },
-        Refused { error: Option<ReplayError> },
+        // Boxed (as the caller gets it): the future is moved to its caller by value, and
+        // a pass-through should move no more than the inner client's future.
+        Refused { error: Option<BoxError> },
     }
 }
 
@@ -234,7 +236,9 @@ impl<F> ClientFuture<F> {
 
     fn refused(error: ReplayError) -> Self {
         Self {
-            state: State::Refused { error: Some(error) },
+            state: State::Refused {
+                error: Some(Box::new(error)),
+            },
         }
     }
 }
@@ -302,10 +306,9 @@ where
                 *response.headers_mut() = answer.headers;
                 Poll::Ready(Ok(response))
             }
-            StateProjection::Refused { error } => Poll::Ready(Err(match error.take() {
-                Some(error) => error.into(),
-                None => "the refused call was polled again".into(),
-            })),
+            StateProjection::Refused { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| "the refused call was polled again".into()))),
         }
     }
 }
@@ -323,7 +326,9 @@ pin_project_lite::pin_project! {
     #[project = BodyStateProjection]
     enum BodyState<B> {
         Live { #[pin] body: TuskBody<B> },
-        Recorded { body: RecordedBody },
+        // Boxed: a response is moved by value, and a live one should be no larger than the
+        // inner client's.
+        Recorded { body: Box<RecordedBody> },
     }
 }
 
@@ -346,7 +351,9 @@ impl<B> ClientBody<B> {
 
     fn recorded(body: RecordedBody) -> Self {
         Self {
-            inner: BodyState::Recorded { body },
+            inner: BodyState::Recorded {
+                body: Box::new(body),
+            },
         }
     }
 }
@@ -386,7 +393,7 @@ where
                         .map_err(Into::into)
                 })
             }),
-            BodyStateProjection::Recorded { body } => Pin::new(body)
+            BodyStateProjection::Recorded { body } => Pin::new(&mut **body)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
         }
