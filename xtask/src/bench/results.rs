@@ -909,8 +909,11 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("Outbound: p50 over 2000 calls per series (20000 with the SDK off)")
-                && table.contains("4000 of 4400 requests recorded as tests")
+            table.contains(
+                "Outbound: p50 over 2000 calls per series (20000 with the SDK off, each \
+                 comparison in a run of its own)"
+            ) && table.contains("4000 of 4400 requests recorded as tests")
+                && table.contains("11000 of 11000 mock requests matched by exact value hash")
                 && table.contains("PostgreSQL: postgres://x (COV_POSTGRES_URL)"),
             "{table}"
         );
