@@ -417,6 +417,7 @@ impl Matcher {
         } else {
             request.test_id.clone()
         };
+        let keys = RequestKeys::new(request);
         let mut found = None;
         // Go formats a nil error as `<nil>`: a request without a test id that nothing
         // matches says so.
@@ -429,14 +430,14 @@ impl Matcher {
                     "failed to load spans for trace {test_id}: {error}"
                 ));
             }
-            found = self.find_in_trace(&mut state, request, &test_id);
+            found = self.find_in_trace(&mut state, &keys, &test_id);
             if found.is_none() {
                 trace_error = "no matching span found";
             }
         }
         if found.is_none() && (test_id.is_empty() || request.is_pre_app_start) && self.suite.len > 0
         {
-            found = self.find_across_traces(&mut state, request);
+            found = self.find_across_traces(&mut state, &keys);
         }
         let Some((index, match_level)) = found else {
             return MockResponse::not_found(format!(
@@ -462,7 +463,7 @@ impl Matcher {
     fn find_in_trace(
         &self,
         state: &mut State,
-        request: &MockRequest,
+        keys: &RequestKeys<'_>,
         test_id: &str,
     ) -> Option<(usize, MatchLevel)> {
         use MatchScope::{Global, Trace};
@@ -479,7 +480,7 @@ impl Matcher {
                     .cloned()
                     .unwrap_or_default()
             };
-        let keys = RequestKeys::new(request);
+        let request = keys.request;
         // Priorities 1 to 4.
         for (reduced, match_type, [unused, used]) in [
             (
@@ -552,7 +553,7 @@ impl Matcher {
         }
         // Priorities 7 to 10 over the test's spans of the same package, oldest first.
         let by_package = lookup(state, &|loaded| &loaded.by_package, &request.package_name);
-        let reduced_target = reduced_request_schema_hash(request);
+        let reduced_target = keys.reduced_schema();
         let schema_steps: [(bool, bool, MatchType, &str); 4] = [
             (
                 true,
@@ -613,14 +614,14 @@ impl Matcher {
     fn find_across_traces(
         &self,
         state: &mut State,
-        request: &MockRequest,
+        keys: &RequestKeys<'_>,
     ) -> Option<(usize, MatchLevel)> {
         use MatchScope::Global;
         use MatchType::{
             InputSchemaHash, InputSchemaHashReducedSchema, InputValueHash,
             InputValueHashReducedSchema,
         };
-        let keys = RequestKeys::new(request);
+        let request = keys.request;
         // Priorities 12 and 13 do not mark the span used.
         for (reduced, match_type, [unused, used]) in [
             (
@@ -664,9 +665,7 @@ impl Matcher {
                 ],
             ),
             (
-                self.suite
-                    .by_reduced_schema_hash
-                    .get(&reduced_request_schema_hash(request)),
+                self.suite.by_reduced_schema_hash.get(keys.reduced_schema()),
                 InputSchemaHashReducedSchema,
                 [
                     "Suite unused span by reduced schema hash",
@@ -914,12 +913,13 @@ pub fn reduced_value_hash(value: Option<&Map<String, Value>>, schema: Option<&Sc
     go_hash(&Value::Object(reduced))
 }
 
-/// The request's keys the lookups need beyond its own hashes, each computed the first time
-/// a priority asks for it: most requests match by their exact value hash, and hashing the
-/// reduced value is most of a lookup's work.
+/// A request and the keys the lookups need beyond its own hashes, each computed the first
+/// time a priority asks for it, once for the whole lookup: most requests match by their
+/// exact value hash, and hashing the reduced value is most of a lookup's work.
 struct RequestKeys<'a> {
     request: &'a MockRequest,
     reduced_value: std::cell::OnceCell<String>,
+    reduced_schema: std::cell::OnceCell<String>,
 }
 
 impl<'a> RequestKeys<'a> {
@@ -927,7 +927,14 @@ impl<'a> RequestKeys<'a> {
         Self {
             request,
             reduced_value: std::cell::OnceCell::new(),
+            reduced_schema: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The request's reduced schema hash (`reducedRequestSchemaHash`): "" without a schema.
+    fn reduced_schema(&self) -> &str {
+        self.reduced_schema
+            .get_or_init(|| reduced_schema_hash(self.request.input_schema.as_ref()))
     }
 
     /// The request's value hash with its reduced schema (its matchImportance-0 fields out).
@@ -951,10 +958,6 @@ pub fn reduced_schema_hash(schema: Option<&Schema>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(text.as_bytes());
     hex(&hasher.finalize())
-}
-
-fn reduced_request_schema_hash(request: &MockRequest) -> String {
-    reduced_schema_hash(request.input_schema.as_ref())
 }
 
 /// `getImportance`: 0 only for a node whose `matchImportance` is exactly 0.
