@@ -455,6 +455,15 @@ mod tests {
         }
     }
 
+    /// `client`'s call for the span `name`, made in a task of its own.
+    fn ask(
+        client: &MockClient,
+        name: &'static str,
+    ) -> tokio::task::JoinHandle<Result<GetMockResponse, MockFailure>> {
+        let client = client.clone();
+        tokio::spawn(async move { client.get(request(name)).await })
+    }
+
     /// The next mock request the CLI reads: its envelope id and its span's name.
     async fn next_request(cli: &mut CliEnd) -> (String, String) {
         let message = cli.next().await.unwrap().unwrap();
@@ -491,10 +500,7 @@ mod tests {
         let mut cli = connected(service).await;
         let calls: Vec<_> = ["a", "b", "c"]
             .into_iter()
-            .map(|name| {
-                let client = client.clone();
-                tokio::spawn(async move { client.get(request(name)).await })
-            })
+            .map(|name| ask(&client, name))
             .collect();
         let mut asked = Vec::new();
         for _ in 0..3 {
@@ -516,10 +522,7 @@ mod tests {
         let (client, service) = channel(Duration::from_secs(10));
         let pending = Arc::clone(&service.pending);
         let mut cli = connected(service).await;
-        let call = tokio::spawn({
-            let client = client.clone();
-            async move { client.get(request("slow")).await }
-        });
+        let call = ask(&client, "slow");
         let (request_id, _) = next_request(&mut cli).await;
         assert_eq!(
             call.await.unwrap(),
@@ -528,7 +531,7 @@ mod tests {
         answer(&mut cli, &request_id, "too late").await;
         answer(&mut cli, "mock-never-asked", "unknown").await;
         // The connection still works after both.
-        let next = tokio::spawn(async move { client.get(request("next")).await });
+        let next = ask(&client, "next");
         let (next_id, name) = next_request(&mut cli).await;
         assert_eq!(name, "next");
         answer(&mut cli, &next_id, "fine").await;
@@ -540,10 +543,7 @@ mod tests {
     async fn requests_wait_for_the_connection_and_fail_when_it_goes() {
         let (client, service) = channel(Duration::from_secs(60));
         let link = service.link.clone();
-        let early = tokio::spawn({
-            let client = client.clone();
-            async move { client.get(request("early")).await }
-        });
+        let early = ask(&client, "early");
         // Still connecting: the request waits, then goes out once the link is up.
         tokio::task::yield_now().await;
         let mut cli = connected(service).await;
@@ -553,10 +553,7 @@ mod tests {
         assert_eq!(early.await.unwrap().unwrap().error, "served");
 
         // The CLI goes away with a request in flight.
-        let in_flight = tokio::spawn({
-            let client = client.clone();
-            async move { client.get(request("orphan")).await }
-        });
+        let in_flight = ask(&client, "orphan");
         let _ = next_request(&mut cli).await;
         drop(cli);
         assert_eq!(in_flight.await.unwrap(), Err(MockFailure::ConnectionLost));
@@ -579,10 +576,7 @@ mod tests {
             serving: _,
         } = service;
         tokio::spawn(deadlines.run());
-        let early = tokio::spawn({
-            let client = client.clone();
-            async move { client.get(request("early")).await }
-        });
+        let early = ask(&client, "early");
         // The SDK takes ten times the request's timeout to connect (a slow start).
         tokio::time::sleep(timeout * 10).await;
         assert!(
@@ -597,10 +591,7 @@ mod tests {
         assert_eq!(early.await.unwrap().unwrap().error, "served");
 
         // On a live connection the timeout counts from the call.
-        let late = tokio::spawn({
-            let client = client.clone();
-            async move { client.get(request("late")).await }
-        });
+        let late = ask(&client, "late");
         let _ = next_request(&mut cli).await;
         assert_eq!(late.await.unwrap(), Err(MockFailure::Timeout(timeout)));
     }
