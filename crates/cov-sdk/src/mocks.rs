@@ -79,7 +79,7 @@ impl MockClient {
         let deadline = if waited { Instant::now() } else { asked } + self.timeout;
         let request_id = format!("mock-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         request.request_id.clone_from(&request_id);
-        let answer = self.pending.expect(&request_id, deadline, self.timeout)?;
+        let answer = self.pending.expect(&request_id, deadline)?;
         let message = SdkMessage {
             r#type: MessageType::MockRequest as i32,
             request_id: request_id.clone(),
@@ -201,7 +201,6 @@ struct Waiters {
 struct Waiter {
     reply: oneshot::Sender<Result<GetMockResponse, MockFailure>>,
     deadline: Instant,
-    timeout: Duration,
 }
 
 /// Where a call site's answer comes.
@@ -213,13 +212,8 @@ impl Pending {
     }
 
     /// Registers a call site for the answer to `request_id`, which it must have by
-    /// `deadline`, `timeout` after it asked.
-    fn expect(
-        &self,
-        request_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<Answer, MockFailure> {
+    /// `deadline`.
+    fn expect(&self, request_id: &str, deadline: Instant) -> Result<Answer, MockFailure> {
         let mut waiters = self.waiters();
         if waiters.closed {
             return Err(MockFailure::NotConnected);
@@ -228,12 +222,9 @@ impl Pending {
             return Err(MockFailure::Overloaded);
         }
         let (reply, answer) = oneshot::channel();
-        let waiter = Waiter {
-            reply,
-            deadline,
-            timeout,
-        };
-        waiters.by_id.insert(request_id.to_owned(), waiter);
+        waiters
+            .by_id
+            .insert(request_id.to_owned(), Waiter { reply, deadline });
         Ok(answer)
     }
 
@@ -271,9 +262,9 @@ impl Pending {
         waiters.by_id.clear();
     }
 
-    /// Fails the requests whose deadline is past `now`; `false` once the connection is
-    /// gone (nothing will wait any more).
-    fn expire(&self, now: Instant) -> bool {
+    /// Fails the requests whose deadline is past `now` (they had `timeout`); `false` once
+    /// the connection is gone (nothing will wait any more).
+    fn expire(&self, now: Instant, timeout: Duration) -> bool {
         let (expired, open): (Vec<Waiter>, bool) = {
             let mut waiters = self.waiters();
             let expired = waiters
@@ -284,7 +275,7 @@ impl Pending {
             (expired, !waiters.closed)
         };
         for waiter in expired {
-            let _ = waiter.reply.send(Err(MockFailure::Timeout(waiter.timeout)));
+            let _ = waiter.reply.send(Err(MockFailure::Timeout(timeout)));
         }
         open
     }
@@ -297,22 +288,24 @@ impl Pending {
 }
 
 /// The SDK thread's enforcement of the requests' deadlines: a sweep of [`Pending`] every
-/// `period` (a twentieth of the timeout, from 1 ms to 100 ms), so that a call site needs no
+/// twentieth of the requests' timeout (from 1 ms to 100 ms), so that a call site needs no
 /// timer and no request wakes the SDK thread when it is made.
 #[derive(Debug)]
 pub(crate) struct Deadlines {
     pending: Arc<Pending>,
-    period: Duration,
+    timeout: Duration,
 }
 
 impl Deadlines {
     /// Sweeps until the connection is gone for good.
     pub(crate) async fn run(self) {
-        let mut sweeps = tokio::time::interval(self.period);
+        let period =
+            (self.timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        let mut sweeps = tokio::time::interval(period);
         sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             sweeps.tick().await;
-            if !self.pending.expire(Instant::now()) {
+            if !self.pending.expire(Instant::now(), self.timeout) {
                 break;
             }
         }
@@ -335,7 +328,6 @@ pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
     let (link_sender, link) = watch::channel(Link::Connecting);
     let pending = Arc::new(Pending::default());
     let serving = Arc::new(ServingRuntime::default());
-    let period = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
     (
         MockClient {
             link,
@@ -346,7 +338,7 @@ pub(crate) fn channel(timeout: Duration) -> (MockClient, MockService) {
         MockService {
             deadlines: Deadlines {
                 pending: Arc::clone(&pending),
-                period,
+                timeout,
             },
             link: link_sender,
             pending,
